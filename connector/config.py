@@ -1,0 +1,137 @@
+"""Configuration: environment variables with the ``LRE_`` prefix, validated once at start.
+
+Defaults are chosen so that ``lre-bridge serve`` works with nothing set: a SQLite file and the
+sandbox provider under ``LRE_DATA_DIR``. Secrets that a production deployment must provide
+(``LRE_ENCRYPTION_KEYS``) are generated into the data directory only for that embedded default;
+with any other database the bridge refuses to start without them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable to set."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the bridge. Environment variable = ``LRE_`` + the field name in capitals."""
+
+    model_config = SettingsConfigDict(env_prefix="LRE_", extra="ignore", case_sensitive=False)
+
+    data_dir: Path = Field(default=Path("lre-data"))
+    database_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    allow_private_urls: bool = False
+    # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
+    encryption_keys: str | None = None
+    sandbox_step_seconds: float = Field(default=3.0, ge=0)
+    # Test hook: the sandbox sleeps this long *after* recording a submission, so a test can
+    # kill a worker at the worst moment (provider has the letter, the bridge does not know yet).
+    sandbox_submit_delay_seconds: float = Field(default=0.0, ge=0)
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_documents: int = Field(default=10, gt=0)
+    url_fetch_timeout_seconds: float = Field(default=15.0, gt=0)
+    worker_in_process: bool = True
+    worker_lease_seconds: float = Field(default=120.0, gt=0)
+    worker_poll_interval_seconds: float = Field(default=0.5, gt=0)
+    job_max_attempts: int = Field(default=10, gt=0)
+    idempotency_ttl_hours: int = Field(default=48, ge=24)
+    signing_key_file: Path | None = None
+    tsa_url: str | None = None
+    production: bool = False
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'bridge.sqlite3').resolve()}"
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return not self.database_url
+
+    def fernet_keys(self) -> list[bytes]:
+        """The encryption keys, newest first. Raises ConfigError naming the variable."""
+        raw = self.encryption_keys
+        if not raw:
+            raise ConfigError("LRE_ENCRYPTION_KEYS is not set")
+        keys = [k.strip().encode() for k in raw.split(",") if k.strip()]
+        for key in keys:
+            try:
+                Fernet(key)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(
+                    "LRE_ENCRYPTION_KEYS must be comma-separated Fernet keys "
+                    "(generate one with: lre-bridge secrets generate)"
+                ) from exc
+        return keys
+
+
+def _field_env_name(loc: tuple[Any, ...]) -> str:
+    return "LRE_" + str(loc[0]).upper() if loc else "LRE_*"
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Read the environment (plus ``overrides``), validate, and fill the embedded defaults.
+
+    Raises ConfigError with a message that names the variable at fault.
+    """
+    try:
+        settings = Settings(**(overrides or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{_field_env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from exc
+    for name in ("ENCRYPTION_KEYS", "TSA_URL"):
+        file_var = os.environ.get(f"LRE_{name}_FILE")
+        if file_var and not getattr(settings, name.lower()):
+            try:
+                setattr(settings, name.lower(), Path(file_var).read_text().strip())
+            except OSError as exc:
+                raise ConfigError(f"LRE_{name}_FILE: cannot read {file_var}: {exc}") from exc
+    if settings.production and settings.allow_private_urls:
+        raise ConfigError("LRE_ALLOW_PRIVATE_URLS cannot be set together with LRE_PRODUCTION")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.encryption_keys:
+        if not settings.uses_embedded_database:
+            raise ConfigError(
+                "LRE_ENCRYPTION_KEYS is required with LRE_DATABASE_URL: provider credentials and "
+                "webhook secrets are encrypted with it (generate one with: lre-bridge secrets generate)"
+            )
+        settings.encryption_keys = _embedded_secret(settings.data_dir / "encryption.key")
+    settings.fernet_keys()
+    return settings
+
+
+def _embedded_secret(path: Path) -> str:
+    """Create (once) the encryption key of the embedded, zero-setup installation."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(Fernet.generate_key().decode())
+    return path.read_text().strip()
+
+
+def generate_fernet_key() -> str:
+    """A new key for LRE_ENCRYPTION_KEYS."""
+    return Fernet.generate_key().decode()
+
+
+def random_token(prefix: str, nbytes: int = 24) -> str:
+    """An unguessable identifier such as ``lre_live_...``."""
+    return prefix + secrets.token_urlsafe(nbytes)
