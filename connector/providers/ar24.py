@@ -1,0 +1,723 @@
+"""AR24 (Docaposte) qualified electronic registered letters.
+
+Protocol, as documented at https://developers.ar24.fr/doc/ (sources in docs/providers.md):
+
+* every call carries ``token`` and ``date`` (Europe/Paris, ``YYYY-MM-DD HH:mm:ss``) in the query
+  string (GET) or the form body (POST), and a ``signature`` header: base64 AES-256-CBC of the date;
+* successful answers are base64 AES-256-CBC ciphertext keyed on the date that was *sent*; errors
+  and the maintenance notice come back as clear JSON (``status``, ``slug``, ``message``);
+* an eIDAS (qualified) send needs the sender identified: a 6-digit OTP is exchanged once for a
+  hash valid one hour (``POST /user/auth_otp``), passed as ``auth_otp_hash`` with ``eidas=1``;
+* the mail's lifecycle is read from its date and proof fields, not from ``status`` (undocumented).
+
+The signing functions are pure (bytes and strings in, strings out) so that tests and the local
+AR24-compatible server share them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import requests
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from connector.http import UnsafeUrl
+from connector.providers.base import (
+    FINAL_STATUSES,
+    PROOF_KIND_BY_STATUS,
+    LetterStatus,
+    OutgoingLetter,
+    ProofRef,
+    ProviderContext,
+    ProviderError,
+    ProviderEvent,
+    ProviderState,
+    SubmitResult,
+    WebhookRejected,
+)
+
+PARIS = ZoneInfo("Europe/Paris")
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+# "Please synchronize your timeout with the API timeout which is 60 seconds" (another stored copy
+# of the page says 300 s); the bridge's jobs are retried, so the shorter value is kept.
+DEFAULT_TIMEOUT = 60.0
+# The one address AR24's webhooks come from (knowledge-base page on webhooks).
+AR24_WEBHOOK_IP = "185.183.140.195"
+# Header through which the bridge's callback route hands over the caller's address.
+REMOTE_ADDR_HEADER = "X-Lre-Remote-Addr"
+OTP_PATTERN = re.compile(r"\d{6}")
+PDF_MAGIC = b"%PDF"
+
+
+# --- Signing and response encryption (pure functions) -------------------------------------
+
+
+def _hex_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _iv(private_key: str) -> bytes:
+    # IV = first 16 characters of hex SHA-256 of the hex SHA-256 of the private key. (One public
+    # client uses the single hash here for decryption; it fails the documentation's test vector.)
+    return _hex_sha256(_hex_sha256(private_key))[:16].encode()
+
+
+def _signing_key(private_key: str) -> bytes:
+    # PHP's openssl_encrypt truncates the 64-character hex digest to the 32 bytes AES-256 needs.
+    return _hex_sha256(private_key)[:32].encode()
+
+
+def _response_key(private_key: str, date: str) -> bytes:
+    return _hex_sha256(date + private_key)[:32].encode()
+
+
+def _encrypt(key: bytes, iv: bytes, plaintext: bytes) -> str:
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(plaintext) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return base64.b64encode(encryptor.update(padded) + encryptor.finalize()).decode()
+
+
+def _decrypt(key: bytes, iv: bytes, ciphertext_b64: str | bytes) -> bytes:
+    raw = base64.b64decode(ciphertext_b64, validate=False)
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    padded = decryptor.update(raw) + decryptor.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    return unpadder.update(padded) + unpadder.finalize()
+
+
+def sign_date(private_key: str, date: str) -> str:
+    """The ``signature`` header for a request sent with ``date``."""
+    return _encrypt(_signing_key(private_key), _iv(private_key), date.encode())
+
+
+def encrypt_response(private_key: str, date: str, plaintext: bytes) -> str:
+    """What AR24 does to a successful answer (used by the local AR24-compatible test server)."""
+    return _encrypt(_response_key(private_key, date), _iv(private_key), plaintext)
+
+
+def decrypt_response(private_key: str, date: str, body: str | bytes) -> bytes:
+    """Decrypt a successful AR24 answer to the request sent with ``date``.
+
+    Raises ValueError when the body is not valid ciphertext for this key and date.
+    """
+    return _decrypt(_response_key(private_key, date), _iv(private_key), body.strip())
+
+
+def paris_date(moment: datetime) -> str:
+    """``moment`` as AR24 wants it: Europe/Paris wall-clock time, ``YYYY-MM-DD HH:mm:ss``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(PARIS).strftime(DATE_FORMAT)
+
+
+def parse_paris_date(value: Any) -> datetime | None:
+    """An AR24 date field (Paris wall-clock ``Y-m-d H:i:s``) as an aware UTC datetime."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        parsed = datetime.strptime(text[:19], DATE_FORMAT)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=PARIS)
+    return parsed.astimezone(UTC)
+
+
+# --- Error slugs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ErrorRule:
+    code: str
+    message: str
+    permanent: bool
+    field: str | None = None
+
+
+_CHECK_SETTINGS = "Check the AR24 settings of this account (PUT /v1/account/provider)."
+_OTP_HELP = (
+    "Type a fresh 6-digit code from the sender's AR24 OTP key (authenticator app, or "
+    "https://otp-client.ar24.fr/) in sender_otp and send the letter again."
+)
+
+# Every slug AR24 documents for the calls the bridge makes, with the retry decision.
+ERRORS: dict[str, _ErrorRule] = {
+    # Authentication of the API call itself.
+    "token_invalid": _ErrorRule(
+        "provider_auth_failed", f"AR24 refused the API token. {_CHECK_SETTINGS}", True
+    ),
+    "token_missing": _ErrorRule(
+        "provider_auth_failed", f"No AR24 API token was sent. {_CHECK_SETTINGS}", True
+    ),
+    "empty_signature": _ErrorRule(
+        "provider_auth_failed", f"AR24 did not receive the request signature. {_CHECK_SETTINGS}", True
+    ),
+    "empty_date": _ErrorRule("provider_error", "AR24 did not receive the request date.", True),
+    "invalid_date": _ErrorRule("provider_error", "AR24 refused the request date format.", True),
+    # Clock skew: the date must lie between now and +10 minutes; a later attempt may pass.
+    "expired_date": _ErrorRule(
+        "provider_clock_skew", "AR24 found the request date in the past; the server clock may be late.", False
+    ),
+    "date_in_future": _ErrorRule(
+        "provider_clock_skew",
+        "AR24 found the request date too far ahead; the server clock may be early.",
+        False,
+    ),
+    # Recipient.
+    "missing_email": _ErrorRule(
+        "invalid_email", "The recipient has no e-mail address.", True, "recipient.email"
+    ),
+    "same_sender_recipients_emails": _ErrorRule(
+        "invalid_recipient",
+        "The recipient's e-mail address is the sender's own address.",
+        True,
+        "recipient.email",
+    ),
+    "invalid_recipient": _ErrorRule(
+        "invalid_email", "AR24 considers the recipient's e-mail address invalid.", True, "recipient.email"
+    ),
+    "invalid_email": _ErrorRule(
+        "invalid_email",
+        "The recipient's e-mail address is incorrect: its domain does not exist.",
+        True,
+        "recipient.email",
+    ),
+    "group_not_exist": _ErrorRule("provider_error", "AR24 says the recipient group does not exist.", True),
+    # Sender account.
+    "user_not_exist": _ErrorRule(
+        "sender_account_invalid", f"AR24 has no sender account with this user_id. {_CHECK_SETTINGS}", True
+    ),
+    "missing_user_id": _ErrorRule(
+        "sender_account_invalid", f"No AR24 sender account (user_id) was given. {_CHECK_SETTINGS}", True
+    ),
+    "user_account_not_confirmed": _ErrorRule(
+        "sender_account_not_confirmed",
+        "The sender must first confirm their e-mail address with the link AR24 sent them.",
+        True,
+    ),
+    "user_eula_not_accepted": _ErrorRule(
+        "sender_terms_not_accepted",
+        "The sender must first accept AR24's terms of use in their AR24 account.",
+        True,
+    ),
+    "user_name_empty": _ErrorRule(
+        "sender_account_incomplete", "The sender's AR24 account has no first or last name; complete it.", True
+    ),
+    "user_no_payment": _ErrorRule(
+        "sender_no_payment_method",
+        "The sender's AR24 account (or its team) has no payment method; add one in AR24, then resend.",
+        True,
+    ),
+    "user_unavailable": _ErrorRule(
+        "sender_access_not_granted",
+        "The sender has not granted this API access to their AR24 account; they must accept the "
+        "access request AR24 e-mailed them.",
+        True,
+    ),
+    # Attachments. A just-uploaded file reported missing is worth one more complete attempt.
+    "attachment_not_exists": _ErrorRule(
+        "provider_error", "AR24 lost one of the uploaded documents; the letter will be sent again.", False
+    ),
+    "attachment_unavailable": _ErrorRule(
+        "provider_error",
+        "AR24 could not use one of the uploaded documents; the letter will be sent again.",
+        False,
+    ),
+    "attachment_too_big": _ErrorRule(
+        "document_too_large", "A document is empty or larger than AR24 accepts.", True, "documents"
+    ),
+    "attachment_empty_name": _ErrorRule(
+        "document_rejected", "AR24 could not read a document's file name.", True, "documents"
+    ),
+    "attachment_missing_file": _ErrorRule("document_rejected", "AR24 received no file.", True, "documents"),
+    # Content.
+    "content_exceeds_limit": _ErrorRule(
+        "message_too_long", "The message is longer than AR24 accepts; shorten it.", True, "message"
+    ),
+    "forbidden_html": _ErrorRule(
+        "message_forbidden_html", "The message contains HTML that AR24 forbids; remove it.", True, "message"
+    ),
+    "error_no_content_no_attachment": _ErrorRule(
+        "letter_empty", "The letter has neither a message nor a document.", True, "documents"
+    ),
+    # eIDAS sender identification.
+    "authentication_otp_hash_invalid": _ErrorRule(
+        "sender_otp_expired",
+        "The sender's one-hour AR24 identification is no longer valid. " + _OTP_HELP,
+        True,
+        "sender_otp",
+    ),
+    "authentication_otp_invalid": _ErrorRule(
+        "sender_otp_invalid", "AR24 refused the sender's one-time code. " + _OTP_HELP, True, "sender_otp"
+    ),
+    "authentication_missing": _ErrorRule(
+        "sender_otp_required",
+        "A qualified (eIDAS) letter needs the sender identified. " + _OTP_HELP,
+        True,
+        "sender_otp",
+    ),
+    # Reads.
+    "missing_erm_id": _ErrorRule("provider_error", "AR24 needs a mail id for this call.", True),
+    "unknown_error": _ErrorRule("provider_error", "AR24 reported an unknown error.", False),
+}
+_UNKNOWN_SLUG = _ErrorRule("provider_error", "AR24 reported an error", False)
+MAINTENANCE_RETRY_AFTER = 600.0
+
+
+def error_for(payload: Mapping[str, Any]) -> ProviderError:
+    """The bridge error for an AR24 clear-JSON error answer."""
+    slug = str(payload.get("slug") or "")
+    rule = ERRORS.get(slug)
+    if rule is None:
+        # Undocumented slug: keep AR24's own words and let the job retry; provider_code keeps it.
+        detail = str(payload.get("message") or slug or "no detail")
+        return ProviderError(
+            _UNKNOWN_SLUG.code,
+            f"{_UNKNOWN_SLUG.message}: {detail}",
+            permanent=False,
+            provider_code=slug or None,
+        )
+    return ProviderError(
+        rule.code, rule.message, permanent=rule.permanent, field=rule.field, provider_code=slug
+    )
+
+
+# --- Lifecycle -------------------------------------------------------------------------------
+
+# (date field, proof URL field(s), our status, AR24's proof code). Order is the lifecycle order.
+_STEPS: tuple[tuple[str, tuple[str, ...], LetterStatus, str], ...] = (
+    # The 2022 client reads the deposit proof as proof_dp_url; current payloads use proof_ev_url.
+    ("ts_ev_date", ("proof_ev_url", "proof_dp_url"), LetterStatus.DEPOSITED, "ev"),
+    ("view_date", ("proof_ar_url",), LetterStatus.ACCEPTED, "ar"),
+    ("refused_date", ("proof_rf_url",), LetterStatus.REFUSED, "rf"),
+    ("negligence_date", ("proof_ng_url",), LetterStatus.NEGLECTED, "ng"),
+    ("bounced_date", ("proof_bc_url",), LetterStatus.BOUNCED, "bc"),
+)
+
+
+def events_from_mail(mail: Mapping[str, Any], now: datetime) -> tuple[ProviderEvent, ...]:
+    """The normalised events an AR24 mail object shows, oldest first.
+
+    A step counts only once its proof URL is present: the date alone may precede the proof PDF,
+    and an event is emitted once (de-duplicated), so it must carry its proof the first time.
+    """
+    mail_id = str(mail.get("id"))
+    found: list[ProviderEvent] = []
+    for date_field, url_fields, status, code in _STEPS:
+        url = next((mail[f] for f in url_fields if isinstance(mail.get(f), str) and mail[f].strip()), None)
+        if not url:
+            continue
+        # A proof without its date (not seen in fixtures) is dated when we first see it.
+        occurred = parse_paris_date(mail.get(date_field)) or now
+        kind = PROOF_KIND_BY_STATUS[status]
+        found.append(
+            ProviderEvent(
+                status=status,
+                occurred_at=occurred,
+                provider_event_id=f"{mail_id}:{status.value}",
+                raw={k: mail.get(k) for k in ("id", "status", date_field, *url_fields) if k in mail},
+                proof=ProofRef(kind=kind, url=url.strip(), filename=f"ar24-{mail_id}-{code}.pdf"),
+            )
+        )
+    # Deposit first, then the outcome, whatever the clocks say.
+    return tuple(found)
+
+
+# --- The adapter -------------------------------------------------------------------------------
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def _allowlist(value: Any) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    if not value:
+        return []
+    items: Iterable[Any] = value.split(",") if isinstance(value, str) else value
+    return [ipaddress.ip_network(str(item).strip(), strict=False) for item in items if str(item).strip()]
+
+
+class AR24Provider:
+    """AR24 behind the bridge's Provider Protocol (``connector.providers.base.Provider``)."""
+
+    name: ClassVar[str] = "ar24"
+    display_name: ClassVar[str] = "AR24"
+    supports_webhooks: ClassVar[bool] = True
+    SETTINGS: ClassVar[tuple[str, ...]] = ("base_url", "token", "private_key", "user_id")
+    SECRET_SETTINGS: ClassVar[tuple[str, ...]] = ("token", "private_key")
+    # ``callback_ip_allowlist``: comma-separated addresses or networks allowed to call the
+    # per-letter callback URL (AR24 documents 185.183.140.195); empty means token-only.
+    OPTIONAL_SETTINGS: ClassVar[tuple[str, ...]] = ("callback_ip_allowlist", "timeout")
+    SETTING_EXAMPLES: ClassVar[dict[str, str]] = {
+        "base_url": "https://sandbox.ar24.fr/api",
+        "callback_ip_allowlist": AR24_WEBHOOK_IP,
+    }
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.context = context
+        settings = context.settings
+        self.base_url = str(settings.get("base_url") or "").rstrip("/")
+        self.token = str(settings.get("token") or "")
+        self.private_key = str(settings.get("private_key") or "")
+        self.user_id = str(settings.get("user_id") or "")
+        self.timeout = float(settings.get("timeout") or DEFAULT_TIMEOUT)
+
+    # -- transport --------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        files: Mapping[str, Any] | None = None,
+        creates: bool = False,
+    ) -> Any:
+        """One signed AR24 call; returns the decrypted ``result``.
+
+        ``creates`` marks the call that makes the letter exist at AR24: when it may have reached
+        AR24 without us learning the outcome, the error says ``ambiguous=True``.
+        """
+        if not (self.base_url and self.token and self.private_key):
+            raise ProviderError(
+                "provider_misconfigured",
+                f"The AR24 settings are incomplete. {_CHECK_SETTINGS}",
+                permanent=True,
+            )
+        date = paris_date(self.context.now())
+        fields = {"token": self.token, "date": date, **(params or {})}
+        kwargs: dict[str, Any] = {"headers": {"signature": sign_date(self.private_key, date)}}
+        if method == "GET":
+            kwargs["params"] = fields
+        else:
+            kwargs["data"] = fields
+            if files:
+                kwargs["files"] = files
+        try:
+            response = self.context.http(method, f"{self.base_url}{path}", timeout=self.timeout, **kwargs)
+        except UnsafeUrl as exc:
+            raise ProviderError(
+                "provider_misconfigured",
+                f"The AR24 base URL is refused: {exc}. {_CHECK_SETTINGS}",
+                permanent=True,
+            ) from exc
+        except requests.ConnectTimeout as exc:
+            # Never connected: the request cannot have reached AR24.
+            raise ProviderError(
+                "provider_unavailable", "AR24 could not be reached.", permanent=False
+            ) from exc
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise ProviderError(
+                "provider_timeout",
+                "AR24 did not answer in time; the request may have been received.",
+                permanent=False,
+                ambiguous=creates,
+            ) from exc
+        return self._result(response, date, creates=creates)
+
+    def _result(self, response: requests.Response, date: str, *, creates: bool) -> Any:
+        body = response.content
+        payload: Any = None
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            # Errors and the maintenance notice arrive in clear JSON, whatever the HTTP status.
+            return self._interpret(payload, response)
+        if response.status_code != 200:
+            retry_after = response.headers.get("Retry-After")
+            transient = response.status_code >= 500 or response.status_code in (408, 429)
+            raise ProviderError(
+                "provider_unavailable" if transient else "provider_error",
+                f"AR24 answered HTTP {response.status_code}.",
+                permanent=not transient,
+                retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+                ambiguous=creates and response.status_code >= 500,
+            )
+        try:
+            payload = json.loads(decrypt_response(self.private_key, date, body))
+        except ValueError as exc:
+            raise ProviderError(
+                "provider_auth_failed",
+                f"AR24's answer could not be decrypted with the private key. {_CHECK_SETTINGS}",
+                permanent=not creates,
+                # The letter may exist even though its answer is unreadable.
+                ambiguous=creates,
+            ) from exc
+        if not isinstance(payload, dict):
+            raise ProviderError(
+                "provider_error", "AR24 sent an unexpected answer.", permanent=False, ambiguous=creates
+            )
+        return self._interpret(payload, response)
+
+    @staticmethod
+    def _interpret(payload: Mapping[str, Any], response: requests.Response) -> Any:
+        status = str(payload.get("status") or "").upper()
+        if status == "SUCCESS":
+            return payload.get("result")
+        if status == "MAINTENANCE":
+            raise ProviderError(
+                "provider_unavailable",
+                "AR24 is in scheduled maintenance; the bridge will try again later.",
+                permanent=False,
+                retry_after=MAINTENANCE_RETRY_AFTER,
+                provider_code="maintenance",
+            )
+        if status == "ERROR":
+            raise error_for(payload)
+        raise ProviderError(
+            "provider_error", f"AR24 sent an unknown status {status or '(none)'!r}.", permanent=False
+        )
+
+    # -- Provider Protocol -----------------------------------------------------------------
+
+    def prepare_submission(self, sender_otp: str | None) -> dict[str, Any]:
+        """Exchange the sender's 6-digit OTP for AR24's one-hour ``auth_otp_hash``.
+
+        The OTP itself is neither returned nor stored; only the hash and its expiry are.
+        """
+        otp = (sender_otp or "").strip()
+        if not otp:
+            raise ProviderError(
+                "sender_otp_required",
+                "AR24 sends qualified (eIDAS) letters only once the sender is identified. "
+                + _OTP_HELP
+                + " The sender receives their OTP key once, by registered post, after AR24 verifies "
+                "their identity.",
+                permanent=True,
+                field="sender_otp",
+            )
+        if not OTP_PATTERN.fullmatch(otp):
+            raise ProviderError(
+                "sender_otp_invalid",
+                "The one-time code must be 6 digits. " + _OTP_HELP,
+                permanent=True,
+                field="sender_otp",
+            )
+        result = self._call("POST", "/user/auth_otp", {"id_user": self.user_id, "otp": otp})
+        otp_hash = result.get("hash") if isinstance(result, dict) else None
+        if not otp_hash:
+            raise ProviderError(
+                "provider_error", "AR24 did not return the sender's identification.", permanent=False
+            )
+        expires = parse_paris_date(result.get("expiration_date"))
+        if expires is None:
+            expires = self.context.now().astimezone(UTC) + timedelta(hours=1)
+        return {"auth_otp_hash": str(otp_hash), "auth_otp_expires_at": expires.isoformat()}
+
+    def _sender_hash(self, letter: OutgoingLetter) -> str:
+        otp_hash = letter.submit_context.get("auth_otp_hash")
+        if not otp_hash:
+            raise ProviderError(
+                "sender_otp_required",
+                "This letter was accepted without the sender's AR24 identification. " + _OTP_HELP,
+                permanent=True,
+                field="sender_otp",
+            )
+        expires_raw = letter.submit_context.get("auth_otp_expires_at")
+        if expires_raw:
+            expires = datetime.fromisoformat(str(expires_raw))
+            if expires <= self.context.now():
+                raise ProviderError(
+                    "sender_otp_expired",
+                    "The sender's AR24 identification lasts one hour and expired before the letter "
+                    "could be sent. " + _OTP_HELP,
+                    permanent=True,
+                    field="sender_otp",
+                )
+        return str(otp_hash)
+
+    def submit(self, letter: OutgoingLetter) -> SubmitResult:
+        """Upload the documents, then send the eIDAS mail with ``ref_client`` = our letter id."""
+        otp_hash = self._sender_hash(letter)
+        fields: dict[str, Any] = {
+            "id_user": self.user_id,
+            "to_email": letter.recipient.email,
+            # AR24 documents two recipient kinds; anyone not professional (individuals,
+            # administrations, associations) is sent as "particulier", the consent-bound kind.
+            "dest_statut": "professionnel" if letter.recipient.type == "professional" else "particulier",
+            "ref_client": letter.id,
+            "ref_dossier": letter.reference or letter.id,
+            "eidas": "1",
+            "auth_otp_hash": otp_hash,
+        }
+        for key, value in (
+            ("to_firstname", letter.recipient.first_name),
+            ("to_lastname", letter.recipient.last_name),
+            ("to_company", letter.recipient.company),
+            ("content", letter.message),
+            ("webhook", letter.callback_url),
+        ):
+            if value:
+                fields[key] = value
+        for index, document in enumerate(letter.documents):
+            result = self._call(
+                "POST",
+                "/attachment",
+                {"id_user": self.user_id, "file_name": document.filename},
+                files={"file": (document.filename, document.content, "application/pdf")},
+            )
+            file_id = result.get("file_id") if isinstance(result, dict) else None
+            if file_id in (None, ""):
+                raise ProviderError(
+                    "provider_error", "AR24 did not return the uploaded file's id.", permanent=False
+                )
+            fields[f"attachment[{index}]"] = str(file_id)
+        mail = self._call("POST", "/mail", fields, creates=True)
+        if not isinstance(mail, dict) or mail.get("id") in (None, ""):
+            raise ProviderError(
+                "provider_error",
+                "AR24 accepted the letter but returned no id.",
+                permanent=False,
+                ambiguous=True,
+            )
+        return SubmitResult(
+            provider_letter_id=str(mail["id"]), events=events_from_mail(mail, self.context.now())
+        )
+
+    def find_by_reference(self, letter_id: str, *, page_size: int = 100, max_pages: int = 10) -> str | None:
+        """Look our letter up among the sender's mails by ``ref_client``.
+
+        AR24 documents no search by reference: ``GET /user/mail`` lists the sender's mails. The
+        paging parameters (``max``, ``start``, ``sort``) are those of AR24's other list routes;
+        newest first, so a letter just submitted is on the first page.
+        """
+        for page in range(max_pages):
+            result = self._call(
+                "GET",
+                "/user/mail",
+                {"id_user": self.user_id, "max": page_size, "start": page * page_size, "sort": "DESC"},
+            )
+            mails = _mail_list(result)
+            for mail in mails:
+                if str(mail.get("ref_client") or "") == letter_id and mail.get("id") not in (None, ""):
+                    return str(mail["id"])
+            if len(mails) < page_size:
+                return None
+        return None
+
+    def fetch_state(self, provider_letter_id: str) -> ProviderState:
+        """Re-read the mail (``GET /mail?id=``) and derive its events from the proof fields."""
+        mail = self._call("GET", "/mail", {"id": provider_letter_id})
+        if not isinstance(mail, dict):
+            raise ProviderError("provider_error", "AR24 returned no mail.", permanent=False)
+        events = events_from_mail(mail, self.context.now())
+        final = any(event.status in FINAL_STATUSES for event in events)
+        return ProviderState(
+            provider_letter_id=str(mail.get("id", provider_letter_id)), events=events, final=final
+        )
+
+    def download_proof(self, proof: ProofRef) -> bytes:
+        """The proof PDF, byte-exact. AR24's proof links are tokenised, so the GET is unsigned;
+        the link must point to AR24 (the base URL's host or a *.ar24.fr host)."""
+        if proof.content is not None:
+            return proof.content
+        if not proof.url:
+            raise ProviderError("proof_unavailable", "The proof has no download link.", permanent=True)
+        host = (urlsplit(proof.url).hostname or "").lower()
+        allowed = (urlsplit(self.base_url).hostname or "").lower()
+        if urlsplit(proof.url).scheme not in ("https", "http") or not (
+            host == allowed or host == "ar24.fr" or host.endswith(".ar24.fr")
+        ):
+            raise ProviderError("proof_unavailable", "The proof link does not point to AR24.", permanent=True)
+        try:
+            response = self.context.http("GET", proof.url, timeout=self.timeout)
+        except UnsafeUrl as exc:
+            raise ProviderError(
+                "proof_unavailable", f"The proof link is refused: {exc}.", permanent=True
+            ) from exc
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise ProviderError(
+                "provider_unavailable", "AR24 did not serve the proof in time.", permanent=False
+            ) from exc
+        if response.status_code != 200 or not response.content.startswith(PDF_MAGIC):
+            payload: Any = None
+            try:
+                payload = response.json()
+            except ValueError:
+                pass
+            if isinstance(payload, dict) and str(payload.get("status", "")).upper() in (
+                "ERROR",
+                "MAINTENANCE",
+            ):
+                self._interpret(payload, response)
+            raise ProviderError(
+                "proof_unavailable",
+                f"AR24 did not serve the proof PDF (HTTP {response.status_code}); it will be fetched again.",
+                permanent=False,
+            )
+        return response.content
+
+    def parse_callback(self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes) -> str | None:
+        """Check the optional IP allow-list and return the mail id the callback is about.
+
+        AR24 signs nothing: the per-letter URL token (checked by the bridge) authenticates the
+        call, and the body is only a hint. Its fields are not published; ``id_mail`` (as in the
+        Event schema of Maileva's LREQ API, which runs on AR24) is read from a form or JSON body,
+        or from the query string.
+        """
+        networks = _allowlist(self.context.settings.get("callback_ip_allowlist"))
+        if networks:
+            remote = _header(headers, REMOTE_ADDR_HEADER)
+            try:
+                address = ipaddress.ip_address((remote or "").strip())
+            except ValueError as exc:
+                raise WebhookRejected("the caller's address is unknown", status=403) from exc
+            if not any(address in network for network in networks):
+                raise WebhookRejected("the caller's address is not allowed", status=403)
+        return _mail_id_from_callback(headers, query, body)
+
+
+def _mail_id_from_callback(headers: Mapping[str, str], query: Mapping[str, str], body: bytes) -> str | None:
+    candidates: dict[str, Any] = {}
+    text = body.decode("utf-8", errors="replace").strip() if body else ""
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            candidates.update(parsed)
+    elif text:
+        candidates.update({k: v[0] for k, v in parse_qs(text).items() if v})
+    for key in ("id_mail", "id"):
+        value = candidates.get(key) or query.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def _mail_list(result: Any) -> list[Mapping[str, Any]]:
+    """The mails of a ``GET /user/mail`` answer. One public client reads ``result`` as the list
+    itself; other AR24 list routes wrap it (``result.users``, ``result.attachments``)."""
+    if isinstance(result, list):
+        return [m for m in result if isinstance(m, dict)]
+    if isinstance(result, dict):
+        for key in ("mails", "mail", "registered_mails", "emails"):
+            if isinstance(result.get(key), list):
+                return [m for m in result[key] if isinstance(m, dict)]
+        values = list(result.values())
+        if values and all(isinstance(v, dict) for v in values):
+            return values
+    return []
