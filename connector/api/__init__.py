@@ -1,0 +1,1 @@
+"""HTTP API blueprints. Each module exposes ``bp`` and may expose ``OPENAPI``/``SCHEMAS``."""

@@ -1,0 +1,191 @@
+"""Account, health, the consent register and provider callbacks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from sqlalchemy import select
+
+from connector.api.common import limit_arg, page, services
+from connector.auth import require_api_key
+from connector.db import db_session
+from connector.errors import ApiError
+from connector.idempotency import idempotent
+from connector.letters import validation_error
+from connector.lifecycle import schedule_poll
+from connector.models import Consent, Letter
+from connector.providers.base import FINAL_STATUSES, WebhookRejected
+
+bp = Blueprint("core", __name__)
+
+CONSENT_METHODS = ("written", "electronic_form", "email", "contract_clause", "other")
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process is up."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """The database answers."""
+    if services().db.ping():
+        return jsonify({"status": "ready"}), 200
+    return jsonify({"status": "unavailable", "error": {"code": "database_unreachable",
+                                                       "message": "The database does not answer."}}), 503
+
+
+@bp.get("/v1/me")
+@require_api_key
+def me() -> Response:
+    """The account behind the API key (what Zapier, Make and n8n call to test a connection)."""
+    name, _ = services().provider_settings(db_session(), g.account.id)
+    return jsonify({
+        "id": g.account.id,
+        "object": "account",
+        "name": g.account.name,
+        "provider": name,
+        "api_key": {"id": g.api_key.id, "name": g.api_key.name, "prefix": g.api_key.prefix},
+    })
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    method: str = Field(description="how the consent was obtained", pattern="^(" + "|".join(CONSENT_METHODS) + ")$")
+    obtained_at: datetime
+    recorded_by: str = Field(min_length=1, max_length=200, description="who recorded it")
+    note: str | None = Field(default=None, max_length=2000)
+    proof: dict[str, str] | None = Field(default=None, description="{filename, content_base64}")
+
+
+def consent_to_dict(consent: Consent) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": consent.id,
+        "object": "consent",
+        "email": consent.email,
+        "first_name": consent.first_name,
+        "last_name": consent.last_name,
+        "method": consent.method,
+        "obtained_at": iso(consent.obtained_at),
+        "recorded_by": consent.recorded_by,
+        "note": consent.note,
+        "proof": (
+            {"filename": consent.proof_filename, "sha256": consent.proof_sha256} if consent.proof_sha256 else None
+        ),
+        "status": "revoked" if consent.revoked_at else "active",
+        "created_at": iso(consent.created_at),
+        "revoked_at": iso(consent.revoked_at),
+        "revoked_by": consent.revoked_by,
+    }
+
+
+@bp.post("/v1/consents")
+@require_api_key
+@idempotent
+def record_consent() -> tuple[Response, int]:
+    """Record a recipient's prior consent to receive registered e-mail (CPCE art. L.100)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    try:
+        data = ConsentIn.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    if data.obtained_at.tzinfo is None:
+        raise ApiError(422, "invalid_request", "obtained_at needs a time zone (e.g. 2026-11-27T10:00:00+01:00).",
+                       "obtained_at")
+    svc = services()
+    if data.obtained_at > svc.clock():
+        raise ApiError(422, "invalid_request", "obtained_at is in the future.", "obtained_at")
+    consent = Consent(
+        account_id=g.account.id,
+        email=data.email.lower(),
+        first_name=data.first_name,
+        last_name=data.last_name,
+        method=data.method,
+        obtained_at=data.obtained_at,
+        recorded_by=data.recorded_by,
+        note=data.note,
+    )
+    if data.proof is not None:
+        try:
+            content = base64.b64decode(data.proof.get("content_base64", ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(422, "invalid_base64", "proof.content_base64 is not valid base64.",
+                           "proof.content_base64") from None
+        if not content or len(content) > svc.settings.max_document_bytes:
+            raise ApiError(422, "invalid_request", "The proof document is empty or too large.", "proof")
+        consent.proof_filename = data.proof.get("filename") or "consent-proof"
+        consent.proof_sha256 = hashlib.sha256(content).hexdigest()
+        consent.proof_storage_key = svc.blobs.put(content)
+    session = db_session()
+    session.add(consent)
+    session.flush()
+    return jsonify(consent_to_dict(consent)), 201
+
+
+@bp.get("/v1/consents")
+@require_api_key
+def list_consents() -> Response:
+    query = select(Consent).where(Consent.account_id == g.account.id)
+    if request.args.get("email"):
+        query = query.where(Consent.email == request.args["email"].strip().lower())
+    status = request.args.get("status")
+    if status == "active":
+        query = query.where(Consent.revoked_at.is_(None))
+    elif status == "revoked":
+        query = query.where(Consent.revoked_at.is_not(None))
+    elif status:
+        raise ApiError(400, "invalid_status", "status must be active or revoked.", "status")
+    rows, next_cursor = page(query, Consent.created_at, Consent.id, limit_arg())
+    return jsonify({"object": "list", "data": [consent_to_dict(c) for c in rows], "next_cursor": next_cursor})
+
+
+@bp.delete("/v1/consents/<consent_id>")
+@require_api_key
+def revoke_consent(consent_id: str) -> Response:
+    """Revoke a consent (kept in the register with who and when; never deleted)."""
+    session = db_session()
+    consent = session.scalar(select(Consent).where(Consent.id == consent_id, Consent.account_id == g.account.id))
+    if consent is None:
+        raise ApiError(404, "consent_not_found", "No consent with this id in your account.", "id")
+    if consent.revoked_at is None:
+        consent.revoked_at = services().clock()
+        consent.revoked_by = (request.args.get("revoked_by") or f"api key {g.api_key.prefix}…")[:200]
+    session.commit()
+    return jsonify(consent_to_dict(consent))
+
+
+@bp.post("/callbacks/<provider>/<token>")
+@bp.get("/callbacks/<provider>/<token>")
+def provider_callback(provider: str, token: str) -> tuple[Response, int]:
+    """A provider says something happened to a letter. Only a hint: the worker re-reads the
+    letter at the provider (signed call) before any event is recorded."""
+    session = db_session()
+    letter = session.scalar(select(Letter).where(Letter.callback_token == token, Letter.provider == provider))
+    if letter is None:
+        raise ApiError(404, "unknown_callback", "This callback address is not known.")
+    svc = services()
+    adapter = svc.provider_for_account(session, letter.account_id)
+    try:
+        adapter.parse_callback(dict(request.headers), request.args.to_dict(), request.get_data())
+    except WebhookRejected as exc:
+        raise ApiError(exc.status, "callback_rejected", str(exc)) from None
+    if letter.provider_letter_id and letter.status not in FINAL_STATUSES:
+        schedule_poll(session, letter, svc.clock())
+        session.commit()
+    return jsonify({"received": True}), 200

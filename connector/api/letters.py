@@ -1,0 +1,200 @@
+"""Letters and their event feed: ``/v1/letters``, ``/v1/events``."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from sqlalchemy import Select, or_, select
+
+from connector.api.common import iso_datetime_arg, limit_arg, page, services
+from connector.auth import require_api_key
+from connector.db import db_session
+from connector.errors import ApiError
+from connector.idempotency import idempotent
+from connector.letters import (
+    IncomingDocument,
+    LetterIn,
+    check_pdf,
+    create_letter,
+    event_to_dict,
+    letter_to_dict,
+    load_documents,
+    parse_letter,
+)
+from connector.models import AccessLog, Document, Event, Letter
+
+bp = Blueprint("letters", __name__)
+
+LETTER_STATUSES = ("queued", "deposited", "accepted", "refused", "neglected", "bounced", "failed")
+
+
+def _multipart_payload() -> tuple[dict[str, Any], list[IncomingDocument]]:
+    """A multipart request: JSON fields as form values (``recipient`` may be JSON or flat
+    ``recipient.email`` fields) and the PDFs as files."""
+    payload: dict[str, Any] = {}
+    recipient: dict[str, Any] = {}
+    for key, value in request.form.items():
+        if key.startswith("recipient."):
+            recipient[key.removeprefix("recipient.")] = value
+        elif key in ("recipient", "metadata", "data"):
+            try:
+                payload[key] = json.loads(value)
+            except json.JSONDecodeError:
+                raise ApiError(422, "invalid_json", f"{key} must be a JSON object.", key) from None
+        else:
+            payload[key] = value
+    if recipient:
+        payload["recipient"] = {**payload.get("recipient", {}), **recipient}
+    files: list[IncomingDocument] = []
+    for index, storage in enumerate(request.files.getlist("documents") + request.files.getlist("file")):
+        content = storage.read()
+        check_pdf(content, f"documents.{index}", services().settings.max_document_bytes)
+        files.append(IncomingDocument(storage.filename or f"document-{index + 1}.pdf", content))
+    return payload, files
+
+
+def build_documents(payload: LetterIn, uploaded: list[IncomingDocument], account_id: str,
+                    letter_time: datetime) -> tuple[list[IncomingDocument], Any]:
+    """The letter's PDFs: the rendered template first (if any), then the given documents."""
+    documents: list[IncomingDocument] = []
+    rendered = None
+    if payload.template:
+        from connector import rendering  # the template engine is only loaded when used
+
+        try:
+            rendered = rendering.render_for_letter(
+                db_session(), account_id, payload.template, payload.data or {}, letter_time
+            )
+        except rendering.TemplateNotFound as exc:
+            raise ApiError(404, "template_not_found", str(exc) or f"No template named {payload.template!r}.",
+                           "template") from None
+        except rendering.TemplateDataError as exc:
+            first = exc.errors[0] if exc.errors else {"field": "data", "message": "invalid data"}
+            raise ApiError(422, "invalid_template_data", first["message"], first["field"], details=exc.errors) from None
+        documents.append(IncomingDocument(rendered.filename, rendered.pdf))
+    documents += load_documents(services(), payload.documents)
+    documents += uploaded
+    return documents, rendered
+
+
+@bp.post("/v1/letters")
+@require_api_key
+@idempotent
+def send_letter() -> tuple[Response, int, dict[str, str]]:
+    """Accept a letter (JSON or multipart), store it and queue its submission."""
+    uploaded: list[IncomingDocument] = []
+    if request.mimetype == "multipart/form-data":
+        raw, uploaded = _multipart_payload()
+        payload = parse_letter(raw)
+    else:
+        body = request.get_json(silent=True)
+        if body is None:
+            raise ApiError(400, "invalid_json", "Send the letter as JSON (Content-Type: application/json) or "
+                                                "as multipart/form-data with PDF files.")
+        payload = parse_letter(body)
+    svc = services()
+    session = db_session()
+    letter_time = svc.clock()
+    documents, rendered = build_documents(payload, uploaded, g.account.id, letter_time)
+    letter = create_letter(svc, session, g.account.id, payload, documents)
+    if rendered is not None:
+        letter.template_name = rendered.template_name
+        letter.template_version = rendered.template_version
+    session.flush()
+    body = letter_to_dict(session, letter, svc.settings.public_url)
+    return jsonify(body), 201, {"Location": body["links"]["self"]}
+
+
+def _get_letter(letter_id: str) -> Letter:
+    letter = db_session().scalar(select(Letter).where(Letter.id == letter_id, Letter.account_id == g.account.id))
+    if letter is None:
+        raise ApiError(404, "letter_not_found", "No letter with this id in your account.", "id")
+    return letter
+
+
+@bp.get("/v1/letters/<letter_id>")
+@require_api_key
+def get_letter(letter_id: str) -> Response:
+    return jsonify(letter_to_dict(db_session(), _get_letter(letter_id), services().settings.public_url))
+
+
+@bp.get("/v1/letters")
+@require_api_key
+def list_letters() -> Response:
+    """Newest first, with filters; ``next_cursor`` continues the list."""
+    query: Select[tuple[Letter]] = select(Letter).where(Letter.account_id == g.account.id)
+    status = request.args.get("status")
+    if status:
+        if status not in LETTER_STATUSES:
+            raise ApiError(400, "invalid_status", f"status must be one of: {', '.join(LETTER_STATUSES)}.", "status")
+        query = query.where(Letter.status == status)
+    if request.args.get("reference"):
+        query = query.where(Letter.reference == request.args["reference"])
+    recipient = request.args.get("recipient")
+    if recipient:
+        like = f"%{recipient.lower()}%"
+        query = query.where(or_(Letter.recipient_email.like(like), Letter.recipient_last_name.ilike(like),
+                                Letter.recipient_company.ilike(like)))
+    created_from = iso_datetime_arg("from")
+    created_to = iso_datetime_arg("to")
+    if created_from:
+        query = query.where(Letter.created_at >= created_from)
+    if created_to:
+        query = query.where(Letter.created_at <= created_to)
+    rows, next_cursor = page(query, Letter.created_at, Letter.id, limit_arg())
+    session = db_session()
+    public_url = services().settings.public_url
+    return jsonify({"object": "list", "data": [letter_to_dict(session, r, public_url) for r in rows],
+                    "next_cursor": next_cursor})
+
+
+@bp.get("/v1/letters/<letter_id>/document")
+@require_api_key
+def get_document(letter_id: str) -> Response:
+    """The main PDF as sent (``?position=`` for the others)."""
+    letter = _get_letter(letter_id)
+    try:
+        position = int(request.args.get("position", "0"))
+    except ValueError:
+        raise ApiError(400, "invalid_position", "position must be a whole number.", "position") from None
+    session = db_session()
+    doc = session.scalar(select(Document).where(Document.letter_id == letter.id, Document.position == position))
+    if doc is None:
+        raise ApiError(404, "document_not_found", "This letter has no document at that position.", "position")
+    session.add(AccessLog(account_id=g.account.id, letter_id=letter.id, what=f"document:{position}",
+                          who=f"{g.api_key.id} ({g.api_key.name or 'api key'})"))
+    session.commit()
+    content = services().blobs.get(doc.storage_key)
+    return Response(content, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{doc.filename}"',
+        "Digest": "sha-256=" + base64.b64encode(bytes.fromhex(doc.sha256)).decode(),
+    })
+
+
+@bp.get("/v1/events")
+@require_api_key
+def list_events() -> Response:
+    """The event feed, newest first: what a polling trigger reads."""
+    query: Select[tuple[Event]] = select(Event).where(Event.account_id == g.account.id)
+    event_type = request.args.get("type")
+    if event_type:
+        types = [t.strip() for t in event_type.split(",") if t.strip()]
+        query = query.where(Event.type.in_(types))
+    if request.args.get("letter_id"):
+        query = query.where(Event.letter_id == request.args["letter_id"])
+    rows, next_cursor = page(query, Event.seq, None, limit_arg())
+    return jsonify({"object": "list", "data": [event_to_dict(e) for e in rows], "next_cursor": next_cursor})
+
+
+@bp.get("/v1/events/<event_id>")
+@require_api_key
+def get_event(event_id: str) -> Response:
+    event = db_session().scalar(select(Event).where(Event.id == event_id, Event.account_id == g.account.id))
+    if event is None:
+        raise ApiError(404, "event_not_found", "No event with this id in your account.", "id")
+    return jsonify(event_to_dict(event))
+

@@ -1,0 +1,253 @@
+"""``GET /openapi.json``: the OpenAPI 3.1 description of the whole API.
+
+Core paths are described here; every other blueprint module listed in ``connector.app.BLUEPRINTS``
+may contribute ``OPENAPI`` (paths) and ``SCHEMAS`` (components). A test checks that every route
+of the app is described and every described path exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from connector.api.core import ConsentIn
+from connector.letters import SANDBOX_OUTCOMES, LetterIn
+
+bp = Blueprint("openapi", __name__)
+
+STATUSES = ["queued", "deposited", "accepted", "refused", "neglected", "bounced", "failed"]
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_body(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"content": {"application/json": content}}
+
+
+def ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, **json_body(schema)}
+
+
+ERRORS = {
+    "400": {"$ref": "#/components/responses/BadRequest"},
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "404": {"$ref": "#/components/responses/NotFound"},
+    "422": {"$ref": "#/components/responses/Unprocessable"},
+}
+IDEMPOTENCY = {"$ref": "#/components/parameters/IdempotencyKey"}
+CURSOR = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
+]
+
+
+def _list_of(name: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["data"], "properties": {
+        "object": {"const": "list"}, "data": {"type": "array", "items": ref(name)},
+        "next_cursor": {"type": ["string", "null"]}}}
+
+
+LETTER_EXAMPLE = {
+    "recipient": {"type": "professional", "email": "compta@exemple.fr", "company": "Exemple SARL"},
+    "template": "mise_en_demeure",
+    "data": {"numero_facture": "F-2026-118", "montant": "1250.00"},
+    "reference": "DOSSIER-42",
+    "sandbox_outcome": "accepted",
+}
+
+CORE_PATHS: dict[str, Any] = {
+    "/healthz": {"get": {"summary": "The process is up", "security": [], "responses": {"200": ok({"type": "object"})}}},
+    "/readyz": {"get": {"summary": "The database is reachable", "security": [],
+                        "responses": {"200": ok({"type": "object"}), "503": ok({"type": "object"}, "Not ready")}}},
+    "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": ok({"type": "object"})}}},
+    "/v1/me": {"get": {"summary": "The account behind the API key (connection test)", "operationId": "getMe",
+                       "responses": {"200": ok(ref("Account")), **ERRORS}}},
+    "/v1/letters": {
+        "post": {
+            "summary": "Send a registered letter",
+            "operationId": "sendLetter",
+            "description": "JSON (documents as {filename, content_base64} or {filename, url}, or a template with "
+                           "its data) or multipart/form-data with PDF files in `documents`.",
+            "parameters": [IDEMPOTENCY],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": ref("LetterIn"), "example": LETTER_EXAMPLE},
+                "multipart/form-data": {"schema": {"type": "object", "properties": {
+                    "documents": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    "recipient": {"type": "string", "description": "the recipient object as JSON"}}}}}},
+            "responses": {"201": ok(ref("Letter"), "The letter is accepted and queued"),
+                          "409": {"$ref": "#/components/responses/Conflict"},
+                          "413": {"$ref": "#/components/responses/TooLarge"}, **ERRORS},
+        },
+        "get": {
+            "summary": "List letters, newest first",
+            "operationId": "listLetters",
+            "parameters": [
+                {"name": "status", "in": "query", "schema": {"enum": STATUSES}},
+                {"name": "reference", "in": "query", "schema": {"type": "string"}},
+                {"name": "recipient", "in": "query", "schema": {"type": "string"},
+                 "description": "part of the recipient's e-mail, last name or company"},
+                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                *CURSOR,
+            ],
+            "responses": {"200": ok(_list_of("Letter")), **ERRORS},
+        },
+    },
+    "/v1/letters/{letter_id}": {"get": {"summary": "Find a letter", "operationId": "getLetter",
+                                        "parameters": [{"$ref": "#/components/parameters/LetterId"}],
+                                        "responses": {"200": ok(ref("Letter")), **ERRORS}}},
+    "/v1/letters/{letter_id}/document": {"get": {
+        "summary": "The PDF as sent", "operationId": "getLetterDocument",
+        "parameters": [{"$ref": "#/components/parameters/LetterId"},
+                       {"name": "position", "in": "query", "schema": {"type": "integer", "default": 0}}],
+        "responses": {"200": {"description": "PDF", "content": {"application/pdf": {
+            "schema": {"type": "string", "format": "binary"}}}}, **ERRORS}}},
+    "/v1/events": {"get": {
+        "summary": "The event feed, newest first (polling triggers)", "operationId": "listEvents",
+        "parameters": [{"name": "type", "in": "query", "schema": {"type": "string"},
+                        "description": "one or more event types, comma-separated (letter.accepted,…)"},
+                       {"name": "letter_id", "in": "query", "schema": {"type": "string"}}, *CURSOR],
+        "responses": {"200": ok(_list_of("Event")), **ERRORS}}},
+    "/v1/events/{event_id}": {"get": {
+        "summary": "One event", "operationId": "getEvent",
+        "parameters": [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": ok(ref("Event")), **ERRORS}}},
+    "/v1/consents": {
+        "post": {"summary": "Record a recipient's consent (CPCE art. L.100)", "operationId": "recordConsent",
+                 "parameters": [IDEMPOTENCY], "requestBody": {"required": True, **json_body(ref("ConsentIn"))},
+                 "responses": {"201": ok(ref("Consent")), **ERRORS}},
+        "get": {"summary": "The consent register", "operationId": "listConsents",
+                "parameters": [{"name": "email", "in": "query", "schema": {"type": "string"}},
+                               {"name": "status", "in": "query", "schema": {"enum": ["active", "revoked"]}}, *CURSOR],
+                "responses": {"200": ok(_list_of("Consent")), **ERRORS}},
+    },
+    "/v1/consents/{consent_id}": {"delete": {
+        "summary": "Revoke a consent (kept, marked revoked)", "operationId": "revokeConsent",
+        "parameters": [{"name": "consent_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                       {"name": "revoked_by", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": ok(ref("Consent")), **ERRORS}}},
+    "/callbacks/{provider}/{token}": {
+        method: {"summary": "Provider callback (a hint; the letter is re-read at the provider)", "security": [],
+                 "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}},
+                                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                 "responses": {"200": ok({"type": "object"}), "401": ERRORS["401"], "404": ERRORS["404"]}}
+        for method in ("get", "post")
+    },
+}
+
+_nullable_str = {"type": ["string", "null"]}
+_dt = {"type": ["string", "null"], "format": "date-time"}
+
+CORE_SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message", "field"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": _nullable_str,
+                       "details": {"type": "array", "items": {"type": "object"}}}}}},
+    "Account": {"type": "object", "required": ["id", "name"], "properties": {
+        "id": {"type": "string"}, "object": {"const": "account"}, "name": {"type": "string"},
+        "provider": {"type": "string"}, "api_key": {"type": "object"}}},
+    "Letter": {
+        "type": "object",
+        "required": ["id", "status", "recipient", "documents", "created_at"],
+        "properties": {
+            "id": {"type": "string", "example": "let_5f2c…"},
+            "object": {"const": "letter"},
+            "status": {"enum": STATUSES},
+            "reference": _nullable_str,
+            "recipient": {"type": "object", "properties": {
+                "type": {"enum": ["professional", "individual", "administration", "association"]},
+                "email": {"type": "string", "format": "email"}, "first_name": _nullable_str,
+                "last_name": _nullable_str, "company": _nullable_str}},
+            "message": _nullable_str,
+            "metadata": {"type": "object"},
+            "documents": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "string"}, "filename": {"type": "string"}, "size": {"type": "integer"},
+                "sha256": {"type": "string"}}}},
+            "template": {"type": ["object", "null"], "properties": {"name": {"type": "string"},
+                                                                    "version": {"type": "integer"}}},
+            "provider": {"type": "string"},
+            "provider_letter_id": _nullable_str,
+            "sandbox_outcome": {"enum": [*SANDBOX_OUTCOMES, None]},
+            "failure": {"type": ["object", "null"], "properties": {"code": {"type": "string"},
+                                                                   "message": {"type": "string"}}},
+            "proofs": {"type": "array", "items": {"type": "object", "properties": {
+                "kind": {"type": "string"}, "filename": {"type": "string"}, "sha256": {"type": "string"},
+                "size": {"type": "integer"}, "url": {"type": "string"}}}},
+            "created_at": _dt, "updated_at": _dt, "deposited_at": _dt, "completed_at": _dt,
+            "links": {"type": "object"},
+        },
+    },
+    "Event": {"type": "object", "required": ["id", "type", "occurred_at", "data"], "properties": {
+        "id": {"type": "string"}, "object": {"const": "event"},
+        "type": {"enum": [f"letter.{s}" for s in STATUSES]},
+        "occurred_at": _dt, "created_at": _dt, "letter_id": _nullable_str, "provider": _nullable_str,
+        "data": ref("Letter")}},
+    "Consent": {"type": "object", "required": ["id", "email", "status"], "properties": {
+        "id": {"type": "string"}, "email": {"type": "string"}, "method": {"type": "string"},
+        "obtained_at": _dt, "recorded_by": {"type": "string"}, "status": {"enum": ["active", "revoked"]},
+        "revoked_at": _dt}},
+}
+
+
+def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, Any]:
+    """The whole document: core paths plus what each blueprint module contributes."""
+    paths: dict[str, Any] = dict(CORE_PATHS)
+    schemas: dict[str, Any] = dict(CORE_SCHEMAS)
+    schemas["LetterIn"] = LetterIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schemas["LetterIn"].pop("$defs", {}))
+    schemas["ConsentIn"] = ConsentIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    for module_name in blueprint_modules:
+        module = importlib.import_module(module_name)
+        for path, operations in getattr(module, "OPENAPI", {}).items():
+            paths.setdefault(path, {}).update(operations)
+        schemas.update(getattr(module, "SCHEMAS", {}))
+
+    def response(description: str) -> dict[str, Any]:
+        return {"description": description, **json_body(ref("Error"))}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "LRE Bridge API",
+            "version": "1",
+            "description": "Send qualified electronic registered letters (LRE, eIDAS art. 44) and follow their "
+                           "legal lifecycle. Errors are {\"error\": {\"code\", \"message\", \"field\"}}.",
+        },
+        "servers": [{"url": public_url}],
+        "security": [{"bearer": []}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "API key (lre_…)"}},
+            "parameters": {
+                "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string",
+                                   "maxLength": 255}, "description": "Same key + same body replays the first "
+                                   "answer; same key + other body is refused (422); while the first is "
+                                   "running, 409."},
+                "LetterId": {"name": "letter_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            },
+            "responses": {
+                "BadRequest": response("Malformed request"),
+                "Unauthorized": response("Missing or invalid API key"),
+                "NotFound": response("Not found in your account"),
+                "Conflict": response("The same Idempotency-Key is being processed"),
+                "TooLarge": response("Document too large"),
+                "Unprocessable": response("Invalid field (named in error.field)"),
+            },
+            "schemas": schemas,
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    from connector.app import BLUEPRINTS
+
+    services = current_app.extensions["lre"]
+    return jsonify(build_openapi(services.settings.public_url, BLUEPRINTS))

@@ -1,0 +1,44 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from flask import Flask
+
+from connector.config import load_settings
+from connector.db import close_request_session
+from connector.errors import register_error_handlers
+from connector.services import Services, build_services
+
+# Explicit list: every blueprint module of the API (each exposes ``bp``).
+BLUEPRINTS: list[str] = [
+    "connector.api.core",
+    "connector.api.letters",
+    "connector.api.openapi",
+]
+
+
+def create_app(overrides: dict[str, Any] | None = None, services: Services | None = None) -> Flask:
+    """Build the bridge's WSGI app.
+
+    ``overrides`` are settings (same names as the ``LRE_`` variables, lower case) applied over the
+    environment; ``services`` lets a test share one database and clock between app and worker.
+    Raises ConfigError, naming the variable, when the configuration is not usable.
+    """
+    app = Flask(__name__)
+    if services is None:
+        services = build_services(load_settings(overrides))
+    app.extensions["lre"] = services
+    # Documents can be large, but the body limit still protects the process.
+    app.config["MAX_CONTENT_LENGTH"] = services.settings.max_document_bytes * 2 + 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    register_error_handlers(app)
+    app.teardown_appcontext(close_request_session)
+    for module_name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(module_name).bp)
+    import connector.jobs  # noqa: F401 - registers every job handler
+    logging.getLogger("connector").setLevel(logging.INFO)
+    return app

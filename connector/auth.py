@@ -1,0 +1,64 @@
+"""API keys: ``Authorization: Bearer <key>``; keys are shown once and stored as SHA-256."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import g, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.config import random_token
+from connector.db import db_session
+from connector.errors import ApiError
+from connector.models import Account, ApiKey
+
+F = TypeVar("F", bound=Callable[..., Any])
+KEY_PREFIX = "lre_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(session: Session, account: Account, name: str = "") -> tuple[ApiKey, str]:
+    """A new key for ``account``; returns the row and the clear key (the only time it exists)."""
+    clear = random_token(KEY_PREFIX)
+    row = ApiKey(account_id=account.id, name=name, key_hash=hash_key(clear), prefix=clear[:10])
+    session.add(row)
+    session.flush()
+    return row, clear
+
+
+def authenticate(session: Session, header: str | None) -> tuple[Account, ApiKey]:
+    """The account behind an Authorization header; ApiError(401) otherwise."""
+    if not header or not header.startswith("Bearer ") or not header[7:].strip():
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Missing API key: send it as 'Authorization: Bearer <key>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(header[7:].strip())))
+    if row is None or row.revoked_at is not None:
+        raise ApiError(
+            401, "invalid_api_key", "This API key is not valid or was revoked.", headers={"WWW-Authenticate": "Bearer"}
+        )
+    account = session.get(Account, row.account_id)
+    assert account is not None  # foreign key
+    return account, row
+
+
+def require_api_key(view: F) -> F:
+    """Authenticate the request; sets ``g.account`` and ``g.api_key``."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        session = db_session()
+        g.account, g.api_key = authenticate(session, request.headers.get("Authorization"))
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]

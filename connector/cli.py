@@ -1,0 +1,256 @@
+"""``lre-bridge``: run the bridge and its workers, migrate, manage accounts and API keys."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from connector import migrate as migrations
+from connector.config import ConfigError, generate_fernet_key, load_settings
+from connector.services import Services, build_services
+
+# Command groups contributed by other modules, registered explicitly (module, attribute).
+EXTRA_COMMANDS: list[tuple[str, str]] = []
+
+
+def _services() -> Services:
+    try:
+        return build_services(load_settings())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """LRE Bridge: qualified electronic registered letters for Zapier, Make and n8n."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    services = _services()
+    migrations.upgrade(services.db)
+    click.echo(f"database is up to date ({_safe_url(services.db.url)})")
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password (never print secrets)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _ensure_demo_key(services: Services) -> str | None:
+    """On a brand-new installation, create a first account and return its API key."""
+    from connector.auth import create_api_key
+    from connector.models import Account
+
+    with services.db.transaction() as session:
+        if session.scalar(select(func.count()).select_from(Account)):
+            return None
+        account = Account(name="Demo")
+        session.add(account)
+        session.flush()
+        _, clear = create_api_key(session, account, name="first key")
+        return clear
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="Do not run an outbox worker in this process.")
+def serve(host: str, port: int, threads: int, no_worker: bool) -> None:
+    """Run the HTTP API (gunicorn) with an outbox worker inside, unless told otherwise."""
+    from gunicorn.app.base import BaseApplication
+
+    from connector.app import create_app
+    from connector.worker import start_in_process
+
+    services = _services()
+    migrations.upgrade(services.db)
+    demo_key = _ensure_demo_key(services)
+    run_worker = services.settings.worker_in_process and not no_worker
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", 1)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            self.cfg.set("accesslog", "-")
+            # Never log query strings' secrets: only method, path and status.
+            self.cfg.set("access_log_format", '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss')
+            self.cfg.set("post_worker_init", lambda _worker: start_in_process(services) if run_worker else None)
+
+        def load(self) -> Any:
+            return create_app(services=services)
+
+    click.echo(f"LRE Bridge on http://{host}:{port}  (database: {_safe_url(services.db.url)}, "
+               f"worker: {'in-process' if run_worker else 'external'})")
+    if demo_key:
+        click.echo("A first account was created. Its API key (shown once, keep it):")
+        click.echo(demo_key)
+    Server().run()
+
+
+@main.command()
+@click.option("--concurrency", default=1, show_default=True, type=int, help="Worker threads in this process.")
+def worker(concurrency: int) -> None:
+    """Run standalone outbox workers (any number of processes or machines on one PostgreSQL)."""
+    from connector.worker import run_worker
+
+    services = _services()
+    migrations.upgrade(services.db)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threads = [threading.Thread(target=run_worker, args=(services, stop), daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    click.echo(f"{concurrency} worker(s) running; Ctrl-C to stop", err=True)
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(timeout=0.5)
+
+
+@main.group()
+def keys() -> None:
+    """API keys (stored hashed; shown once)."""
+
+
+@keys.command("create")
+@click.option("--account", "account_name", required=True, help="Account name (created if new).")
+@click.option("--name", default="", help="A label for the key.")
+def keys_create(account_name: str, name: str) -> None:
+    """Create an API key; the key is printed alone on the last line."""
+    from connector.auth import create_api_key
+    from connector.models import Account
+
+    services = _services()
+    migrations.upgrade(services.db)
+    with services.db.transaction() as session:
+        account = session.scalar(select(Account).where(Account.name == account_name))
+        if account is None:
+            account = Account(name=account_name)
+            session.add(account)
+            session.flush()
+            click.echo(f"created account {account.name} ({account.id})")
+        row, clear = create_api_key(session, account, name=name)
+        click.echo(f"created key {row.id} for account {account.name} ({account.id}); it is shown once:")
+    click.echo(clear)
+
+
+@keys.command("list")
+@click.option("--account", "account_name", default=None)
+def keys_list(account_name: str | None) -> None:
+    """List keys (prefix only, never the key)."""
+    from connector.models import Account, ApiKey
+
+    services = _services()
+    with services.db.transaction() as session:
+        query = select(ApiKey, Account).join(Account, Account.id == ApiKey.account_id).order_by(ApiKey.created_at)
+        if account_name:
+            query = query.where(Account.name == account_name)
+        for key, account in session.execute(query):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            click.echo(f"{key.id}  {key.prefix}…  {account.name}  {key.name or '-'}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id (key_…)."""
+    from connector.models import ApiKey, utcnow
+
+    services = _services()
+    with services.db.transaction() as session:
+        key = session.get(ApiKey, key_id)
+        if key is None:
+            raise click.ClickException(f"no key {key_id}")
+        key.revoked_at = key.revoked_at or utcnow()
+    click.echo(f"revoked {key_id}")
+
+
+@main.group()
+def secrets() -> None:
+    """Encryption keys for credentials and webhook secrets."""
+
+
+@secrets.command("generate")
+def secrets_generate() -> None:
+    """Print a new key for LRE_ENCRYPTION_KEYS (put it first to rotate: new,old)."""
+    click.echo(generate_fernet_key())
+
+
+@secrets.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret under the first key of LRE_ENCRYPTION_KEYS."""
+    from connector.models import Account, Hook, Letter, ProviderSettings
+
+    services = _services()
+    count = 0
+    with services.db.transaction() as session:
+        for model, column in ((ProviderSettings, "settings_encrypted"), (Hook, "secrets_encrypted"),
+                              (Account, "intake_secret_encrypted"), (Letter, "submit_context_encrypted")):
+            for row in session.scalars(select(model).where(getattr(model, column).is_not(None))):
+                setattr(row, column, services.encryptor.rotate(getattr(row, column)))
+                count += 1
+    click.echo(f"re-encrypted {count} secret(s); the old keys can now be removed")
+
+
+@main.group()
+def jobs() -> None:
+    """The outbox: inspect and retry jobs."""
+
+
+@jobs.command("list")
+@click.option("--status", default="dead", show_default=True)
+def jobs_list(status: str) -> None:
+    from connector.models import Job
+
+    services = _services()
+    with services.db.transaction() as session:
+        for job in session.scalars(select(Job).where(Job.status == status).order_by(Job.id)):
+            click.echo(f"{job.id}  {job.kind}  {job.letter_id or '-'}  attempts={job.attempts}  {job.last_error or ''}")
+
+
+@jobs.command("retry")
+@click.argument("job_id", type=int)
+def jobs_retry(job_id: int) -> None:
+    """Put a dead job back in the queue."""
+    from connector.models import Job, utcnow
+
+    services = _services()
+    with services.db.transaction() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise click.ClickException(f"no job {job_id}")
+        job.status, job.attempts, job.run_at = "pending", 0, utcnow()
+    click.echo(f"job {job_id} queued again")
+
+
+@jobs.command("run")
+def jobs_run() -> None:
+    """Run every due job now, then exit."""
+    import connector.jobs  # noqa: F401
+    from connector import outbox
+
+    services = _services()
+    click.echo(f"ran {outbox.drain(services)} job(s)")
+
+
+for _module, _attr in EXTRA_COMMANDS:
+    main.add_command(getattr(importlib.import_module(_module), _attr))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

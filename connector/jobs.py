@@ -1,0 +1,10 @@
+"""Imports every module that registers outbox job handlers, so a worker knows them all."""
+
+from __future__ import annotations
+
+import importlib
+
+JOB_MODULES = ("connector.lifecycle", "connector.webhooks_out")
+
+for _module in JOB_MODULES:
+    importlib.import_module(_module)

@@ -1,0 +1,441 @@
+"""Letters: validation of what a client sends, creation, the public shape, and status changes.
+
+``record_event`` is the only place a letter's status changes. It writes the event, the proof,
+the journal line and the outbound webhook deliveries in the caller's transaction, so that either
+all of them exist or none does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector import http, outbox
+from connector.errors import ApiError
+from connector.evidence import journal
+from connector.models import Consent, Document, Event, Letter, Proof, new_id
+from connector.providers.base import (
+    FINAL_STATUSES,
+    PROOF_KIND_BY_STATUS,
+    LetterStatus,
+    ProofRef,
+    ProviderError,
+)
+from connector.services import Services
+from connector.webhooks_out import enqueue_deliveries
+
+log = logging.getLogger(__name__)
+
+
+class RecipientType(StrEnum):
+    PROFESSIONAL = "professional"
+    INDIVIDUAL = "individual"
+    ADMINISTRATION = "administration"
+    ASSOCIATION = "association"
+
+
+# CPCE art. L.100: a non-professional must have agreed beforehand to receive LRE.
+CONSENT_REQUIRED = frozenset({RecipientType.INDIVIDUAL, RecipientType.ADMINISTRATION, RecipientType.ASSOCIATION})
+
+SANDBOX_OUTCOMES = ("accepted", "refused", "neglected", "bounced", "failed")
+
+# Which statuses may follow which. Anything else (a late or duplicated provider report) is kept
+# as raw data by the provider adapter but changes nothing here.
+ALLOWED_TRANSITIONS: dict[LetterStatus, frozenset[LetterStatus]] = {
+    LetterStatus.QUEUED: frozenset({LetterStatus.DEPOSITED, LetterStatus.FAILED}),
+    LetterStatus.DEPOSITED: frozenset(
+        {LetterStatus.ACCEPTED, LetterStatus.REFUSED, LetterStatus.NEGLECTED, LetterStatus.BOUNCED}
+    ),
+}
+
+
+class RecipientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: RecipientType
+    email: EmailStr
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    company: str | None = Field(default=None, max_length=300)
+
+    @model_validator(mode="after")
+    def _named(self) -> RecipientIn:
+        if self.type == RecipientType.INDIVIDUAL and not (self.first_name and self.last_name):
+            raise ValueError("an individual recipient needs first_name and last_name")
+        if self.type != RecipientType.INDIVIDUAL and not (self.company or self.last_name):
+            raise ValueError("give the recipient's company (or last_name)")
+        return self
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255)
+    content_base64: str | None = None
+    url: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DocumentIn:
+        if (self.content_base64 is None) == (self.url is None):
+            raise ValueError("give exactly one of content_base64 or url")
+        return self
+
+
+MetadataValue = str | int | float | bool | None
+
+
+class LetterIn(BaseModel):
+    """The body of ``POST /v1/letters``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    recipient: RecipientIn
+    documents: list[DocumentIn] = Field(default_factory=list, max_length=20)
+    template: str | None = Field(default=None, max_length=100)
+    data: dict[str, Any] | None = None
+    message: str | None = Field(default=None, max_length=5000)
+    reference: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=50)
+    sandbox_outcome: Literal["accepted", "refused", "neglected", "bounced", "failed"] | None = None
+    sender_otp: str | None = Field(default=None, max_length=20)
+
+    @field_validator("metadata")
+    @classmethod
+    def _short_metadata(cls, value: dict[str, MetadataValue]) -> dict[str, MetadataValue]:
+        for key, item in value.items():
+            if len(key) > 40 or (isinstance(item, str) and len(item) > 500):
+                raise ValueError("metadata keys are at most 40 characters and values at most 500")
+        return value
+
+    @model_validator(mode="after")
+    def _has_content(self) -> LetterIn:
+        if self.data is not None and not self.template:
+            raise ValueError("data is only used with a template")
+        return self
+
+
+def _loc_to_field(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("__root__",)]
+    return ".".join(parts) or None
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:
+    """A pydantic error as a 422 naming the first field, with every problem in ``details``."""
+    details = []
+    for err in exc.errors():
+        field = _loc_to_field(err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        details.append({"field": (prefix + field) if field else (prefix.rstrip(".") or None), "message": message})
+    first = details[0]
+    return ApiError(422, "invalid_request", first["message"], first["field"], details=details)
+
+
+def parse_letter(payload: Any) -> LetterIn:
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    try:
+        return LetterIn.model_validate(payload)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+@dataclass(frozen=True)
+class IncomingDocument:
+    filename: str
+    content: bytes
+    source_url: str | None = None
+
+
+def check_pdf(content: bytes, field: str, max_bytes: int) -> None:
+    """Refuse anything that is not a readable PDF within the size limit (by content, not name)."""
+    if len(content) > max_bytes:
+        raise ApiError(413, "document_too_large", f"The document is larger than {max_bytes // (1024 * 1024)} MB.",
+                       field)
+    if not content.lstrip()[:5] == b"%PDF-":
+        raise ApiError(422, "not_a_pdf", "The document is not a PDF file.", field)
+    try:
+        reader = PdfReader(io.BytesIO(content))
+        if reader.is_encrypted:
+            raise ApiError(422, "encrypted_pdf", "The PDF is password-protected; send it unprotected.", field)
+        if len(reader.pages) < 1:
+            raise ApiError(422, "not_a_pdf", "The PDF has no pages.", field)
+    except ApiError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        raise ApiError(422, "not_a_pdf", f"The PDF cannot be read ({type(exc).__name__}).", field) from None
+
+
+def load_documents(services: Services, docs: list[DocumentIn]) -> list[IncomingDocument]:
+    """Decode or download every document of the request, checking each one."""
+    settings = services.settings
+    out: list[IncomingDocument] = []
+    for index, doc in enumerate(docs):
+        field = f"documents.{index}"
+        if doc.content_base64 is not None:
+            try:
+                content = base64.b64decode(doc.content_base64, validate=True)
+            except (binascii.Error, ValueError):
+                raise ApiError(422, "invalid_base64", "content_base64 is not valid base64.",
+                               field + ".content_base64") from None
+            check_pdf(content, field + ".content_base64", settings.max_document_bytes)
+            out.append(IncomingDocument(doc.filename, content))
+        else:
+            assert doc.url is not None
+            try:
+                http.check_url(doc.url, allow_private=settings.allow_private_urls)
+                content = http.fetch_limited(
+                    doc.url,
+                    max_bytes=settings.max_document_bytes,
+                    allow_private=settings.allow_private_urls,
+                    timeout=settings.url_fetch_timeout_seconds,
+                )
+            except http.UnsafeUrl as exc:
+                raise ApiError(422, "url_not_allowed", f"The document URL {exc}.", field + ".url") from None
+            except ValueError as exc:
+                raise ApiError(413, "document_too_large", f"The document at this URL is {exc}.", field + ".url") from None
+            except Exception as exc:  # noqa: BLE001 - any network failure is the client's URL problem
+                raise ApiError(422, "url_fetch_failed", f"The document could not be downloaded: {type(exc).__name__}.",
+                               field + ".url") from None
+            check_pdf(content, field + ".url", settings.max_document_bytes)
+            out.append(IncomingDocument(doc.filename, content, source_url=doc.url))
+    return out
+
+
+def has_consent(session: Session, account_id: str, email: str) -> bool:
+    """True when the account holds an unrevoked consent for this e-mail address."""
+    found = session.scalar(
+        select(Consent.id).where(
+            Consent.account_id == account_id, Consent.email == email.lower(), Consent.revoked_at.is_(None)
+        )
+    )
+    return found is not None
+
+
+def safe_filename(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in name).strip(" .") or "document"
+    return cleaned if cleaned.lower().endswith(".pdf") else cleaned + ".pdf"
+
+
+def create_letter(
+    services: Services,
+    session: Session,
+    account_id: str,
+    payload: LetterIn,
+    documents: list[IncomingDocument],
+) -> Letter:
+    """Store a letter, its documents and its submit job in the caller's transaction.
+
+    ``documents`` are the already-checked PDFs (uploads, downloads, or the rendered template).
+    Raises ApiError (422 ``consent_required``, provider preparation errors) before writing.
+    """
+    recipient = payload.recipient
+    if recipient.type in CONSENT_REQUIRED and not has_consent(session, account_id, recipient.email):
+        raise ApiError(
+            422,
+            "consent_required",
+            f"{recipient.email} is not a professional: French law (CPCE art. L.100) requires their prior "
+            "consent to receive registered e-mail. Record it first with POST /v1/consents.",
+            "recipient.email",
+        )
+    if not documents:
+        raise ApiError(422, "invalid_request", "Give a template (with its data) or at least one PDF document.",
+                       "documents")
+    if len(documents) > services.settings.max_documents:
+        raise ApiError(422, "too_many_documents", f"At most {services.settings.max_documents} documents.",
+                       "documents")
+
+    provider_name, provider_settings = services.provider_settings(session, account_id)
+    provider = services.provider(provider_name, provider_settings)
+    try:
+        submit_context = provider.prepare_submission(payload.sender_otp)
+    except ProviderError as exc:
+        status = 422 if exc.permanent else 503
+        raise ApiError(status, exc.code, exc.message, exc.field) from None
+
+    letter = Letter(
+        id=new_id("let"),
+        account_id=account_id,
+        status=LetterStatus.QUEUED,
+        recipient_type=recipient.type,
+        recipient_email=recipient.email.lower(),
+        recipient_first_name=recipient.first_name,
+        recipient_last_name=recipient.last_name,
+        recipient_company=recipient.company,
+        message=payload.message,
+        reference=payload.reference,
+        metadata_=payload.metadata,
+        sandbox_outcome=payload.sandbox_outcome if provider_name == "sandbox" else None,
+        provider=provider_name,
+        callback_token=secrets.token_urlsafe(32),
+        submit_context_encrypted=services.encryptor.encrypt_json(submit_context) if submit_context else None,
+        created_at=services.clock(),
+    )
+    session.add(letter)
+    session.flush()
+    for position, doc in enumerate(documents):
+        key = services.blobs.put(doc.content)
+        session.add(
+            Document(
+                letter_id=letter.id,
+                position=position,
+                filename=safe_filename(doc.filename),
+                size=len(doc.content),
+                sha256=hashlib.sha256(doc.content).hexdigest(),
+                storage_key=key,
+                source_url=doc.source_url,
+            )
+        )
+    session.flush()
+    record_event(session, letter, LetterStatus.QUEUED, occurred_at=letter.created_at, provider=None,
+                 provider_event_id=None, raw={})
+    outbox.enqueue(session, "submit_letter", account_id=account_id, letter_id=letter.id,
+                   dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts)
+    return letter
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def letter_to_dict(session: Session, letter: Letter, public_url: str) -> dict[str, Any]:
+    """The letter as the API, the event feed and the webhooks show it."""
+    documents = session.scalars(select(Document).where(Document.letter_id == letter.id).order_by(Document.position))
+    proofs = session.scalars(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at))
+    base = f"{public_url}/v1/letters/{letter.id}"
+    return {
+        "id": letter.id,
+        "object": "letter",
+        "status": letter.status,
+        "reference": letter.reference,
+        "recipient": {
+            "type": letter.recipient_type,
+            "email": letter.recipient_email,
+            "first_name": letter.recipient_first_name,
+            "last_name": letter.recipient_last_name,
+            "company": letter.recipient_company,
+        },
+        "message": letter.message,
+        "metadata": letter.metadata_ or {},
+        "documents": [
+            {"id": d.id, "filename": d.filename, "size": d.size, "sha256": d.sha256} for d in documents
+        ],
+        "template": (
+            {"name": letter.template_name, "version": letter.template_version} if letter.template_name else None
+        ),
+        "provider": letter.provider,
+        "provider_letter_id": letter.provider_letter_id,
+        "sandbox_outcome": letter.sandbox_outcome,
+        "failure": (
+            {"code": letter.failure_code, "message": letter.failure_reason} if letter.status == "failed" else None
+        ),
+        "proofs": [
+            {"kind": p.kind, "filename": p.filename, "sha256": p.sha256, "size": p.size,
+             "url": f"{base}/proofs/{p.kind}"}
+            for p in proofs
+        ],
+        "created_at": _iso(letter.created_at),
+        "updated_at": _iso(letter.updated_at),
+        "deposited_at": _iso(letter.deposited_at),
+        "completed_at": _iso(letter.completed_at),
+        "links": {"self": base, "document": f"{base}/document", "evidence": f"{base}/evidence"},
+    }
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """An event as the feed shows it (and as webhooks carry it)."""
+    return {
+        "id": event.id,
+        "object": "event",
+        "type": event.type,
+        "occurred_at": _iso(event.occurred_at),
+        "created_at": _iso(event.created_at),
+        "letter_id": event.letter_id,
+        "provider": event.provider,
+        "data": event.data,
+    }
+
+
+def record_event(
+    session: Session,
+    letter: Letter,
+    status: LetterStatus,
+    *,
+    occurred_at: datetime,
+    provider: str | None,
+    provider_event_id: str | None,
+    raw: dict[str, Any],
+    proof: tuple[ProofRef, bytes, str] | None = None,
+    failure: tuple[str, str] | None = None,
+    public_url: str = "",
+) -> Event | None:
+    """Move ``letter`` to ``status`` and write everything that goes with it.
+
+    Returns the new event, or None when it changes nothing: a duplicate provider report
+    (same ``provider_event_id``) or a transition the lifecycle does not allow (late, out of
+    order, or after a final status). ``proof`` is (reference, bytes, storage key).
+    """
+    if provider_event_id is not None:
+        seen = session.scalar(
+            select(Event.id).where(Event.provider == provider, Event.provider_event_id == provider_event_id)
+        )
+        if seen is not None:
+            return None
+    current = LetterStatus(letter.status)
+    if status != LetterStatus.QUEUED or current != LetterStatus.QUEUED:
+        if status not in ALLOWED_TRANSITIONS.get(current, frozenset()):
+            log.info("letter %s: ignoring %s after %s", letter.id, status, current)
+            return None
+    letter.status = status
+    letter.updated_at = occurred_at if occurred_at > letter.updated_at else letter.updated_at
+    if status == LetterStatus.DEPOSITED:
+        letter.deposited_at = occurred_at
+    if status in FINAL_STATUSES:
+        letter.completed_at = occurred_at
+    if failure is not None:
+        letter.failure_code, letter.failure_reason = failure
+    event_id = new_id("evt")
+    if proof is not None:
+        ref, content, key = proof
+        session.add(
+            Proof(
+                letter_id=letter.id,
+                kind=ref.kind,
+                filename=ref.filename or f"{PROOF_KIND_BY_STATUS.get(status, ref.kind)}-{letter.id}.pdf",
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                storage_key=key,
+                source_url=ref.url,
+                event_id=event_id,
+            )
+        )
+    session.flush()
+    event = Event(
+        id=event_id,
+        account_id=letter.account_id,
+        letter_id=letter.id,
+        type=f"letter.{status}",
+        occurred_at=occurred_at,
+        provider=provider,
+        provider_event_id=provider_event_id,
+        data=letter_to_dict(session, letter, public_url),
+        raw=raw,
+    )
+    session.add(event)
+    session.flush()
+    journal.append_event(session, letter, event)
+    enqueue_deliveries(session, event)
+    return event

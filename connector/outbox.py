@@ -1,0 +1,207 @@
+"""The durable outbox: jobs written in the same transaction as the data they act on.
+
+A worker claims one due job with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
+conditional ``UPDATE`` checked by row count everywhere), runs its handler *outside* any database
+transaction, and marks it done only after the handler returned. A worker that dies leaves the
+lease to expire; the next claim runs the job again, so handlers must be safe to re-run (the
+submit handler looks the letter up at the provider first, see ``connector.letters``).
+Failures back off exponentially with jitter; after ``max_attempts`` or a permanent error the
+job is dead-lettered with its reason kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from connector.models import Job, utcnow
+
+if TYPE_CHECKING:
+    from connector.services import Services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Services", Job], None]
+DeadHandler = Callable[["Services", Job, str], None]
+HANDLERS: dict[str, Handler] = {}
+DEAD_HANDLERS: dict[str, DeadHandler] = {}
+
+
+class Reschedule(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by a handler: not done yet, run again in ``delay`` seconds (no attempt counted)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"rescheduled in {delay}s")
+        self.delay = delay
+
+
+class RetryableError(Exception):
+    """A transient failure; ``retry_after`` (seconds) overrides the backoff when given."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    """A failure retrying cannot fix: the job goes straight to the dead letters."""
+
+
+def job_handler(kind: str, *, on_dead: DeadHandler | None = None) -> Callable[[Handler], Handler]:
+    """Register the handler of one job kind (and, optionally, what to do when it dies)."""
+
+    def register(func: Handler) -> Handler:
+        HANDLERS[kind] = func
+        if on_dead is not None:
+            DEAD_HANDLERS[kind] = on_dead
+        return func
+
+    return register
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    *,
+    payload: dict[str, Any] | None = None,
+    account_id: str | None = None,
+    letter_id: str | None = None,
+    run_at: datetime | None = None,
+    dedupe_key: str | None = None,
+    max_attempts: int = 10,
+) -> Job:
+    """Add a job in the caller's transaction. With ``dedupe_key``, an existing job of that key is
+    revived (made pending, due no later than ``run_at``) instead of creating a second one."""
+    now = utcnow()
+    due = run_at or now
+    if dedupe_key is not None:
+        existing = session.scalar(select(Job).where(Job.dedupe_key == dedupe_key))
+        if existing is not None:
+            if existing.status in ("done", "dead"):
+                existing.status = "pending"
+                existing.attempts = 0
+                existing.run_at = due
+                existing.finished_at = None
+            elif existing.status == "pending" and existing.run_at > due:
+                existing.run_at = due
+            if payload is not None:
+                existing.payload = payload
+            return existing
+    job = Job(
+        kind=kind,
+        payload=payload or {},
+        account_id=account_id,
+        letter_id=letter_id,
+        run_at=due,
+        dedupe_key=dedupe_key,
+        max_attempts=max_attempts,
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def backoff_seconds(attempts: int, *, base: float = 2.0, cap: float = 3600.0) -> float:
+    """Exponential backoff with "equal jitter": between half and all of base·2^(attempts-1)."""
+    ceiling = min(cap, base * (2 ** max(attempts - 1, 0)))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def claim(services: Services, owner: str, *, now: datetime | None = None,
+          kinds: tuple[str, ...] | None = None) -> Job | None:
+    """Take the lease on one due job, or return None. Safe with any number of workers."""
+    now = now or services.clock()
+    lease_until = now + timedelta(seconds=services.settings.worker_lease_seconds)
+    due = or_(
+        (Job.status == "pending") & (Job.run_at <= now),
+        # A running job whose lease expired: its worker died; take it over.
+        (Job.status == "running") & (Job.lease_until < now),
+    )
+    with services.db.transaction() as session:
+        query = select(Job.id).where(due)
+        if kinds:
+            query = query.where(Job.kind.in_(kinds))
+        query = query.order_by(Job.run_at, Job.id).limit(1).with_for_update(skip_locked=True)
+        job_id = session.scalar(query)
+        if job_id is None:
+            return None
+        # The conditional UPDATE is the real claim: only one worker sees rowcount == 1.
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, due)
+            .values(status="running", lease_owner=owner, lease_until=lease_until, attempts=Job.attempts + 1,
+                    updated_at=now)
+        )
+        if result.rowcount != 1:
+            return None
+        return session.get(Job, job_id)
+
+
+def _finish(services: Services, job: Job, owner: str, **values: Any) -> bool:
+    """Update the job only if we still hold its lease (a slow worker must not undo a faster one)."""
+    with services.db.transaction() as session:
+        result = session.execute(
+            update(Job).where(Job.id == job.id, Job.lease_owner == owner, Job.status == "running").values(**values)
+        )
+        return result.rowcount == 1
+
+
+def run_job(services: Services, job: Job, owner: str) -> str:
+    """Run a claimed job's handler and record the outcome; returns the job's new status."""
+    now = services.clock()
+    handler = HANDLERS.get(job.kind)
+    try:
+        if handler is None:
+            raise PermanentError(f"no handler for job kind {job.kind!r}")
+        handler(services, job)
+    except Reschedule as again:
+        _finish(services, job, owner, status="pending", run_at=now + timedelta(seconds=again.delay),
+                attempts=0, lease_owner=None, lease_until=None)
+        return "pending"
+    except PermanentError as exc:
+        return _dead(services, job, owner, str(exc))
+    except Exception as exc:  # noqa: BLE001 - any other failure is retried, never lost
+        reason = f"{type(exc).__name__}: {exc}"
+        if job.attempts >= job.max_attempts:
+            return _dead(services, job, owner, reason)
+        delay = getattr(exc, "retry_after", None) or backoff_seconds(job.attempts)
+        log.warning("job %s (%s) failed, retry in %.0fs: %s", job.id, job.kind, delay, reason)
+        _finish(services, job, owner, status="pending", run_at=now + timedelta(seconds=delay),
+                last_error=reason, lease_owner=None, lease_until=None)
+        return "pending"
+    _finish(services, job, owner, status="done", finished_at=services.clock(), lease_owner=None, lease_until=None)
+    return "done"
+
+
+def _dead(services: Services, job: Job, owner: str, reason: str) -> str:
+    log.error("job %s (%s) dead-lettered: %s", job.id, job.kind, reason)
+    if _finish(services, job, owner, status="dead", last_error=reason, finished_at=services.clock(),
+               lease_owner=None, lease_until=None):
+        on_dead = DEAD_HANDLERS.get(job.kind)
+        if on_dead is not None:
+            on_dead(services, job, reason)
+    return "dead"
+
+
+def run_once(services: Services, owner: str) -> bool:
+    """Claim and run one due job; False when nothing was due."""
+    job = claim(services, owner)
+    if job is None:
+        return False
+    run_job(services, job, owner)
+    return True
+
+
+def drain(services: Services, *, owner: str = "drain", max_jobs: int = 1000) -> int:
+    """Run due jobs until none is left (tests and the ``lre-bridge jobs run`` command)."""
+    count = 0
+    while count < max_jobs and run_once(services, owner):
+        count += 1
+    return count

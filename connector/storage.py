@@ -1,0 +1,65 @@
+"""Archive storage for documents and proofs: content-addressed blobs behind a small interface.
+
+The filesystem implementation is the default; an object store (S3, OVH, Scaleway) can implement
+the same three methods. Blobs are written before the database row that references them, so a
+crash leaves at worst an orphan blob, never a row pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+
+class BlobStore(Protocol):
+    def put(self, content: bytes) -> str:
+        """Store ``content``; return its key (stable for the same bytes)."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The bytes stored under ``key``; KeyError if absent."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+class FileSystemStore:
+    """Blobs as files named by their SHA-256 under ``root`` (written atomically, read-only)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if len(key) != 71 or not key.startswith("sha256:"):
+            raise KeyError(key)
+        digest = key[7:]
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def put(self, content: bytes) -> str:
+        key = "sha256:" + hashlib.sha256(content).hexdigest()
+        path = self._path(key)
+        if path.exists():
+            return key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o440)
+        os.replace(tmp, path)
+        return key
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()

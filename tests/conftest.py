@@ -1,0 +1,150 @@
+"""Shared fixtures: an app on a fresh database (SQLite, and PostgreSQL when LRE_TEST_POSTGRES_URL is
+set), a client, API keys for two accounts, and ``drain`` to run the outbox synchronously."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from connector import outbox
+from connector.app import create_app
+from connector.auth import create_api_key
+from connector.db import Database
+from connector.migrate import upgrade
+from connector.models import Account
+from connector.services import Services
+
+POSTGRES_URL = os.environ.get("LRE_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+_counter = itertools.count()
+
+
+def _pg_admin_execute(sql: str) -> None:
+    assert POSTGRES_URL
+    engine = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+                           isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(sql))
+    engine.dispose()
+
+
+def _pg_url(database: str) -> str:
+    assert POSTGRES_URL
+    url = make_url(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)).set(database=database)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Migrated template databases, copied for each test (migrating once keeps the suite fast)."""
+    templates: dict[str, str] = {}
+    sqlite_file = tmp_path_factory.mktemp("tmpl") / "template.sqlite3"
+    upgrade(Database(f"sqlite:///{sqlite_file}"))
+    templates["sqlite"] = str(sqlite_file)
+    pg_template = None
+    if POSTGRES_URL:
+        pg_template = f"lre_tmpl_{uuid.uuid4().hex[:8]}"
+        _pg_admin_execute(f'CREATE DATABASE "{pg_template}"')
+        db = Database(_pg_url(pg_template))
+        upgrade(db)
+        db.dispose()
+        templates["postgresql"] = pg_template
+    yield templates
+    if pg_template:
+        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{pg_template}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, database_templates: dict[str, str],
+                 tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    if request.param == "sqlite":
+        target = tmp_path / "bridge.sqlite3"
+        shutil.copy(database_templates["sqlite"], target)
+        yield f"sqlite:///{target}"
+        return
+    name = f"lre_t_{os.getpid()}_{next(_counter)}"
+    _pg_admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{database_templates["postgresql"]}"')
+    yield _pg_url(name)
+    _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings_overrides(database_url: str, tmp_path: Path) -> dict[str, Any]:
+    """The settings every test app starts with; a test may change them before ``app`` is built."""
+    return {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "encryption_keys": Fernet.generate_key().decode(),
+        "sandbox_step_seconds": 0,
+        "allow_private_urls": True,
+        "worker_in_process": False,
+        "public_url": "http://bridge.test",
+    }
+
+
+@pytest.fixture
+def app(settings_overrides: dict[str, Any]) -> Iterator[Flask]:
+    application = create_app(settings_overrides)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["lre"].db.dispose()
+
+
+@pytest.fixture
+def services(app: Flask) -> Services:
+    svc: Services = app.extensions["lre"]
+    return svc
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def make_account(services: Services) -> Callable[[str], tuple[str, dict[str, str]]]:
+    """Create an account with a key; returns (account id, request headers)."""
+
+    def make(name: str) -> tuple[str, dict[str, str]]:
+        with services.db.transaction() as session:
+            account = Account(name=name)
+            session.add(account)
+            session.flush()
+            _, key = create_api_key(session, account, name="test")
+            return account.id, {"Authorization": f"Bearer {key}"}
+
+    return make
+
+
+@pytest.fixture
+def account(make_account: Callable[[str], tuple[str, dict[str, str]]]) -> tuple[str, dict[str, str]]:
+    return make_account("Cabinet Durand")
+
+
+@pytest.fixture
+def auth(account: tuple[str, dict[str, str]]) -> dict[str, str]:
+    return account[1]
+
+
+@pytest.fixture
+def other_auth(make_account: Callable[[str], tuple[str, dict[str, str]]]) -> dict[str, str]:
+    return make_account("Syndic Martin")[1]
+
+
+@pytest.fixture
+def drain(services: Services) -> Callable[[], int]:
+    """Run every due job now (the worker, synchronously)."""
+    return lambda: outbox.drain(services)

@@ -1,0 +1,56 @@
+"""A letter's whole legal lifecycle through the HTTP API and the sandbox provider."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from tests.helpers import letter_payload, make_pdf
+
+FINAL = {"accepted": "acceptance", "refused": "refusal", "neglected": "negligence", "bounced": "bounce"}
+
+
+def test_it_accepts_a_letter_and_queues_it(client, auth):
+    response = client.post("/v1/letters", json=letter_payload(), headers=auth)
+    assert response.status_code == 201, response.json
+    letter = response.json
+    assert letter["id"].startswith("let_")
+    assert letter["status"] == "queued"
+    assert letter["recipient"]["email"] == "compta@exemple.fr"
+    assert letter["documents"][0]["size"] == len(make_pdf())
+    assert response.headers["Location"].endswith(letter["id"])
+
+
+@pytest.mark.parametrize("outcome", sorted(FINAL))
+def test_it_follows_a_letter_to_each_final_status(client, auth, drain, outcome):
+    letter = client.post("/v1/letters", json=letter_payload(sandbox_outcome=outcome), headers=auth).json
+    drain()
+    after = client.get(f"/v1/letters/{letter['id']}", headers=auth).json
+    assert after["status"] == outcome
+    assert after["deposited_at"] and after["completed_at"]
+    assert [p["kind"] for p in after["proofs"]] == ["deposit", FINAL[outcome]]
+    events = client.get(f"/v1/events?letter_id={letter['id']}", headers=auth).json["data"]
+    assert [e["type"] for e in events] == [f"letter.{outcome}", "letter.deposited", "letter.queued"]
+    assert len({e["id"] for e in events}) == 3
+    assert events[0]["data"]["status"] == outcome
+
+
+def test_it_marks_a_letter_failed_when_the_provider_refuses_it(client, auth, drain):
+    letter = client.post("/v1/letters", json=letter_payload(sandbox_outcome="failed"), headers=auth).json
+    drain()
+    after = client.get(f"/v1/letters/{letter['id']}", headers=auth).json
+    assert after["status"] == "failed"
+    assert after["failure"]["code"] == "sandbox_rejected"
+    types = [e["type"] for e in client.get(f"/v1/events?letter_id={letter['id']}", headers=auth).json["data"]]
+    assert types == ["letter.failed", "letter.queued"]
+
+
+def test_it_serves_the_document_as_sent(client, auth):
+    pdf = make_pdf("Mise en demeure")
+    payload = letter_payload(documents=[{"filename": "md.pdf", "content_base64": base64.b64encode(pdf).decode()}])
+    letter = client.post("/v1/letters", json=payload, headers=auth).json
+    response = client.get(f"/v1/letters/{letter['id']}/document", headers=auth)
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert response.data == pdf
