@@ -216,3 +216,25 @@ def uses_standard_webhooks(headers: Mapping[str, str]) -> bool:
     """True when the request carries any Standard Webhooks header (else X-Signature is expected)."""
     lowered = _lower(headers)
     return any(name in lowered for name in (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER))
+
+
+def verify_either(
+    keys: Sequence[bytes],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+) -> str:
+    """Verify with Standard Webhooks if any of its headers is present, else with ``X-Signature``.
+
+    Returns the replay key: the ``webhook-id``, or the body hash for ``X-Signature``.
+    """
+    if uses_standard_webhooks(headers):
+        return verify(keys, headers, body, now=now, tolerance=tolerance)
+    if HEX_SIGNATURE_HEADER not in _lower(headers):
+        if not keys:
+            raise InvalidSecret("no secret configured: refusing to verify (never fail open)")
+        raise MissingHeader("send webhook-id, webhook-timestamp and webhook-signature, or X-Signature")
+    verify_hex(keys, headers, body)
+    return body_message_id(body)

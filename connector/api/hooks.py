@@ -1,0 +1,536 @@
+"""Webhook subscriptions: ``/v1/hooks`` — one contract for Zapier REST hooks, Make attach/detach
+and n8n checkExists/create/delete.
+
+Creating a hook for a target URL the account already subscribed is idempotent: the existing hook
+is returned (200) with the events and filters of the new request, re-activated if it had been
+disabled, and *without* its secret (shown once, at creation or rotation; rotate to get a new one).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+
+from connector import http
+from connector.api.common import limit_arg, services
+from connector.auth import require_api_key
+from connector.db import db_session
+from connector.errors import ApiError
+from connector.letters import validation_error
+from connector.models import Delivery, Event, Hook, new_id
+from connector.webhooks_out import (
+    ALL_EVENTS,
+    EVENT_TYPES,
+    ROTATION_GRACE,
+    DeliveryStatus,
+    delete_hook,
+    delivery_job,
+    delivery_to_dict,
+    hook_to_dict,
+    hook_wants,
+    new_secret_list,
+    previous_secret_expiry,
+    replay_event,
+    rotate_secret_list,
+)
+
+bp = Blueprint("hooks", __name__)
+
+
+class HookFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reference: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class HookIn(BaseModel):
+    """The body of ``POST /v1/hooks``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    target_url: str = Field(min_length=1, max_length=2000)
+    # A list, or a comma-separated string (what a no-code form field gives); omitted = all.
+    events: list[str] | str | None = None
+    filters: HookFilters = Field(default_factory=HookFilters)
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str] | str | None) -> list[str]:
+        names = value.split(",") if isinstance(value, str) else (value or [])
+        events = list(dict.fromkeys(name.strip() for name in names if name.strip()))
+        unknown = [name for name in events if name != ALL_EVENTS and name not in EVENT_TYPES]
+        if unknown:
+            raise ValueError(
+                f"unknown event type {unknown[0]!r}; use {ALL_EVENTS!r} or: {', '.join(EVENT_TYPES)}"
+            )
+        return [ALL_EVENTS] if not events or ALL_EVENTS in events else events
+
+
+class RotateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # How long the previous secret stays valid; 0 revokes it at once (e.g. after a leak).
+    grace_period_seconds: int = Field(default=int(ROTATION_GRACE.total_seconds()), ge=0, le=7 * 86400)
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    event_id: str = Field(min_length=1, max_length=40)
+
+
+def _body(model: type[BaseModel], *, optional: bool = False) -> Any:
+    raw = request.get_json(silent=True)
+    if raw is None and optional and not request.get_data():
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def check_target_url(url: str) -> None:
+    """Refuse URLs the bridge must not call (https in production, no private addresses)."""
+    settings = services().settings
+    try:
+        http.check_url(url, allow_private=settings.allow_private_urls, require_https=settings.production)
+    except http.UnsafeUrl as exc:
+        raise ApiError(422, "invalid_target_url", f"target_url {exc}.", "target_url") from None
+
+
+def _get_hook(hook_id: str) -> Hook:
+    hook = db_session().scalar(select(Hook).where(Hook.id == hook_id, Hook.account_id == g.account.id))
+    if hook is None:
+        raise ApiError(404, "hook_not_found", "No hook with this id in your account.", "id")
+    return hook
+
+
+@bp.post("/v1/hooks")
+@require_api_key
+def create_hook() -> tuple[Response, int]:
+    """Subscribe ``target_url`` to events; the answer carries the signing secret, once."""
+    body: HookIn = _body(HookIn)
+    check_target_url(body.target_url)
+    session = db_session()
+    filters = body.filters.model_dump(exclude_none=True)
+    existing = session.scalar(
+        select(Hook).where(Hook.account_id == g.account.id, Hook.target_url == body.target_url)
+    )
+    if existing is not None:
+        existing.events = body.events
+        existing.filters = filters
+        if existing.status != "active":
+            existing.status, existing.disabled_reason, existing.failing_since = "active", None, None
+        session.commit()
+        return jsonify(hook_to_dict(existing)), 200
+    entries, secret = new_secret_list(services().clock())
+    hook = Hook(
+        id=new_id("hook"),
+        account_id=g.account.id,
+        target_url=body.target_url,
+        events=body.events,
+        filters=filters,
+        secrets_encrypted=services().encryptor.encrypt_json(entries),
+        status="active",
+        created_at=services().clock(),
+    )
+    session.add(hook)
+    session.commit()
+    return jsonify({**hook_to_dict(hook), "secret": secret}), 201
+
+
+@bp.get("/v1/hooks")
+@require_api_key
+def list_hooks() -> Response:
+    """The account's hooks, oldest first (``?target_url=`` finds one: n8n's checkExists)."""
+    query = select(Hook).where(Hook.account_id == g.account.id)
+    if request.args.get("target_url"):
+        query = query.where(Hook.target_url == request.args["target_url"])
+    rows = db_session().scalars(query.order_by(Hook.created_at, Hook.id))
+    return jsonify({"object": "list", "data": [hook_to_dict(h) for h in rows], "next_cursor": None})
+
+
+@bp.get("/v1/hooks/<hook_id>")
+@require_api_key
+def get_hook(hook_id: str) -> Response:
+    return jsonify(hook_to_dict(_get_hook(hook_id)))
+
+
+@bp.delete("/v1/hooks/<hook_id>")
+@require_api_key
+def remove_hook(hook_id: str) -> tuple[str, int]:
+    """Unsubscribe: pending deliveries are cancelled."""
+    session = db_session()
+    delete_hook(session, _get_hook(hook_id))
+    session.commit()
+    return "", 204
+
+
+@bp.post("/v1/hooks/<hook_id>/rotate")
+@require_api_key
+def rotate_hook_secret(hook_id: str) -> Response:
+    """A new secret; deliveries carry both signatures until the old one expires."""
+    body: RotateIn = _body(RotateIn, optional=True)
+    hook = _get_hook(hook_id)
+    svc = services()
+    now = svc.clock()
+    entries, secret = rotate_secret_list(
+        svc.encryptor.decrypt_json(hook.secrets_encrypted), now, timedelta(seconds=body.grace_period_seconds)
+    )
+    hook.secrets_encrypted = svc.encryptor.encrypt_json(entries)
+    db_session().commit()
+    return jsonify(
+        {
+            **hook_to_dict(hook),
+            "secret": secret,
+            "previous_secret_expires_at": previous_secret_expiry(entries, now),
+        }
+    )
+
+
+@bp.get("/v1/hooks/<hook_id>/deliveries")
+@require_api_key
+def list_deliveries(hook_id: str) -> Response:
+    """The delivery log of a hook, newest first (``?status=pending|delivered|failed|cancelled``)."""
+    hook = _get_hook(hook_id)
+    query = (
+        select(Delivery, Event.type)
+        .join(Event, Event.id == Delivery.event_id)
+        .where(Delivery.hook_id == hook.id)
+    )
+    status = request.args.get("status")
+    if status:
+        if status not in set(DeliveryStatus):
+            raise ApiError(
+                400, "invalid_status", f"status must be one of: {', '.join(DeliveryStatus)}.", "status"
+            )
+        query = query.where(Delivery.status == status)
+    session = db_session()
+    rows = session.execute(
+        query.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit_arg(50))
+    )
+    data = []
+    for delivery, event_type in rows:
+        job = delivery_job(session, delivery.id) if delivery.status == DeliveryStatus.PENDING else None
+        data.append(delivery_to_dict(delivery, event_type, job.run_at if job is not None else None))
+    return jsonify({"object": "list", "data": data, "next_cursor": None})
+
+
+@bp.post("/v1/hooks/<hook_id>/replay")
+@require_api_key
+def replay(hook_id: str) -> tuple[Response, int]:
+    """Deliver a past event to this hook again, with its original ``webhook-id``."""
+    body: ReplayIn = _body(ReplayIn)
+    hook = _get_hook(hook_id)
+    if hook.status != "active":
+        raise ApiError(
+            409, "hook_disabled", "This hook is disabled; subscribe its target_url again to re-enable it."
+        )
+    session = db_session()
+    event = session.scalar(select(Event).where(Event.id == body.event_id, Event.account_id == g.account.id))
+    if event is None:
+        raise ApiError(404, "event_not_found", "No event with this id in your account.", "event_id")
+    if not hook_wants(hook, event):
+        raise ApiError(422, "event_not_subscribed", "This hook does not subscribe to this event.", "event_id")
+    now = services().clock()
+    delivery = replay_event(session, hook, event, now)
+    session.commit()
+    return jsonify(delivery_to_dict(delivery, event.type, now)), 202
+
+
+# --- OpenAPI -------------------------------------------------------------------------------------
+
+_ERROR = {"$ref": "#/components/responses/NotFound"}
+_INVALID = {"$ref": "#/components/responses/Unprocessable"}
+_CONFLICT = {
+    "description": "Conflict",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_HOOK_ID = {"name": "hook_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_EXAMPLE_HOOK = {
+    "id": "hook_6f1c0e2ad4b84c1f9a3e8b7d5c2a1f00",
+    "object": "hook",
+    "target_url": "https://hooks.zapier.com/hooks/standard/123/abc/",
+    "events": ["letter.accepted", "letter.refused"],
+    "filters": {},
+    "status": "active",
+    "disabled_reason": None,
+    "failing_since": None,
+    "created_at": "2026-11-27T09:00:00Z",
+}
+_EXAMPLE_LETTER = {
+    "id": "let_0c9a4f3e2b1d4c5a8f7e6d5c4b3a2910",
+    "object": "letter",
+    "status": "accepted",
+    "reference": "INV-2026-042",
+    "recipient": {
+        "type": "professional",
+        "email": "compta@example.fr",
+        "first_name": None,
+        "last_name": None,
+        "company": "Exemple SAS",
+    },
+    "message": None,
+    "metadata": {},
+    "documents": [{"id": "doc_1", "filename": "mise-en-demeure.pdf", "size": 48213, "sha256": "9f86d0…"}],
+    "template": None,
+    "provider": "sandbox",
+    "provider_letter_id": "sbx_5e4d3c2b1a",
+    "sandbox_outcome": "accepted",
+    "failure": None,
+    "proofs": [],
+    "created_at": "2026-11-27T09:00:00Z",
+    "updated_at": "2026-11-27T09:02:00Z",
+    "deposited_at": "2026-11-27T09:01:00Z",
+    "completed_at": "2026-11-27T09:02:00Z",
+    "links": {},
+}
+
+
+def _event_component(event_type: str) -> str:
+    return "".join(part.capitalize() for part in event_type.replace("_", ".").split(".")) + "Event"
+
+
+def _event_schema(event_type: str) -> dict[str, Any]:
+    is_hook = event_type.startswith("hook.")
+    data = copy.deepcopy(_EXAMPLE_HOOK) if is_hook else copy.deepcopy(_EXAMPLE_LETTER)
+    if is_hook:
+        data.update(
+            status="disabled", disabled_reason="every delivery failed since 2026-11-22T09:00:00+00:00"
+        )
+    else:
+        data["status"] = event_type.removeprefix("letter.")
+    return {
+        "type": "object",
+        "description": f"The body of a `{event_type}` delivery, signed with Standard Webhooks headers.",
+        "required": ["type", "timestamp", "data"],
+        "properties": {
+            "type": {"type": "string", "const": event_type},
+            "timestamp": {"type": "string", "format": "date-time", "description": "When the event occurred."},
+            "data": {"$ref": "#/components/schemas/Hook"}
+            if is_hook
+            else {
+                "$ref": "#/components/schemas/Letter",
+                "description": "The letter as GET /v1/letters/{id} shows it, right after this event.",
+            },
+        },
+        "example": {"type": event_type, "timestamp": "2026-11-27T09:02:00Z", "data": data},
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "HookCreate": {
+        "type": "object",
+        "required": ["target_url"],
+        "additionalProperties": False,
+        "properties": {
+            "target_url": {"type": "string", "format": "uri", "description": "https required in production."},
+            "events": {
+                "description": 'Event types to receive; omitted or `["*"]` means all.',
+                "oneOf": [
+                    {"type": "array", "items": {"type": "string", "enum": [ALL_EVENTS, *EVENT_TYPES]}},
+                    {"type": "string", "description": "Comma-separated event types."},
+                ],
+            },
+            "filters": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "reference": {"type": "string", "description": "Only letters with this reference."}
+                },
+            },
+        },
+        "example": {
+            "target_url": _EXAMPLE_HOOK["target_url"],
+            "events": ["letter.accepted", "letter.refused"],
+        },
+    },
+    "Hook": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "const": "hook"},
+            "target_url": {"type": "string"},
+            "events": {"type": "array", "items": {"type": "string"}},
+            "filters": {"type": "object"},
+            "status": {"type": "string", "enum": ["active", "disabled"]},
+            "disabled_reason": {"type": ["string", "null"]},
+            "failing_since": {"type": ["string", "null"], "format": "date-time"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "secret": {
+                "type": "string",
+                "description": "`whsec_…` signing secret; only in the answer that created or rotated it.",
+            },
+            "previous_secret_expires_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+        "example": {**_EXAMPLE_HOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    },
+    "Delivery": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "const": "delivery"},
+            "hook_id": {"type": "string"},
+            "event_id": {"type": "string", "description": "Sent as the `webhook-id` header."},
+            "event_type": {"type": "string"},
+            "letter_id": {"type": ["string", "null"]},
+            "status": {"type": "string", "enum": list(DeliveryStatus)},
+            "attempts": {"type": "integer"},
+            "last_status_code": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]},
+            "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+            "attempts_log": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    **{_event_component(event_type): _event_schema(event_type) for event_type in EVENT_TYPES},
+}
+
+_HOOK_RESPONSE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Hook"}}}}
+_LIST = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"object": {"const": "list"}, "data": {"type": "array"}, "next_cursor": {}},
+            }
+        }
+    }
+}
+
+OPENAPI: dict[str, Any] = {
+    "/v1/hooks": {
+        "post": {
+            "tags": ["Webhooks"],
+            "summary": "Subscribe a URL to letter events (REST hook)",
+            "description": (
+                "Idempotent per target_url: subscribing the same URL again returns the existing "
+                "hook (200, without its secret) with the new events and filters."
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HookCreate"}}},
+            },
+            "responses": {
+                "201": {"description": "Created; `secret` is shown this once.", **_HOOK_RESPONSE},
+                "200": {"description": "Already subscribed: the existing hook.", **_HOOK_RESPONSE},
+                "422": _INVALID,
+            },
+        },
+        "get": {
+            "tags": ["Webhooks"],
+            "summary": "List hooks",
+            "parameters": [{"name": "target_url", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The account's hooks.", **_LIST}},
+        },
+    },
+    "/v1/hooks/{hook_id}": {
+        "parameters": [_HOOK_ID],
+        "get": {
+            "tags": ["Webhooks"],
+            "summary": "Get a hook",
+            "responses": {"200": {"description": "The hook.", **_HOOK_RESPONSE}, "404": _ERROR},
+        },
+        "delete": {
+            "tags": ["Webhooks"],
+            "summary": "Unsubscribe",
+            "responses": {
+                "204": {"description": "Deleted; pending deliveries are cancelled."},
+                "404": _ERROR,
+            },
+        },
+    },
+    "/v1/hooks/{hook_id}/rotate": {
+        "parameters": [_HOOK_ID],
+        "post": {
+            "tags": ["Webhooks"],
+            "summary": "Rotate the signing secret",
+            "description": "Until `previous_secret_expires_at`, deliveries carry two signatures.",
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"grace_period_seconds": {"type": "integer", "default": 86400}},
+                        }
+                    }
+                }
+            },
+            "responses": {
+                "200": {"description": "The hook with its new `secret`.", **_HOOK_RESPONSE},
+                "404": _ERROR,
+            },
+        },
+    },
+    "/v1/hooks/{hook_id}/deliveries": {
+        "parameters": [_HOOK_ID],
+        "get": {
+            "tags": ["Webhooks"],
+            "summary": "Delivery log",
+            "parameters": [
+                {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(DeliveryStatus)}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "default": 50, "maximum": 100},
+                },
+            ],
+            "responses": {"200": {"description": "Newest first.", **_LIST}, "404": _ERROR},
+        },
+    },
+    "/v1/hooks/{hook_id}/replay": {
+        "parameters": [_HOOK_ID],
+        "post": {
+            "tags": ["Webhooks"],
+            "summary": "Deliver a past event again",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "required": ["event_id"], "properties": {"event_id": {}}}
+                    }
+                },
+            },
+            "responses": {
+                "202": {
+                    "description": "Queued.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Delivery"}}},
+                },
+                "404": _ERROR,
+                "409": _CONFLICT,
+                "422": _INVALID,
+            },
+        },
+    },
+}
+
+# OpenAPI 3.1 ``webhooks``: what subscribers receive, one entry per event type.
+WEBHOOKS: dict[str, Any] = {
+    event_type: {
+        "post": {
+            "summary": f"{event_type} delivery",
+            "parameters": [
+                {"name": "webhook-id", "in": "header", "required": True, "schema": {"type": "string"}},
+                {"name": "webhook-timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
+                {"name": "webhook-signature", "in": "header", "required": True, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{_event_component(event_type)}"}
+                    }
+                }
+            },
+            "responses": {"2XX": {"description": "Received. Anything else is retried; 410 unsubscribes."}},
+        }
+    }
+    for event_type in EVENT_TYPES
+}

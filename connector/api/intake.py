@@ -1,0 +1,224 @@
+"""The signed intake endpoint: the account's own systems (CRM, ERP, form tool) send a letter by webhook.
+
+``POST /v1/intake/<account_id>`` takes the same JSON as ``POST /v1/letters``, authenticated not
+by an API key but by a signature with the account's intake secret: Standard Webhooks headers, or
+``X-Signature: sha256=<hex HMAC of the raw body>``. The raw bytes are verified before anything
+is parsed; a message id (or, for ``X-Signature``, the body hash) is accepted once; with no
+intake secret configured every request is refused. The secret is created or rotated with
+``POST /v1/account/intake-secret`` (API key) and shown once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connector import signing
+from connector.api.common import services
+from connector.api.letters import build_documents
+from connector.auth import require_api_key
+from connector.db import db_session
+from connector.errors import ApiError
+from connector.inbound import ReplayedMessage, remember_message
+from connector.letters import create_letter, letter_to_dict, parse_letter, validation_error
+from connector.models import Account
+from connector.webhooks_out import (
+    ROTATION_GRACE,
+    keys_from,
+    new_secret_list,
+    previous_secret_expiry,
+    rotate_secret_list,
+)
+
+bp = Blueprint("intake", __name__)
+
+_NOT_ENABLED = (
+    "Signed intake is not enabled for this account: create a secret with POST /v1/account/intake-secret."
+)
+
+
+def intake_source(account_id: str) -> str:
+    """The replay-protection namespace of one account's intake."""
+    return f"intake:{account_id}"
+
+
+def _signature_error(exc: signing.SignatureError) -> ApiError:
+    if isinstance(exc, signing.MalformedHeader):
+        return ApiError(400, "malformed_signature", f"Malformed signature header: {exc}.")
+    code = {
+        signing.MissingHeader: "missing_signature",
+        signing.TimestampOutOfRange: "stale_signature",
+        signing.NoMatchingSignature: "invalid_signature",
+    }.get(type(exc), "invalid_signature")
+    return ApiError(401, code, f"Signature refused: {exc}.")
+
+
+@bp.post("/v1/intake/<account_id>")
+def intake_letter(account_id: str) -> tuple[Response, int, dict[str, str]]:
+    """Create a letter from a signed request (same body as ``POST /v1/letters``)."""
+    body = request.get_data(cache=True)  # the raw bytes, before anything parses them
+    svc = services()
+    session = db_session()
+    now = svc.clock()
+    account = session.get(Account, account_id)
+    keys = keys_from(svc.encryptor, account.intake_secret_encrypted, now) if account is not None else []
+    if not keys:
+        # Unknown account and account without a secret answer alike: never fail open, reveal nothing.
+        raise ApiError(401, "intake_not_enabled", _NOT_ENABLED)
+    try:
+        message_id = signing.verify_either(keys, request.headers, body, now=now.timestamp())
+    except signing.SignatureError as exc:
+        raise _signature_error(exc) from None
+    try:
+        remember_message(session, intake_source(account_id), message_id, now)
+    except ReplayedMessage:
+        raise ApiError(
+            409, "replayed_message", "This message was already received; it is not processed twice."
+        ) from None
+    try:
+        raw = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.") from None
+    payload = parse_letter(raw)
+    documents, rendered = build_documents(payload, [], account_id, now)
+    letter = create_letter(svc, session, account_id, payload, documents)
+    if rendered is not None:
+        letter.template_name = rendered.template_name
+        letter.template_version = rendered.template_version
+    session.flush()
+    shown = letter_to_dict(session, letter, svc.settings.public_url)
+    session.commit()  # the letter and the remembered message id, together
+    return jsonify(shown), 201, {"Location": shown["links"]["self"]}
+
+
+class IntakeSecretIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_period_seconds: int = Field(default=int(ROTATION_GRACE.total_seconds()), ge=0, le=7 * 86400)
+
+
+@bp.post("/v1/account/intake-secret")
+@require_api_key
+def create_intake_secret() -> tuple[Response, int]:
+    """Create (or rotate) the account's intake secret; the answer shows it, once."""
+    raw: Any = request.get_json(silent=True) if request.get_data() else {}
+    if not isinstance(raw, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    try:
+        options = IntakeSecretIn.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    svc = services()
+    now = svc.clock()
+    account: Account = g.account
+    if account.intake_secret_encrypted:
+        entries, secret = rotate_secret_list(
+            svc.encryptor.decrypt_json(account.intake_secret_encrypted),
+            now,
+            timedelta(seconds=options.grace_period_seconds),
+        )
+        status = 200
+    else:
+        entries, secret = new_secret_list(now)
+        status = 201
+    account.intake_secret_encrypted = svc.encryptor.encrypt_json(entries)
+    db_session().commit()
+    return jsonify(
+        {
+            "object": "intake_secret",
+            "secret": secret,
+            "intake_url": f"{svc.settings.public_url}/v1/intake/{account.id}",
+            "previous_secret_expires_at": previous_secret_expiry(entries, now),
+            "schemes": ["standard-webhooks", "x-signature-sha256"],
+        }
+    ), status
+
+
+_ERR = {
+    "description": "Refused",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "IntakeSecret": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "intake_secret"},
+            "secret": {"type": "string", "description": "`whsec_…`, shown once."},
+            "intake_url": {"type": "string"},
+            "previous_secret_expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "schemes": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+}
+
+OPENAPI: dict[str, Any] = {
+    "/v1/intake/{account_id}": {
+        "post": {
+            "tags": ["Webhooks"],
+            "summary": "Send a letter from your own system with a signed webhook",
+            "description": (
+                "Same body as POST /v1/letters. Authenticate with the account's intake secret: Standard "
+                "Webhooks headers (webhook-id, webhook-timestamp within 5 minutes, webhook-signature) or "
+                "X-Signature: sha256=<hex HMAC-SHA256 of the raw body>. Each webhook-id (X-Signature: each "
+                "body) is accepted once."
+            ),
+            "security": [],
+            "parameters": [
+                {"name": "account_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "webhook-id", "in": "header", "schema": {"type": "string"}},
+                {"name": "webhook-timestamp", "in": "header", "schema": {"type": "string"}},
+                {"name": "webhook-signature", "in": "header", "schema": {"type": "string"}},
+                {"name": "X-Signature", "in": "header", "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LetterIn"}}},
+            },
+            "responses": {
+                "201": {
+                    "description": "The letter is accepted and queued",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Letter"}}},
+                },
+                "400": _ERR,
+                "401": _ERR,
+                "409": _ERR,
+                "422": {"$ref": "#/components/responses/Unprocessable"},
+            },
+        }
+    },
+    "/v1/account/intake-secret": {
+        "post": {
+            "tags": ["Webhooks"],
+            "summary": "Create or rotate the intake secret",
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"grace_period_seconds": {"type": "integer", "default": 86400}},
+                        }
+                    }
+                }
+            },
+            "responses": {
+                "201": {
+                    "description": "Created",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/IntakeSecret"}}
+                    },
+                },
+                "200": {
+                    "description": "Rotated; the previous secret stays valid for the grace period",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/IntakeSecret"}}
+                    },
+                },
+            },
+        }
+    },
+}

@@ -1,0 +1,37 @@
+"""Replay protection for verified inbound webhooks: each message id is accepted once per source."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connector.models import InboundMessage
+
+
+class ReplayedMessage(Exception):  # noqa: N818 - named for what happened, like the SignatureError family
+    """This message id was already accepted from this source."""
+
+
+def remember_message(session: Session, source: str, message_id: str, now: datetime) -> None:
+    """Record ``message_id`` in the caller's transaction, or raise ReplayedMessage.
+
+    Call it only after the signature is verified (an attacker must not be able to burn ids), and in
+    the same transaction as the work the message triggers, so a failed request leaves no trace.
+    The unique constraint on (source, message_id) settles concurrent duplicates.
+    """
+    seen = session.scalar(
+        select(InboundMessage.id).where(
+            InboundMessage.source == source, InboundMessage.message_id == message_id
+        )
+    )
+    if seen is not None:
+        raise ReplayedMessage(f"message {message_id!r} from {source} was already received")
+    try:
+        with session.begin_nested():
+            session.add(InboundMessage(source=source, message_id=message_id, received_at=now))
+    except IntegrityError:
+        raise ReplayedMessage(f"message {message_id!r} from {source} was already received") from None
+

@@ -1,0 +1,505 @@
+"""Outbound webhooks: subscriptions ("hooks") and their signed, durable, ordered deliveries.
+
+Flow: ``connector.letters.record_event`` calls :func:`enqueue_deliveries` in the transaction
+that writes the event; it adds one ``Delivery`` row and one ``deliver_webhook`` outbox job per
+matching active hook. The job POSTs ``{"type", "timestamp", "data"}`` signed with Standard
+Webhooks headers (``webhook-id`` = the event id on every attempt).
+
+Retries follow :data:`RETRY_SCHEDULE_SECONDS` (with jitter, ``Retry-After`` honoured) through the
+outbox's ``Reschedule``, so the outbox's own attempt counter never dead-letters a delivery; the
+delivery counts its attempts itself. ``410 Gone`` deletes the hook; a hook that has failed
+without a single success for :data:`DISABLE_AFTER` is disabled and a ``hook.disabled`` event is
+recorded.
+
+Ordering: a delivery does not start while an earlier one (lower event ``seq``) for the same hook
+and letter is still pending; it reschedules itself to just after that one's next attempt, and a
+finished delivery pulls the next one forward. Waiting only ever points to a *lower* seq and every
+pending delivery ends (delivered, failed, cancelled) on its own, so there is no cycle and no
+deadlock; a blocker whose job vanished is failed rather than waited for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import requests
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector import http, outbox, signing
+from connector.crypto import Encryptor
+from connector.models import Alert, Delivery, Event, Hook, Job, new_id
+from connector.providers.base import LetterStatus
+
+if TYPE_CHECKING:
+    from connector.services import Services
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "deliver_webhook"
+HOOK_DISABLED = "hook.disabled"
+# Every event type a hook can subscribe to; "*" (or no list) means all of them.
+EVENT_TYPES: tuple[str, ...] = (*(f"letter.{status}" for status in LetterStatus), HOOK_DISABLED)
+ALL_EVENTS = "*"
+FILTER_FIELDS = ("reference",)
+
+# Delays after the 1st, 2nd, ... failed attempt (Standard Webhooks' example schedule, ≈ 3.2 days).
+RETRY_SCHEDULE_SECONDS: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+JITTER = 0.1  # ± 10 %
+MAX_RETRY_AFTER_SECONDS = 86400.0
+DISABLE_AFTER = timedelta(days=5)
+ROTATION_GRACE = timedelta(hours=24)
+DELIVERY_TIMEOUT_SECONDS = 15.0
+MAX_WAIT_SECONDS = 3600.0  # a waiting delivery re-checks at least hourly, whatever it waits for
+ATTEMPTS_LOG_LIMIT = 20
+USER_AGENT = "LRE-Bridge-Webhooks/1"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # retries exhausted, or the subscription answered 410 Gone
+    CANCELLED = "cancelled"  # the hook was deleted or disabled before this one was delivered
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def new_secret_list(now: datetime) -> tuple[list[dict[str, Any]], str]:
+    """A fresh secret list (for ``Hook.secrets_encrypted`` or the intake secret) and its secret."""
+    secret = signing.generate_secret()
+    return [{"secret": secret, "created_at": now.isoformat(), "expires_at": None}], secret
+
+
+def rotate_secret_list(
+    entries: list[dict[str, Any]], now: datetime, grace: timedelta = ROTATION_GRACE
+) -> tuple[list[dict[str, Any]], str]:
+    """Put a new secret first; older ones stay valid for ``grace`` (expired ones are dropped)."""
+    fresh, secret = new_secret_list(now)
+    if grace <= timedelta(0):
+        return fresh, secret
+    until = now + grace
+    kept: list[dict[str, Any]] = []
+    for entry in live_secrets(entries, now):
+        expires = _parse_time(entry.get("expires_at"))
+        kept.append(
+            {**entry, "expires_at": min(expires, until).isoformat() if expires else until.isoformat()}
+        )
+    return fresh + kept, secret
+
+
+def live_secrets(entries: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The entries still valid at ``now``, newest first."""
+    return [e for e in entries if (expires := _parse_time(e.get("expires_at"))) is None or expires > now]
+
+
+def keys_from(encryptor: Encryptor, encrypted: str | None, now: datetime) -> list[bytes]:
+    """The HMAC keys of an encrypted secret list that are valid at ``now`` (empty if none)."""
+    if not encrypted:
+        return []
+    entries = encryptor.decrypt_json(encrypted)
+    return [signing.decode_secret(e["secret"]) for e in live_secrets(entries, now)]
+
+
+def previous_secret_expiry(entries: list[dict[str, Any]], now: datetime) -> str | None:
+    """When the last still-valid older secret stops being accepted (ISO), if any."""
+    older = [e["expires_at"] for e in live_secrets(entries, now)[1:] if e.get("expires_at")]
+    return max(older) if older else None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+# --- matching and enqueueing -------------------------------------------------------------------
+
+
+def hook_wants(hook: Hook, event: Event) -> bool:
+    """True when ``hook`` subscribes to ``event``'s type and its filters match the event data."""
+    events = hook.events or [ALL_EVENTS]
+    if ALL_EVENTS not in events and event.type not in events:
+        return False
+    data = event.data or {}
+    return all(data.get(name) == wanted for name, wanted in (hook.filters or {}).items())
+
+
+def enqueue_deliveries(session: Session, event: Event) -> None:
+    """Queue a signed delivery of ``event`` to every matching subscription, in the caller's transaction."""
+    hooks = session.scalars(
+        select(Hook)
+        .where(Hook.account_id == event.account_id, Hook.status == "active")
+        .order_by(Hook.created_at)
+    )
+    for hook in hooks:
+        if hook_wants(hook, event):
+            create_delivery(session, hook, event)
+
+
+def create_delivery(session: Session, hook: Hook, event: Event, run_at: datetime | None = None) -> Delivery:
+    """One delivery of ``event`` to ``hook`` and the outbox job that sends it."""
+    delivery = Delivery(
+        id=new_id("dlv"),
+        hook_id=hook.id,
+        event_id=event.id,
+        event_seq=event.seq,
+        letter_id=event.letter_id,
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        attempts_log=[],
+    )
+    session.add(delivery)
+    outbox.enqueue(
+        session,
+        JOB_KIND,
+        payload={"delivery_id": delivery.id},
+        account_id=hook.account_id,
+        letter_id=event.letter_id,
+        dedupe_key=_job_key(delivery.id),
+        run_at=run_at,
+    )
+    return delivery
+
+
+def _job_key(delivery_id: str) -> str:
+    return f"deliver:{delivery_id}"
+
+
+def delivery_job(session: Session, delivery_id: str) -> Job | None:
+    """The outbox job of a delivery (its ``run_at`` is the next attempt)."""
+    return session.scalar(select(Job).where(Job.dedupe_key == _job_key(delivery_id)))
+
+
+def delivery_body(event: Event) -> bytes:
+    """The exact bytes sent for ``event`` (identical on every attempt)."""
+    occurred = event.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    payload = {"type": event.type, "timestamp": occurred, "data": event.data}
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# --- the delivery job --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one POST to a subscriber produced."""
+
+    status_code: int | None
+    error: str | None
+    retry_after: float | None
+    duration_ms: int
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def retry_delay(
+    failed_attempts: int, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
+    """Seconds before the next attempt after ``failed_attempts`` failures (None: give up)."""
+    base = RETRY_SCHEDULE_SECONDS[failed_attempts - 1]
+    delay = base * (rng or random).uniform(1 - JITTER, 1 + JITTER)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
+    return delay
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now`` (delta-seconds or an HTTP date); None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+def post_delivery(
+    services: Services, url: str, body: bytes, headers: dict[str, str], now: datetime
+) -> Attempt:
+    """POST once through ``connector.http`` (timeout, no redirects, address policy)."""
+    started = time.monotonic()
+    try:
+        response = services.http(
+            "POST",
+            url,
+            data=body,
+            headers={**headers, "content-type": "application/json", "user-agent": USER_AGENT},
+            timeout=DELIVERY_TIMEOUT_SECONDS,
+            require_https=services.settings.production,
+            stream=True,
+        )
+    except http.UnsafeUrl as exc:
+        return Attempt(None, f"target refused: {exc}", None, _ms_since(started))
+    except requests.RequestException as exc:
+        return Attempt(None, f"{type(exc).__name__}: {exc}"[:500], None, _ms_since(started))
+    with response:
+        # Read a little, never the whole body: the subscriber's answer is not ours to store.
+        excerpt = next(response.iter_content(200), b"").decode("utf-8", "replace")
+    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}: {excerpt}".strip()
+    return Attempt(
+        response.status_code,
+        error,
+        parse_retry_after(response.headers.get("retry-after"), now),
+        _ms_since(started),
+    )
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _blocking_wait(session: Session, delivery: Delivery, now: datetime) -> float | None:
+    """Seconds to wait for an earlier pending delivery to the same hook for the same letter."""
+    if delivery.letter_id is None:
+        return None
+    while True:
+        earlier = session.scalar(
+            select(Delivery)
+            .where(
+                Delivery.hook_id == delivery.hook_id,
+                Delivery.letter_id == delivery.letter_id,
+                Delivery.status == DeliveryStatus.PENDING,
+                Delivery.event_seq < delivery.event_seq,
+            )
+            .order_by(Delivery.event_seq)
+            .limit(1)
+        )
+        if earlier is None:
+            return None
+        job = delivery_job(session, earlier.id)
+        if job is None or job.status not in ("pending", "running"):
+            # Its job is gone: nothing will ever finish it, so it must not hold the line.
+            earlier.status = DeliveryStatus.FAILED
+            earlier.last_error = "its delivery job was lost"
+            continue
+        return min(max((job.run_at - now).total_seconds() + 1.0, 1.0), MAX_WAIT_SECONDS)
+
+
+def _wake_next(session: Session, delivery: Delivery, now: datetime) -> None:
+    """Pull forward the next pending delivery for the same hook and letter (it may be waiting)."""
+    if delivery.letter_id is None:
+        return
+    following = session.scalar(
+        select(Delivery)
+        .where(
+            Delivery.hook_id == delivery.hook_id,
+            Delivery.letter_id == delivery.letter_id,
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.event_seq > delivery.event_seq,
+        )
+        .order_by(Delivery.event_seq)
+        .limit(1)
+    )
+    if following is not None:
+        job = delivery_job(session, following.id)
+        if job is not None and job.status == "pending" and job.run_at > now:
+            job.run_at = now
+
+
+def _log_attempt(delivery: Delivery, attempt: Attempt, now: datetime) -> None:
+    delivery.attempts += 1
+    delivery.last_status_code = attempt.status_code
+    delivery.last_error = attempt.error
+    entry = {
+        "at": now.isoformat(),
+        "status_code": attempt.status_code,
+        "error": attempt.error,
+        "duration_ms": attempt.duration_ms,
+    }
+    delivery.attempts_log = [*(delivery.attempts_log or [])[-(ATTEMPTS_LOG_LIMIT - 1) :], entry]
+
+
+def _record_attempt(session: Session, delivery_id: str, attempt: Attempt, now: datetime) -> float | None:
+    """Store the outcome of one attempt; return the delay before the next one, if any."""
+    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    if delivery is None:
+        return None
+    _log_attempt(delivery, attempt, now)
+    if delivery.status != DeliveryStatus.PENDING:
+        return None  # cancelled while we were sending: keep the log, do nothing else
+    hook = session.get(Hook, delivery.hook_id, with_for_update=True)
+    if attempt.succeeded:
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.delivered_at = now
+        if hook is not None:
+            hook.failing_since = None
+        _wake_next(session, delivery, now)
+        return None
+    if hook is None or hook.status != "active":
+        delivery.status = DeliveryStatus.CANCELLED
+        return None
+    if attempt.status_code == 410:
+        delivery.status = DeliveryStatus.FAILED
+        log.info("hook %s answered 410 Gone: deleting the subscription", hook.id)
+        delete_hook(session, hook)
+        return None
+    if hook.failing_since is None:
+        hook.failing_since = now
+    elif now - hook.failing_since >= DISABLE_AFTER:
+        delivery.status = DeliveryStatus.FAILED
+        disable_hook(session, hook, f"every delivery failed since {hook.failing_since.isoformat()}", now)
+        return None
+    if delivery.attempts > len(RETRY_SCHEDULE_SECONDS):
+        delivery.status = DeliveryStatus.FAILED
+        _wake_next(session, delivery, now)
+        return None
+    return retry_delay(delivery.attempts, attempt.retry_after)
+
+
+def _delivery_job_died(services: Services, job: Job, reason: str) -> None:
+    """The job itself crashed too often (not the subscriber failing): fail the delivery, free the line."""
+    now = services.clock()
+    with services.db.transaction() as session:
+        delivery = session.get(Delivery, str(job.payload.get("delivery_id")), with_for_update=True)
+        if delivery is not None and delivery.status == DeliveryStatus.PENDING:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.last_error = f"delivery job failed: {reason}"[:1000]
+            _wake_next(session, delivery, now)
+
+
+@outbox.job_handler(JOB_KIND, on_dead=_delivery_job_died)
+def deliver_webhook(services: Services, job: Job) -> None:
+    """Send one delivery attempt; reschedule itself for the next one or to keep event order."""
+    delivery_id = str(job.payload["delivery_id"])
+    now = services.clock()
+    with services.db.transaction() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None or delivery.status != DeliveryStatus.PENDING:
+            return
+        hook = session.get(Hook, delivery.hook_id)
+        if hook is None or hook.status != "active":
+            delivery.status = DeliveryStatus.CANCELLED
+            _wake_next(session, delivery, now)
+            return
+        wait = _blocking_wait(session, delivery, now)
+        if wait is None:
+            event = session.scalar(select(Event).where(Event.id == delivery.event_id))
+            assert event is not None  # events are never deleted while deliveries refer to them
+            body = delivery_body(event)
+            keys = keys_from(services.encryptor, hook.secrets_encrypted, now)
+            headers = signing.sign_headers(keys, event.id, int(now.timestamp()), body)
+            target_url = hook.target_url
+    if wait is not None:
+        raise outbox.Reschedule(wait)
+    attempt = post_delivery(services, target_url, body, headers, now)
+    with services.db.transaction() as session:
+        delay = _record_attempt(session, delivery_id, attempt, now)
+    if delay is not None:
+        log.info("delivery %s failed (%s); next attempt in %.0fs", delivery_id, attempt.error, delay)
+        raise outbox.Reschedule(delay)
+
+
+# --- hook lifecycle ----------------------------------------------------------------------------
+
+
+def cancel_pending(session: Session, hook_id: str, reason: str) -> None:
+    """Stop every pending delivery of a hook (their jobs end on their next run)."""
+    pending = session.scalars(
+        select(Delivery).where(Delivery.hook_id == hook_id, Delivery.status == DeliveryStatus.PENDING)
+    )
+    for delivery in pending:
+        delivery.status = DeliveryStatus.CANCELLED
+        delivery.last_error = reason
+
+
+def delete_hook(session: Session, hook: Hook) -> None:
+    """Remove a subscription (API ``DELETE`` or the subscriber's ``410 Gone``)."""
+    cancel_pending(session, hook.id, "the subscription was deleted")
+    session.delete(hook)
+
+
+def disable_hook(session: Session, hook: Hook, reason: str, now: datetime) -> Event:
+    """Stop delivering to ``hook`` and record a ``hook.disabled`` event (delivered to other hooks)."""
+    hook.status = "disabled"
+    hook.disabled_reason = reason
+    cancel_pending(session, hook.id, f"the subscription was disabled: {reason}")
+    session.add(Alert(account_id=hook.account_id, code="hook_disabled", message=f"Hook {hook.id}: {reason}"))
+    event = Event(
+        id=new_id("evt"),
+        account_id=hook.account_id,
+        letter_id=None,
+        type=HOOK_DISABLED,
+        occurred_at=now,
+        data={**hook_to_dict(hook), "disabled_reason": reason},
+        raw={},
+    )
+    session.add(event)
+    session.flush()
+    enqueue_deliveries(session, event)
+    return event
+
+
+def replay_event(session: Session, hook: Hook, event: Event, now: datetime) -> Delivery:
+    """Deliver a past event again (same ``webhook-id``), or hurry the pending delivery of it."""
+    pending = session.scalar(
+        select(Delivery).where(
+            Delivery.hook_id == hook.id,
+            Delivery.event_id == event.id,
+            Delivery.status == DeliveryStatus.PENDING,
+        )
+    )
+    if pending is not None:
+        job = delivery_job(session, pending.id)
+        if job is not None and job.status == "pending" and job.run_at > now:
+            job.run_at = now
+        return pending
+    return create_delivery(session, hook, event, run_at=now)
+
+
+# --- public shapes -----------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def hook_to_dict(hook: Hook) -> dict[str, Any]:
+    """A hook as the API shows it (never with its secret)."""
+    return {
+        "id": hook.id,
+        "object": "hook",
+        "target_url": hook.target_url,
+        "events": hook.events or [ALL_EVENTS],
+        "filters": hook.filters or {},
+        "status": hook.status,
+        "disabled_reason": hook.disabled_reason,
+        "failing_since": _iso(hook.failing_since),
+        "created_at": _iso(hook.created_at),
+    }
+
+
+def delivery_to_dict(
+    delivery: Delivery, event_type: str | None, next_attempt_at: datetime | None
+) -> dict[str, Any]:
+    """A delivery as the delivery log shows it."""
+    return {
+        "id": delivery.id,
+        "object": "delivery",
+        "hook_id": delivery.hook_id,
+        "event_id": delivery.event_id,
+        "event_type": event_type,
+        "letter_id": delivery.letter_id,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "next_attempt_at": _iso(next_attempt_at) if delivery.status == DeliveryStatus.PENDING else None,
+        "created_at": _iso(delivery.created_at),
+        "delivered_at": _iso(delivery.delivered_at),
+        "attempts_log": delivery.attempts_log or [],
+    }
