@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -332,13 +331,14 @@ class MailevaProvider:
             ) from exc
 
     def _access_token(self, *, force: bool = False) -> str:
-        now = time.time()
+        now = self.context.now().timestamp()
         with _TOKENS_LOCK:
             cached = _TOKENS.get(self._cache_key)
         if cached and not force and cached.expires_at - _EXPIRY_MARGIN > now:
             return cached.access_token
         response: requests.Response | None = None
-        if cached and cached.refresh_token and cached.refresh_expires_at - _EXPIRY_MARGIN > now:
+        # A token the API refused (force) is not refreshed: sign in again from scratch.
+        if not force and cached and cached.refresh_token and cached.refresh_expires_at - _EXPIRY_MARGIN > now:
             response = self._token_request(
                 {"grant_type": "refresh_token", "refresh_token": cached.refresh_token}
             )
@@ -636,9 +636,17 @@ class MailevaProvider:
             raise ProviderError(
                 "proof_unavailable", "The proof link does not point to Maileva.", permanent=True
             )
-        response = self._request(
-            "GET", proof.url, action="download the proof", headers={"Accept": "application/pdf"}
-        )
+        try:
+            response = self._request(
+                "GET", proof.url, action="download the proof", headers={"Accept": "application/pdf"}
+            )
+        except ProviderError as exc:
+            if exc.code != "provider_not_found":
+                raise
+            # The status can be read before its proof is published: fetch it again later.
+            raise ProviderError(
+                "proof_unavailable", "Maileva has not published the proof yet.", permanent=False
+            ) from exc
         if not response.content.startswith(b"%PDF"):
             raise ProviderError("proof_unavailable", "Maileva did not serve a PDF proof.", permanent=False)
         return response.content
