@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -52,13 +53,33 @@ def authenticate(session: Session, header: str | None) -> tuple[Account, ApiKey]
     return account, row
 
 
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """The authenticated account, detached from any database session."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRef:
+    id: str
+    name: str
+    prefix: str
+
+
 def require_api_key(view: F) -> F:
-    """Authenticate the request; sets ``g.account`` and ``g.api_key``."""
+    """Authenticate the request; sets ``g.account`` (AccountRef) and ``g.api_key`` (KeyRef)."""
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         session = db_session()
-        g.account, g.api_key = authenticate(session, request.headers.get("Authorization"))
+        account, key = authenticate(session, request.headers.get("Authorization"))
+        g.account = AccountRef(account.id, account.name)
+        g.api_key = KeyRef(key.id, key.name, key.prefix)
+        # End the read transaction now: on SQLite it holds the write lock, and the view may
+        # spend seconds downloading or rendering before it writes anything.
+        session.rollback()
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]

@@ -120,8 +120,6 @@ def idempotent(view: F) -> F:
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters.",
                            "Idempotency-Key")
         account_id = g.account.id
-        # Release the request session's read transaction before reserving (SQLite has one writer).
-        session.rollback()
         replay = _reserve(account_id, key, _request_fingerprint())
         if replay is not None:
             return replay

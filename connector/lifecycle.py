@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connector import outbox
+from connector.failpoints import failpoint
 from connector.letters import record_event
 from connector.models import Document, Event, Job, Letter
 from connector.providers.base import (
@@ -130,6 +131,7 @@ def submit_letter(services: Services, job: Job) -> None:
     3. Record the provider's id and first events; schedule the follow-up poll.
     """
     letter_id = str(job.letter_id)
+    failpoint("submit.before_mark")
     with services.db.transaction() as session:
         letter = session.get(Letter, letter_id, with_for_update=True)
         if letter is None or letter.status != LetterStatus.QUEUED or letter.provider_letter_id:
@@ -140,6 +142,7 @@ def submit_letter(services: Services, job: Job) -> None:
                                          .order_by(Document.position)))
         provider = services.provider_for_account(session, letter.account_id)
         outgoing = _outgoing(services, letter, documents)
+    failpoint("submit.before_provider")
     provider_letter_id = provider.find_by_reference(letter_id) if maybe_sent else None
     events: tuple[ProviderEvent, ...] = ()
     if provider_letter_id is None:
@@ -151,6 +154,7 @@ def submit_letter(services: Services, job: Job) -> None:
                 return
             raise outbox.RetryableError(f"{exc.code}: {exc.message}", retry_after=exc.retry_after) from exc
         provider_letter_id, events = result.provider_letter_id, result.events
+        failpoint("submit.after_provider")
     else:
         log.info("letter %s was already at the provider as %s; not sending again", letter_id, provider_letter_id)
     with services.db.transaction() as session:
@@ -160,8 +164,10 @@ def submit_letter(services: Services, job: Job) -> None:
         letter.submit_context_encrypted = None  # one-time sender proof: no longer needed, not kept
         schedule_poll(session, letter, services.clock() + timedelta(seconds=poll_delay(services, letter,
                                                                                       services.clock())))
+    failpoint("submit.after_commit")
     if events:
         apply_provider_events(services, provider, letter_id, events)
+    failpoint("submit.after_events")
 
 
 @outbox.job_handler("poll_letter")
@@ -180,7 +186,9 @@ def poll_letter(services: Services, job: Job) -> None:
         if exc.permanent:
             raise outbox.PermanentError(f"{exc.code}: {exc.message}") from exc
         raise outbox.RetryableError(f"{exc.code}: {exc.message}", retry_after=exc.retry_after) from exc
+    failpoint("poll.after_fetch")
     if apply_provider_events(services, provider, letter_id, state.events):
+        failpoint("poll.after_events")
         return
     with services.db.transaction() as session:
         letter = session.get(Letter, letter_id)

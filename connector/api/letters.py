@@ -62,6 +62,8 @@ def build_documents(payload: LetterIn, uploaded: list[IncomingDocument], account
     """The letter's PDFs: the rendered template first (if any), then the given documents."""
     documents: list[IncomingDocument] = []
     rendered = None
+    # Downloads first: they take no database lock (rendering may read custom templates).
+    downloaded = load_documents(services(), payload.documents)
     if payload.template:
         from connector import rendering  # the template engine is only loaded when used
 
@@ -76,7 +78,7 @@ def build_documents(payload: LetterIn, uploaded: list[IncomingDocument], account
             first = exc.errors[0] if exc.errors else {"field": "data", "message": "invalid data"}
             raise ApiError(422, "invalid_template_data", first["message"], first["field"], details=exc.errors) from None
         documents.append(IncomingDocument(rendered.filename, rendered.pdf))
-    documents += load_documents(services(), payload.documents)
+    documents += downloaded
     documents += uploaded
     return documents, rendered
 
