@@ -1,0 +1,271 @@
+"""Template fields: their declaration, the coercion of submitted data, and their public shape.
+
+A field is declared once (in a built-in template's ``.json`` or an uploaded template's ``fields``)
+and everything else is derived from that: the validation of ``data``, what the template sees, and
+the input fields Zapier, Make and n8n show for the template.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connector.rendering.errors import TemplateDataError
+
+FIELD_TYPES = ("text", "long_text", "date", "amount", "email", "list")
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+# Generous for a letter, small enough that one request cannot make a thousand-page PDF.
+MAX_TEXT_LENGTH = 500
+MAX_LONG_TEXT_LENGTH = 20_000
+MAX_LIST_ITEMS = 200
+MAX_LIST_ITEM_LENGTH = 1_000
+
+_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\".]{2,}$")
+_FRENCH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+# Spaces people and spreadsheets put inside amounts: space, no-break, narrow no-break, thin.
+_AMOUNT_NOISE = re.compile(r"[\s\u00a0\u202f\u2009'€]|EUR", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One declared input of a template."""
+
+    key: str
+    label: str
+    type: str = "text"
+    required: bool = True
+    help: str = ""
+    example: Any = None
+    choices: tuple[str, ...] | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The field as the API serves it: keys the three platforms map without translation."""
+        return {
+            "key": self.key,
+            "label": self.label,
+            "type": self.type,
+            "required": self.required,
+            "help_text": self.help,
+            "example": self.example,
+            "list": self.type == "list",
+            "choices": list(self.choices) if self.choices else None,
+        }
+
+
+class FieldDeclarationError(ValueError):
+    """A field declaration is malformed; the message says which entry and why."""
+
+
+def parse_field_specs(raw: Any) -> list[FieldSpec]:
+    """Read a list of field declarations (dicts) into FieldSpecs, refusing anything ambiguous."""
+    if not isinstance(raw, list):
+        raise FieldDeclarationError("fields must be a list of objects")
+    specs: list[FieldSpec] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(raw):
+        where = f"fields[{index}]"
+        if not isinstance(entry, dict):
+            raise FieldDeclarationError(f"{where} must be an object")
+        unknown = set(entry) - {"key", "label", "type", "required", "help", "help_text", "example", "choices"}
+        if unknown:
+            raise FieldDeclarationError(f"{where} has unknown properties: {', '.join(sorted(unknown))}")
+        key = entry.get("key")
+        if not isinstance(key, str) or not KEY_PATTERN.match(key):
+            raise FieldDeclarationError(
+                f"{where}.key must be lower-case letters, digits and underscores, starting with a letter"
+            )
+        if key in seen:
+            raise FieldDeclarationError(f"{where}.key {key!r} is declared twice")
+        seen.add(key)
+        field_type = entry.get("type", "text")
+        if field_type not in FIELD_TYPES:
+            raise FieldDeclarationError(f"{where}.type must be one of {', '.join(FIELD_TYPES)}")
+        label = entry.get("label", key)
+        help_text = entry.get("help", entry.get("help_text", ""))
+        required = entry.get("required", True)
+        if not isinstance(label, str) or not isinstance(help_text, str) or not isinstance(required, bool):
+            raise FieldDeclarationError(f"{where}: label and help must be strings, required a boolean")
+        choices = entry.get("choices")
+        if choices is not None and (
+            not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices)
+        ):
+            raise FieldDeclarationError(f"{where}.choices must be a non-empty list of strings")
+        specs.append(
+            FieldSpec(
+                key=key,
+                label=label,
+                type=field_type,
+                required=required,
+                help=help_text,
+                example=entry.get("example"),
+                choices=tuple(choices) if choices else None,
+            )
+        )
+    return specs
+
+
+def coerce_data(specs: list[FieldSpec], data: Any) -> dict[str, Any]:
+    """Validate ``data`` against the declared fields and return the values the template sees.
+
+    Every problem is collected before raising, so that a Zap shows all of them at once.
+    Absent optional fields are given an empty value (so ``{% if field %}`` works under
+    StrictUndefined); keys nobody declared are dropped, as automation platforms send extras.
+    """
+    if not isinstance(data, dict):
+        raise TemplateDataError(
+            [{"field": "data", "code": "invalid_type", "message": "data must be an object of field values."}]
+        )
+    values: dict[str, Any] = {}
+    errors: list[dict[str, str]] = []
+    for spec in specs:
+        raw = data.get(spec.key)
+        if _is_blank(raw):
+            if spec.required:
+                errors.append(_error(spec, "missing", f"« {spec.label} » is required."))
+            values[spec.key] = [] if spec.type == "list" else None
+            continue
+        try:
+            value = _COERCERS[spec.type](raw)
+        except _Invalid as exc:
+            errors.append(_error(spec, exc.code, f"« {spec.label} »: {exc}"))
+            continue
+        if spec.choices and value not in spec.choices:
+            allowed = ", ".join(spec.choices)
+            errors.append(_error(spec, "not_a_choice", f"« {spec.label} » must be one of: {allowed}."))
+            continue
+        values[spec.key] = value
+    if errors:
+        raise TemplateDataError(errors)
+    return values
+
+
+def _error(spec: FieldSpec, code: str, message: str) -> dict[str, str]:
+    return {"field": f"data.{spec.key}", "code": code, "message": message}
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+class _Invalid(ValueError):
+    def __init__(self, message: str, code: str = "invalid_format") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _as_text(value: Any, limit: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise _Invalid("expected a string.", "invalid_type")
+    text = str(value).strip()
+    if len(text) > limit:
+        raise _Invalid(f"at most {limit} characters.", "too_long")
+    return text
+
+
+def _coerce_text(value: Any) -> str:
+    return _as_text(value, MAX_TEXT_LENGTH)
+
+
+def _coerce_long_text(value: Any) -> str:
+    # Normalise line endings: CRM exports mix \r\n and \n, and the template splits on \n.
+    return _as_text(value, MAX_LONG_TEXT_LENGTH).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _coerce_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise _Invalid("expected a date as YYYY-MM-DD.", "invalid_type")
+    text = value.strip()
+    french = _FRENCH_DATE.match(text)
+    try:
+        if french:
+            day, month, year = (int(part) for part in french.groups())
+            return date(year, month, day)
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        # Platforms send datetimes ("2026-11-27T09:30:00Z"); the letter only needs the day.
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError as exc:
+        raise _Invalid("expected a date as YYYY-MM-DD (or DD/MM/YYYY).") from exc
+
+
+def _coerce_amount(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise _Invalid("expected an amount such as 1250.50 or \"1 250,50\".", "invalid_type")
+    if isinstance(value, int | Decimal):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        # repr() gives the shortest decimal that round-trips, so 0.1 stays 0.1.
+        amount = Decimal(repr(value))
+    elif isinstance(value, str):
+        amount = _parse_amount_text(value)
+    else:
+        raise _Invalid("expected an amount such as 1250.50 or \"1 250,50\".", "invalid_type")
+    if not amount.is_finite():
+        raise _Invalid("expected a finite amount.")
+    if abs(amount) >= Decimal("1e15"):
+        raise _Invalid("amount out of range.")
+    return amount
+
+
+def _parse_amount_text(value: str) -> Decimal:
+    text = _AMOUNT_NOISE.sub("", value)
+    if "," in text and "." in text:
+        # Whichever separator comes last is the decimal one: "1.250,50" and "1,250.50".
+        thousands = "." if text.rfind(",") > text.rfind(".") else ","
+        text = text.replace(thousands, "")
+    text = text.replace(",", ".")
+    if text.count(".") > 1:
+        text = text.replace(".", "")
+    if not re.fullmatch(r"-?\d+(\.\d+)?", text):
+        raise _Invalid("expected an amount such as 1250.50 or \"1 250,50\".")
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the regex above already rules this out
+        raise _Invalid("expected an amount.") from exc
+
+
+def _coerce_email(value: Any) -> str:
+    text = _as_text(value, 320)
+    if not _EMAIL.match(text):
+        raise _Invalid("expected an email address.")
+    return text
+
+
+def _coerce_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        # Zapier line items and form fields often arrive as one text, one item per line.
+        items: list[Any] = [line for line in value.splitlines() if line.strip()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise _Invalid("expected a list of texts.", "invalid_type")
+    if len(items) > MAX_LIST_ITEMS:
+        raise _Invalid(f"at most {MAX_LIST_ITEMS} items.", "too_long")
+    result = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise _Invalid("every item must be a text.", "invalid_type")
+        text = str(item).strip()
+        if len(text) > MAX_LIST_ITEM_LENGTH:
+            raise _Invalid(f"items are at most {MAX_LIST_ITEM_LENGTH} characters.", "too_long")
+        if text:
+            result.append(text)
+    return result
+
+
+_COERCERS = {
+    "text": _coerce_text,
+    "long_text": _coerce_long_text,
+    "date": _coerce_date,
+    "amount": _coerce_amount,
+    "email": _coerce_email,
+    "list": _coerce_list,
+}

@@ -1,0 +1,300 @@
+"""The template library: built-in templates from ``templates/`` and each account's uploads.
+
+A custom template with the name of a built-in shadows it for that account. Its versions continue
+the built-in's numbering, so ``(name, version)`` recorded on a letter names one source only.
+Deleting a custom template marks all its versions deleted (letters keep pointing at them).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from connector.models import TemplateVersion, utcnow
+from connector.rendering.environment import (
+    BASE_TEMPLATE,
+    BUILTIN_DIR,
+    check_source,
+    extends_base,
+    undeclared_variables,
+)
+from connector.rendering.errors import TemplateNotFound, TemplateSourceError
+from connector.rendering.fields import FieldDeclarationError, FieldSpec, parse_field_specs
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+MAX_TITLE_LENGTH = 300
+
+
+class TemplateConflict(Exception):
+    """The operation clashes with what exists (API: 409); ``code`` says how."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """One version of a template, built-in or custom: everything needed to render it."""
+
+    name: str
+    version: int
+    title: str
+    source: str
+    fields: list[FieldSpec]
+    origin: str  # "builtin" | "custom"
+    description: str = ""
+    created_at: datetime | None = None
+    sha256: str = field(default="")
+
+    def summary(self) -> dict[str, Any]:
+        """The template as ``GET /v1/templates`` lists it."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "version": self.version,
+            "origin": self.origin,
+            "sha256": self.sha256,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+    def public(self) -> dict[str, Any]:
+        """The template with its fields, as ``GET /v1/templates/{name}`` serves it."""
+        return {**self.summary(), "fields": [spec.public() for spec in self.fields]}
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- built-in templates -------------------------------------------------------------------------
+
+
+@functools.cache
+def _standard_fields() -> dict[str, FieldSpec]:
+    raw = json.loads((BUILTIN_DIR / "_standard_fields.json").read_text(encoding="utf-8"))
+    return {spec.key: spec for spec in parse_field_specs(raw["fields"])}
+
+
+def _standard_fields_used(tree_fields: set[str]) -> list[FieldSpec]:
+    """The shared sender/recipient fields, in their declared order, that a template reads."""
+    return [spec for key, spec in _standard_fields().items() if key in tree_fields]
+
+
+@functools.cache
+def builtin_templates() -> dict[str, TemplateSpec]:
+    """Every built-in template, read once from ``templates/<name>.json`` + ``.html``."""
+    templates: dict[str, TemplateSpec] = {}
+    for declaration in sorted(BUILTIN_DIR.glob("*.json")):
+        if declaration.name.startswith("_"):
+            continue
+        name = declaration.stem
+        meta = json.loads(_read(declaration))
+        source = _read(declaration.with_suffix(".html"))
+        own = parse_field_specs(meta.get("fields", []))
+        # The standard fields are declared once, in _standard_fields.json, and join every template
+        # built on base.html (in the order sender, recipient, place... then the letter's own).
+        used = _base_variables() if extends_base(check_source(source)) else set()
+        standard = [spec for spec in _standard_fields_used(used) if spec.key not in {s.key for s in own}]
+        templates[name] = TemplateSpec(
+            name=name,
+            version=int(meta.get("version", 1)),
+            title=meta["title"],
+            description=meta.get("description", ""),
+            source=source,
+            fields=standard + own,
+            origin="builtin",
+            sha256=_sha256(source),
+        )
+    return templates
+
+
+def _read(path: Any) -> str:
+    return str(path.read_text(encoding="utf-8"))
+
+
+# --- custom templates ---------------------------------------------------------------------------
+
+
+def _custom_versions(
+    session: Session, account_id: str, name: str, *, include_deleted: bool = False
+) -> list[TemplateVersion]:
+    query = select(TemplateVersion).where(
+        TemplateVersion.account_id == account_id, TemplateVersion.name == name
+    )
+    if not include_deleted:
+        query = query.where(TemplateVersion.deleted_at.is_(None))
+    return list(session.scalars(query.order_by(TemplateVersion.version.desc())))
+
+
+def _spec_from_row(row: TemplateVersion, description: str = "") -> TemplateSpec:
+    return TemplateSpec(
+        name=row.name,
+        version=row.version,
+        title=row.title,
+        source=row.source,
+        fields=parse_field_specs(row.fields or []),
+        origin="custom",
+        description=description,
+        created_at=row.created_at,
+        sha256=row.sha256,
+    )
+
+
+def resolve_template(session: Session, account_id: str, name: str) -> TemplateSpec:
+    """The version of ``name`` a new letter of this account uses: its latest upload, else the built-in."""
+    if NAME_PATTERN.match(name or ""):
+        rows = _custom_versions(session, account_id, name)
+        if rows:
+            return _spec_from_row(rows[0])
+        builtin = builtin_templates().get(name)
+        if builtin is not None:
+            return builtin
+    raise TemplateNotFound(name)
+
+
+def list_specs(session: Session, account_id: str) -> list[TemplateSpec]:
+    """The templates an account can use (latest version each), sorted by name."""
+    latest = (
+        select(TemplateVersion.name, func.max(TemplateVersion.version).label("version"))
+        .where(TemplateVersion.account_id == account_id, TemplateVersion.deleted_at.is_(None))
+        .group_by(TemplateVersion.name)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(TemplateVersion).join(
+            latest,
+            (TemplateVersion.name == latest.c.name) & (TemplateVersion.version == latest.c.version),
+        ).where(TemplateVersion.account_id == account_id)
+    )
+    specs = dict(builtin_templates())
+    for row in rows:
+        specs[row.name] = _spec_from_row(row)
+    return [specs[name] for name in sorted(specs)]
+
+
+def prepare_upload(name: str, title: Any, source: Any, fields: Any) -> tuple[str, list[FieldSpec]]:
+    """Check an uploaded template and settle its fields: declared, else discovered.
+
+    Raises TemplateSourceError (``field`` tells which part of the request is at fault).
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise TemplateSourceError(
+            "name must be 1-100 lower-case letters, digits, '_' or '-', starting with a letter or digit.",
+            field="name",
+        )
+    if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE_LENGTH:
+        raise TemplateSourceError(f"title must be a non-empty text of at most {MAX_TITLE_LENGTH} characters.",
+                                  field="title")
+    if not isinstance(source, str) or not source.strip():
+        raise TemplateSourceError("source must be the template's HTML (Jinja2) as a string.", field="source")
+    tree = check_source(source)
+    used = undeclared_variables(tree)
+    standard = _standard_fields_used(_base_variables()) if extends_base(tree) else []
+    if fields is None:
+        # Discovery: the template's own variables become required text fields, in name order;
+        # the shared layout's fields keep their declared labels and types.
+        own = [FieldSpec(key=key, label=key.replace("_", " ").capitalize()) for key in sorted(used)
+               if key not in {s.key for s in standard}]
+        return source, standard + own
+    try:
+        specs = parse_field_specs(fields)
+    except FieldDeclarationError as exc:
+        raise TemplateSourceError(str(exc), field="fields") from exc
+    declared = {spec.key for spec in specs}
+    missing = sorted(used - declared - {s.key for s in standard})
+    if missing:
+        raise TemplateSourceError(
+            "The template uses variables its fields do not declare: " + ", ".join(missing) + ".",
+            field="fields",
+        )
+    return source, [s for s in standard if s.key not in declared] + specs
+
+
+@functools.cache
+def _base_variables() -> set[str]:
+    return undeclared_variables(check_source(_read(BUILTIN_DIR / BASE_TEMPLATE)))
+
+
+def add_version(
+    session: Session,
+    account_id: str,
+    name: str,
+    title: Any,
+    source: Any,
+    fields: Any,
+    *,
+    must_exist: bool,
+) -> TemplateSpec:
+    """Store a new version of a custom template (``must_exist``: PUT, else POST) and return it."""
+    checked_source, specs = prepare_upload(name, title, source, fields)
+    live = _custom_versions(session, account_id, name)
+    builtin = builtin_templates().get(name)
+    if must_exist and not live and builtin is None:
+        raise TemplateNotFound(name)
+    if not must_exist and live:
+        raise TemplateConflict(
+            "template_exists",
+            f"A template named {name!r} already exists; PUT /v1/templates/{name} adds a version.",
+        )
+    every = _custom_versions(session, account_id, name, include_deleted=True)
+    version = max([row.version for row in every] + [builtin.version if builtin else 0]) + 1
+    row = TemplateVersion(
+        account_id=account_id,
+        name=name,
+        version=version,
+        title=title.strip(),
+        source=checked_source,
+        fields=[_declaration(spec) for spec in specs],
+        sha256=_sha256(checked_source),
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return _spec_from_row(row)
+
+
+def _declaration(spec: FieldSpec) -> dict[str, Any]:
+    declaration: dict[str, Any] = {
+        "key": spec.key, "label": spec.label, "type": spec.type, "required": spec.required, "help": spec.help,
+        "example": spec.example,
+    }
+    if spec.choices:
+        declaration["choices"] = list(spec.choices)
+    return declaration
+
+
+def delete_custom(session: Session, account_id: str, name: str) -> None:
+    """Mark every version of a custom template deleted; a shadowed built-in becomes visible again."""
+    rows = _custom_versions(session, account_id, name)
+    if not rows:
+        if name in builtin_templates():
+            raise TemplateConflict(
+                "builtin_template", f"{name!r} is a built-in template and cannot be deleted."
+            )
+        raise TemplateNotFound(name)
+    now = utcnow()
+    for row in rows:
+        row.deleted_at = now
+    session.flush()
+
+
+def version_history(session: Session, account_id: str, name: str) -> list[TemplateSpec]:
+    """Every live version of ``name`` for the account, newest first, the built-in last."""
+    specs = [_spec_from_row(row) for row in _custom_versions(session, account_id, name)]
+    builtin = builtin_templates().get(name)
+    if builtin is not None:
+        specs.append(builtin)
+    if not specs:
+        raise TemplateNotFound(name)
+    return specs
