@@ -15,6 +15,14 @@ class ReplayedMessage(Exception):  # noqa: N818 - named for what happened, like 
     """This message id was already accepted from this source."""
 
 
+def already_received(session: Session, source: str, message_id: str) -> bool:
+    """A cheap early check (before expensive work); :func:`remember_message` is the one that counts."""
+    found = session.scalar(
+        select(InboundMessage.id).where(InboundMessage.source == source, InboundMessage.message_id == message_id)
+    )
+    return found is not None
+
+
 def remember_message(session: Session, source: str, message_id: str, now: datetime) -> None:
     """Record ``message_id`` in the caller's transaction, or raise ReplayedMessage.
 
@@ -23,9 +31,7 @@ def remember_message(session: Session, source: str, message_id: str, now: dateti
     The unique constraint on (source, message_id) settles concurrent duplicates.
     """
     seen = session.scalar(
-        select(InboundMessage.id).where(
-            InboundMessage.source == source, InboundMessage.message_id == message_id
-        )
+        select(InboundMessage.id).where(InboundMessage.source == source, InboundMessage.message_id == message_id)
     )
     if seen is not None:
         raise ReplayedMessage(f"message {message_id!r} from {source} was already received")
@@ -34,4 +40,3 @@ def remember_message(session: Session, source: str, message_id: str, now: dateti
             session.add(InboundMessage(source=source, message_id=message_id, received_at=now))
     except IntegrityError:
         raise ReplayedMessage(f"message {message_id!r} from {source} was already received") from None
-

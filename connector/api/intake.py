@@ -23,7 +23,7 @@ from connector.api.letters import build_documents
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
-from connector.inbound import ReplayedMessage, remember_message
+from connector.inbound import ReplayedMessage, already_received, remember_message
 from connector.letters import create_letter, letter_to_dict, parse_letter, validation_error
 from connector.models import Account
 from connector.webhooks_out import (
@@ -36,9 +36,7 @@ from connector.webhooks_out import (
 
 bp = Blueprint("intake", __name__)
 
-_NOT_ENABLED = (
-    "Signed intake is not enabled for this account: create a secret with POST /v1/account/intake-secret."
-)
+_NOT_ENABLED = "Signed intake is not enabled for this account: create a secret with POST /v1/account/intake-secret."
 
 
 def intake_source(account_id: str) -> str:
@@ -66,6 +64,7 @@ def intake_letter(account_id: str) -> tuple[Response, int, dict[str, str]]:
     now = svc.clock()
     account = session.get(Account, account_id)
     keys = keys_from(svc.encryptor, account.intake_secret_encrypted, now) if account is not None else []
+    session.rollback()  # hold no database lock while verifying and fetching documents
     if not keys:
         # Unknown account and account without a secret answer alike: never fail open, reveal nothing.
         raise ApiError(401, "intake_not_enabled", _NOT_ENABLED)
@@ -73,26 +72,33 @@ def intake_letter(account_id: str) -> tuple[Response, int, dict[str, str]]:
         message_id = signing.verify_either(keys, request.headers, body, now=now.timestamp())
     except signing.SignatureError as exc:
         raise _signature_error(exc) from None
-    try:
-        remember_message(session, intake_source(account_id), message_id, now)
-    except ReplayedMessage:
-        raise ApiError(
-            409, "replayed_message", "This message was already received; it is not processed twice."
-        ) from None
+    source = intake_source(account_id)
+    if already_received(session, source, message_id):
+        raise _replayed()
+    session.rollback()
     try:
         raw = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.") from None
     payload = parse_letter(raw)
     documents, rendered = build_documents(payload, [], account_id, now)
+    try:
+        # The authoritative check, in the transaction that creates the letter: both or neither.
+        remember_message(session, source, message_id, now)
+    except ReplayedMessage:
+        raise _replayed() from None
     letter = create_letter(svc, session, account_id, payload, documents)
     if rendered is not None:
         letter.template_name = rendered.template_name
         letter.template_version = rendered.template_version
     session.flush()
     shown = letter_to_dict(session, letter, svc.settings.public_url)
-    session.commit()  # the letter and the remembered message id, together
+    session.commit()
     return jsonify(shown), 201, {"Location": shown["links"]["self"]}
+
+
+def _replayed() -> ApiError:
+    return ApiError(409, "replayed_message", "This message was already received; it is not processed twice.")
 
 
 class IntakeSecretIn(BaseModel):
@@ -114,7 +120,9 @@ def create_intake_secret() -> tuple[Response, int]:
         raise validation_error(exc) from None
     svc = services()
     now = svc.clock()
-    account: Account = g.account
+    session = db_session()
+    account = session.get(Account, g.account.id, with_for_update=True)
+    assert account is not None  # the API key was just checked
     if account.intake_secret_encrypted:
         entries, secret = rotate_secret_list(
             svc.encryptor.decrypt_json(account.intake_secret_encrypted),
@@ -126,7 +134,7 @@ def create_intake_secret() -> tuple[Response, int]:
         entries, secret = new_secret_list(now)
         status = 201
     account.intake_secret_encrypted = svc.encryptor.encrypt_json(entries)
-    db_session().commit()
+    session.commit()
     return jsonify(
         {
             "object": "intake_secret",
@@ -208,15 +216,11 @@ OPENAPI: dict[str, Any] = {
             "responses": {
                 "201": {
                     "description": "Created",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/IntakeSecret"}}
-                    },
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IntakeSecret"}}},
                 },
                 "200": {
                     "description": "Rotated; the previous secret stays valid for the grace period",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/IntakeSecret"}}
-                    },
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IntakeSecret"}}},
                 },
             },
         }

@@ -1,0 +1,231 @@
+"""The signed intake endpoint: a CRM, ERP or form tool sends a letter by webhook, proven by a signature."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from connector import signing
+from connector.models import Account, InboundMessage, Letter
+from tests.helpers import letter_payload
+
+
+@pytest.fixture
+def account_id(account):
+    return account[0]
+
+
+@pytest.fixture
+def secret(client, auth):
+    response = client.post("/v1/account/intake-secret", headers=auth)
+    assert response.status_code == 201, response.json
+    return response.json["secret"]
+
+
+def body_of(**overrides) -> bytes:
+    return json.dumps(letter_payload(**overrides)).encode()
+
+
+def standard_headers(secret: str, body: bytes, *, msg_id: str = "msg_crm_1", timestamp: int | None = None):
+    stamp = int(time.time()) if timestamp is None else timestamp
+    return {
+        **signing.sign_headers([signing.decode_secret(secret)], msg_id, stamp, body),
+        "Content-Type": "application/json",
+    }
+
+
+def hex_headers(secret: str, body: bytes):
+    return {"X-Signature": signing.sign_hex(signing.decode_secret(secret), body), "Content-Type": "application/json"}
+
+
+def intake(client, account_id, body, headers):
+    return client.post(f"/v1/intake/{account_id}", data=body, headers=headers)
+
+
+def counts(services) -> tuple[int, int]:
+    """(letters, remembered inbound message ids): what a refused request must leave unchanged."""
+    with services.db.transaction() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Letter)),
+            session.scalar(select(func.count()).select_from(InboundMessage)),
+        )
+
+
+def test_it_creates_a_letter_from_a_standard_webhooks_request(client, auth, account_id, secret, services):
+    body = body_of(reference="CRM-1001")
+    response = intake(client, account_id, body, standard_headers(secret, body))
+    assert response.status_code == 201, response.json
+    letter = client.get(f"/v1/letters/{response.json['id']}", headers=auth).json
+    assert letter["reference"] == "CRM-1001"
+    assert letter["status"] == "queued"
+    assert counts(services) == (1, 1)
+
+
+def test_it_creates_a_letter_from_an_x_signature_request(client, auth, account_id, secret):
+    body = body_of()
+    response = intake(client, account_id, body, hex_headers(secret, body))
+    assert response.status_code == 201, response.json
+    assert client.get(f"/v1/letters/{response.json['id']}", headers=auth).status_code == 200
+
+
+def test_the_letter_it_creates_goes_through_the_whole_lifecycle(client, auth, account_id, secret, drain):
+    body = body_of(sandbox_outcome="refused")
+    letter_id = intake(client, account_id, body, standard_headers(secret, body)).json["id"]
+    drain()
+    assert client.get(f"/v1/letters/{letter_id}", headers=auth).json["status"] == "refused"
+
+
+def refused(client, services, account_id, body, headers, status, code):
+    before = counts(services)
+    response = intake(client, account_id, body, headers)
+    assert response.status_code == status, response.json
+    assert response.json["error"]["code"] == code
+    assert counts(services) == before
+    return response
+
+
+def test_it_refuses_a_tampered_body(client, services, account_id, secret):
+    body = body_of()
+    headers = standard_headers(secret, body)
+    tampered = body.replace(b"DOSSIER-42", b"DOSSIER-43")
+    refused(client, services, account_id, tampered, headers, 401, "invalid_signature")
+    refused(client, services, account_id, tampered, hex_headers(secret, body), 401, "invalid_signature")
+
+
+def test_it_refuses_the_wrong_secret(client, services, account_id, secret):
+    body = body_of()
+    wrong = signing.generate_secret()
+    refused(client, services, account_id, body, standard_headers(wrong, body), 401, "invalid_signature")
+    refused(client, services, account_id, body, hex_headers(wrong, body), 401, "invalid_signature")
+
+
+@pytest.mark.parametrize("offset", [-301, 301], ids=["stale", "future"])
+def test_it_refuses_stale_and_future_timestamps(client, services, account_id, secret, offset):
+    body = body_of()
+    headers = standard_headers(secret, body, timestamp=int(time.time()) + offset)
+    refused(client, services, account_id, body, headers, 401, "stale_signature")
+
+
+def test_it_refuses_a_replayed_message(client, services, account_id, secret):
+    body = body_of()
+    headers = standard_headers(secret, body)
+    assert intake(client, account_id, body, headers).status_code == 201
+    refused(client, services, account_id, body, headers, 409, "replayed_message")
+    # The same id re-signed over another body is still the same message.
+    other = body_of(reference="OTHER")
+    refused(client, services, account_id, other, standard_headers(secret, other), 409, "replayed_message")
+
+
+def test_it_refuses_a_replayed_x_signature_body(client, services, account_id, secret):
+    body = body_of()
+    assert intake(client, account_id, body, hex_headers(secret, body)).status_code == 201
+    refused(client, services, account_id, body, hex_headers(secret, body), 409, "replayed_message")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("webhook-signature", "garbage"),
+        ("webhook-signature", "v1,not*base64"),
+        ("webhook-timestamp", "yesterday"),
+        ("webhook-timestamp", "1e9"),
+        ("webhook-id", "a" * 300),
+    ],
+)
+def test_it_answers_400_to_malformed_standard_headers(client, services, account_id, secret, name, value):
+    body = body_of()
+    headers = {**standard_headers(secret, body), name: value}
+    refused(client, services, account_id, body, headers, 400, "malformed_signature")
+
+
+@pytest.mark.parametrize("value", ["sha256=xyz", "md5=" + "0" * 32, "757107ea0eb2509fc2"])
+def test_it_answers_400_to_a_malformed_x_signature(client, services, account_id, secret, value):
+    refused(client, services, account_id, body_of(), {"X-Signature": value}, 400, "malformed_signature")
+
+
+@pytest.mark.parametrize("missing", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+def test_it_answers_401_to_a_missing_header(client, services, account_id, secret, missing):
+    body = body_of()
+    headers = standard_headers(secret, body)
+    del headers[missing]
+    refused(client, services, account_id, body, headers, 401, "missing_signature")
+
+
+def test_it_answers_401_to_an_unsigned_request(client, services, account_id, secret):
+    refused(client, services, account_id, body_of(), {"Content-Type": "application/json"}, 401, "missing_signature")
+
+
+def test_it_refuses_everything_when_no_secret_is_configured(client, services, account_id):
+    body = body_of()
+    someone = signing.generate_secret()
+    refused(client, services, account_id, body, standard_headers(someone, body), 401, "intake_not_enabled")
+    refused(client, services, account_id, body, {}, 401, "intake_not_enabled")
+
+
+def test_an_unknown_account_is_answered_like_one_without_a_secret(client, services, secret):
+    body = body_of()
+    refused(client, services, "acc_nobody", body, standard_headers(secret, body), 401, "intake_not_enabled")
+
+
+def test_an_api_key_is_not_a_way_in(client, services, auth, account_id, secret):
+    refused(
+        client, services, account_id, body_of(), {**auth, "Content-Type": "application/json"}, 401, "missing_signature"
+    )
+
+
+def test_an_invalid_letter_is_refused_without_using_up_its_message_id(client, services, account_id, secret):
+    bad = json.dumps({"recipient": {"type": "professional"}}).encode()
+    refused(client, services, account_id, bad, standard_headers(secret, bad, msg_id="msg_7"), 422, "invalid_request")
+    good = body_of()
+    assert intake(client, account_id, good, standard_headers(secret, good, msg_id="msg_7")).status_code == 201
+
+
+def test_a_signed_body_that_is_not_json_is_a_400(client, services, account_id, secret):
+    body = b"\xff\xfe not json"
+    refused(client, services, account_id, body, standard_headers(secret, body), 400, "invalid_json")
+
+
+def test_the_secret_of_one_account_does_not_open_another(client, services, other_auth, account_id, secret):
+    client.post("/v1/account/intake-secret", headers=other_auth)
+    with services.db.transaction() as session:
+        other_id = session.scalar(select(Account.id).where(Account.id != account_id))
+    body = body_of()
+    refused(client, services, other_id, body, standard_headers(secret, body), 401, "invalid_signature")
+
+
+def test_rotation_keeps_the_previous_secret_valid_during_the_grace_period(client, auth, account_id, secret):
+    rotated = client.post("/v1/account/intake-secret", headers=auth)
+    assert rotated.status_code == 200
+    assert rotated.json["secret"] != secret
+    assert rotated.json["previous_secret_expires_at"] is not None
+    for number, key in enumerate([secret, rotated.json["secret"]]):
+        body = body_of(reference=f"R{number}")
+        assert intake(client, account_id, body, standard_headers(key, body, msg_id=f"m{number}")).status_code == 201
+
+
+def test_rotation_without_grace_revokes_the_previous_secret(client, services, auth, account_id, secret):
+    client.post("/v1/account/intake-secret", json={"grace_period_seconds": 0}, headers=auth)
+    body = body_of()
+    refused(client, services, account_id, body, standard_headers(secret, body), 401, "invalid_signature")
+
+
+def test_the_intake_secret_is_shown_once_and_encrypted_at_rest(client, auth, services, account_id, secret):
+    with services.db.transaction() as session:
+        stored = session.get(Account, account_id).intake_secret_encrypted
+    assert secret not in stored
+    assert services.encryptor.decrypt_json(stored)[0]["secret"] == secret
+    assert secret not in client.get("/v1/me", headers=auth).get_data(as_text=True)
+
+
+def test_creating_an_intake_secret_needs_an_api_key(client):
+    assert client.post("/v1/account/intake-secret").status_code == 401
+
+
+def test_a_message_from_the_clock_edge_is_accepted(client, account_id, secret):
+    body = body_of()
+    stamp = int(datetime.now(UTC).timestamp()) - 295
+    assert intake(client, account_id, body, standard_headers(secret, body, timestamp=stamp)).status_code == 201
