@@ -19,6 +19,7 @@ BLUEPRINTS: list[str] = [
     "connector.api.letters",
     "connector.api.hooks",
     "connector.api.intake",
+    "connector.api.catalog",
     "connector.api.openapi",
 ]
 

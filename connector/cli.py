@@ -17,7 +17,7 @@ from connector.config import ConfigError, generate_fernet_key, load_settings
 from connector.services import Services, build_services
 
 # Command groups contributed by other modules, registered explicitly (module, attribute).
-EXTRA_COMMANDS: list[tuple[str, str]] = []
+EXTRA_COMMANDS: list[tuple[str, str]] = [("connector.exporters.cli", "export")]
 
 
 def _services() -> Services:

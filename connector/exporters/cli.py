@@ -1,0 +1,30 @@
+"""``lre-bridge export``: write the platform apps generated from the catalogue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from connector.catalog import LANGUAGES
+from connector.exporters.zapier import export_zapier_app
+
+
+@click.group()
+def export() -> None:
+    """Generate the Zapier (and later Make, n8n) apps from the catalogue."""
+
+
+@export.command("zapier")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True,
+              help="Language of labels and help texts (Zapier apps have one).")
+def export_zapier(directory: Path, lang: str) -> None:
+    """Write the Zapier app into DIRECTORY (regenerates generated/catalog.js in an existing app)."""
+    try:
+        written = export_zapier_app(directory, lang=lang)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: npm --prefix {directory} ci && npm --prefix {directory} test")
