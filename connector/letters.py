@@ -128,8 +128,13 @@ class LetterIn(BaseModel):
         return self
 
 
+# pydantic adds the union member it tried to a location ("metadata.k.constrained-str"); users
+# need the field, not our type names.
+_UNION_TAGS = {"str", "int", "float", "bool", "none", "list", "dict", "constrained-str", "function-after"}
+
+
 def _loc_to_field(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("__root__",)]
+    parts = [str(p) for p in loc if str(p).split("[")[0] not in _UNION_TAGS]
     return ".".join(parts) or None
 
 

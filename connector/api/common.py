@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, request
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from connector.db import db_session
 from connector.errors import ApiError
+from connector.models import UTCDateTime
 from connector.services import Services
 
 MAX_LIMIT = 100
@@ -75,12 +76,16 @@ def page(
     cursor = request.args.get("cursor")
     if cursor:
         first, second = _decode_cursor(cursor)
-        if isinstance(order.type.python_type, type) and order.type.python_type is datetime:
-            first = datetime.fromisoformat(first)
+        if isinstance(order.type, UTCDateTime):
+            try:
+                first = datetime.fromisoformat(first)
+            except (TypeError, ValueError):
+                raise ApiError(400, "invalid_cursor", "cursor is not one this API gave you.", "cursor") from None
         if tiebreak is None:
             query = query.where(order < first)
         else:
-            query = query.where(tuple_(order, tiebreak) < tuple_(first, second))
+            # Spelled out rather than a row-value comparison so each value binds with its column's type.
+            query = query.where(or_(order < first, and_(order == first, tiebreak < second)))
     ordering = [order.desc()] + ([tiebreak.desc()] if tiebreak is not None else [])
     rows = list(db_session().scalars(query.order_by(*ordering).limit(limit + 1)))
     next_cursor = None

@@ -1,0 +1,388 @@
+"""The HTTP contract of the core: keys, isolation, consent, idempotency, validation, pagination."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from connector.models import Document, Job, Letter
+from tests.helpers import letter_payload, make_pdf
+
+
+def _count(services, model) -> int:
+    with services.db.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _error(response) -> dict:
+    assert response.is_json, response.data[:200]
+    return response.json["error"]
+
+
+# --- keys and accounts -------------------------------------------------------------------------
+
+def test_it_refuses_requests_without_a_key(client):
+    response = client.get("/v1/me")
+    assert response.status_code == 401
+    assert _error(response)["code"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_it_refuses_an_unknown_key(client):
+    response = client.get("/v1/me", headers={"Authorization": "Bearer lre_not-a-key"})
+    assert response.status_code == 401
+    assert _error(response)["code"] == "invalid_api_key"
+
+
+def test_me_names_the_account_behind_the_key(client, account):
+    account_id, auth = account
+    body = client.get("/v1/me", headers=auth).json
+    assert body["id"] == account_id
+    assert body["name"] == "Cabinet Durand"
+    assert body["provider"] == "sandbox"
+
+
+def test_one_account_never_sees_another_accounts_letters(client, auth, other_auth, drain):
+    letter = client.post("/v1/letters", json=letter_payload(), headers=auth).json
+    drain()
+    assert client.get(f"/v1/letters/{letter['id']}", headers=other_auth).status_code == 404
+    assert client.get(f"/v1/letters/{letter['id']}/document", headers=other_auth).status_code == 404
+    assert client.get("/v1/letters", headers=other_auth).json["data"] == []
+    assert client.get("/v1/events", headers=other_auth).json["data"] == []
+    assert client.get(f"/v1/events?letter_id={letter['id']}", headers=other_auth).json["data"] == []
+    assert len(client.get("/v1/letters", headers=auth).json["data"]) == 1
+
+
+# --- consent (CPCE art. L.100) -------------------------------------------------------------------
+
+INDIVIDUAL = {"type": "individual", "email": "Jeanne.Dupont@example.org", "first_name": "Jeanne",
+              "last_name": "Dupont"}
+CONSENT = {"email": "jeanne.dupont@example.org", "first_name": "Jeanne", "last_name": "Dupont",
+           "method": "electronic_form", "obtained_at": "2026-10-01T09:30:00+02:00",
+           "recorded_by": "Marie Curie, gestionnaire"}
+
+
+def test_it_refuses_to_send_to_an_individual_without_consent(client, auth, services):
+    response = client.post("/v1/letters", json=letter_payload(recipient=INDIVIDUAL), headers=auth)
+    assert response.status_code == 422
+    assert _error(response)["code"] == "consent_required"
+    assert _error(response)["field"] == "recipient.email"
+    assert _count(services, Letter) == 0
+    assert _count(services, Job) == 0
+
+
+def test_it_sends_to_an_individual_once_consent_is_recorded_and_stops_when_revoked(client, auth):
+    proof = {"filename": "formulaire.pdf", "content_base64": base64.b64encode(make_pdf("J'accepte")).decode()}
+    consent = client.post("/v1/consents", json={**CONSENT, "proof": proof}, headers=auth)
+    assert consent.status_code == 201, consent.json
+    assert consent.json["status"] == "active"
+    assert consent.json["proof"]["sha256"]
+
+    sent = client.post("/v1/letters", json=letter_payload(recipient=INDIVIDUAL), headers=auth)
+    assert sent.status_code == 201, sent.json
+
+    revoked = client.delete(f"/v1/consents/{consent.json['id']}?revoked_by=Marie", headers=auth)
+    assert revoked.json["status"] == "revoked"
+    assert revoked.json["revoked_by"] == "Marie"
+    listed = client.get("/v1/consents?email=jeanne.dupont@example.org", headers=auth).json["data"]
+    assert [c["status"] for c in listed] == ["revoked"]
+
+    again = client.post("/v1/letters", json=letter_payload(recipient=INDIVIDUAL), headers=auth)
+    assert _error(again)["code"] == "consent_required"
+
+
+def test_a_consent_belongs_to_one_account(client, auth, other_auth):
+    client.post("/v1/consents", json=CONSENT, headers=auth)
+    response = client.post("/v1/letters", json=letter_payload(recipient=INDIVIDUAL), headers=other_auth)
+    assert _error(response)["code"] == "consent_required"
+
+
+def test_it_validates_consent_records(client, auth):
+    response = client.post("/v1/consents", json={**CONSENT, "method": "telepathy"}, headers=auth)
+    assert response.status_code == 422
+    assert _error(response)["field"] == "method"
+    future = client.post("/v1/consents", json={**CONSENT, "obtained_at": "2999-01-01T00:00:00Z"}, headers=auth)
+    assert _error(future)["field"] == "obtained_at"
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+PDF_B64 = base64.b64encode(make_pdf()).decode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code", "field"),
+    [
+        ({"recipient": {"type": "professional", "email": "not-an-email", "company": "X"}}, 422, "invalid_request",
+         "recipient.email"),
+        ({"recipient": {"type": "martian", "email": "a@b.fr", "company": "X"}}, 422, "invalid_request",
+         "recipient.type"),
+        ({"recipient": {"type": "individual", "email": "a@b.fr"}}, 422, "invalid_request", "recipient"),
+        ({"documents": []}, 422, "invalid_request", "documents"),
+        ({"documents": [{"filename": "x.pdf"}]}, 422, "invalid_request", "documents.0"),
+        ({"documents": [{"filename": "x.pdf", "content_base64": "%%%"}]}, 422, "invalid_base64",
+         "documents.0.content_base64"),
+        ({"documents": [{"filename": "x.pdf", "content_base64": base64.b64encode(b"hello").decode()}]}, 422,
+         "not_a_pdf", "documents.0.content_base64"),
+        ({"documents": [{"filename": "x.pdf", "content_base64": base64.b64encode(b"%PDF-1.4 garbage").decode()}]},
+         422, "not_a_pdf", "documents.0.content_base64"),
+        ({"documents": [{"filename": "x.pdf", "url": "ftp://example.org/x.pdf"}]}, 422, "url_not_allowed",
+         "documents.0.url"),
+        ({"sandbox_outcome": "lost"}, 422, "invalid_request", "sandbox_outcome"),
+        ({"metadata": {"k": {"nested": 1}}}, 422, "invalid_request", "metadata.k"),
+        ({"colour": "blue"}, 422, "invalid_request", "colour"),
+        ({"data": {"a": 1}}, 422, "invalid_request", None),
+    ],
+)
+def test_it_answers_bad_letters_with_a_4xx_naming_the_field(client, auth, services, payload, status, code, field):
+    response = client.post("/v1/letters", json=letter_payload(**payload), headers=auth)
+    assert response.status_code == status, response.json
+    error = _error(response)
+    assert error["code"] == code
+    if field is not None:
+        assert error["field"] == field or error["field"].startswith(field)
+    assert error["message"]
+    assert _count(services, Letter) == 0
+    assert _count(services, Document) == 0
+
+
+def test_it_refuses_a_body_that_is_not_json(client, auth):
+    response = client.post("/v1/letters", data="hello", headers={**auth, "Content-Type": "text/plain"})
+    assert response.status_code == 400
+    assert _error(response)["code"] == "invalid_json"
+    broken = client.post("/v1/letters", data="{", headers={**auth, "Content-Type": "application/json"})
+    assert broken.status_code == 400
+
+
+def test_a_document_over_the_size_limit_is_refused(tmp_path, settings_overrides):
+    from connector.app import create_app
+
+    app = create_app({**settings_overrides, "max_document_bytes": 1000})
+    client = app.test_client()
+    from connector.auth import create_api_key
+    from connector.models import Account
+
+    services = app.extensions["lre"]
+    with services.db.transaction() as session:
+        account = Account(name="Petit")
+        session.add(account)
+        session.flush()
+        _, key = create_api_key(session, account)
+    big = base64.b64encode(make_pdf("x" * 10) + b"0" * 2000).decode()
+    response = client.post("/v1/letters", json=letter_payload(documents=[{"filename": "a.pdf",
+                                                                         "content_base64": big}]),
+                           headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 413
+    assert _error(response)["code"] == "document_too_large"
+    services.db.dispose()
+
+
+def test_it_accepts_pdfs_as_multipart_files(client, auth):
+    pdf = make_pdf("Par formulaire")
+    response = client.post(
+        "/v1/letters",
+        data={"recipient.type": "professional", "recipient.email": "rh@exemple.fr", "recipient.company": "RH SA",
+              "reference": "MP-1", "documents": [(__import__("io").BytesIO(pdf), "courrier.pdf")]},
+        headers=auth, content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.json
+    assert response.json["documents"][0]["filename"] == "courrier.pdf"
+    assert client.get(f"/v1/letters/{response.json['id']}/document", headers=auth).data == pdf
+
+
+def test_it_refuses_a_multipart_file_that_is_not_a_pdf(client, auth, services):
+    response = client.post(
+        "/v1/letters",
+        data={"recipient.type": "professional", "recipient.email": "rh@exemple.fr", "recipient.company": "RH",
+              "documents": [(__import__("io").BytesIO(b"MZ\x90\x00 not a pdf"), "facture.pdf")]},
+        headers=auth, content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert _error(response)["code"] == "not_a_pdf"
+    assert _count(services, Letter) == 0
+
+
+def test_unknown_routes_and_methods_answer_json(client, auth):
+    assert _error(client.get("/v1/nope", headers=auth))["code"] == "not_found"
+    assert client.put("/v1/letters", headers=auth).status_code == 405
+
+
+def test_bad_query_arguments_are_4xx(client, auth):
+    assert _error(client.get("/v1/letters?status=lost", headers=auth))["field"] == "status"
+    assert _error(client.get("/v1/letters?limit=0", headers=auth))["field"] == "limit"
+    assert _error(client.get("/v1/letters?from=yesterday", headers=auth))["field"] == "from"
+    assert _error(client.get("/v1/letters?cursor=@@@", headers=auth))["field"] == "cursor"
+
+
+# --- URL documents ------------------------------------------------------------------------------
+
+@pytest.fixture
+def pdf_server() -> Iterator[str]:
+    """A loopback server: /doc.pdf is a PDF, /slow.pdf takes a second, /missing is 404."""
+    pdf = make_pdf("Depuis une URL")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/missing":
+                self.send_error(404)
+                return
+            if self.path == "/slow.pdf":
+                time.sleep(1.0)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pdf")
+            self.send_header("Content-Length", str(len(pdf)))
+            self.end_headers()
+            self.wfile.write(pdf)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_it_fetches_documents_by_url(client, auth, pdf_server):
+    response = client.post("/v1/letters", json=letter_payload(documents=[{"filename": "a.pdf",
+                                                                         "url": f"{pdf_server}/doc.pdf"}]),
+                           headers=auth)
+    assert response.status_code == 201, response.json
+    assert client.get(f"/v1/letters/{response.json['id']}/document", headers=auth).data.startswith(b"%PDF-")
+
+
+def test_it_reports_an_unreachable_document_url(client, auth, pdf_server):
+    response = client.post("/v1/letters", json=letter_payload(documents=[{"filename": "a.pdf",
+                                                                         "url": f"{pdf_server}/missing"}]),
+                           headers=auth)
+    assert response.status_code == 422
+    assert _error(response) | {"message": ""} == {"code": "url_fetch_failed", "field": "documents.0.url",
+                                                  "message": ""}
+
+
+def test_it_never_fetches_private_addresses_unless_allowed(settings_overrides, pdf_server):
+    from connector.app import create_app
+    from connector.auth import create_api_key
+    from connector.models import Account
+
+    app = create_app({**settings_overrides, "allow_private_urls": False})
+    services = app.extensions["lre"]
+    with services.db.transaction() as session:
+        account = Account(name="Prod")
+        session.add(account)
+        session.flush()
+        _, key = create_api_key(session, account)
+    for url in (f"{pdf_server}/doc.pdf", "http://169.254.169.254/latest/meta-data", "http://[::1]/x.pdf",
+                "http://10.0.0.1/x.pdf"):
+        response = app.test_client().post(
+            "/v1/letters", json=letter_payload(documents=[{"filename": "a.pdf", "url": url}]),
+            headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 422, url
+        assert _error(response)["code"] == "url_not_allowed"
+    services.db.dispose()
+
+
+# --- idempotency ---------------------------------------------------------------------------------
+
+def test_the_same_idempotency_key_and_body_replays_the_first_answer(client, auth, services):
+    headers = {**auth, "Idempotency-Key": "zap-run-1"}
+    first = client.post("/v1/letters", json=letter_payload(), headers=headers)
+    second = client.post("/v1/letters", json=letter_payload(), headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json == second.json
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert _count(services, Letter) == 1
+    assert _count(services, Job) == 1
+
+
+def test_the_same_idempotency_key_with_another_body_is_refused(client, auth, services):
+    headers = {**auth, "Idempotency-Key": "zap-run-2"}
+    client.post("/v1/letters", json=letter_payload(), headers=headers)
+    response = client.post("/v1/letters", json=letter_payload(reference="OTHER"), headers=headers)
+    assert response.status_code == 422
+    assert _error(response)["code"] == "idempotency_key_reused"
+    assert _count(services, Letter) == 1
+
+
+def test_idempotency_keys_are_scoped_to_the_account(client, auth, other_auth, services):
+    client.post("/v1/letters", json=letter_payload(), headers={**auth, "Idempotency-Key": "k"})
+    other = client.post("/v1/letters", json=letter_payload(), headers={**other_auth, "Idempotency-Key": "k"})
+    assert other.status_code == 201
+    assert _count(services, Letter) == 2
+
+
+def test_a_failed_request_releases_its_idempotency_key(client, auth, services):
+    headers = {**auth, "Idempotency-Key": "fix-and-retry"}
+    bad = client.post("/v1/letters", json=letter_payload(recipient=INDIVIDUAL), headers=headers)
+    assert bad.status_code == 422
+    client.post("/v1/consents", json=CONSENT, headers=auth)
+    good = client.post("/v1/letters", json=letter_payload(recipient=INDIVIDUAL), headers=headers)
+    assert good.status_code == 201
+
+
+def test_a_concurrent_request_with_the_same_key_gets_409(app, auth, services, pdf_server):
+    payload = letter_payload(documents=[{"filename": "a.pdf", "url": f"{pdf_server}/slow.pdf"}])
+    headers = {**auth, "Idempotency-Key": "double-click"}
+
+    def post() -> tuple[int, dict]:
+        response = app.test_client().post("/v1/letters", json=payload, headers=headers)
+        return response.status_code, response.json
+
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(post)
+        time.sleep(0.4)
+        fast = pool.submit(post)
+        results = sorted([slow.result(), fast.result()], key=lambda r: r[0])
+    assert [r[0] for r in results] == [201, 409]
+    assert results[1][1]["error"]["code"] == "idempotency_key_in_use"
+    assert _count(services, Letter) == 1
+
+
+# --- lists ------------------------------------------------------------------------------------------
+
+def test_letters_are_listed_newest_first_with_a_cursor_and_filters(client, auth, drain):
+    ids = [client.post("/v1/letters", json=letter_payload(reference=f"REF-{i % 2}"), headers=auth).json["id"]
+           for i in range(5)]
+    first = client.get("/v1/letters?limit=2", headers=auth).json
+    second = client.get(f"/v1/letters?limit=2&cursor={first['next_cursor']}", headers=auth).json
+    third = client.get(f"/v1/letters?limit=2&cursor={second['next_cursor']}", headers=auth).json
+    seen = [x["id"] for x in first["data"] + second["data"] + third["data"]]
+    assert seen == list(reversed(ids))
+    assert third["next_cursor"] is None
+    assert {x["reference"] for x in client.get("/v1/letters?reference=REF-1", headers=auth).json["data"]} == {"REF-1"}
+    drain()
+    assert len(client.get("/v1/letters?status=accepted", headers=auth).json["data"]) == 5
+    assert client.get("/v1/letters?status=queued", headers=auth).json["data"] == []
+    assert len(client.get("/v1/letters?recipient=compta@", headers=auth).json["data"]) == 5
+    assert client.get("/v1/letters?from=2999-01-01", headers=auth).json["data"] == []
+
+
+def test_the_event_feed_is_newest_first_with_unique_ids_and_filters(client, auth, drain):
+    for outcome in ("accepted", "refused"):
+        client.post("/v1/letters", json=letter_payload(sandbox_outcome=outcome), headers=auth)
+    drain()
+    events = client.get("/v1/events?limit=100", headers=auth).json["data"]
+    assert len(events) == 6
+    assert len({e["id"] for e in events}) == 6
+    times = [e["created_at"] for e in events]
+    assert times == sorted(times, reverse=True)
+    refused = client.get("/v1/events?type=letter.refused", headers=auth).json["data"]
+    assert [e["type"] for e in refused] == ["letter.refused"]
+    page1 = client.get("/v1/events?limit=4", headers=auth).json
+    page2 = client.get(f"/v1/events?limit=4&cursor={page1['next_cursor']}", headers=auth).json
+    assert [e["id"] for e in page1["data"] + page2["data"]] == [e["id"] for e in events]
+    one = client.get(f"/v1/events/{events[0]['id']}", headers=auth).json
+    assert one == events[0]
+
+
+def test_health_endpoints(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
