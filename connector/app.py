@@ -17,6 +17,7 @@ from connector.services import Services, build_services
 BLUEPRINTS: list[str] = [
     "connector.api.core",
     "connector.api.letters",
+    "connector.api.templates",
     "connector.api.hooks",
     "connector.api.intake",
     "connector.api.catalog",

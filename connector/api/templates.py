@@ -1,0 +1,296 @@
+"""Letter templates: ``/v1/templates`` — list, fields, PDF preview, and custom template uploads.
+
+The fields a template serves are what gives a Zap (or a Make scenario, an n8n node) its
+per-template inputs: each one carries key, label, type, required, help_text, example, list, choices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from connector import rendering
+from connector.api.common import services
+from connector.auth import require_api_key
+from connector.db import db_session
+from connector.errors import ApiError
+from connector.idempotency import idempotent
+from connector.rendering import library
+
+bp = Blueprint("templates", __name__)
+
+
+def template_api_error(exc: Exception, field: str = "template") -> ApiError:
+    """The API error for a template failure; ``POST /v1/letters`` uses it too."""
+    if isinstance(exc, rendering.TemplateNotFound):
+        return ApiError(404, "template_not_found", f"No template named {exc.name!r} in your account.", field)
+    if isinstance(exc, rendering.TemplateDataError):
+        named = "; ".join(f"{error['field']} ({error['code']})" for error in exc.errors)
+        first = exc.errors[0]["field"] if exc.errors else "data"
+        return ApiError(
+            422,
+            "invalid_template_data",
+            f"The template data is invalid: {named}. See details for each field.",
+            first,
+            details=exc.errors,
+        )
+    if isinstance(exc, rendering.TemplateSourceError):
+        detail = {"field": exc.field, "line": exc.line, "message": exc.message}
+        return ApiError(422, "invalid_template", str(exc), exc.field, details=[detail])
+    if isinstance(exc, library.TemplateConflict):
+        return ApiError(409, exc.code, exc.message, "name")
+    raise TypeError(f"not a template error: {exc!r}")
+
+
+_TEMPLATE_ERRORS = (
+    rendering.TemplateNotFound,
+    rendering.TemplateDataError,
+    rendering.TemplateSourceError,
+    library.TemplateConflict,
+)
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "Send a JSON object (Content-Type: application/json).")
+    return body
+
+
+def _template_body(spec: rendering.TemplateSpec) -> dict[str, Any]:
+    return {"object": "template", **spec.public(), "links": {"self": f"/v1/templates/{spec.name}"}}
+
+
+@bp.get("/v1/templates")
+@require_api_key
+def list_templates() -> Response:
+    """Built-in templates and the account's own (latest versions), by name."""
+    data = [{"object": "template", **item} for item in rendering.list_templates(db_session(), g.account.id)]
+    return jsonify({"object": "list", "data": data, "next_cursor": None})
+
+
+@bp.get("/v1/templates/<name>")
+@require_api_key
+def get_template(name: str) -> Response:
+    """One template with its input fields."""
+    try:
+        spec = library.resolve_template(db_session(), g.account.id, name)
+    except _TEMPLATE_ERRORS as exc:
+        raise template_api_error(exc, "name") from None
+    return jsonify(_template_body(spec))
+
+
+@bp.get("/v1/templates/<name>/versions")
+@require_api_key
+def list_versions(name: str) -> Response:
+    """Every live version of a template, newest first (a shadowed built-in last)."""
+    try:
+        specs = library.version_history(db_session(), g.account.id, name)
+    except _TEMPLATE_ERRORS as exc:
+        raise template_api_error(exc, "name") from None
+    data = [{"object": "template_version", **spec.summary()} for spec in specs]
+    return jsonify({"object": "list", "data": data, "next_cursor": None})
+
+
+@bp.post("/v1/templates/<name>/render")
+@require_api_key
+def render_preview(name: str) -> Response:
+    """The PDF the template gives with this data: a preview, nothing is sent or stored."""
+    body = _json_body()
+    letter_time = _letter_time(body.get("letter_date"))
+    try:
+        spec = library.resolve_template(db_session(), g.account.id, name)
+        rendered = rendering.render_spec(spec, body.get("data", {}), letter_time)
+    except _TEMPLATE_ERRORS as exc:
+        raise template_api_error(exc, "name") from None
+    response = Response(rendered.pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{rendered.filename}"'
+    response.headers["X-Template-Version"] = str(rendered.template_version)
+    response.headers["X-Content-SHA256"] = hashlib.sha256(rendered.pdf).hexdigest()
+    return response
+
+
+def _letter_time(raw: Any) -> datetime:
+    """The preview's letter time: ``letter_date`` (a date or a date-time), else now."""
+    if raw is None:
+        return services().clock()
+    if isinstance(raw, str):
+        try:
+            if len(raw) == 10:
+                # Noon UTC is the same calendar day in Paris whatever the season.
+                return datetime.combine(date.fromisoformat(raw), time(12), tzinfo=UTC)
+            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    raise ApiError(422, "invalid_date", "letter_date must be a date (YYYY-MM-DD) or an ISO 8601 date-time.",
+                   "letter_date")
+
+
+@bp.post("/v1/templates")
+@require_api_key
+@idempotent
+def create_template() -> tuple[Response, int, dict[str, str]]:
+    """Upload a custom template (version 1, or the next after a built-in of the same name)."""
+    body = _json_body()
+    try:
+        spec = library.add_version(
+            db_session(), g.account.id, body.get("name"), body.get("title"), body.get("source"),
+            body.get("fields"), must_exist=False,
+        )
+    except _TEMPLATE_ERRORS as exc:
+        raise template_api_error(exc, "name") from None
+    return jsonify(_template_body(spec)), 201, {"Location": f"/v1/templates/{spec.name}"}
+
+
+@bp.put("/v1/templates/<name>")
+@require_api_key
+@idempotent
+def update_template(name: str) -> tuple[Response, int, dict[str, str]]:
+    """A new version of a template; letters already sent keep the version they were rendered from."""
+    body = _json_body()
+    if body.get("name", name) != name:
+        raise ApiError(422, "name_mismatch", "The name in the body differs from the one in the URL.", "name")
+    try:
+        current = library.resolve_template(db_session(), g.account.id, name)
+        spec = library.add_version(
+            db_session(), g.account.id, name, body.get("title", current.title), body.get("source"),
+            body.get("fields"), must_exist=True,
+        )
+    except _TEMPLATE_ERRORS as exc:
+        raise template_api_error(exc, "name") from None
+    return jsonify(_template_body(spec)), 201, {"Location": f"/v1/templates/{spec.name}"}
+
+
+@bp.delete("/v1/templates/<name>")
+@require_api_key
+def delete_template(name: str) -> tuple[str, int]:
+    """Delete a custom template (all versions); a built-in of the same name shows again."""
+    session = db_session()
+    try:
+        library.delete_custom(session, g.account.id, name)
+    except _TEMPLATE_ERRORS as exc:
+        raise template_api_error(exc, "name") from None
+    session.commit()
+    return "", 204
+
+
+# --- OpenAPI ------------------------------------------------------------------------------------
+
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+         "example": "mise_en_demeure"}
+_IDEMPOTENCY = {"$ref": "#/components/parameters/IdempotencyKey"}
+_ERROR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _list(item: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {"object": {"const": "list"},
+                                             "data": {"type": "array", "items": _ref(item)},
+                                             "next_cursor": {"type": ["string", "null"]}}}
+
+
+SCHEMAS: dict[str, Any] = {
+    "TemplateField": {
+        "type": "object",
+        "description": "One input of a template, shaped for Zapier dynamic fields, Make and n8n.",
+        "required": ["key", "label", "type", "required"],
+        "properties": {
+            "key": {"type": "string", "description": "The key to use in `data`."},
+            "label": {"type": "string", "description": "French label for the user."},
+            "type": {"enum": ["text", "long_text", "date", "amount", "email", "list"]},
+            "required": {"type": "boolean"},
+            "help_text": {"type": "string"},
+            "example": {},
+            "list": {"type": "boolean", "description": "True when the value is a list of texts."},
+            "choices": {"type": ["array", "null"], "items": {"type": "string"}},
+        },
+    },
+    "TemplateSummary": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "template"},
+            "name": {"type": "string"},
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "version": {"type": "integer"},
+            "origin": {"enum": ["builtin", "custom"]},
+            "sha256": {"type": "string", "description": "SHA-256 of the template source."},
+            "created_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "Template": {
+        "allOf": [_ref("TemplateSummary"), {"type": "object", "properties": {
+            "fields": {"type": "array", "items": _ref("TemplateField")}}}],
+    },
+    "TemplateUpload": {
+        "type": "object",
+        "required": ["name", "title", "source"],
+        "properties": {
+            "name": {"type": "string", "pattern": library.NAME_PATTERN.pattern},
+            "title": {"type": "string", "maxLength": library.MAX_TITLE_LENGTH},
+            "source": {"type": "string", "description": 'Jinja2 HTML; may `{% extends "base.html" %}` and fill '
+                                                        'the blocks `objet` and `corps`.'},
+            "fields": {"type": "array", "description": "Declared fields; discovered from the source when omitted.",
+                       "items": {"type": "object", "required": ["key"], "properties": {
+                           "key": {"type": "string"}, "label": {"type": "string"},
+                           "type": {"enum": ["text", "long_text", "date", "amount", "email", "list"]},
+                           "required": {"type": "boolean"}, "help": {"type": "string"}, "example": {},
+                           "choices": {"type": "array", "items": {"type": "string"}}}}},
+        },
+    },
+    "TemplateRender": {
+        "type": "object",
+        "properties": {
+            "data": {"type": "object", "description": "Field values, by key."},
+            "letter_date": {"type": "string", "description": "Date (or date-time) printed on the letter; "
+                                                             "defaults to now."},
+        },
+        "example": {"data": {"numero_facture": "F-2026-0412", "montant_du": "1 250,50"},
+                    "letter_date": "2026-11-27"},
+    },
+}
+
+OPENAPI: dict[str, Any] = {
+    "/v1/templates": {
+        "get": {"summary": "List letter templates", "operationId": "listTemplates",
+                "responses": {"200": _json(_list("TemplateSummary"))}},
+        "post": {"summary": "Upload a custom template", "operationId": "createTemplate",
+                 "parameters": [_IDEMPOTENCY],
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TemplateUpload")}}},
+                 "responses": {"201": _json(_ref("Template"), "Created"), "409": _ERROR, "422": _ERROR}},
+    },
+    "/v1/templates/{name}": {
+        "parameters": [_NAME],
+        "get": {"summary": "A template and its fields (dynamic input fields)", "operationId": "getTemplate",
+                "responses": {"200": _json(_ref("Template")), "404": _ERROR}},
+        "put": {"summary": "Upload a new version of a template", "operationId": "updateTemplate",
+                "parameters": [_IDEMPOTENCY],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TemplateUpload")}}},
+                "responses": {"201": _json(_ref("Template"), "New version"), "404": _ERROR, "422": _ERROR}},
+        "delete": {"summary": "Delete a custom template (all versions)", "operationId": "deleteTemplate",
+                   "responses": {"204": {"description": "Deleted"}, "404": _ERROR, "409": _ERROR}},
+    },
+    "/v1/templates/{name}/versions": {
+        "parameters": [_NAME],
+        "get": {"summary": "Versions of a template, newest first", "operationId": "listTemplateVersions",
+                "responses": {"200": _json(_list("TemplateSummary")), "404": _ERROR}},
+    },
+    "/v1/templates/{name}/render": {
+        "parameters": [_NAME],
+        "post": {"summary": "Preview: render the PDF (nothing is sent)", "operationId": "renderTemplate",
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TemplateRender")}}},
+                 "responses": {"200": {"description": "The PDF", "content": {"application/pdf": {
+                     "schema": {"type": "string", "format": "binary"}}}}, "404": _ERROR, "422": _ERROR}},
+    },
+}
