@@ -90,9 +90,7 @@ def rotate_secret_list(
     kept: list[dict[str, Any]] = []
     for entry in live_secrets(entries, now):
         expires = _parse_time(entry.get("expires_at"))
-        kept.append(
-            {**entry, "expires_at": min(expires, until).isoformat() if expires else until.isoformat()}
-        )
+        kept.append({**entry, "expires_at": min(expires, until).isoformat() if expires else until.isoformat()})
     return fresh + kept, secret
 
 
@@ -134,9 +132,7 @@ def hook_wants(hook: Hook, event: Event) -> bool:
 def enqueue_deliveries(session: Session, event: Event) -> None:
     """Queue a signed delivery of ``event`` to every matching subscription, in the caller's transaction."""
     hooks = session.scalars(
-        select(Hook)
-        .where(Hook.account_id == event.account_id, Hook.status == "active")
-        .order_by(Hook.created_at)
+        select(Hook).where(Hook.account_id == event.account_id, Hook.status == "active").order_by(Hook.created_at)
     )
     for hook in hooks:
         if hook_wants(hook, event):
@@ -201,9 +197,7 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def retry_delay(
-    failed_attempts: int, retry_after: float | None = None, rng: random.Random | None = None
-) -> float:
+def retry_delay(failed_attempts: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
     """Seconds before the next attempt after ``failed_attempts`` failures (None: give up)."""
     base = RETRY_SCHEDULE_SECONDS[failed_attempts - 1]
     delay = base * (rng or random).uniform(1 - JITTER, 1 + JITTER)
@@ -228,9 +222,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max((when - now).total_seconds(), 0.0)
 
 
-def post_delivery(
-    services: Services, url: str, body: bytes, headers: dict[str, str], now: datetime
-) -> Attempt:
+def post_delivery(services: Services, url: str, body: bytes, headers: dict[str, str], now: datetime) -> Attempt:
     """POST once through ``connector.http`` (timeout, no redirects, address policy)."""
     started = time.monotonic()
     try:
@@ -326,13 +318,16 @@ def _log_attempt(delivery: Delivery, attempt: Attempt, now: datetime) -> None:
 
 def _record_attempt(session: Session, delivery_id: str, attempt: Attempt, now: datetime) -> float | None:
     """Store the outcome of one attempt; return the delay before the next one, if any."""
-    delivery = session.get(Delivery, delivery_id, with_for_update=True)
-    if delivery is None:
+    hook_id = session.scalar(select(Delivery.hook_id).where(Delivery.id == delivery_id))
+    if hook_id is None:
         return None
+    # Lock order everywhere: the hook, then its deliveries (API delete and disable do the same).
+    hook = session.get(Hook, hook_id, with_for_update=True)
+    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    assert delivery is not None
     _log_attempt(delivery, attempt, now)
     if delivery.status != DeliveryStatus.PENDING:
         return None  # cancelled while we were sending: keep the log, do nothing else
-    hook = session.get(Hook, delivery.hook_id, with_for_update=True)
     if attempt.succeeded:
         delivery.status = DeliveryStatus.DELIVERED
         delivery.delivered_at = now
@@ -418,13 +413,13 @@ def cancel_pending(session: Session, hook_id: str, reason: str) -> None:
 
 
 def delete_hook(session: Session, hook: Hook) -> None:
-    """Remove a subscription (API ``DELETE`` or the subscriber's ``410 Gone``)."""
+    """Remove a subscription (API ``DELETE`` or the subscriber's ``410 Gone``); ``hook`` is locked."""
     cancel_pending(session, hook.id, "the subscription was deleted")
     session.delete(hook)
 
 
 def disable_hook(session: Session, hook: Hook, reason: str, now: datetime) -> Event:
-    """Stop delivering to ``hook`` and record a ``hook.disabled`` event (delivered to other hooks)."""
+    """Stop delivering to ``hook`` (locked) and record a ``hook.disabled`` event for the other hooks."""
     hook.status = "disabled"
     hook.disabled_reason = reason
     cancel_pending(session, hook.id, f"the subscription was disabled: {reason}")
@@ -483,9 +478,7 @@ def hook_to_dict(hook: Hook) -> dict[str, Any]:
     }
 
 
-def delivery_to_dict(
-    delivery: Delivery, event_type: str | None, next_attempt_at: datetime | None
-) -> dict[str, Any]:
+def delivery_to_dict(delivery: Delivery, event_type: str | None, next_attempt_at: datetime | None) -> dict[str, Any]:
     """A delivery as the delivery log shows it."""
     return {
         "id": delivery.id,

@@ -65,9 +65,7 @@ class HookIn(BaseModel):
         events = list(dict.fromkeys(name.strip() for name in names if name.strip()))
         unknown = [name for name in events if name != ALL_EVENTS and name not in EVENT_TYPES]
         if unknown:
-            raise ValueError(
-                f"unknown event type {unknown[0]!r}; use {ALL_EVENTS!r} or: {', '.join(EVENT_TYPES)}"
-            )
+            raise ValueError(f"unknown event type {unknown[0]!r}; use {ALL_EVENTS!r} or: {', '.join(EVENT_TYPES)}")
         return [ALL_EVENTS] if not events or ALL_EVENTS in events else events
 
 
@@ -105,8 +103,9 @@ def check_target_url(url: str) -> None:
         raise ApiError(422, "invalid_target_url", f"target_url {exc}.", "target_url") from None
 
 
-def _get_hook(hook_id: str) -> Hook:
-    hook = db_session().scalar(select(Hook).where(Hook.id == hook_id, Hook.account_id == g.account.id))
+def _get_hook(hook_id: str, *, lock: bool = False) -> Hook:
+    query = select(Hook).where(Hook.id == hook_id, Hook.account_id == g.account.id)
+    hook = db_session().scalar(query.with_for_update() if lock else query)
     if hook is None:
         raise ApiError(404, "hook_not_found", "No hook with this id in your account.", "id")
     return hook
@@ -120,9 +119,7 @@ def create_hook() -> tuple[Response, int]:
     check_target_url(body.target_url)
     session = db_session()
     filters = body.filters.model_dump(exclude_none=True)
-    existing = session.scalar(
-        select(Hook).where(Hook.account_id == g.account.id, Hook.target_url == body.target_url)
-    )
+    existing = session.scalar(select(Hook).where(Hook.account_id == g.account.id, Hook.target_url == body.target_url))
     if existing is not None:
         existing.events = body.events
         existing.filters = filters
@@ -168,7 +165,7 @@ def get_hook(hook_id: str) -> Response:
 def remove_hook(hook_id: str) -> tuple[str, int]:
     """Unsubscribe: pending deliveries are cancelled."""
     session = db_session()
-    delete_hook(session, _get_hook(hook_id))
+    delete_hook(session, _get_hook(hook_id, lock=True))
     session.commit()
     return "", 204
 
@@ -178,7 +175,7 @@ def remove_hook(hook_id: str) -> tuple[str, int]:
 def rotate_hook_secret(hook_id: str) -> Response:
     """A new secret; deliveries carry both signatures until the old one expires."""
     body: RotateIn = _body(RotateIn, optional=True)
-    hook = _get_hook(hook_id)
+    hook = _get_hook(hook_id, lock=True)
     svc = services()
     now = svc.clock()
     entries, secret = rotate_secret_list(
@@ -200,22 +197,14 @@ def rotate_hook_secret(hook_id: str) -> Response:
 def list_deliveries(hook_id: str) -> Response:
     """The delivery log of a hook, newest first (``?status=pending|delivered|failed|cancelled``)."""
     hook = _get_hook(hook_id)
-    query = (
-        select(Delivery, Event.type)
-        .join(Event, Event.id == Delivery.event_id)
-        .where(Delivery.hook_id == hook.id)
-    )
+    query = select(Delivery, Event.type).join(Event, Event.id == Delivery.event_id).where(Delivery.hook_id == hook.id)
     status = request.args.get("status")
     if status:
         if status not in set(DeliveryStatus):
-            raise ApiError(
-                400, "invalid_status", f"status must be one of: {', '.join(DeliveryStatus)}.", "status"
-            )
+            raise ApiError(400, "invalid_status", f"status must be one of: {', '.join(DeliveryStatus)}.", "status")
         query = query.where(Delivery.status == status)
     session = db_session()
-    rows = session.execute(
-        query.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit_arg(50))
-    )
+    rows = session.execute(query.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit_arg(50)))
     data = []
     for delivery, event_type in rows:
         job = delivery_job(session, delivery.id) if delivery.status == DeliveryStatus.PENDING else None
@@ -230,9 +219,7 @@ def replay(hook_id: str) -> tuple[Response, int]:
     body: ReplayIn = _body(ReplayIn)
     hook = _get_hook(hook_id)
     if hook.status != "active":
-        raise ApiError(
-            409, "hook_disabled", "This hook is disabled; subscribe its target_url again to re-enable it."
-        )
+        raise ApiError(409, "hook_disabled", "This hook is disabled; subscribe its target_url again to re-enable it.")
     session = db_session()
     event = session.scalar(select(Event).where(Event.id == body.event_id, Event.account_id == g.account.id))
     if event is None:
@@ -302,9 +289,7 @@ def _event_schema(event_type: str) -> dict[str, Any]:
     is_hook = event_type.startswith("hook.")
     data = copy.deepcopy(_EXAMPLE_HOOK) if is_hook else copy.deepcopy(_EXAMPLE_LETTER)
     if is_hook:
-        data.update(
-            status="disabled", disabled_reason="every delivery failed since 2026-11-22T09:00:00+00:00"
-        )
+        data.update(status="disabled", disabled_reason="every delivery failed since 2026-11-22T09:00:00+00:00")
     else:
         data["status"] = event_type.removeprefix("letter.")
     return {
@@ -342,9 +327,7 @@ SCHEMAS: dict[str, Any] = {
             "filters": {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {
-                    "reference": {"type": "string", "description": "Only letters with this reference."}
-                },
+                "properties": {"reference": {"type": "string", "description": "Only letters with this reference."}},
             },
         },
         "example": {
@@ -524,9 +507,7 @@ WEBHOOKS: dict[str, Any] = {
             ],
             "requestBody": {
                 "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{_event_component(event_type)}"}
-                    }
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{_event_component(event_type)}"}}
                 }
             },
             "responses": {"2XX": {"description": "Received. Anything else is retried; 410 unsubscribes."}},
