@@ -21,6 +21,7 @@ BLUEPRINTS: list[str] = [
     "connector.api.hooks",
     "connector.api.intake",
     "connector.api.catalog",
+    "connector.api.account",
     "connector.api.openapi",
 ]
 

@@ -1,0 +1,269 @@
+"""The account's provider: which qualified provider sends its letters, with which credentials.
+
+``PUT /v1/account/provider`` validates the settings the provider declares (``SETTINGS`` required,
+``OPTIONAL_SETTINGS`` allowed) and stores them encrypted (Fernet, ``LRE_ENCRYPTION_KEYS``);
+``GET`` shows them with the secrets (``SECRET_SETTINGS``) masked. Secrets are never logged and
+never sent back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+
+from connector import http
+from connector.api.common import services
+from connector.auth import require_api_key
+from connector.db import db_session
+from connector.errors import ApiError
+from connector.letters import validation_error
+from connector.models import Letter, ProviderSettings, utcnow
+from connector.providers import available_providers, provider_class
+from connector.providers.base import FINAL_STATUSES, settings_schema_fields
+from connector.services import DEFAULT_PROVIDER
+
+bp = Blueprint("account", __name__)
+
+MASK = "********"
+_URL_SETTINGS = ("base_url", "auth_url")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class ProviderSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    provider: str = Field(min_length=1, max_length=20)
+    settings: dict[str, str | int | float | list[str] | None] = Field(default_factory=dict)
+
+
+def _declared(name: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(required, optional, secret) setting names of a provider."""
+    cls = provider_class(name)
+    return (
+        settings_schema_fields(cls),
+        tuple(getattr(cls, "OPTIONAL_SETTINGS", ())),
+        tuple(getattr(cls, "SECRET_SETTINGS", ())),
+    )
+
+
+def _invalid(key: str, message: str, code: str = "invalid_setting") -> ApiError:
+    return ApiError(422, code, message, f"settings.{key}")
+
+
+def _check_value(key: str, value: Any) -> Any:
+    """Normalise one setting, or refuse it naming the field."""
+    if key == "callback_ip_allowlist":
+        items = value if isinstance(value, list) else str(value).split(",")
+        cleaned = [str(item).strip() for item in items if str(item).strip()]
+        for item in cleaned:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise _invalid(key, f"{item!r} is not an IP address or network (e.g. 185.183.140.195).") from None
+        return ",".join(cleaned)
+    if key == "timeout":
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise _invalid(key, "timeout must be a number of seconds.") from None
+        if not 1 <= seconds <= 300:
+            raise _invalid(key, "timeout must be between 1 and 300 seconds.")
+        return seconds
+    if isinstance(value, list):
+        raise _invalid(key, f"{key} must be a single value.")
+    text = str(value).strip()
+    if key in _URL_SETTINGS:
+        settings = services().settings
+        try:
+            http.check_url(text, allow_private=settings.allow_private_urls, require_https=settings.production)
+        except http.UnsafeUrl as exc:
+            raise _invalid(key, f"{key} {exc}.") from None
+        return text.rstrip("/")
+    if key == "sender_id" and not _UUID.match(text.lower()):
+        raise _invalid(key, "sender_id must be the Maileva sender's UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).")
+    return text
+
+
+def _validated(name: str, given: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    required, optional, secret = _declared(name)
+    for key in given:
+        if key not in required and key not in optional:
+            allowed = ", ".join(required + optional) or "none"
+            raise _invalid(key, f"{name} has no setting {key!r} (allowed: {allowed}).", "unknown_setting")
+    result: dict[str, Any] = {}
+    for key in required + optional:
+        value = given.get(key)
+        if (value is None or value == "" or value == MASK) and key in secret and stored.get(key):
+            # A secret left out (or sent back masked) keeps its stored value.
+            result[key] = stored[key]
+            continue
+        if value == MASK:
+            value = None  # a mask with nothing stored behind it is no value
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if key in required:
+                raise _invalid(key, f"{name} needs {key}.", "missing_setting")
+            continue
+        result[key] = _check_value(key, value)
+    return result
+
+
+def _masked(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    secret = set(_declared(name)[2]) if name in available_providers() else set()
+    return {key: (MASK if key in secret and value else value) for key, value in values.items()}
+
+
+def _view(name: str, values: dict[str, Any], updated_at: Any = None) -> dict[str, Any]:
+    cls = provider_class(name)
+    required, optional, secret = _declared(name)
+    return {
+        "object": "provider_settings",
+        "provider": name,
+        "display_name": cls.display_name,
+        "supports_webhooks": cls.supports_webhooks,
+        "settings": _masked(name, values),
+        "required_settings": list(required),
+        "optional_settings": list(optional),
+        "secret_settings": list(secret),
+        "updated_at": updated_at.isoformat() if updated_at else None,
+    }
+
+
+@bp.get("/v1/account/provider")
+@require_api_key
+def get_provider() -> Response:
+    """The account's provider and its settings, secrets masked (the sandbox when none is set)."""
+    row = db_session().get(ProviderSettings, g.account.id)
+    if row is None:
+        return jsonify(_view(DEFAULT_PROVIDER, {}))
+    values = dict(services().encryptor.decrypt_json(row.settings_encrypted))
+    return jsonify(_view(row.provider, values, row.updated_at))
+
+
+@bp.put("/v1/account/provider")
+@require_api_key
+def put_provider() -> Response:
+    """Choose the account's provider and store its settings, encrypted."""
+    raw = request.get_json(silent=True)
+    if not isinstance(raw, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    try:
+        body = ProviderSettingsIn.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    name = body.provider.lower()
+    if name not in available_providers():
+        raise ApiError(
+            422, "unknown_provider", f"provider must be one of: {', '.join(available_providers())}.", "provider"
+        )
+    session = db_session()
+    svc = services()
+    row = session.get(ProviderSettings, g.account.id, with_for_update=True)
+    stored: dict[str, Any] = {}
+    if row is not None and row.provider == name:
+        stored = dict(svc.encryptor.decrypt_json(row.settings_encrypted))
+    values = _validated(name, dict(body.settings), stored)
+    current = row.provider if row is not None else DEFAULT_PROVIDER
+    if current != name:
+        # Open letters are followed with the account's provider: switching would lose them.
+        open_letter = session.scalar(
+            select(Letter.id)
+            .where(Letter.account_id == g.account.id, Letter.provider == current)
+            .where(Letter.status.not_in([s.value for s in FINAL_STATUSES]))
+            .limit(1)
+        )
+        if open_letter is not None:
+            raise ApiError(
+                409,
+                "letters_in_progress",
+                f"Letters sent with {current} are still in progress (e.g. {open_letter}); switch "
+                "provider once they reached a final status.",
+                "provider",
+            )
+    encrypted = svc.encryptor.encrypt_json(values)
+    if row is None:
+        row = ProviderSettings(account_id=g.account.id, provider=name, settings_encrypted=encrypted)
+        session.add(row)
+    else:
+        row.provider = name
+        row.settings_encrypted = encrypted
+        row.updated_at = utcnow()
+    session.commit()
+    return jsonify(_view(name, values, row.updated_at))
+
+
+SCHEMAS: dict[str, Any] = {
+    "ProviderSettingsIn": {
+        "type": "object",
+        "required": ["provider"],
+        "additionalProperties": False,
+        "properties": {
+            "provider": {"type": "string", "enum": ["sandbox", "ar24", "maileva"]},
+            "settings": {
+                "type": "object",
+                "description": (
+                    "sandbox: none. ar24: base_url (https://sandbox.ar24.fr/api or https://app.ar24.fr/api), "
+                    "token, private_key, user_id; optional callback_ip_allowlist (e.g. 185.183.140.195), "
+                    "timeout. maileva: base_url (https://api.sandbox.maileva.net or https://api.maileva.com), "
+                    "auth_url (the OAuth2 token endpoint), client_id, client_secret, username, password, "
+                    "sender_id; optional timeout. A secret left out keeps its stored value."
+                ),
+                "additionalProperties": {"type": ["string", "number", "array"]},
+            },
+        },
+        "example": {
+            "provider": "ar24",
+            "settings": {
+                "base_url": "https://sandbox.ar24.fr/api",
+                "token": "your-ar24-token",
+                "private_key": "your-ar24-private-key",
+                "user_id": "7731",
+            },
+        },
+    },
+    "ProviderSettings": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "provider_settings"},
+            "provider": {"type": "string"},
+            "display_name": {"type": "string"},
+            "supports_webhooks": {"type": "boolean"},
+            "settings": {"type": "object", "description": f"Secrets are shown as {MASK}."},
+            "required_settings": {"type": "array", "items": {"type": "string"}},
+            "optional_settings": {"type": "array", "items": {"type": "string"}},
+            "secret_settings": {"type": "array", "items": {"type": "string"}},
+            "updated_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+}
+
+_SETTINGS_RESPONSE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProviderSettings"}}}}
+_ERROR = {"description": "Refused", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+OPENAPI: dict[str, Any] = {
+    "/v1/account/provider": {
+        "get": {
+            "tags": ["Account"],
+            "summary": "The account's provider and settings (secrets masked)",
+            "responses": {"200": {"description": "The provider settings.", **_SETTINGS_RESPONSE}},
+        },
+        "put": {
+            "tags": ["Account"],
+            "summary": "Choose the provider (sandbox, AR24, Maileva) and store its credentials, encrypted",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProviderSettingsIn"}}},
+            },
+            "responses": {
+                "200": {"description": "Stored.", **_SETTINGS_RESPONSE},
+                "400": _ERROR,
+                "409": {**_ERROR, "description": "Letters sent with the current provider are in progress"},
+                "422": {**_ERROR, "description": "A setting is missing or invalid; `field` names it"},
+            },
+        },
+    }
+}
