@@ -1,0 +1,122 @@
+'use strict';
+// Talking to the bridge: URLs, auth, readable errors, and request bodies built from the
+// catalogue's field targets ("body.recipient.email", "query.reference", "header.Idempotency-Key").
+
+const crypto = require('crypto');
+
+const TEMPLATE_FIELD_PREFIX = 'tpl_';
+
+const baseUrl = (bundle) => String(bundle.authData.base_url || '').trim().replace(/\/+$/, '');
+
+const addApiKey = (request, z, bundle) => {
+  if (bundle.authData && bundle.authData.api_key) {
+    request.headers = { ...request.headers, Authorization: `Bearer ${bundle.authData.api_key}` };
+  }
+  return request;
+};
+
+// The bridge's {"error": {"code", "message", "field"}} as a Zapier error; never a stack trace.
+const toError = (z, status, body, retryAfter) => {
+  const error = (body && body.error) || {};
+  const message = error.message || `The LRE Bridge answered HTTP ${status}.`;
+  if (status === 401) {
+    return new z.errors.ExpiredAuthError(`The LRE Bridge refused the API key (${message}) Reconnect with a valid key.`);
+  }
+  if (status === 429) {
+    return new z.errors.ThrottledError(message, Number(retryAfter) || 60);
+  }
+  const field = error.field ? ` (field: ${error.field})` : '';
+  return new z.errors.Error(`${message}${field}`, error.code || `http_${status}`, status);
+};
+
+const readableErrors = async (response, z) => {
+  if (response.status < 400 || response.skipThrowForStatus) {
+    return response;
+  }
+  let body = response.data;
+  if (response.request && response.request.raw) {
+    try {
+      body = JSON.parse(await response.text());
+    } catch (e) {
+      body = undefined;
+    }
+  }
+  throw toError(z, response.status, body, response.headers.get('retry-after'));
+};
+
+const call = (z, bundle, { method = 'GET', path, params, body, headers, raw, skipThrowForStatus }) =>
+  z.request({
+    method,
+    url: `${baseUrl(bundle)}${path}`,
+    params,
+    body,
+    headers: { Accept: raw ? 'application/pdf' : 'application/json', ...headers },
+    raw,
+    skipThrowForStatus,
+  });
+
+const isBlank = (value) => value === undefined || value === null || value === '' ||
+  (Array.isArray(value) && value.length === 0);
+
+const setPath = (target, parts, value) => {
+  let node = target;
+  parts.slice(0, -1).forEach((part, i) => {
+    if (node[part] === undefined) node[part] = /^\d+$/.test(parts[i + 1]) ? [] : {};
+    node = node[part];
+  });
+  node[parts[parts.length - 1]] = value;
+};
+
+// {body, query, path, header} from bundle.inputData and the operation's field targets.
+const buildRequest = (operation, inputData) => {
+  const request = { body: {}, query: {}, path: {}, header: {} };
+  for (const [key, spec] of Object.entries(operation.inputs)) {
+    const value = isBlank(inputData[key]) ? spec.default : inputData[key];
+    if (!spec.to || isBlank(value)) continue;
+    const [location, ...parts] = spec.to.split('.');
+    const path = location === 'header' ? [parts.join('.')] : parts;
+    setPath(request[location], path, value);
+  }
+  return request;
+};
+
+// The chosen template's fields, entered as tpl_<key> inputs.
+const templateData = (inputData) => {
+  const data = {};
+  for (const [key, value] of Object.entries(inputData)) {
+    if (key.startsWith(TEMPLATE_FIELD_PREFIX) && !isBlank(value)) {
+      data[key.slice(TEMPLATE_FIELD_PREFIX.length)] = value;
+    }
+  }
+  return data;
+};
+
+const canonical = (value) => {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]));
+  }
+  return value;
+};
+
+// Zapier gives no run id, but a replayed or retried run has the same Zap and the same inputs:
+// their hash is the Idempotency-Key, so the bridge answers a retry with the first letter.
+const idempotencyKey = (bundle, operationKey, body) => {
+  const zapId = (bundle.meta && bundle.meta.zap && bundle.meta.zap.id) || '';
+  const digest = crypto.createHash('sha256')
+    .update(JSON.stringify(canonical({ zapId, operationKey, body })))
+    .digest('hex');
+  return `zapier-${digest.slice(0, 48)}`;
+};
+
+module.exports = {
+  TEMPLATE_FIELD_PREFIX,
+  addApiKey,
+  baseUrl,
+  buildRequest,
+  call,
+  idempotencyKey,
+  readableErrors,
+  templateData,
+  toError,
+};

@@ -1,0 +1,99 @@
+'use strict';
+// What each operation of the catalogue does. Labels, fields and samples come from
+// generated/catalog.js; this file only holds behaviour, keyed by operation key.
+
+const { bridge } = require('../generated/catalog');
+const hydrators = require('./hydrators');
+const {
+  TEMPLATE_FIELD_PREFIX, buildRequest, call, idempotencyKey, templateData, toError,
+} = require('./bridge');
+const hooks = require('./hooks');
+
+const spec = (key) => bridge.operations[key];
+
+// Dynamic inputs: the fields of the template chosen in the `template` input.
+const templateFields = async (z, bundle) => {
+  const name = bundle.inputData.template;
+  if (!name) return [];
+  const response = await call(z, bundle, { path: `/v1/templates/${encodeURIComponent(name)}` });
+  return (response.data.fields || []).map((field) => {
+    const input = {
+      key: `${TEMPLATE_FIELD_PREFIX}${field.key}`,
+      label: field.label || field.key,
+      required: Boolean(field.required),
+      type: bridge.templateFieldTypes[field.type] || 'string',
+    };
+    if (field.type === 'long_text') input.type = 'text';
+    if (field.list) input.list = true;
+    if (field.help_text) input.helpText = field.help_text;
+    if (field.example !== undefined && field.example !== null && !field.list) {
+      input.placeholder = String(field.example);
+    }
+    if (field.choices && field.choices.length) input.choices = field.choices;
+    return input;
+  });
+};
+
+const sendLetter = (key) => async (z, bundle) => {
+  const request = buildRequest(spec(key), bundle.inputData);
+  if (key === 'send_letter_from_template') request.body.data = templateData(bundle.inputData);
+  const headers = {
+    'Idempotency-Key': request.header['Idempotency-Key'] || idempotencyKey(bundle, key, request.body),
+  };
+  const response = await call(z, bundle, { method: 'POST', path: '/v1/letters', body: request.body, headers });
+  return response.data;
+};
+
+// The preview is rendered once here (so a bad field is reported at once) and again by the
+// hydrator when a later step asks for the file: a create's output must stay small.
+const renderLetter = async (z, bundle) => {
+  const template = bundle.inputData.template;
+  const data = templateData(bundle.inputData);
+  const response = await call(z, bundle, {
+    method: 'POST', path: `/v1/templates/${encodeURIComponent(template)}/render`, body: { data }, raw: true,
+  });
+  const pdf = await response.buffer();
+  return {
+    template,
+    filename: `${template}.pdf`,
+    size: pdf.length,
+    file: z.dehydrateFile(hydrators.renderedLetter, { template, data }),
+  };
+};
+
+const findLetter = async (z, bundle) => {
+  const { letter_id: letterId, reference } = bundle.inputData;
+  if (letterId) {
+    const response = await call(z, bundle, {
+      path: `/v1/letters/${encodeURIComponent(letterId)}`, skipThrowForStatus: true,
+    });
+    if (response.status === 404) return [];
+    if (response.status >= 400) throw toError(z, response.status, response.data);
+    return [response.data];
+  }
+  if (!reference) {
+    throw new z.errors.Error('Give the letter ID or your reference.', 'missing_search_input', 400);
+  }
+  const response = await call(z, bundle, { path: '/v1/letters', params: { reference, limit: 1 } });
+  return response.data.data;
+};
+
+const listTemplates = async (z, bundle) => {
+  const response = await call(z, bundle, { path: '/v1/templates' });
+  return response.data.data.map((t) => ({ ...t, id: t.name, name: t.title || t.name }));
+};
+
+const PERFORMS = {
+  send_letter_from_template: { perform: sendLetter('send_letter_from_template') },
+  send_letter_with_pdf: { perform: sendLetter('send_letter_with_pdf') },
+  render_letter: { perform: renderLetter },
+  find_letter: { perform: findLetter },
+  template_list: { perform: listTemplates },
+};
+
+// The operation's behaviour: a fixed perform, or the REST hook set for status triggers.
+const behaviour = (key) => PERFORMS[key] || hooks.hookTrigger(key, spec(key));
+
+const DYNAMIC_INPUTS = { template_fields: templateFields };
+
+module.exports = { DYNAMIC_INPUTS, behaviour, templateFields };

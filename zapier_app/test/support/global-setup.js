@@ -1,0 +1,6 @@
+'use strict';
+const { saveState, startBridge } = require('./bridge');
+
+module.exports = async () => {
+  saveState(await startBridge());
+};
