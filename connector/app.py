@@ -20,6 +20,7 @@ BLUEPRINTS: list[str] = [
     "connector.api.templates",
     "connector.api.hooks",
     "connector.api.intake",
+    "connector.api.evidence",
     "connector.api.catalog",
     "connector.api.account",
     "connector.api.openapi",

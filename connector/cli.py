@@ -17,7 +17,10 @@ from connector.config import ConfigError, generate_fernet_key, load_settings
 from connector.services import Services, build_services
 
 # Command groups contributed by other modules, registered explicitly (module, attribute).
-EXTRA_COMMANDS: list[tuple[str, str]] = [("connector.exporters.cli", "export")]
+EXTRA_COMMANDS: list[tuple[str, str]] = [
+    ("connector.exporters.cli", "export"),
+    ("connector.evidence.cli", "evidence_cli"),
+]
 
 
 def _services() -> Services:

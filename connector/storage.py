@@ -25,6 +25,10 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> None:
+        """Remove the blob (retention over); absent keys are ignored."""
+        ...
+
 
 class FileSystemStore:
     """Blobs as files named by their SHA-256 under ``root`` (written atomically, read-only)."""
@@ -63,3 +67,6 @@ class FileSystemStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from connector import models
 from connector.evidence.formats import GENESIS_HASH, JOURNAL_FORMAT, canonical_json
+from connector.evidence.retention import fix_retention
 
 ETSI_EVENT_URI = "http://uri.etsi.org/19522/Event/"
 
@@ -103,6 +104,7 @@ def append_event(session: Session, letter: models.Letter, event: models.Event) -
 
     When the provider reported document hashes (``event.raw["reported_document_sha256"]``) that
     differ from the ones recorded at deposit, an ``Alert`` row and an ``alert`` line follow.
+    A final status also fixes how long the letter's evidence is retained.
     """
     if event.seq is None or event.id is None:
         session.flush()  # ids and the global sequence are assigned at flush
@@ -128,6 +130,9 @@ def append_event(session: Session, letter: models.Letter, event: models.Event) -
     reported = raw.get("reported_document_sha256")
     if reported:
         _check_reported_hashes(session, letter, event, documents, [str(h).lower() for h in reported])
+    account = session.get(models.Account, letter.account_id)
+    if account is not None:
+        fix_retention(letter, account)
 
 
 def record_proofs(session: Session, letter: models.Letter) -> int:
@@ -152,9 +157,7 @@ def record_proofs(session: Session, letter: models.Letter) -> int:
     return len(proofs)
 
 
-def append_alert(
-    session: Session, letter: models.Letter, code: str, message: str, details: Mapping[str, Any]
-) -> None:
+def append_alert(session: Session, letter: models.Letter, code: str, message: str, details: Mapping[str, Any]) -> None:
     """Raise an operator alert about ``letter`` and journal it (same transaction)."""
     session.add(models.Alert(account_id=letter.account_id, letter_id=letter.id, code=code, message=message))
     _append(
@@ -175,9 +178,7 @@ def append_alert(
 def journal_lines(session: Session, letter_id: str) -> list[str]:
     """The letter's journal lines, in order (each a canonical JSON text without newline)."""
     rows = session.scalars(
-        select(models.JournalEntry)
-        .where(models.JournalEntry.letter_id == letter_id)
-        .order_by(models.JournalEntry.seq)
+        select(models.JournalEntry).where(models.JournalEntry.letter_id == letter_id).order_by(models.JournalEntry.seq)
     )
     return [row.line for row in rows]
 
@@ -220,9 +221,7 @@ def _check_reported_hashes(
 def _documents(session: Session, letter_id: str) -> list[models.Document]:
     return list(
         session.scalars(
-            select(models.Document)
-            .where(models.Document.letter_id == letter_id)
-            .order_by(models.Document.position)
+            select(models.Document).where(models.Document.letter_id == letter_id).order_by(models.Document.position)
         )
     )
 

@@ -95,9 +95,7 @@ def safe_path_part(name: str) -> str:
     return cleaned[:120] or "file"
 
 
-def build_package(
-    inp: PackageInput, signing_key: Ed25519PrivateKey, timestamper: Timestamper | None = None
-) -> Package:
+def build_package(inp: PackageInput, signing_key: Ed25519PrivateKey, timestamper: Timestamper | None = None) -> Package:
     """Build the bag, seal it, and zip it. Pure: the same input and key give the same bytes
     (Ed25519 signatures are deterministic), except for the time-stamp token."""
     files: dict[str, bytes] = {}

@@ -88,9 +88,7 @@ def read_response(response_der: bytes, data: bytes, nonce: int) -> bytes:
     return token_der
 
 
-def request_timestamp(
-    url: str, data: bytes, http_request: Callable[..., Any], timeout: float = 15.0
-) -> bytes:
+def request_timestamp(url: str, data: bytes, http_request: Callable[..., Any], timeout: float = 15.0) -> bytes:
     """POST a request for ``data`` to the TSA at ``url`` and return the checked token."""
     request_der, nonce = make_request(data)
     # The TSA URL is operator configuration (like the database URL), so private addresses are allowed.
@@ -153,9 +151,7 @@ def _verify_token(token_der: bytes, data: bytes, trusted_certificates: Sequence[
     certificate = _signer_certificate(signed_data, signer)
     # Signed attributes are signed as a SET (tag 0x31), not with their [0] IMPLICIT tag.
     signed_bytes = b"\x31" + signer["signed_attrs"].dump()[1:]
-    _check_signature(
-        certificate, signer["signature_algorithm"], digest_name, signer["signature"].native, signed_bytes
-    )
+    _check_signature(certificate, signer["signature_algorithm"], digest_name, signer["signature"].native, signed_bytes)
     _check_eku(certificate)
     return TimestampInfo(
         gen_time=tst_info["gen_time"].native,
@@ -229,11 +225,7 @@ def _check_eku(certificate: x509.Certificate) -> None:
 
 
 def _load_certificate(data: bytes) -> x509.Certificate:
-    return (
-        x509.load_pem_x509_certificate(data)
-        if b"-----BEGIN" in data
-        else x509.load_der_x509_certificate(data)
-    )
+    return x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
 
 
 def _is_trusted(certificate: x509.Certificate, trusted: Sequence[bytes]) -> bool:

@@ -96,9 +96,7 @@ def _from_zip(data: bytes) -> dict[str, bytes]:
         prefix = roots.pop() + "/"
     else:
         raise PackageUnreadable("the zip must hold one folder with the bag")
-    files = {
-        name.removeprefix(prefix): content for name, content in entries.items() if name.startswith(prefix)
-    }
+    files = {name.removeprefix(prefix): content for name, content in entries.items() if name.startswith(prefix)}
     if formats.BAGIT_TXT not in files:
         raise PackageUnreadable("the zip holds no bag (no bagit.txt)")
     return files
@@ -161,9 +159,7 @@ def _check_manifests(files: Mapping[str, bytes], report: Report) -> None:
                 if path not in files:
                     report.problems.append(Finding(path, f"missing (listed in {manifest})"))
                 elif hashlib.new(algorithm, files[path]).hexdigest() != digest:
-                    report.problems.append(
-                        Finding(path, f"changed: its {algorithm.upper()} differs from {manifest}")
-                    )
+                    report.problems.append(Finding(path, f"changed: its {algorithm.upper()} differs from {manifest}"))
             for path in sorted(expected - listed.keys()):
                 report.problems.append(Finding(path, f"not listed in {manifest} (added or renamed)"))
         if len(report.problems) == before:
@@ -206,9 +202,7 @@ def _check_seal(files: Mapping[str, bytes], public_key_pem: bytes | None, report
         seal = json.loads(seal_bytes)
         signature = base64.b64decode(files[formats.SEAL_SIG].strip(), validate=True)
     except (ValueError, binascii.Error):
-        report.problems.append(
-            Finding(formats.SEAL_JSON, "unreadable seal (not JSON, or seal.sig not base64)")
-        )
+        report.problems.append(Finding(formats.SEAL_JSON, "unreadable seal (not JSON, or seal.sig not base64)"))
         return {}
     if not isinstance(seal, dict) or seal.get("format") != formats.SEAL_FORMAT:
         report.problems.append(Finding(formats.SEAL_JSON, f"not a {formats.SEAL_FORMAT} seal"))
@@ -249,10 +243,7 @@ def _check_seal(files: Mapping[str, bytes], public_key_pem: bytes | None, report
             report.problems.append(Finding(path, "missing (listed in the seal)"))
             continue
         for algorithm, digest in sorted(digests.items()):
-            if (
-                algorithm in formats.HASH_ALGORITHMS
-                and hashlib.new(algorithm, files[path]).hexdigest() != digest
-            ):
+            if algorithm in formats.HASH_ALGORITHMS and hashlib.new(algorithm, files[path]).hexdigest() != digest:
                 report.problems.append(
                     Finding(path, f"changed after sealing ({algorithm.upper()} differs from the seal)")
                 )
@@ -322,9 +313,7 @@ def _check_content_binding(files: Mapping[str, bytes], report: Report) -> None:
         for path in sorted(p for p in files if p.startswith(f"data/{folder}/")):
             checked += 1
             if hashlib.sha256(files[path]).hexdigest() not in hashes:
-                report.problems.append(
-                    Finding(path, f"its SHA-256 is not the one the journal recorded for {folder}")
-                )
+                report.problems.append(Finding(path, f"its SHA-256 is not the one the journal recorded for {folder}"))
     if len(report.problems) == before:
         report.passed.append(f"{checked} documents and proofs carry the hashes recorded in the journal")
 
@@ -332,9 +321,7 @@ def _check_content_binding(files: Mapping[str, bytes], report: Report) -> None:
 def _check_timestamp(files: Mapping[str, bytes], trusted: Sequence[bytes], report: Report) -> None:
     token = files.get(formats.SEAL_TIMESTAMP)
     if token is None:
-        report.warnings.append(
-            "no RFC 3161 time-stamp in the package (no time-stamping authority configured)"
-        )
+        report.warnings.append("no RFC 3161 time-stamp in the package (no time-stamping authority configured)")
         return
     try:
         info = verify_token(token, files.get(formats.SEAL_SIG, b""), trusted)
@@ -370,7 +357,5 @@ def render_report(report: Report) -> str:
     if report.ok:
         lines.append("VALID: nothing in the package changed since it was sealed.")
     else:
-        lines.append(
-            f"NOT VALID: {len(report.problems)} problem(s); changed: {', '.join(report.changed_files())}"
-        )
+        lines.append(f"NOT VALID: {len(report.problems)} problem(s); changed: {', '.join(report.changed_files())}")
     return "\n".join(lines)

@@ -1,0 +1,372 @@
+"""Evidence and archive endpoints: the sealed package, the proofs one by one, the public seal key,
+retention and deletion."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.api.common import services
+from connector.auth import require_api_key
+from connector.db import db_session
+from connector.errors import ApiError
+from connector.evidence import formats
+from connector.evidence.access import log_access, reader_name
+from connector.evidence.assemble import collect_package_input, public_key_url, tsa_timestamper
+from connector.evidence.journal import iso
+from connector.evidence.keys import key_fingerprint, load_signing_key, public_key_pem
+from connector.evidence.package import build_package
+from connector.evidence.retention import (
+    MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+    delete_letter,
+    retention_ends_at,
+)
+from connector.evidence.timestamp import TimestampError
+from connector.letters import letter_to_dict, validation_error
+from connector.models import Account, Letter, Proof
+
+bp = Blueprint("evidence", __name__)
+
+
+class RetentionIn(BaseModel):
+    """The body of ``PUT /v1/account/retention``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retention_days: int = Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
+
+
+def _owned_letter(session: Session, letter_id: str) -> Letter:
+    letter = session.scalar(select(Letter).where(Letter.id == letter_id, Letter.account_id == g.account.id))
+    if letter is None:
+        raise ApiError(404, "letter_not_found", "No letter with this id in your account.", "id")
+    return letter
+
+
+def _reader() -> str:
+    return reader_name(g.api_key.id, g.api_key.name)
+
+
+def _digest_header(sha256_hex: str) -> str:
+    return "sha-256=" + base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+
+
+def _proof_to_dict(proof: Proof, public_url: str) -> dict[str, Any]:
+    return {
+        "kind": proof.kind,
+        "filename": proof.filename,
+        "sha256": proof.sha256,
+        "size": proof.size,
+        "created_at": iso(proof.created_at),
+        "url": f"{public_url}/v1/letters/{proof.letter_id}/proofs/{proof.kind}",
+    }
+
+
+@bp.get("/v1/letters/<letter_id>/evidence")
+@require_api_key
+def download_evidence(letter_id: str) -> Response:
+    """The sealed evidence package (zip). The download itself is in the package's access log."""
+    session = db_session()
+    svc = services()
+    letter = _owned_letter(session, letter_id)
+    log_access(session, account_id=g.account.id, letter_id=letter.id, what="evidence_package", who=_reader())
+    now = svc.clock()
+    inp, key = collect_package_input(
+        session,
+        letter,
+        settings=svc.settings,
+        blobs=svc.blobs,
+        now=now,
+        letter_view=lambda row: letter_to_dict(session, row, svc.settings.public_url),
+    )
+    # Commit before sealing: the time-stamping authority may take seconds, and SQLite would be
+    # locked all that time.
+    session.commit()
+    try:
+        package = build_package(inp, key, tsa_timestamper(svc.settings))
+    except TimestampError as exc:
+        raise ApiError(
+            503,
+            "timestamp_unavailable",
+            f"The time-stamping authority did not answer properly ({exc}); try again later.",
+        ) from None
+    return Response(
+        package.zip_bytes,
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{package.filename}"',
+            "Digest": _digest_header(hashlib.sha256(package.zip_bytes).hexdigest()),
+        },
+    )
+
+
+@bp.get("/v1/letters/<letter_id>/proofs")
+@require_api_key
+def list_proofs(letter_id: str) -> Response:
+    session = db_session()
+    letter = _owned_letter(session, letter_id)
+    proofs = session.scalars(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at))
+    public_url = services().settings.public_url
+    return jsonify({"object": "list", "data": [_proof_to_dict(p, public_url) for p in proofs]})
+
+
+@bp.get("/v1/letters/<letter_id>/proofs/<kind>")
+@require_api_key
+def download_proof(letter_id: str, kind: str) -> Response:
+    """The proof PDF byte-exact as the provider issued it."""
+    session = db_session()
+    letter = _owned_letter(session, letter_id)
+    proof = session.scalar(select(Proof).where(Proof.letter_id == letter.id, Proof.kind == kind))
+    if proof is None:
+        raise ApiError(404, "proof_not_found", f"This letter has no '{kind}' proof (yet).", "kind")
+    log_access(session, account_id=g.account.id, letter_id=letter.id, what=f"proof:{kind}", who=_reader())
+    session.commit()
+    return Response(
+        services().blobs.get(proof.storage_key),
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{proof.filename}"',
+            "Digest": _digest_header(proof.sha256),
+        },
+    )
+
+
+def _public_key_pem() -> bytes:
+    return public_key_pem(load_signing_key(services().settings))
+
+
+@bp.get(formats.PUBLIC_KEY_PATH)
+def seal_key_pem() -> Response:
+    """The bridge's seal public key (PEM), at a stable URL anyone can fetch without a key."""
+    return Response(_public_key_pem(), mimetype="application/x-pem-file")
+
+
+@bp.get("/v1/evidence/public-key")
+def seal_key_json() -> Response:
+    key = load_signing_key(services().settings)
+    return jsonify(
+        {
+            "object": "seal_key",
+            "algorithm": "Ed25519",
+            "public_key_pem": public_key_pem(key).decode(),
+            "sha256": key_fingerprint(key),
+            "url": public_key_url(services().settings),
+        }
+    )
+
+
+def _retention_body(account: Account) -> dict[str, Any]:
+    return {
+        "object": "retention",
+        "retention_days": account.retention_days,
+        "minimum_days": MIN_RETENTION_DAYS,
+        "maximum_days": MAX_RETENTION_DAYS,
+    }
+
+
+@bp.get("/v1/account/retention")
+@require_api_key
+def get_retention() -> Response:
+    account = db_session().get(Account, g.account.id)
+    assert account is not None
+    return jsonify(_retention_body(account))
+
+
+@bp.put("/v1/account/retention")
+@require_api_key
+def put_retention() -> Response:
+    """Set how long evidence is kept after a letter ends. Raising it extends every letter;
+    lowering it applies to letters that end afterwards."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    try:
+        wanted = RetentionIn.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    session = db_session()
+    account = session.get(Account, g.account.id)
+    assert account is not None
+    account.retention_days = wanted.retention_days
+    session.commit()
+    return jsonify(_retention_body(account))
+
+
+@bp.delete("/v1/letters/<letter_id>")
+@require_api_key
+def delete_letter_view(letter_id: str) -> tuple[str, int]:
+    """Delete a letter and its evidence, only once its retention period is over."""
+    session = db_session()
+    svc = services()
+    letter = _owned_letter(session, letter_id)
+    account = session.get(Account, g.account.id)
+    assert account is not None
+    ends = retention_ends_at(letter, account)
+    if ends is None:
+        raise ApiError(409, "letter_in_progress", "The letter is still in progress; it cannot be deleted.", "id")
+    now: datetime = svc.clock()
+    if now < ends:
+        raise ApiError(
+            409,
+            "retention_period_not_over",
+            f"This letter's evidence must be kept until {ends.date().isoformat()} (the account's "
+            "retention period after the letter ended); it cannot be deleted before.",
+            "id",
+        )
+    orphans = delete_letter(session, letter)
+    session.commit()
+    for key in orphans:
+        svc.blobs.delete(key)
+    return "", 204
+
+
+_LETTER_ID = {"$ref": "#/components/parameters/LetterId"}
+_ERROR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "Proof": {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string", "enum": ["deposit", "acceptance", "refusal", "negligence", "bounce"]},
+            "filename": {"type": "string"},
+            "sha256": {"type": "string"},
+            "size": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "url": {"type": "string", "format": "uri"},
+        },
+    },
+    "ProofList": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/Proof"}},
+        },
+    },
+    "SealKey": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "seal_key"},
+            "algorithm": {"const": "Ed25519"},
+            "public_key_pem": {"type": "string"},
+            "sha256": {"type": "string", "description": "SHA-256 of the 32 raw public-key bytes"},
+            "url": {"type": "string", "format": "uri"},
+        },
+    },
+    "Retention": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "retention"},
+            "retention_days": {"type": "integer"},
+            "minimum_days": {"type": "integer"},
+            "maximum_days": {"type": "integer"},
+        },
+    },
+    "RetentionIn": RetentionIn.model_json_schema(),
+}
+
+OPENAPI: dict[str, Any] = {
+    "/v1/letters/{letter_id}/evidence": {
+        "get": {
+            "tags": ["Evidence"],
+            "summary": "Download the sealed evidence package (BagIt zip)",
+            "description": (
+                "Documents, provider proofs, the hash-chained journal, a summary (FR/EN) and the access "
+                "log, with SHA-256/SHA-512 manifests, an Ed25519 seal and, when a TSA is configured, an "
+                "RFC 3161 time-stamp. Check it with `lre-bridge evidence verify`."
+            ),
+            "parameters": [_LETTER_ID],
+            "responses": {
+                "200": {
+                    "description": "The package",
+                    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "404": _ERROR,
+                "503": _ERROR,
+            },
+        }
+    },
+    "/v1/letters/{letter_id}/proofs": {
+        "get": {
+            "tags": ["Evidence"],
+            "summary": "List the provider's proofs of a letter",
+            "parameters": [_LETTER_ID],
+            "responses": {"200": _json("ProofList", "The proofs"), "404": _ERROR},
+        }
+    },
+    "/v1/letters/{letter_id}/proofs/{kind}": {
+        "get": {
+            "tags": ["Evidence"],
+            "summary": "Download one proof (PDF, byte-exact as issued)",
+            "parameters": [_LETTER_ID, {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "The PDF",
+                    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "404": _ERROR,
+            },
+        }
+    },
+    "/v1/letters/{letter_id}": {
+        "delete": {
+            "tags": ["Evidence"],
+            "summary": "Delete a letter and its evidence once its retention period is over",
+            "parameters": [_LETTER_ID],
+            "responses": {
+                "204": {"description": "Deleted"},
+                "404": _ERROR,
+                "409": {**_ERROR, "description": "`letter_in_progress` or `retention_period_not_over`"},
+            },
+        }
+    },
+    "/v1/account/retention": {
+        "get": {
+            "tags": ["Evidence"],
+            "summary": "How long evidence is kept after a letter ends",
+            "responses": {"200": _json("Retention", "The retention")},
+        },
+        "put": {
+            "tags": ["Evidence"],
+            "summary": "Set the retention (365 days at least; default 3650)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RetentionIn"}}},
+            },
+            "responses": {"200": _json("Retention", "The new retention"), "422": _ERROR},
+        },
+    },
+    formats.PUBLIC_KEY_PATH: {
+        "get": {
+            "tags": ["Evidence"],
+            "summary": "The seal public key (PEM), stable URL, no authentication",
+            "security": [],
+            "responses": {
+                "200": {"description": "PEM", "content": {"application/x-pem-file": {"schema": {"type": "string"}}}}
+            },
+        }
+    },
+    "/v1/evidence/public-key": {
+        "get": {
+            "tags": ["Evidence"],
+            "summary": "The seal public key and its fingerprint (no authentication)",
+            "security": [],
+            "responses": {"200": _json("SealKey", "The key")},
+        }
+    },
+}
