@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,6 +86,8 @@ class AR24Server:
         self.user_id = user_id
         self.valid_otps = set(valid_otps)
         self.clock = clock or (lambda: datetime.now(UTC))
+        # Seconds to sit on a POST /mail answer *after* the mail exists (a lost answer).
+        self.slow_send_seconds = 0.0
         self.mails: dict[int, dict[str, Any]] = {}
         self.attachments: dict[str, tuple[str, bytes]] = {}
         self.otp_hashes: dict[str, datetime] = {}
@@ -140,16 +143,12 @@ class AR24Server:
             mail = self.mails[int(mail_id)]
             mail[date_field] = paris_date(self.clock())
             mail[url_field] = f"{self.root}/get/proof/{code}-{mail['id']}?token=prf{mail['id']}"
-            mail["status"] = {"ev": "sent", "ar": "AR", "rf": "refused", "ng": "negligence", "bc": "bounced"}[
-                code
-            ]
+            mail["status"] = {"ev": "sent", "ar": "AR", "rf": "refused", "ng": "negligence", "bc": "bounced"}[code]
 
     def notify(self, mail_id: int | str, *, new_state: str = "") -> requests.Response:
         """Call the mail's webhook as AR24 does (form POST, nothing signed)."""
         mail = self.mails[int(mail_id)]
-        return requests.post(
-            mail["webhook"], data={"id_mail": str(mail["id"]), "new_state": new_state}, timeout=10
-        )
+        return requests.post(mail["webhook"], data={"id_mail": str(mail["id"]), "new_state": new_state}, timeout=10)
 
     def calls_to(self, method: str, path: str) -> list[dict[str, str]]:
         return [fields for m, p, fields in self.calls if m == method and p == path]
@@ -200,9 +199,7 @@ class AR24Server:
         if sent < now - timedelta(minutes=2):
             raise _Refused("expired_date", "Given datetime is older than current datetime")
         if sent > now + timedelta(minutes=10):
-            raise _Refused(
-                "date_in_future", "Given datetime must be set between call submission and +10 minutes"
-            )
+            raise _Refused("date_in_future", "Given datetime must be set between call submission and +10 minutes")
         if not signature:
             raise _Refused("empty_signature", "The signature header is missing")
         if signature != sign_date(self.private_key, date):
@@ -226,9 +223,7 @@ class AR24Server:
         if not fields.get("id_user"):
             raise _Refused("missing_user_id", "Please specify a valid user ID")
         if fields["id_user"] != self.user_id:
-            raise _Refused(
-                "user_unavailable", "You tried to access a resource that is not related to your API"
-            )
+            raise _Refused("user_unavailable", "You tried to access a resource that is not related to your API")
 
     def _auth_otp(self, fields: dict[str, str], _files: dict[str, FileStorage]) -> Any:
         self._require_user(fields)
@@ -256,9 +251,7 @@ class AR24Server:
         if not fields.get("to_email"):
             raise _Refused("missing_email", "Please specify an email address")
         if "@" not in fields["to_email"] or fields["to_email"].endswith(".invalid"):
-            raise _Refused(
-                "invalid_email", "Recipient's email address is incorrect, the domain does not exist"
-            )
+            raise _Refused("invalid_email", "Recipient's email address is incorrect, the domain does not exist")
         if fields.get("eidas") in ("1", "true"):
             otp_hash = fields.get("auth_otp_hash")
             if not otp_hash and not fields.get("otp"):
@@ -267,9 +260,7 @@ class AR24Server:
                 raise _Refused("authentication_otp_hash_invalid", "OTP hash is required and is not correct")
         attachments = [v for k, v in sorted(fields.items()) if k.startswith("attachment[")]
         if any(a not in self.attachments for a in attachments):
-            raise _Refused(
-                "attachment_not_exists", "At least one of the attachment ID's you provided doesn't exist"
-            )
+            raise _Refused("attachment_not_exists", "At least one of the attachment ID's you provided doesn't exist")
         if not attachments and not fields.get("content"):
             raise _Refused(
                 "error_no_content_no_attachment", "Empty mail ; content is empty and there are no attachments"
@@ -307,6 +298,8 @@ class AR24Server:
             mail[url_field] = ""
         with self._lock:
             self.mails[mail_id] = mail
+        if self.slow_send_seconds:
+            time.sleep(self.slow_send_seconds)
         return dict(mail)
 
     def _mail(self, fields: dict[str, str], _files: dict[str, FileStorage]) -> Any:
@@ -317,9 +310,7 @@ class AR24Server:
 
     def _user_mails(self, fields: dict[str, str], _files: dict[str, FileStorage]) -> Any:
         self._require_user(fields)
-        mails = sorted(
-            self.mails.values(), key=lambda m: m["id"], reverse=fields.get("sort", "DESC") == "DESC"
-        )
+        mails = sorted(self.mails.values(), key=lambda m: m["id"], reverse=fields.get("sort", "DESC") == "DESC")
         start = int(fields.get("start") or 0)
         count = int(fields.get("max") or 10)
         return [dict(m) for m in mails[start : start + count]]
