@@ -6,13 +6,16 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
 import connector.jobs  # noqa: F401 - registers every job handler
 from connector import outbox
+from connector.idempotency import purge_expired
 from connector.services import Services
 
 log = logging.getLogger(__name__)
+HOUSEKEEPING_SECONDS = 3600.0
 
 
 def worker_name() -> str:
@@ -24,7 +27,11 @@ def run_worker(services: Services, stop: threading.Event, *, name: str | None = 
     owner = name or worker_name()
     log.info("worker %s started", owner)
     interval = services.settings.worker_poll_interval_seconds
+    next_housekeeping = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_housekeeping:
+            next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            _housekeeping(services)
         try:
             worked = outbox.run_once(services, owner)
         except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
@@ -33,6 +40,17 @@ def run_worker(services: Services, stop: threading.Event, *, name: str | None = 
         if not worked:
             stop.wait(interval)
     log.info("worker %s stopped", owner)
+
+
+def _housekeeping(services: Services) -> None:
+    """Forget idempotency keys past their retention (kept at least 24 h)."""
+    try:
+        with services.db.transaction() as session:
+            purged = purge_expired(session, services.settings.idempotency_ttl_hours)
+        if purged:
+            log.info("forgot %d expired idempotency key(s)", purged)
+    except Exception:  # noqa: BLE001 - housekeeping must never stop the worker
+        log.exception("housekeeping failed")
 
 
 def start_in_process(services: Services) -> tuple[threading.Thread, threading.Event]:
