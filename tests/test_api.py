@@ -386,3 +386,21 @@ def test_the_event_feed_is_newest_first_with_unique_ids_and_filters(client, auth
 def test_health_endpoints(client):
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
+
+
+def test_idempotency_keys_are_kept_at_least_a_day_then_forgotten(client, auth, services):
+    from datetime import timedelta
+
+    from connector.idempotency import purge_expired
+    from connector.models import IdempotencyKey
+
+    headers = {**auth, "Idempotency-Key": "old-run"}
+    client.post("/v1/letters", json=letter_payload(), headers=headers)
+    with services.db.transaction() as session:
+        assert purge_expired(session, ttl_hours=1) == 0  # never less than 24 h, whatever the setting
+        row = session.scalar(select(IdempotencyKey))
+        row.created_at = row.created_at - timedelta(hours=49)
+    with services.db.transaction() as session:
+        assert purge_expired(session, ttl_hours=48) == 1
+    assert client.post("/v1/letters", json=letter_payload(), headers=headers).status_code == 201
+    assert _count(services, Letter) == 2
