@@ -212,6 +212,35 @@ def test_the_seal_key_is_published_and_created_once_with_private_permissions(cli
     assert client.get("/.well-known/lre-bridge/seal-key.pem").data == pem.data
 
 
+def test_each_package_points_to_its_key_at_a_url_that_survives_a_rotation(
+    client, auth, drain, services, tmp_path
+):
+    letter = send(client, auth, drain)
+    package = download(client, auth, letter["id"])
+    seal = json.loads(read_member(package, "/seal/seal.json"))
+    url = seal["public_key_url"]
+    assert url == f"http://bridge.test/.well-known/lre-bridge/seal-keys/{seal['public_key_sha256']}.pem"
+    old_pem = client.get(url.removeprefix("http://bridge.test")).data
+
+    # Rotation: a new key file, and the old public key kept among the retired ones.
+    retired = Path(services.settings.data_dir) / "retired-seal-keys"
+    retired.mkdir()
+    (retired / "2026.pem").write_bytes(old_pem)
+    new_key = tmp_path / "new-key.pem"
+    new_key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    services.settings.signing_key_file = new_key
+    assert client.get("/.well-known/lre-bridge/seal-key.pem").data != old_pem
+    assert client.get(url.removeprefix("http://bridge.test")).data == old_pem
+    key_file = tmp_path / "old.pem"
+    key_file.write_bytes(old_pem)
+    assert cli_verify(package, key_file, tmp_path)[0] == 0
+    assert client.get("/.well-known/lre-bridge/seal-keys/" + "0" * 64 + ".pem").status_code == 404
+
+
 def test_a_configured_signing_key_file_is_used(client, services, tmp_path):
     key = Ed25519PrivateKey.generate()
     path = tmp_path / "operator-key.pem"

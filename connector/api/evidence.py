@@ -21,7 +21,7 @@ from connector.evidence import formats
 from connector.evidence.access import log_access, reader_name
 from connector.evidence.assemble import collect_package_input, public_key_url, tsa_timestamper
 from connector.evidence.journal import iso
-from connector.evidence.keys import key_fingerprint, load_signing_key, public_key_pem
+from connector.evidence.keys import key_fingerprint, load_signing_key, public_key_pem, published_public_keys
 from connector.evidence.package import build_package
 from connector.evidence.retention import (
     MAX_RETENTION_DAYS,
@@ -149,6 +149,15 @@ def seal_key_pem() -> Response:
     return Response(_public_key_pem(), mimetype="application/x-pem-file")
 
 
+@bp.get(formats.KEY_BY_FINGERPRINT_PATH.replace("{fingerprint}", "<fingerprint>"))
+def seal_key_by_fingerprint(fingerprint: str) -> Response:
+    """One key by its SHA-256 fingerprint, current or retired: the URL written in each package."""
+    pem = published_public_keys(services().settings).get(fingerprint.lower())
+    if pem is None:
+        raise ApiError(404, "key_not_found", "The bridge publishes no seal key with this fingerprint.")
+    return Response(pem, mimetype="application/x-pem-file")
+
+
 @bp.get("/v1/evidence/public-key")
 def seal_key_json() -> Response:
     key = load_signing_key(services().settings)
@@ -159,6 +168,7 @@ def seal_key_json() -> Response:
             "public_key_pem": public_key_pem(key).decode(),
             "sha256": key_fingerprint(key),
             "url": public_key_url(services().settings),
+            "fingerprint_url": public_key_url(services().settings, key_fingerprint(key)),
         }
     )
 
@@ -266,6 +276,7 @@ SCHEMAS: dict[str, Any] = {
             "public_key_pem": {"type": "string"},
             "sha256": {"type": "string", "description": "SHA-256 of the 32 raw public-key bytes"},
             "url": {"type": "string", "format": "uri"},
+            "fingerprint_url": {"type": "string", "format": "uri", "description": "stable across key rotations"},
         },
     },
     "Retention": {
@@ -358,6 +369,18 @@ OPENAPI: dict[str, Any] = {
             "security": [],
             "responses": {
                 "200": {"description": "PEM", "content": {"application/x-pem-file": {"schema": {"type": "string"}}}}
+            },
+        }
+    },
+    formats.KEY_BY_FINGERPRINT_PATH: {
+        "get": {
+            "tags": ["Evidence"],
+            "summary": "One seal public key by fingerprint (current or retired), no authentication",
+            "security": [],
+            "parameters": [{"name": "fingerprint", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "PEM", "content": {"application/x-pem-file": {"schema": {"type": "string"}}}},
+                "404": _ERROR,
             },
         }
     },

@@ -40,8 +40,11 @@ def recipient_display(letter: models.Letter) -> str:
     return letter.recipient_company or person or letter.recipient_email
 
 
-def public_key_url(settings: Settings) -> str:
-    return settings.public_url + formats.PUBLIC_KEY_PATH
+def public_key_url(settings: Settings, fingerprint: str | None = None) -> str:
+    """Where the bridge publishes its seal key: the current one, or one key by fingerprint."""
+    if fingerprint is None:
+        return settings.public_url + formats.PUBLIC_KEY_PATH
+    return settings.public_url + formats.KEY_BY_FINGERPRINT_PATH.format(fingerprint=fingerprint)
 
 
 def tsa_timestamper(settings: Settings) -> Timestamper | None:
@@ -132,7 +135,7 @@ def collect_package_input(
         completed_at=journal.iso(letter.completed_at),
         sealed_at=journal.iso(now) or "",
         key_fingerprint=key_fingerprint(key),
-        key_url=public_key_url(settings),
+        key_url=public_key_url(settings, key_fingerprint(key)),
         documents=summary_documents,
         proofs=summary_proofs,
         timeline=[r for r in records if r.get("type") != "alert"],

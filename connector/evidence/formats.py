@@ -28,6 +28,8 @@ SEAL_PUBLIC_KEY = "seal/seal-key.pem"
 SEAL_TIMESTAMP = "seal/timestamp.tst"
 
 PUBLIC_KEY_PATH = "/.well-known/lre-bridge/seal-key.pem"
+# One URL per key, stable across rotations: what a package's seal points to.
+KEY_BY_FINGERPRINT_PATH = "/.well-known/lre-bridge/seal-keys/{fingerprint}.pem"
 
 
 def canonical_json(value: Any) -> bytes:

@@ -119,7 +119,7 @@ def append_event(session: Session, letter: models.Letter, event: models.Event) -
         "status": (event.data or {}).get("status", letter.status),
         "occurred_at": iso(event.occurred_at),
         "recorded_at": iso(event.created_at or datetime.now(UTC)),
-        "provider": event.provider or letter.provider,
+        "provider": event.provider,
         "provider_letter_id": letter.provider_letter_id,
         "provider_event_id": event.provider_event_id,
         "documents": [_document_record(doc) for doc in documents],

@@ -16,6 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from connector.config import ConfigError, Settings
 
 EMBEDDED_KEY_NAME = "seal-key.pem"
+# After a key rotation, the operator drops the old *public* key here so that packages sealed
+# with it can still be checked against a URL the bridge serves.
+RETIRED_KEYS_DIR = "retired-seal-keys"
 
 
 def load_signing_key(settings: Settings) -> Ed25519PrivateKey:
@@ -67,3 +70,15 @@ def key_fingerprint(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()
+
+
+def published_public_keys(settings: Settings) -> dict[str, bytes]:
+    """Every public key the bridge vouches for, by fingerprint: the current one and retired ones."""
+    current = load_signing_key(settings)
+    keys = {key_fingerprint(current): public_key_pem(current)}
+    folder = Path(settings.data_dir) / RETIRED_KEYS_DIR
+    for path in sorted(folder.glob("*.pem")) if folder.is_dir() else ():
+        public = serialization.load_pem_public_key(path.read_bytes())
+        if isinstance(public, Ed25519PublicKey):
+            keys.setdefault(key_fingerprint(public), public_key_pem(public))
+    return keys
