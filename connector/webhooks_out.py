@@ -255,22 +255,28 @@ def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
+def _pending_neighbour(session: Session, delivery: Delivery, *, before: bool) -> Delivery | None:
+    """The closest pending delivery to the same hook for the same letter, before or after this one."""
+    seq = Delivery.event_seq < delivery.event_seq if before else Delivery.event_seq > delivery.event_seq
+    return session.scalar(
+        select(Delivery)
+        .where(
+            Delivery.hook_id == delivery.hook_id,
+            Delivery.letter_id == delivery.letter_id,
+            Delivery.status == DeliveryStatus.PENDING,
+            seq,
+        )
+        .order_by(Delivery.event_seq.desc() if before else Delivery.event_seq)
+        .limit(1)
+    )
+
+
 def _blocking_wait(session: Session, delivery: Delivery, now: datetime) -> float | None:
     """Seconds to wait for an earlier pending delivery to the same hook for the same letter."""
     if delivery.letter_id is None:
         return None
     while True:
-        earlier = session.scalar(
-            select(Delivery)
-            .where(
-                Delivery.hook_id == delivery.hook_id,
-                Delivery.letter_id == delivery.letter_id,
-                Delivery.status == DeliveryStatus.PENDING,
-                Delivery.event_seq < delivery.event_seq,
-            )
-            .order_by(Delivery.event_seq)
-            .limit(1)
-        )
+        earlier = _pending_neighbour(session, delivery, before=True)
         if earlier is None:
             return None
         job = delivery_job(session, earlier.id)
@@ -286,17 +292,7 @@ def _wake_next(session: Session, delivery: Delivery, now: datetime) -> None:
     """Pull forward the next pending delivery for the same hook and letter (it may be waiting)."""
     if delivery.letter_id is None:
         return
-    following = session.scalar(
-        select(Delivery)
-        .where(
-            Delivery.hook_id == delivery.hook_id,
-            Delivery.letter_id == delivery.letter_id,
-            Delivery.status == DeliveryStatus.PENDING,
-            Delivery.event_seq > delivery.event_seq,
-        )
-        .order_by(Delivery.event_seq)
-        .limit(1)
-    )
+    following = _pending_neighbour(session, delivery, before=False)
     if following is not None:
         job = delivery_job(session, following.id)
         if job is not None and job.status == "pending" and job.run_at > now:

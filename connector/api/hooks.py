@@ -69,7 +69,9 @@ class HookIn(BaseModel):
         return [ALL_EVENTS] if not events or ALL_EVENTS in events else events
 
 
-class RotateIn(BaseModel):
+class RotationIn(BaseModel):
+    """The optional body of a secret rotation (hooks and the intake secret)."""
+
     model_config = ConfigDict(extra="forbid")
 
     # How long the previous secret stays valid; 0 revokes it at once (e.g. after a leak).
@@ -82,7 +84,8 @@ class ReplayIn(BaseModel):
     event_id: str = Field(min_length=1, max_length=40)
 
 
-def _body(model: type[BaseModel], *, optional: bool = False) -> Any:
+def parse_body(model: type[BaseModel], *, optional: bool = False) -> Any:
+    """The JSON body validated by ``model`` (an empty body is ``{}`` when ``optional``)."""
     raw = request.get_json(silent=True)
     if raw is None and optional and not request.get_data():
         raw = {}
@@ -115,7 +118,7 @@ def _get_hook(hook_id: str, *, lock: bool = False) -> Hook:
 @require_api_key
 def create_hook() -> tuple[Response, int]:
     """Subscribe ``target_url`` to events; the answer carries the signing secret, once."""
-    body: HookIn = _body(HookIn)
+    body: HookIn = parse_body(HookIn)
     check_target_url(body.target_url)
     session = db_session()
     filters = body.filters.model_dump(exclude_none=True)
@@ -174,7 +177,7 @@ def remove_hook(hook_id: str) -> tuple[str, int]:
 @require_api_key
 def rotate_hook_secret(hook_id: str) -> Response:
     """A new secret; deliveries carry both signatures until the old one expires."""
-    body: RotateIn = _body(RotateIn, optional=True)
+    body: RotationIn = parse_body(RotationIn, optional=True)
     hook = _get_hook(hook_id, lock=True)
     svc = services()
     now = svc.clock()
@@ -216,7 +219,7 @@ def list_deliveries(hook_id: str) -> Response:
 @require_api_key
 def replay(hook_id: str) -> tuple[Response, int]:
     """Deliver a past event to this hook again, with its original ``webhook-id``."""
-    body: ReplayIn = _body(ReplayIn)
+    body: ReplayIn = parse_body(ReplayIn)
     hook = _get_hook(hook_id)
     if hook.status != "active":
         raise ApiError(409, "hook_disabled", "This hook is disabled; subscribe its target_url again to re-enable it.")
@@ -377,6 +380,16 @@ SCHEMAS: dict[str, Any] = {
     **{_event_component(event_type): _event_schema(event_type) for event_type in EVENT_TYPES},
 }
 
+ROTATION_REQUEST_BODY: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"grace_period_seconds": {"type": "integer", "default": 86400}},
+            }
+        }
+    }
+}
 _HOOK_RESPONSE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Hook"}}}}
 _LIST = {
     "content": {
@@ -437,16 +450,7 @@ OPENAPI: dict[str, Any] = {
             "tags": ["Webhooks"],
             "summary": "Rotate the signing secret",
             "description": "Until `previous_secret_expires_at`, deliveries carry two signatures.",
-            "requestBody": {
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {"grace_period_seconds": {"type": "integer", "default": 86400}},
-                        }
-                    }
-                }
-            },
+            "requestBody": ROTATION_REQUEST_BODY,
             "responses": {
                 "200": {"description": "The hook with its new `secret`.", **_HOOK_RESPONSE},
                 "404": _ERROR,

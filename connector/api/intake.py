@@ -15,19 +15,18 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connector import signing
 from connector.api.common import services
+from connector.api.hooks import ROTATION_REQUEST_BODY, RotationIn, parse_body
 from connector.api.letters import build_documents
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
 from connector.inbound import ReplayedMessage, already_received, remember_message
-from connector.letters import create_letter, letter_to_dict, parse_letter, validation_error
+from connector.letters import create_letter, letter_to_dict, parse_letter
 from connector.models import Account
 from connector.webhooks_out import (
-    ROTATION_GRACE,
     keys_from,
     new_secret_list,
     previous_secret_expiry,
@@ -101,23 +100,11 @@ def _replayed() -> ApiError:
     return ApiError(409, "replayed_message", "This message was already received; it is not processed twice.")
 
 
-class IntakeSecretIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    grace_period_seconds: int = Field(default=int(ROTATION_GRACE.total_seconds()), ge=0, le=7 * 86400)
-
-
 @bp.post("/v1/account/intake-secret")
 @require_api_key
 def create_intake_secret() -> tuple[Response, int]:
     """Create (or rotate) the account's intake secret; the answer shows it, once."""
-    raw: Any = request.get_json(silent=True) if request.get_data() else {}
-    if not isinstance(raw, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    try:
-        options = IntakeSecretIn.model_validate(raw)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    options: RotationIn = parse_body(RotationIn, optional=True)
     svc = services()
     now = svc.clock()
     session = db_session()
@@ -203,16 +190,7 @@ OPENAPI: dict[str, Any] = {
         "post": {
             "tags": ["Webhooks"],
             "summary": "Create or rotate the intake secret",
-            "requestBody": {
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {"grace_period_seconds": {"type": "integer", "default": 86400}},
-                        }
-                    }
-                }
-            },
+            "requestBody": ROTATION_REQUEST_BODY,
             "responses": {
                 "201": {
                     "description": "Created",
