@@ -20,7 +20,6 @@ import base64
 import hashlib
 import ipaddress
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,7 +31,7 @@ import requests
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from connector.http import UnsafeUrl
+from connector.providers import transport
 from connector.providers.base import (
     FINAL_STATUSES,
     PROOF_KIND_BY_STATUS,
@@ -56,7 +55,6 @@ DEFAULT_TIMEOUT = 60.0
 AR24_WEBHOOK_IP = "185.183.140.195"
 # Header through which the bridge's callback route hands over the caller's address.
 REMOTE_ADDR_HEADER = "X-Lre-Remote-Addr"
-OTP_PATTERN = re.compile(r"\d{6}")
 PDF_MAGIC = b"%PDF"
 
 
@@ -159,12 +157,8 @@ _OTP_HELP = (
 # Every slug AR24 documents for the calls the bridge makes, with the retry decision.
 ERRORS: dict[str, _ErrorRule] = {
     # Authentication of the API call itself.
-    "token_invalid": _ErrorRule(
-        "provider_auth_failed", f"AR24 refused the API token. {_CHECK_SETTINGS}", True
-    ),
-    "token_missing": _ErrorRule(
-        "provider_auth_failed", f"No AR24 API token was sent. {_CHECK_SETTINGS}", True
-    ),
+    "token_invalid": _ErrorRule("provider_auth_failed", f"AR24 refused the API token. {_CHECK_SETTINGS}", True),
+    "token_missing": _ErrorRule("provider_auth_failed", f"No AR24 API token was sent. {_CHECK_SETTINGS}", True),
     "empty_signature": _ErrorRule(
         "provider_auth_failed", f"AR24 did not receive the request signature. {_CHECK_SETTINGS}", True
     ),
@@ -180,9 +174,7 @@ ERRORS: dict[str, _ErrorRule] = {
         False,
     ),
     # Recipient.
-    "missing_email": _ErrorRule(
-        "invalid_email", "The recipient has no e-mail address.", True, "recipient.email"
-    ),
+    "missing_email": _ErrorRule("invalid_email", "The recipient has no e-mail address.", True, "recipient.email"),
     "same_sender_recipients_emails": _ErrorRule(
         "invalid_recipient",
         "The recipient's e-mail address is the sender's own address.",
@@ -293,9 +285,7 @@ def error_for(payload: Mapping[str, Any]) -> ProviderError:
             permanent=False,
             provider_code=slug or None,
         )
-    return ProviderError(
-        rule.code, rule.message, permanent=rule.permanent, field=rule.field, provider_code=slug
-    )
+    return ProviderError(rule.code, rule.message, permanent=rule.permanent, field=rule.field, provider_code=slug)
 
 
 # --- Lifecycle -------------------------------------------------------------------------------
@@ -413,26 +403,15 @@ class AR24Provider:
             kwargs["data"] = fields
             if files:
                 kwargs["files"] = files
-        try:
-            response = self.context.http(method, f"{self.base_url}{path}", timeout=self.timeout, **kwargs)
-        except UnsafeUrl as exc:
-            raise ProviderError(
-                "provider_misconfigured",
-                f"The AR24 base URL is refused: {exc}. {_CHECK_SETTINGS}",
-                permanent=True,
-            ) from exc
-        except requests.ConnectTimeout as exc:
-            # Never connected: the request cannot have reached AR24.
-            raise ProviderError(
-                "provider_unavailable", "AR24 could not be reached.", permanent=False
-            ) from exc
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise ProviderError(
-                "provider_timeout",
-                "AR24 did not answer in time; the request may have been received.",
-                permanent=False,
-                ambiguous=creates,
-            ) from exc
+        response = transport.call(
+            self.context,
+            method,
+            f"{self.base_url}{path}",
+            provider="AR24",
+            timeout=self.timeout,
+            creates=creates,
+            **kwargs,
+        )
         return self._result(response, date, creates=creates)
 
     def _result(self, response: requests.Response, date: str, *, creates: bool) -> Any:
@@ -446,13 +425,12 @@ class AR24Provider:
             # Errors and the maintenance notice arrive in clear JSON, whatever the HTTP status.
             return self._interpret(payload, response)
         if response.status_code != 200:
-            retry_after = response.headers.get("Retry-After")
-            transient = response.status_code >= 500 or response.status_code in (408, 429)
+            transient = transport.is_transient_status(response.status_code)
             raise ProviderError(
                 "provider_unavailable" if transient else "provider_error",
                 f"AR24 answered HTTP {response.status_code}.",
                 permanent=not transient,
-                retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+                retry_after=transport.retry_after(response),
                 ambiguous=creates and response.status_code >= 500,
             )
         try:
@@ -466,9 +444,7 @@ class AR24Provider:
                 ambiguous=creates,
             ) from exc
         if not isinstance(payload, dict):
-            raise ProviderError(
-                "provider_error", "AR24 sent an unexpected answer.", permanent=False, ambiguous=creates
-            )
+            raise ProviderError("provider_error", "AR24 sent an unexpected answer.", permanent=False, ambiguous=creates)
         return self._interpret(payload, response)
 
     @staticmethod
@@ -486,9 +462,7 @@ class AR24Provider:
             )
         if status == "ERROR":
             raise error_for(payload)
-        raise ProviderError(
-            "provider_error", f"AR24 sent an unknown status {status or '(none)'!r}.", permanent=False
-        )
+        raise ProviderError("provider_error", f"AR24 sent an unknown status {status or '(none)'!r}.", permanent=False)
 
     # -- Provider Protocol -----------------------------------------------------------------
 
@@ -508,7 +482,7 @@ class AR24Provider:
                 permanent=True,
                 field="sender_otp",
             )
-        if not OTP_PATTERN.fullmatch(otp):
+        if not transport.OTP_PATTERN.fullmatch(otp):
             raise ProviderError(
                 "sender_otp_invalid",
                 "The one-time code must be 6 digits. " + _OTP_HELP,
@@ -518,9 +492,7 @@ class AR24Provider:
         result = self._call("POST", "/user/auth_otp", {"id_user": self.user_id, "otp": otp})
         otp_hash = result.get("hash") if isinstance(result, dict) else None
         if not otp_hash:
-            raise ProviderError(
-                "provider_error", "AR24 did not return the sender's identification.", permanent=False
-            )
+            raise ProviderError("provider_error", "AR24 did not return the sender's identification.", permanent=False)
         expires = parse_paris_date(result.get("expiration_date"))
         if expires is None:
             expires = self.context.now().astimezone(UTC) + timedelta(hours=1)
@@ -580,9 +552,7 @@ class AR24Provider:
             )
             file_id = result.get("file_id") if isinstance(result, dict) else None
             if file_id in (None, ""):
-                raise ProviderError(
-                    "provider_error", "AR24 did not return the uploaded file's id.", permanent=False
-                )
+                raise ProviderError("provider_error", "AR24 did not return the uploaded file's id.", permanent=False)
             fields[f"attachment[{index}]"] = str(file_id)
         mail = self._call("POST", "/mail", fields, creates=True)
         if not isinstance(mail, dict) or mail.get("id") in (None, ""):
@@ -592,9 +562,7 @@ class AR24Provider:
                 permanent=False,
                 ambiguous=True,
             )
-        return SubmitResult(
-            provider_letter_id=str(mail["id"]), events=events_from_mail(mail, self.context.now())
-        )
+        return SubmitResult(provider_letter_id=str(mail["id"]), events=events_from_mail(mail, self.context.now()))
 
     def find_by_reference(self, letter_id: str, *, page_size: int = 100, max_pages: int = 10) -> str | None:
         """Look our letter up among the sender's mails by ``ref_client``.
@@ -624,9 +592,7 @@ class AR24Provider:
             raise ProviderError("provider_error", "AR24 returned no mail.", permanent=False)
         events = events_from_mail(mail, self.context.now())
         final = any(event.status in FINAL_STATUSES for event in events)
-        return ProviderState(
-            provider_letter_id=str(mail.get("id", provider_letter_id)), events=events, final=final
-        )
+        return ProviderState(provider_letter_id=str(mail.get("id", provider_letter_id)), events=events, final=final)
 
     def download_proof(self, proof: ProofRef) -> bytes:
         """The proof PDF, byte-exact. AR24's proof links are tokenised, so the GET is unsigned;
@@ -641,16 +607,7 @@ class AR24Provider:
             host == allowed or host == "ar24.fr" or host.endswith(".ar24.fr")
         ):
             raise ProviderError("proof_unavailable", "The proof link does not point to AR24.", permanent=True)
-        try:
-            response = self.context.http("GET", proof.url, timeout=self.timeout)
-        except UnsafeUrl as exc:
-            raise ProviderError(
-                "proof_unavailable", f"The proof link is refused: {exc}.", permanent=True
-            ) from exc
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise ProviderError(
-                "provider_unavailable", "AR24 did not serve the proof in time.", permanent=False
-            ) from exc
+        response = transport.call(self.context, "GET", proof.url, provider="AR24", timeout=self.timeout)
         if response.status_code != 200 or not response.content.startswith(PDF_MAGIC):
             payload: Any = None
             try:

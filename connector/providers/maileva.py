@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from connector.http import UnsafeUrl
+from connector.providers import transport
 from connector.providers.base import (
     FINAL_STATUSES,
     PROOF_KIND_BY_STATUS,
@@ -55,7 +55,6 @@ MAX_PERSON_NAME = 50
 MAX_COMPANY = 38
 # The recipient e-mail pattern of the RecipientCreation schema, checked before calling Maileva.
 EMAIL_PATTERN = re.compile(r"^[\w]{1,}[\w.+-]{0,}@[\w-]{2,}([.][a-zA-Z]{2,}|[.][\w-]{2,}[.][a-zA-Z]{2,})+$")
-OTP_PATTERN = re.compile(r"\d{6}")
 _CHECK_SETTINGS = "Check the Maileva settings of this account (PUT /v1/account/provider)."
 _OTP_HELP = (
     "Type a fresh 6-digit code from the sender's Maileva/AR24 OTP key (authenticator app, or "
@@ -186,14 +185,12 @@ def error_for(response: requests.Response, *, action: str, creates: bool = False
             permanent=True,
             provider_code=provider_code,
         )
-    retry_after_raw = response.headers.get("Retry-After")
-    retry_after = float(retry_after_raw) if retry_after_raw and retry_after_raw.isdigit() else None
-    if status == 429 or status >= 500 or status == 408:
+    if transport.is_transient_status(status):
         return ProviderError(
             "provider_unavailable",
             f"Maileva is unavailable (HTTP {status}); the bridge will try again.",
             permanent=False,
-            retry_after=retry_after,
+            retry_after=transport.retry_after(response),
             provider_code=provider_code,
             ambiguous=creates and status >= 500,
         )
@@ -208,15 +205,11 @@ def error_for(response: requests.Response, *, action: str, creates: bool = False
 # --- Lifecycle -------------------------------------------------------------------------------
 
 
-def events_from_recipient(
-    sending_id: str, recipient: Mapping[str, Any], now: datetime
-) -> tuple[ProviderEvent, ...]:
+def events_from_recipient(sending_id: str, recipient: Mapping[str, Any], now: datetime) -> tuple[ProviderEvent, ...]:
     """The normalised events a Maileva recipient shows, oldest first."""
     events: list[ProviderEvent] = []
     recipient_id = str(recipient.get("id") or "")
-    raw_base = {
-        k: recipient.get(k) for k in ("id", "status", "status_detail", "status_date") if k in recipient
-    }
+    raw_base = {k: recipient.get(k) for k in ("id", "status", "status_detail", "status_date") if k in recipient}
     deposit = recipient.get("deposit_proof")
     if isinstance(deposit, dict) and deposit.get("id"):
         events.append(
@@ -259,9 +252,9 @@ def events_from_recipient(
             url=f"{LREQ_PATH}/sendings/{sending_id}/recipients/{recipient_id}/download_delivery_proof",
             filename=f"maileva-{sending_id}-{PROOF_KIND_BY_STATUS[status]}.pdf",
         )
-    occurred = (
-        parse_iso(delivery.get("creation_date")) if isinstance(delivery, dict) else None
-    ) or parse_iso(recipient.get("status_date"))
+    occurred = (parse_iso(delivery.get("creation_date")) if isinstance(delivery, dict) else None) or parse_iso(
+        recipient.get("status_date")
+    )
     events.append(
         ProviderEvent(
             status=status,
@@ -317,18 +310,9 @@ class MailevaProvider:
         settings = self.context.settings
         form = {**data, "client_id": str(settings.get("client_id") or "")}
         form["client_secret"] = str(settings.get("client_secret") or "")
-        try:
-            return self.context.http("POST", self.auth_url, data=form, timeout=self.timeout)
-        except UnsafeUrl as exc:
-            raise ProviderError(
-                "provider_misconfigured",
-                f"The Maileva auth_url is refused: {exc}. {_CHECK_SETTINGS}",
-                permanent=True,
-            ) from exc
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise ProviderError(
-                "provider_unavailable", "Maileva's sign-in service did not answer.", permanent=False
-            ) from exc
+        return transport.call(
+            self.context, "POST", self.auth_url, provider="Maileva's sign-in service", timeout=self.timeout, data=form
+        )
 
     def _access_token(self, *, force: bool = False) -> str:
         now = self.context.now().timestamp()
@@ -339,9 +323,7 @@ class MailevaProvider:
         response: requests.Response | None = None
         # A token the API refused (force) is not refreshed: sign in again from scratch.
         if not force and cached and cached.refresh_token and cached.refresh_expires_at - _EXPIRY_MARGIN > now:
-            response = self._token_request(
-                {"grant_type": "refresh_token", "refresh_token": cached.refresh_token}
-            )
+            response = self._token_request({"grant_type": "refresh_token", "refresh_token": cached.refresh_token})
             if response.status_code != 200:
                 response = None  # refresh token revoked or expired: sign in again
         if response is None:
@@ -407,23 +389,16 @@ class MailevaProvider:
                 "Accept": "application/json",
             }
             headers.update(extra_headers)
-            try:
-                response = self.context.http(method, url, timeout=self.timeout, headers=headers, **kwargs)
-            except UnsafeUrl as exc:
-                raise ProviderError(
-                    "provider_misconfigured", f"The Maileva base URL is refused: {exc}.", permanent=True
-                ) from exc
-            except requests.ConnectTimeout as exc:
-                raise ProviderError(
-                    "provider_unavailable", "Maileva could not be reached.", permanent=False
-                ) from exc
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                raise ProviderError(
-                    "provider_timeout",
-                    "Maileva did not answer in time; the request may have been received.",
-                    permanent=False,
-                    ambiguous=creates,
-                ) from exc
+            response = transport.call(
+                self.context,
+                method,
+                url,
+                provider="Maileva",
+                timeout=self.timeout,
+                creates=creates,
+                headers=headers,
+                **kwargs,
+            )
             if response.status_code == 401 and attempt == 1:
                 continue
             if response.status_code in expect:
@@ -442,7 +417,7 @@ class MailevaProvider:
         otp = (sender_otp or "").strip()
         if not otp:
             return {}
-        if not OTP_PATTERN.fullmatch(otp):
+        if not transport.OTP_PATTERN.fullmatch(otp):
             raise ProviderError(
                 "sender_otp_invalid",
                 "The one-time code must be 6 digits. " + _OTP_HELP,
@@ -472,17 +447,13 @@ class MailevaProvider:
             expires = parse_iso(response.json().get("expiration_date"))
         except (ValueError, AttributeError):
             expires = None
-        return (
-            {"sender_authenticated_until": expires.isoformat()} if expires else {"sender_authenticated": True}
-        )
+        return {"sender_authenticated_until": expires.isoformat()} if expires else {"sender_authenticated": True}
 
     def _check(self, letter: OutgoingLetter) -> None:
         recipient = letter.recipient
         problems: list[tuple[str, str, str]] = []
         if not EMAIL_PATTERN.match(recipient.email or ""):
-            problems.append(
-                ("invalid_email", "recipient.email", "Maileva does not accept this e-mail address.")
-            )
+            problems.append(("invalid_email", "recipient.email", "Maileva does not accept this e-mail address."))
         for field, value in (("first_name", recipient.first_name), ("last_name", recipient.last_name)):
             if not value:
                 problems.append(
@@ -509,9 +480,7 @@ class MailevaProvider:
                 )
             )
         if letter.message and len(letter.message) > MAX_MESSAGE:
-            problems.append(
-                ("message_too_long", "message", f"Maileva accepts at most {MAX_MESSAGE} characters.")
-            )
+            problems.append(("message_too_long", "message", f"Maileva accepts at most {MAX_MESSAGE} characters."))
         if len(letter.id) > MAX_CUSTOM_ID:
             problems.append(("provider_error", "id", "The letter id is too long for Maileva's custom_id."))
         if problems:
@@ -576,9 +545,7 @@ class MailevaProvider:
 
     def _delete_draft(self, sending_id: str) -> None:
         try:
-            self._request(
-                "DELETE", f"{LREQ_PATH}/sendings/{sending_id}", action="delete the draft", expect=(200, 204)
-            )
+            self._request("DELETE", f"{LREQ_PATH}/sendings/{sending_id}", action="delete the draft", expect=(200, 204))
         except ProviderError:
             pass  # a leftover DRAFT is never sent; find_by_reference ignores drafts
 
@@ -603,11 +570,7 @@ class MailevaProvider:
             )
             sendings = [s for s in response.json().get("sendings") or [] if isinstance(s, dict)]
             for sending in sendings:
-                if (
-                    sending.get("custom_id") == letter_id
-                    and sending.get("status") != "DRAFT"
-                    and sending.get("id")
-                ):
+                if sending.get("custom_id") == letter_id and sending.get("status") != "DRAFT" and sending.get("id"):
                     return str(sending["id"])
             if len(sendings) < page_size:
                 return None
@@ -633,9 +596,7 @@ class MailevaProvider:
         if not proof.url:
             raise ProviderError("proof_unavailable", "The proof has no download link.", permanent=True)
         if proof.url.startswith("http") and not proof.url.startswith(self.base_url + "/"):
-            raise ProviderError(
-                "proof_unavailable", "The proof link does not point to Maileva.", permanent=True
-            )
+            raise ProviderError("proof_unavailable", "The proof link does not point to Maileva.", permanent=True)
         try:
             response = self._request(
                 "GET", proof.url, action="download the proof", headers={"Accept": "application/pdf"}
