@@ -187,6 +187,17 @@ def test_the_cli_accepts_the_unzipped_folder_too(
     assert result.exit_code == 0, result.output
 
 
+def test_files_the_operating_system_drops_into_an_opened_folder_are_ignored(
+    tmp_path: Path, key: Ed25519PrivateKey, package_zip: bytes
+) -> None:
+    folder = unzip(package_zip, tmp_path / "x")
+    (folder / ".DS_Store").write_bytes(b"finder")
+    (folder / "data" / "documents" / "Thumbs.db").write_bytes(b"explorer")
+    report = verify_package(read_package(folder), public_key_pem(key))
+    assert report.ok, report.problems
+    assert any("ignored files added by the operating system" in w for w in report.warnings)
+
+
 def test_the_independent_verifier_accepts_an_untouched_package(
     tmp_path: Path, key: Ed25519PrivateKey, package_zip: bytes
 ) -> None:

@@ -22,7 +22,7 @@ from connector.evidence.access import log_access, reader_name
 from connector.evidence.assemble import collect_package_input, public_key_url, tsa_timestamper
 from connector.evidence.journal import iso
 from connector.evidence.keys import key_fingerprint, load_signing_key, public_key_pem, published_public_keys
-from connector.evidence.package import build_package
+from connector.evidence.package import build_package, safe_path_part
 from connector.evidence.retention import (
     MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
@@ -133,7 +133,7 @@ def download_proof(letter_id: str, kind: str) -> Response:
         services().blobs.get(proof.storage_key),
         mimetype="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{proof.filename}"',
+            "Content-Disposition": f'attachment; filename="{safe_path_part(proof.filename)}"',
             "Digest": _digest_header(proof.sha256),
         },
     )

@@ -122,6 +122,11 @@ def verify_package(
 ) -> Report:
     """Run every check and collect all problems (not just the first)."""
     report = Report()
+    clutter = sorted(path for path in files if _is_os_clutter(path))
+    if clutter:
+        # Finder and Explorer drop these into any folder a person opens; they are not evidence.
+        report.warnings.append(f"ignored files added by the operating system: {', '.join(clutter)}")
+        files = {path: content for path, content in files.items() if path not in clutter}
     _check_bag_declaration(files, report)
     _check_manifests(files, report)
     _check_oxum(files, report)
@@ -335,6 +340,14 @@ def _check_timestamp(files: Mapping[str, bytes], trusted: Sequence[bytes], repor
             "the time-stamping authority's certificate was not checked against a trusted authority; "
             "pass --tsa-ca with its CA certificate"
         )
+
+
+_CLUTTER_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
+def _is_os_clutter(path: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return parts[0] == "__MACOSX" or parts[-1] in _CLUTTER_NAMES or parts[-1].startswith("._")
 
 
 def _tag_fields(content: bytes | None) -> dict[str, str]:
