@@ -182,7 +182,10 @@ def provider_callback(provider: str, token: str) -> tuple[Response, int]:
     svc = services()
     adapter = svc.provider_for_account(session, letter.account_id)
     try:
-        adapter.parse_callback(dict(request.headers), request.args.to_dict(), request.get_data())
+        # The caller's address, for providers with an IP allow-list (AR24); never the client's own header.
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "x-lre-remote-addr"}
+        headers["X-Lre-Remote-Addr"] = request.remote_addr or ""
+        adapter.parse_callback(headers, request.args.to_dict(), request.get_data())
     except WebhookRejected as exc:
         raise ApiError(exc.status, "callback_rejected", str(exc)) from None
     if letter.provider_letter_id and letter.status not in FINAL_STATUSES:

@@ -152,3 +152,29 @@ def test_a_wrong_otp_is_refused_before_the_letter_exists(
 ) -> None:
     response = client.post("/v1/letters", json=letter_payload(sender_otp="000000"), headers=on_ar24)
     assert (response.status_code, response.json["error"]["code"]) == (422, "sender_otp_invalid")
+
+
+def test_the_ip_allow_list_uses_the_callers_address_not_a_header_it_sends(
+    client: Any, auth: dict[str, str], ar24: AR24Server, services: Services, drain: Callable[[], int]
+) -> None:
+    settings = {**ar24.settings(), "callback_ip_allowlist": "185.183.140.195"}
+    assert (
+        client.put("/v1/account/provider", json={"provider": "ar24", "settings": settings}, headers=auth).status_code
+        == 200
+    )
+    created = send(client, auth)
+    drain()
+    with services.db.transaction() as session:
+        token = session.scalar(select(Letter.callback_token).where(Letter.id == created["id"]))
+    path = f"/callbacks/ar24/{token}"
+
+    forged = client.post(
+        path,
+        data={"id_mail": "1"},
+        headers={"X-Lre-Remote-Addr": "185.183.140.195"},
+        environ_base={"REMOTE_ADDR": "203.0.113.7"},
+    )
+    from_ar24 = client.post(path, data={"id_mail": "1"}, environ_base={"REMOTE_ADDR": "185.183.140.195"})
+
+    assert forged.status_code == 403
+    assert from_ar24.status_code == 200
