@@ -51,6 +51,7 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 # "Please synchronize your timeout with the API timeout which is 60 seconds" (another stored copy
 # of the page says 300 s); the bridge's jobs are retried, so the shorter value is kept.
 DEFAULT_TIMEOUT = 60.0
+OTP_TIMEOUT = 20.0
 # The one address AR24's webhooks come from (knowledge-base page on webhooks).
 AR24_WEBHOOK_IP = "185.183.140.195"
 # Header through which the bridge's callback route hands over the caller's address.
@@ -358,10 +359,6 @@ class AR24Provider:
     # ``callback_ip_allowlist``: comma-separated addresses or networks allowed to call the
     # per-letter callback URL (AR24 documents 185.183.140.195); empty means token-only.
     OPTIONAL_SETTINGS: ClassVar[tuple[str, ...]] = ("callback_ip_allowlist", "timeout")
-    SETTING_EXAMPLES: ClassVar[dict[str, str]] = {
-        "base_url": "https://sandbox.ar24.fr/api",
-        "callback_ip_allowlist": AR24_WEBHOOK_IP,
-    }
 
     def __init__(self, context: ProviderContext) -> None:
         self.context = context
@@ -382,6 +379,7 @@ class AR24Provider:
         *,
         files: Mapping[str, Any] | None = None,
         creates: bool = False,
+        timeout: float | None = None,
     ) -> Any:
         """One signed AR24 call; returns the decrypted ``result``.
 
@@ -408,7 +406,7 @@ class AR24Provider:
             method,
             f"{self.base_url}{path}",
             provider="AR24",
-            timeout=self.timeout,
+            timeout=timeout or self.timeout,
             creates=creates,
             **kwargs,
         )
@@ -423,7 +421,7 @@ class AR24Provider:
             payload = None
         if isinstance(payload, dict):
             # Errors and the maintenance notice arrive in clear JSON, whatever the HTTP status.
-            return self._interpret(payload, response)
+            return self._interpret(payload)
         if response.status_code != 200:
             transient = transport.is_transient_status(response.status_code)
             raise ProviderError(
@@ -445,10 +443,10 @@ class AR24Provider:
             ) from exc
         if not isinstance(payload, dict):
             raise ProviderError("provider_error", "AR24 sent an unexpected answer.", permanent=False, ambiguous=creates)
-        return self._interpret(payload, response)
+        return self._interpret(payload)
 
     @staticmethod
-    def _interpret(payload: Mapping[str, Any], response: requests.Response) -> Any:
+    def _interpret(payload: Mapping[str, Any]) -> Any:
         status = str(payload.get("status") or "").upper()
         if status == "SUCCESS":
             return payload.get("result")
@@ -489,7 +487,10 @@ class AR24Provider:
                 permanent=True,
                 field="sender_otp",
             )
-        result = self._call("POST", "/user/auth_otp", {"id_user": self.user_id, "otp": otp})
+        # Runs inside the caller's API request (Zapier gives an action 30 s): keep it short.
+        result = self._call(
+            "POST", "/user/auth_otp", {"id_user": self.user_id, "otp": otp}, timeout=min(self.timeout, OTP_TIMEOUT)
+        )
         otp_hash = result.get("hash") if isinstance(result, dict) else None
         if not otp_hash:
             raise ProviderError("provider_error", "AR24 did not return the sender's identification.", permanent=False)
@@ -618,7 +619,7 @@ class AR24Provider:
                 "ERROR",
                 "MAINTENANCE",
             ):
-                self._interpret(payload, response)
+                self._interpret(payload)
             raise ProviderError(
                 "proof_unavailable",
                 f"AR24 did not serve the proof PDF (HTTP {response.status_code}); it will be fetched again.",

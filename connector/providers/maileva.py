@@ -288,10 +288,6 @@ class MailevaProvider:
     )
     SECRET_SETTINGS: ClassVar[tuple[str, ...]] = ("client_secret", "password")
     OPTIONAL_SETTINGS: ClassVar[tuple[str, ...]] = ("timeout",)
-    SETTING_EXAMPLES: ClassVar[dict[str, str]] = {
-        "base_url": "https://api.sandbox.maileva.net",
-        "auth_url": "https://connexion.sandbox.maileva.net/auth/realms/services/protocol/openid-connect/token",
-    }
 
     def __init__(self, context: ProviderContext) -> None:
         self.context = context
