@@ -140,7 +140,7 @@ def verify(folder: Path, public_key_pem: bytes) -> list[str]:
             break
         if jcs(record) != line:
             problems.append(f"data/journal.jsonl: line {number} is not canonical")
-        if record["seq"] != number or record["prev"] != prev:
+        if record.get("seq") != number or record.get("prev") != prev:
             problems.append(f"data/journal.jsonl: chain broken at line {number}")
         prev = hashlib.sha256(line.encode("utf-8")).hexdigest()
     if seal["journal"]["lines"] != len(lines) or seal["journal"]["last_line_sha256"] != prev:

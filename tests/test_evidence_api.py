@@ -9,6 +9,8 @@ import io
 import json
 import os
 import stat
+import subprocess
+import sys
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -126,6 +128,28 @@ def test_every_final_status_gives_a_package_that_validates_and_detects_tampering
         assert f"FAIL  {path}" in output
         forged = unzip(tamper(package, path), tmp_path / f"forged-{path.replace('/', '_')}")
         assert independent_verifier.verify(forged, key.read_bytes())
+
+
+def test_the_installed_command_and_the_standalone_verifier_agree_on_a_downloaded_package(
+    client, auth, drain, tmp_path
+):
+    letter = send(client, auth, drain, sandbox_outcome="accepted")
+    key = published_key(client, tmp_path)
+    bag_dir = unzip(download(client, auth, letter["id"]), tmp_path / "unzipped")
+    repo = Path(__file__).resolve().parent.parent
+
+    def run_both() -> list[subprocess.CompletedProcess[str]]:
+        commands = [
+            [sys.executable, "-m", "connector.cli", "evidence", "verify", str(bag_dir), "--public-key", str(key)],
+            [sys.executable, str(repo / "tests" / "independent_verifier.py"), str(bag_dir), str(key)],
+        ]
+        return [subprocess.run(c, cwd=repo, capture_output=True, text=True, timeout=120) for c in commands]
+
+    assert [r.returncode for r in run_both()] == [0, 0]
+    (bag_dir / "data" / "journal.jsonl").write_text("{}\n", encoding="utf-8")
+    results = run_both()
+    assert [r.returncode for r in results] == [1, 1]
+    assert all("data/journal.jsonl" in r.stdout for r in results)
 
 
 def test_the_journal_binds_each_proof_to_its_event(client, auth, drain):
