@@ -311,3 +311,32 @@ def test_declared_fields_must_cover_every_variable_the_template_reads():
     with pytest.raises(TemplateSourceError, match="somme") as caught:
         prepare_upload("relance", "Relance", "<p>{{ client }} {{ somme }}</p>", [{"key": "client"}])
     assert caught.value.field == "fields"
+
+
+# --- bounded work --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", [
+    "{{ 'x' * 1000000000 }}",
+    "{{ [1] * 1000000000 }}",
+    "{{ 7 ** 100000000 }}",
+    "{% for i in range(1000000) %}{% endfor %}",
+])
+def test_a_template_cannot_ask_for_unbounded_work(source):
+    with pytest.raises(TemplateSourceError, match="Unsafe template"):
+        render_html(custom_spec(source), {}, date(2026, 11, 27))
+
+
+def test_loops_nested_three_deep_are_refused_at_upload():
+    with pytest.raises(TemplateSourceError, match="nested"):
+        check_source("{% for a in x %}{% for b in a %}{% for c in b %}{{ c }}{% endfor %}{% endfor %}{% endfor %}")
+
+
+def test_a_template_that_runs_too_long_is_stopped(monkeypatch):
+    from connector.rendering import environment
+
+    monkeypatch.setattr(environment, "RENDER_SECONDS", 0.2)
+    # Exponential recursion: 2**40 calls, each of which checks the deadline.
+    source = ("{% macro f(n) %}{% if n < 40 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}"
+              "{{ f(0) }}")
+    with pytest.raises(TemplateSourceError, match="longer than a letter may take"):
+        render_html(custom_spec(source), {}, date(2026, 11, 27))

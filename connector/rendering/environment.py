@@ -1,25 +1,34 @@
 """The sandboxed Jinja2 environment letters are rendered in, its French filters, and source checks.
 
-Uploaded templates are untrusted code. Three layers keep them in their box:
+Uploaded templates are untrusted code. These layers keep them in their box:
 
 1. ``check_source`` refuses, at upload, what a letter never needs: dunder attribute access,
-   ``include``/``import``, and ``extends`` of anything but the built-in ``base.html``.
+   ``include``/``import``, ``extends`` of anything but the built-in ``base.html``, and loops
+   nested deeper than two.
 2. The ImmutableSandboxedEnvironment refuses unsafe attribute access and mutation at render time,
    whatever slipped past the static check.
-3. The loader knows exactly one template, ``base.html``; nothing else on disk can be named.
+3. Work is bounded: ``range`` is small, ``*`` and ``**`` cannot build huge values, every call
+   checks a render deadline, and the output has a size limit (in ``render.py``).
+4. The loader knows exactly one template, ``base.html``; nothing else on disk can be named.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from jinja2 import FunctionLoader, StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -32,6 +41,11 @@ BUILTIN_DIR = Path(__file__).resolve().parents[2] / "templates"
 PROVIDED_VARIABLES = frozenset({"date_lettre", "titre_document"})
 
 MAX_SOURCE_BYTES = 200_000
+MAX_LOOP_NESTING = 2
+MAX_RANGE = 1_000
+# Bits of an integer a template may compute with ** (2**100_000 is already 30,000 digits).
+MAX_POWER_BITS = 100_000
+RENDER_SECONDS = 5.0
 # Rendered HTML beyond this is a runaway loop, not a letter (xhtml2pdf would choke on it anyway).
 MAX_OUTPUT_CHARS = 2_000_000
 
@@ -95,8 +109,53 @@ def _load_base(name: str) -> str | None:
     return (BUILTIN_DIR / BASE_TEMPLATE).read_text(encoding="utf-8")
 
 
-def _make_environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+_deadline: ContextVar[float | None] = ContextVar("template_render_deadline", default=None)
+
+
+@contextmanager
+def render_deadline(seconds: float | None = None) -> Iterator[None]:
+    """Bound the time of the template code run inside the block (checked at every call)."""
+    token = _deadline.set(time.monotonic() + (seconds if seconds is not None else RENDER_SECONDS))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _limited_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise SecurityError(f"range() is limited to {MAX_RANGE} items in a letter template.")
+    return numbers
+
+
+class LetterSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, plus bounds on the work a template can ask for."""
+
+    # Intercepting an operator also stops Jinja folding it at compile time, where
+    # {{ 9**9**9 }} would otherwise hang the upload itself.
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        deadline = _deadline.get()
+        if deadline is not None and time.monotonic() > deadline:
+            raise SecurityError("The template ran for longer than a letter may take.")
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*" and isinstance(right, int) and isinstance(left, str | list | tuple):
+            left, right = right, left
+        if operator == "*" and isinstance(left, int) and isinstance(right, str | list | tuple):
+            if left * len(right) > MAX_OUTPUT_CHARS:
+                raise SecurityError("The template repeats a value too many times.")
+        if operator == "**" and isinstance(left, int) and isinstance(right, int):
+            if right > 0 and max(left.bit_length(), 1) * right > MAX_POWER_BITS:
+                raise SecurityError("The template computes a number too large for a letter.")
+        return super().call_binop(context, operator, left, right)
+
+
+def _make_environment() -> LetterSandbox:
+    env = LetterSandbox(
         loader=FunctionLoader(_load_base),
         undefined=StrictUndefined,
         autoescape=True,
@@ -106,10 +165,11 @@ def _make_environment() -> ImmutableSandboxedEnvironment:
         auto_reload=False,
     )
     env.filters.update(date_fr=date_fr, montant=montant, nl2br=nl2br, paragraphes=paragraphs)
+    env.globals["range"] = _limited_range
     return env
 
 
-ENV = _make_environment()
+ENV: LetterSandbox = _make_environment()
 
 
 def check_source(source: str) -> nodes.Template:
@@ -134,7 +194,18 @@ def check_source(source: str) -> nodes.Template:
         name = _accessed_name(node)
         if name is not None and name.startswith("_"):
             raise TemplateSourceError(f"Access to the private name {name!r} is not allowed.", node.lineno)
+    _check_loop_nesting(tree, 0)
     return tree
+
+
+def _check_loop_nesting(node: nodes.Node, depth: int) -> None:
+    """Refuse loops nested deeper than a letter needs: each level multiplies the work."""
+    if isinstance(node, nodes.For):
+        depth += 1
+        if depth > MAX_LOOP_NESTING:
+            raise TemplateSourceError(f"Loops may be nested at most {MAX_LOOP_NESTING} deep.", node.lineno)
+    for child in node.iter_child_nodes():
+        _check_loop_nesting(child, depth)
 
 
 def _accessed_name(node: nodes.Node) -> str | None:

@@ -12,7 +12,7 @@ from jinja2 import Template
 from jinja2.exceptions import SecurityError, UndefinedError
 from sqlalchemy.orm import Session
 
-from connector.rendering.environment import COMPILED, MAX_OUTPUT_CHARS, NBSP, NNBSP
+from connector.rendering.environment import COMPILED, MAX_OUTPUT_CHARS, NBSP, NNBSP, render_deadline
 from connector.rendering.errors import TemplateSourceError
 from connector.rendering.fields import coerce_data
 from connector.rendering.library import TemplateSpec, resolve_template
@@ -78,11 +78,12 @@ def _generate(template: Template, context: dict[str, Any]) -> str:
     parts: list[str] = []
     size = 0
     try:
-        for chunk in template.generate(context):
-            size += len(chunk)
-            if size > MAX_OUTPUT_CHARS:
-                raise TemplateSourceError("The template produces far more text than a letter holds.")
-            parts.append(chunk)
+        with render_deadline():
+            for chunk in template.generate(context):
+                size += len(chunk)
+                if size > MAX_OUTPUT_CHARS:
+                    raise TemplateSourceError("The template produces far more text than a letter holds.")
+                parts.append(chunk)
     except TemplateSourceError:
         raise
     except SecurityError as exc:
