@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from connector.evidence import formats
 from connector.evidence.cli import evidence_cli
-from connector.evidence.journal import chain, etsi_fields
+from connector.evidence.journal import chain, etsi_fields, jcs_safe
 from connector.evidence.keys import public_key_pem
 from connector.evidence.package import (
     PackageInput,
@@ -315,6 +315,12 @@ def test_the_independent_canonical_form_matches_rfc8785() -> None:
     ]
     for sample in samples:
         assert independent_verifier.jcs(sample).encode() == rfc8785.dumps(sample)
+
+
+def test_provider_data_that_jcs_cannot_represent_is_kept_as_text() -> None:
+    raw = {"id": 2**60, "score": float("nan"), 3: ["ok", 1.5, True, None]}
+    assert jcs_safe(raw) == {"id": str(2**60), "score": "nan", "3": ["ok", 1.5, True, None]}
+    rfc8785.dumps(jcs_safe(raw))
 
 
 def test_the_journal_names_etsi_events_alongside_ours() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,6 +76,25 @@ def chain(records: Sequence[Mapping[str, Any]]) -> list[JournalLine]:
     return lines
 
 
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def jcs_safe(value: Any) -> Any:
+    """Provider data made representable in RFC 8785: integers beyond 2^53, NaN, infinities and
+    non-string keys become strings. A provider's odd payload must never stop a status change."""
+    if isinstance(value, dict):
+        return {str(k): jcs_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jcs_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= _MAX_SAFE_INTEGER else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value)
+
+
 def iso(moment: datetime | None) -> str | None:
     """UTC ISO 8601 with a ``Z``; naive datetimes are taken as UTC (SQLite may return them)."""
     if moment is None:
@@ -108,7 +128,7 @@ def append_event(session: Session, letter: models.Letter, event: models.Event) -
     """
     if event.seq is None or event.id is None:
         session.flush()  # ids and the global sequence are assigned at flush
-    raw = dict(event.raw or {})
+    raw = jcs_safe(dict(event.raw or {}))
     documents = _documents(session, letter.id)
     record: dict[str, Any] = {
         "type": event.type,
