@@ -411,11 +411,15 @@ RENDER = Operation(
     inputs=(TEMPLATE, TEMPLATE_FIELDS),
     outputs=(
         OutputField("template", Text("Template", "Modèle")),
+        OutputField("template_version", Text("Template version", "Version du modèle"), FieldType.INTEGER),
         OutputField("filename", Text("File name", "Nom du fichier")),
         OutputField("size", Text("Size (bytes)", "Taille (octets)"), FieldType.INTEGER),
+        OutputField("sha256", Text("SHA-256", "SHA-256")),
+        OutputField("letter_date", Text("Letter date", "Date de la lettre")),
         OutputField("file", Text("PDF", "PDF"), FieldType.FILE),
     ),
-    sample={"template": "mise_en_demeure", "filename": "mise_en_demeure.pdf", "size": 48213, "file": "SAMPLE FILE"},
+    sample={"template": "mise_en_demeure", "template_version": 1, "filename": "mise_en_demeure.pdf", "size": 48213,
+            "sha256": LETTER_SAMPLE["documents"][0]["sha256"], "letter_date": "2026-11-27", "file": "SAMPLE FILE"},
 )
 
 FIND_LETTER = Operation(

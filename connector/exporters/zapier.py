@@ -32,7 +32,7 @@ HEADER = (
     "// change the catalogue, then run `.venv/bin/lre-bridge export zapier zapier_app`.\n"
 )
 # The hand-written part of the app (copied by an export to a new directory).
-RUNTIME_FILES = ("package.json", "package-lock.json", "index.js", "lib", "test", ".gitignore", "README.md")
+RUNTIME_FILES = ("package.json", "package-lock.json", "index.js", "lib", "test", "scripts", ".gitignore", "README.md")
 SOURCE_APP = Path(__file__).resolve().parents[2] / "zapier_app"
 
 # Placeholder inputs the runtime replaces by functions (Zapier's dynamic fields).

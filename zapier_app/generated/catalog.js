@@ -1275,6 +1275,11 @@ module.exports = {
               "type": "string"
             },
             {
+              "key": "template_version",
+              "label": "Template version",
+              "type": "integer"
+            },
+            {
               "key": "filename",
               "label": "File name",
               "type": "string"
@@ -1285,6 +1290,16 @@ module.exports = {
               "type": "integer"
             },
             {
+              "key": "sha256",
+              "label": "SHA-256",
+              "type": "string"
+            },
+            {
+              "key": "letter_date",
+              "label": "Letter date",
+              "type": "string"
+            },
+            {
               "key": "file",
               "label": "PDF",
               "type": "file"
@@ -1292,8 +1307,11 @@ module.exports = {
           ],
           "sample": {
             "template": "mise_en_demeure",
+            "template_version": 1,
             "filename": "mise_en_demeure.pdf",
             "size": 48213,
+            "sha256": "9f2c4e8a1b7d3f6e5c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f",
+            "letter_date": "2026-11-27",
             "file": "SAMPLE FILE"
           }
         }

@@ -21,9 +21,10 @@ const hydrators = {
   // A preview of a template with its data: POST /v1/templates/<name>/render.
   renderedLetter: (z, bundle) => {
     const { call } = require('./bridge');
-    const { template, data } = bundle.inputData;
+    const { template, data, letter_date: letterDate } = bundle.inputData;
     const request = call(z, bundle, {
-      method: 'POST', path: `/v1/templates/${encodeURIComponent(template)}/render`, body: { data }, raw: true,
+      method: 'POST', path: `/v1/templates/${encodeURIComponent(template)}/render`,
+      body: { data, letter_date: letterDate }, raw: true,
     });
     return stashPdf(z, request, `${template}.pdf`);
   },

@@ -44,20 +44,23 @@ const sendLetter = (key) => async (z, bundle) => {
   return response.data;
 };
 
-// The preview is rendered once here (so a bad field is reported at once) and again by the
-// hydrator when a later step asks for the file: a create's output must stay small.
+// The preview is rendered here (so a bad field is reported at once) and again, byte for byte the
+// same thanks to the fixed letter date, by the hydrator when a later step asks for the file.
 const renderLetter = async (z, bundle) => {
   const template = bundle.inputData.template;
-  const data = templateData(bundle.inputData);
+  const body = { data: templateData(bundle.inputData), letter_date: new Date().toISOString().slice(0, 10) };
   const response = await call(z, bundle, {
-    method: 'POST', path: `/v1/templates/${encodeURIComponent(template)}/render`, body: { data }, raw: true,
+    method: 'POST', path: `/v1/templates/${encodeURIComponent(template)}/render`, body, raw: true,
   });
   const pdf = await response.buffer();
   return {
     template,
+    template_version: Number(response.headers.get('x-template-version')) || null,
     filename: `${template}.pdf`,
     size: pdf.length,
-    file: z.dehydrateFile(hydrators.renderedLetter, { template, data }),
+    sha256: response.headers.get('x-content-sha256'),
+    letter_date: body.letter_date,
+    file: z.dehydrateFile(hydrators.renderedLetter, { template, ...body }),
   };
 };
 
