@@ -86,6 +86,18 @@ class AR24Server:
         self.user_id = user_id
         self.valid_otps = set(valid_otps)
         self.clock = clock or (lambda: datetime.now(UTC))
+        # The sender's account as GET /user shows it (AR24's user object).
+        self.user: dict[str, Any] = {
+            "id": int(user_id),
+            "firstname": "Claire",
+            "lastname": "Dupont",
+            "email": "gestion@dupont-immo.example",
+            "statut": "professionnel",
+            "confirmed": True,
+            "cgu": True,
+            "is_payment_possible": True,
+            "is_identity_verified": True,
+        }
         # Seconds to sit on a POST /mail answer *after* the mail exists (a lost answer).
         self.slow_send_seconds = 0.0
         self.mails: dict[int, dict[str, Any]] = {}
@@ -213,6 +225,7 @@ class AR24Server:
             ("POST", "/mail"): self._send,
             ("GET", "/mail"): self._mail,
             ("GET", "/user/mail"): self._user_mails,
+            ("GET", "/user"): self._user,
         }
         handler = handlers.get((method, path))
         if handler is None:
@@ -307,6 +320,11 @@ class AR24Server:
         if not mail_id.isdigit() or int(mail_id) not in self.mails:
             raise _Refused("missing_erm_id", "Please provide a valid mail ID")
         return dict(self.mails[int(mail_id)])
+
+    def _user(self, fields: dict[str, str], _files: dict[str, FileStorage]) -> Any:
+        if fields.get("id_user") != self.user_id:
+            raise _Refused("user_not_exist", "There is not a user with this address on AR24")
+        return dict(self.user)
 
     def _user_mails(self, fields: dict[str, str], _files: dict[str, FileStorage]) -> Any:
         self._require_user(fields)

@@ -24,7 +24,7 @@ from connector.errors import ApiError
 from connector.letters import validation_error
 from connector.models import Letter, ProviderSettings, utcnow
 from connector.providers import available_providers, provider_class
-from connector.providers.base import FINAL_STATUSES, settings_schema_fields
+from connector.providers.base import FINAL_STATUSES, ProviderError, settings_schema_fields
 from connector.services import DEFAULT_PROVIDER
 
 bp = Blueprint("account", __name__)
@@ -196,6 +196,23 @@ def put_provider() -> Response:
     return jsonify(_view(name, values, row.updated_at))
 
 
+@bp.get("/v1/account/provider/check")
+@require_api_key
+def check_provider() -> Response:
+    """Try the stored settings at the provider and say what the sender still has to do."""
+    svc = services()
+    name, values = svc.provider_settings(db_session(), g.account.id)
+    adapter = svc.provider(name, values)
+    check = getattr(adapter, "check_account", None)
+    if check is None:
+        return jsonify({"object": "provider_check", "provider": name, "ok": True, "next_steps": []})
+    try:
+        result = check()
+    except ProviderError as exc:
+        raise ApiError(422 if exc.permanent else 503, exc.code, exc.message, exc.field) from None
+    return jsonify({"object": "provider_check", "provider": name, **result})
+
+
 SCHEMAS: dict[str, Any] = {
     "ProviderSettingsIn": {
         "type": "object",
@@ -225,6 +242,24 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "ProviderCheck": {
+        "type": "object",
+        "properties": {
+            "object": {"const": "provider_check"},
+            "provider": {"type": "string"},
+            "ok": {"type": "boolean", "description": "The settings work and the sender can send."},
+            "sender": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": ["string", "null"]},
+                    "email": {"type": ["string", "null"]},
+                },
+            },
+            "identity_verified": {"type": ["boolean", "null"], "description": "null when the provider does not say"},
+            "next_steps": {"type": "array", "items": {"type": "string"}},
+        },
+    },
     "ProviderSettings": {
         "type": "object",
         "properties": {
@@ -245,6 +280,20 @@ _SETTINGS_RESPONSE = {"content": {"application/json": {"schema": {"$ref": "#/com
 _ERROR = {"description": "Refused", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 OPENAPI: dict[str, Any] = {
+    "/v1/account/provider/check": {
+        "get": {
+            "tags": ["Account"],
+            "summary": "Try the stored credentials at the provider; what the sender still has to do",
+            "responses": {
+                "200": {
+                    "description": "The provider answered.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProviderCheck"}}},
+                },
+                "422": {**_ERROR, "description": "The provider refused the settings; the message says which"},
+                "503": {**_ERROR, "description": "The provider is unavailable"},
+            },
+        }
+    },
     "/v1/account/provider": {
         "get": {
             "tags": ["Account"],
@@ -265,5 +314,5 @@ OPENAPI: dict[str, Any] = {
                 "422": {**_ERROR, "description": "A setting is missing or invalid; `field` names it"},
             },
         },
-    }
+    },
 }

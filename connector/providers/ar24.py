@@ -586,6 +586,38 @@ class AR24Provider:
                 return None
         return None
 
+    def check_account(self) -> dict[str, Any]:
+        """Check the settings against AR24 (``GET /user``) and say what the sender still has to do.
+
+        Not part of the Provider Protocol: the account API offers it when an adapter has it.
+        """
+        user = self._call("GET", "/user", {"id_user": self.user_id})
+        if not isinstance(user, dict):
+            raise ProviderError("provider_error", "AR24 returned no sender account.", permanent=False)
+        # AR24: "the presence of is_identity_verified indicates a verified identity".
+        verified = "is_identity_verified" in user and user["is_identity_verified"] not in (False, 0, "0", "", None)
+        steps = [
+            message
+            for flag, message in (
+                ("confirmed", "The sender must confirm their e-mail address with the link AR24 sent them."),
+                ("cgu", "The sender must accept AR24's terms of use in their AR24 account."),
+                ("is_payment_possible", "Add a payment method to the sender's AR24 account (or its team)."),
+            )
+            if user.get(flag) is False
+        ]
+        if not verified:
+            steps.append(
+                "Order the sender's identity verification (in their AR24 account): AR24 then posts them "
+                "their OTP key by registered letter (allow a few days). Qualified letters need it."
+            )
+        name = " ".join(str(user.get(k) or "") for k in ("firstname", "lastname")).strip() or user.get("name")
+        return {
+            "ok": not steps,
+            "sender": {"id": str(user.get("id", self.user_id)), "name": name, "email": user.get("email")},
+            "identity_verified": verified,
+            "next_steps": steps,
+        }
+
     def fetch_state(self, provider_letter_id: str) -> ProviderState:
         """Re-read the mail (``GET /mail?id=``) and derive its events from the proof fields."""
         mail = self._call("GET", "/mail", {"id": provider_letter_id})

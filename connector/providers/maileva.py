@@ -572,6 +572,35 @@ class MailevaProvider:
                 return None
         return None
 
+    def check_account(self) -> dict[str, Any]:
+        """Sign in and read the sender (``GET /senders/{id}``); say what the sender still has to do.
+
+        Not part of the Provider Protocol: the account API offers it when an adapter has it.
+        """
+        sender = self._request("GET", f"{EMITTER_PATH}/senders/{self.sender_id}", action="read the sender").json()
+        steps = []
+        status = str(sender.get("status") or "")
+        # StatusResource of the electronic_mail_emitter spec.
+        advice = {
+            "VALIDATING": "The sender must click the verification link Maileva e-mailed them (valid 60 minutes).",
+            "EXPIRED": "The sender's verification link expired: set the sender account up again in Maileva.",
+            "ACCESS_GRANTING": "The sender must accept, by e-mail, linking their AR24 account to Maileva.",
+        }
+        if status in advice:
+            steps.append(advice[status])
+        name = " ".join(str(sender.get(k) or "") for k in ("first_name", "last_name")).strip()
+        return {
+            "ok": not steps,
+            "sender": {"id": str(sender.get("id", self.sender_id)), "name": name, "email": sender.get("email")},
+            # Maileva does not say whether the OTP key was ordered; a certificate shows it was.
+            "identity_verified": True if sender.get("has_certificate") else None,
+            "next_steps": steps
+            or [
+                "If the sender has no OTP key yet, order it from the sender account in Maileva "
+                "(it arrives by registered post within 2 to 8 days)."
+            ],
+        }
+
     def fetch_state(self, provider_letter_id: str) -> ProviderState:
         """Read the sending's recipient (one per letter) and derive the events."""
         response = self._request(

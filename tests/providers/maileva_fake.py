@@ -42,9 +42,7 @@ class MailevaFake:
         self._tokens = itertools.count(1)
         mock.add_callback(responses.POST, AUTH, callback=self._token)
         mock.add_callback(responses.POST, f"{LREQ}/sendings", callback=self._create)
-        mock.add_callback(
-            responses.GET, re.compile(rf"{re.escape(LREQ)}/sendings(\?.*)?$"), callback=self._list
-        )
+        mock.add_callback(responses.GET, re.compile(rf"{re.escape(LREQ)}/sendings(\?.*)?$"), callback=self._list)
         mock.add_callback(
             responses.POST,
             re.compile(rf"{re.escape(LREQ)}/sendings/{_ID}/documents"),
@@ -122,16 +120,12 @@ class MailevaFake:
     def _list(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         query = dict(parse_qsl(urlsplit(request.url or "").query))
         found = [
-            s
-            for s in self.sendings.values()
-            if "custom_id" not in query or s.get("custom_id") == query["custom_id"]
+            s for s in self.sendings.values() if "custom_id" not in query or s.get("custom_id") == query["custom_id"]
         ]
         return self._json(200, {"sendings": found, "paging": {"total_results": len(found)}})
 
     def _document(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        return self._json(
-            201, {"id": str(uuid.uuid4()), "name": "document.pdf", "size": len(request.body or b"")}
-        )
+        return self._json(201, {"id": str(uuid.uuid4()), "name": "document.pdf", "size": len(request.body or b"")})
 
     def _recipient(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         sending_id = (request.url or "").split("/sendings/")[1].split("/")[0]
@@ -157,9 +151,7 @@ class MailevaFake:
     def _recipients(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         sending_id = (request.url or "").split("/sendings/")[1].split("/")[0]
         recipient = self.recipients.get(sending_id)
-        return self._json(
-            200, {"recipients": [recipient] if recipient else [], "paging": {"total_results": 1}}
-        )
+        return self._json(200, {"recipients": [recipient] if recipient else [], "paging": {"total_results": 1}})
 
     def _proof(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
         sending_id = (request.url or "").split("/sendings/")[1].split("/")[0]

@@ -57,10 +57,7 @@ def answer(payload: dict[str, Any], seen: list[dict[str, Any]] | None = None) ->
 
 
 def test_it_signs_the_documentation_test_vector() -> None:
-    assert (
-        sign_date("7X9gx9E3Qx4EiUdB63nc", "2021-05-26 14:00:00")
-        == "bDop0cbjKpkySlpvnNGvBMg7PuYFFgPPqTTS2RAHoY0="
-    )
+    assert sign_date("7X9gx9E3Qx4EiUdB63nc", "2021-05-26 14:00:00") == "bDop0cbjKpkySlpvnNGvBMg7PuYFFgPPqTTS2RAHoY0="
 
 
 def test_it_decrypts_the_documentation_ciphertext() -> None:
@@ -95,9 +92,7 @@ def test_it_reads_ar24_dates_as_paris_time() -> None:
 
 @responses.activate
 def test_it_signs_get_requests_in_the_query_string() -> None:
-    responses.add_callback(
-        responses.GET, f"{BASE}/mail", callback=answer(load_fixture("ar24", "mail_waiting.json"))
-    )
+    responses.add_callback(responses.GET, f"{BASE}/mail", callback=answer(load_fixture("ar24", "mail_waiting.json")))
     provider().fetch_state("48213")
     sent = responses.calls[0].request
     assert "token=tok_test_5d1c" in sent.url and "date=2026-11-27+09%3A00%3A00" in sent.url
@@ -146,9 +141,7 @@ def test_it_reports_an_otp_ar24_refuses_on_the_sender_otp_field() -> None:
     responses.add_callback(
         responses.POST,
         f"{BASE}/user/auth_otp",
-        callback=answer(
-            {"status": "ERROR", "slug": "authentication_otp_invalid", "message": "Invalid otp code"}
-        ),
+        callback=answer({"status": "ERROR", "slug": "authentication_otp_invalid", "message": "Invalid otp code"}),
     )
     with pytest.raises(ProviderError) as caught:
         provider().prepare_submission("654321")
@@ -227,9 +220,7 @@ def test_a_professional_recipient_is_sent_as_professionnel_with_the_company() ->
     responses.add_callback(
         responses.POST, f"{BASE}/mail", callback=answer(load_fixture("ar24", "mail_waiting.json"), sends)
     )
-    recipient = Recipient(
-        type="professional", email="compta@acme.example", company="ACME SAS", last_name="Durand"
-    )
+    recipient = Recipient(type="professional", email="compta@acme.example", company="ACME SAS", last_name="Durand")
     provider().submit(make_letter(recipient=recipient, submit_context=OTP_CONTEXT, message=None))
     assert sends[0]["dest_statut"] == "professionnel" and sends[0]["to_company"] == "ACME SAS"
     assert "content" not in sends[0] and "to_firstname" not in sends[0]
@@ -269,9 +260,7 @@ def test_it_derives_the_state_from_the_date_and_proof_fields(
 
 @responses.activate
 def test_each_step_carries_its_proof_and_its_paris_date() -> None:
-    responses.add_callback(
-        responses.GET, f"{BASE}/mail", callback=answer(load_fixture("ar24", "mail_accepted.json"))
-    )
+    responses.add_callback(responses.GET, f"{BASE}/mail", callback=answer(load_fixture("ar24", "mail_accepted.json")))
     deposited, accepted = provider().fetch_state("48213").events
     assert deposited.occurred_at == datetime(2026, 11, 27, 8, 1, 12, tzinfo=UTC)
     assert deposited.proof == ProofRef(
@@ -285,9 +274,7 @@ def test_each_step_carries_its_proof_and_its_paris_date() -> None:
 
 @responses.activate
 def test_rereading_a_mail_gives_the_same_event_ids() -> None:
-    responses.add_callback(
-        responses.GET, f"{BASE}/mail", callback=answer(load_fixture("ar24", "mail_accepted.json"))
-    )
+    responses.add_callback(responses.GET, f"{BASE}/mail", callback=answer(load_fixture("ar24", "mail_accepted.json")))
     first = provider().fetch_state("48213")
     second = provider().fetch_state("48213")
     assert [e.provider_event_id for e in first.events] == [e.provider_event_id for e in second.events]
@@ -356,9 +343,7 @@ def test_every_documented_error_slug_is_mapped(slug: str) -> None:
         ("unknown_error", "provider_error", False, None),
     ],
 )
-def test_the_retry_decision_follows_the_slug(
-    slug: str, code: str, permanent: bool, field: str | None
-) -> None:
+def test_the_retry_decision_follows_the_slug(slug: str, code: str, permanent: bool, field: str | None) -> None:
     rule = ERRORS[slug]
     assert (rule.code, rule.permanent, rule.field) == (code, permanent, field)
 
@@ -382,9 +367,7 @@ def test_the_documented_invalid_email_answer_is_permanent_and_names_the_field() 
 
 @responses.activate
 def test_an_error_sent_with_an_http_error_status_is_still_read_by_its_slug() -> None:
-    responses.get(
-        f"{BASE}/mail", json={"status": "ERROR", "slug": "user_unavailable", "message": "x"}, status=403
-    )
+    responses.get(f"{BASE}/mail", json={"status": "ERROR", "slug": "user_unavailable", "message": "x"}, status=403)
     with pytest.raises(ProviderError) as caught:
         provider().fetch_state("48213")
     assert (caught.value.code, caught.value.permanent) == ("sender_access_not_granted", True)
@@ -392,9 +375,7 @@ def test_an_error_sent_with_an_http_error_status_is_still_read_by_its_slug() -> 
 
 @responses.activate
 def test_maintenance_is_transient_and_says_when_to_retry() -> None:
-    responses.get(
-        f"{BASE}/mail", body=fixture_bytes("ar24", "maintenance.json"), content_type="application/json"
-    )
+    responses.get(f"{BASE}/mail", body=fixture_bytes("ar24", "maintenance.json"), content_type="application/json")
     with pytest.raises(ProviderError) as caught:
         provider().fetch_state("48213")
     assert (caught.value.code, caught.value.permanent) == ("provider_unavailable", False)
@@ -473,9 +454,7 @@ def test_it_finds_a_letter_by_our_reference() -> None:
 
 @responses.activate
 def test_it_finds_nothing_for_a_letter_ar24_never_received() -> None:
-    responses.add_callback(
-        responses.GET, f"{BASE}/user/mail", callback=answer(load_fixture("ar24", "user_mail.json"))
-    )
+    responses.add_callback(responses.GET, f"{BASE}/user/mail", callback=answer(load_fixture("ar24", "user_mail.json")))
     assert provider().find_by_reference("let_ffffffffffffffffffffffffffffffff") is None
 
 
@@ -486,9 +465,7 @@ def test_after_an_ambiguous_timeout_the_lookup_adopts_the_mail_instead_of_sendin
         responses.POST, f"{BASE}/attachment", callback=answer(load_fixture("ar24", "attachment.json"))
     )
     responses.post(f"{BASE}/mail", body=requests.ReadTimeout("read timed out"))
-    responses.add_callback(
-        responses.GET, f"{BASE}/user/mail", callback=answer(load_fixture("ar24", "user_mail.json"))
-    )
+    responses.add_callback(responses.GET, f"{BASE}/user/mail", callback=answer(load_fixture("ar24", "user_mail.json")))
     letter = make_letter(submit_context=OTP_CONTEXT)
     adapter = provider()
 
@@ -506,9 +483,7 @@ def test_after_an_ambiguous_timeout_the_lookup_adopts_the_mail_instead_of_sendin
 
 def test_a_callback_names_the_mail_it_is_about() -> None:
     body = fixture_bytes("ar24", "callback_form.txt")
-    assert (
-        provider().parse_callback({"Content-Type": "application/x-www-form-urlencoded"}, {}, body) == "48213"
-    )
+    assert provider().parse_callback({"Content-Type": "application/x-www-form-urlencoded"}, {}, body) == "48213"
 
 
 def test_a_json_or_query_callback_also_names_the_mail() -> None:
@@ -523,9 +498,7 @@ def test_the_ip_allow_list_admits_ar24() -> None:
     assert adapter.parse_callback({"x-lre-remote-addr": "10.1.2.3"}, {}, b"id_mail=1") == "1"
 
 
-@pytest.mark.parametrize(
-    "headers", [{"X-Lre-Remote-Addr": "203.0.113.9"}, {}, {"X-Lre-Remote-Addr": "nonsense"}]
-)
+@pytest.mark.parametrize("headers", [{"X-Lre-Remote-Addr": "203.0.113.9"}, {}, {"X-Lre-Remote-Addr": "nonsense"}])
 def test_the_ip_allow_list_rejects_anyone_else(headers: dict[str, str]) -> None:
     adapter = provider(callback_ip_allowlist="185.183.140.195")
     with pytest.raises(WebhookRejected) as caught:

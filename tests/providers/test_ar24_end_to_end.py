@@ -178,3 +178,27 @@ def test_the_ip_allow_list_uses_the_callers_address_not_a_header_it_sends(
 
     assert forged.status_code == 403
     assert from_ar24.status_code == 200
+
+
+def test_the_account_check_confirms_a_ready_sender(client: Any, on_ar24: dict[str, str]) -> None:
+    body = client.get("/v1/account/provider/check", headers=on_ar24).json
+    assert (body["provider"], body["ok"], body["identity_verified"], body["next_steps"]) == ("ar24", True, True, [])
+    assert body["sender"] == {"id": "7731", "name": "Claire Dupont", "email": "gestion@dupont-immo.example"}
+
+
+def test_the_account_check_tells_what_the_sender_still_has_to_do(
+    client: Any, on_ar24: dict[str, str], ar24: AR24Server
+) -> None:
+    del ar24.user["is_identity_verified"]
+    ar24.user["is_payment_possible"] = False
+    body = client.get("/v1/account/provider/check", headers=on_ar24).json
+    assert (body["ok"], body["identity_verified"]) == (False, False)
+    assert any("payment method" in step for step in body["next_steps"])
+    assert any("identity verification" in step for step in body["next_steps"])
+
+
+def test_the_account_check_reports_wrong_credentials(client: Any, auth: dict[str, str], ar24: AR24Server) -> None:
+    settings = {**ar24.settings(), "token": "not-the-token"}
+    client.put("/v1/account/provider", json={"provider": "ar24", "settings": settings}, headers=auth)
+    response = client.get("/v1/account/provider/check", headers=auth)
+    assert (response.status_code, response.json["error"]["code"]) == (422, "provider_auth_failed")

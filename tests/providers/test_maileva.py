@@ -93,9 +93,7 @@ def test_it_signs_in_with_the_password_grant_and_reuses_the_token() -> None:
 def test_it_refreshes_an_expired_token_with_the_refresh_grant() -> None:
     token_endpoint()
     token_endpoint("token_refreshed.json", grant="refresh_token")
-    responses.get(
-        f"{LREQ}/sendings/{SENDING}/recipients", json=load_fixture("maileva", "recipients_pending.json")
-    )
+    responses.get(f"{LREQ}/sendings/{SENDING}/recipients", json=load_fixture("maileva", "recipients_pending.json"))
     provider().fetch_state(SENDING)
     provider(now=lambda: NOW + timedelta(seconds=400)).fetch_state(SENDING)
     grants = [form(c.request)["grant_type"] for c in responses.calls if c.request.url == AUTH]
@@ -110,9 +108,7 @@ def test_it_refreshes_an_expired_token_with_the_refresh_grant() -> None:
 def test_a_token_refused_by_the_api_is_renewed_once() -> None:
     token_endpoint()
     responses.get(f"{LREQ}/sendings/{SENDING}/recipients", status=401)
-    responses.get(
-        f"{LREQ}/sendings/{SENDING}/recipients", json=load_fixture("maileva", "recipients_pending.json")
-    )
+    responses.get(f"{LREQ}/sendings/{SENDING}/recipients", json=load_fixture("maileva", "recipients_pending.json"))
     provider().fetch_state(SENDING)
     assert sum(1 for c in responses.calls if c.request.url == AUTH) == 2
 
@@ -244,11 +240,7 @@ def test_it_creates_the_sending_adds_document_and_recipient_then_submits() -> No
     ("overrides", "field"),
     [
         (
-            {
-                "recipient": Recipient(
-                    type="individual", email="not-an-address", first_name="A", last_name="B"
-                )
-            },
+            {"recipient": Recipient(type="individual", email="not-an-address", first_name="A", last_name="B")},
             "recipient.email",
         ),
         (
@@ -271,9 +263,7 @@ def test_it_creates_the_sending_adds_document_and_recipient_then_submits() -> No
     ],
 )
 @responses.activate
-def test_it_refuses_what_maileva_would_refuse_before_creating_anything(
-    overrides: dict[str, Any], field: str
-) -> None:
+def test_it_refuses_what_maileva_would_refuse_before_creating_anything(overrides: dict[str, Any], field: str) -> None:
     with pytest.raises(ProviderError) as caught:
         provider().submit(make_letter(**overrides))
     assert (caught.value.field, caught.value.permanent) == (field, True)
@@ -284,9 +274,7 @@ def test_it_refuses_what_maileva_would_refuse_before_creating_anything(
 def test_a_failed_step_deletes_the_draft() -> None:
     token_endpoint()
     responses.post(f"{LREQ}/sendings", json=load_fixture("maileva", "sending_created.json"), status=201)
-    responses.post(
-        f"{LREQ}/sendings/{SENDING}/documents", json=load_fixture("maileva", "errors_400.json"), status=400
-    )
+    responses.post(f"{LREQ}/sendings/{SENDING}/documents", json=load_fixture("maileva", "errors_400.json"), status=400)
     responses.delete(f"{LREQ}/sendings/{SENDING}", status=204)
     with pytest.raises(ProviderError) as caught:
         provider().submit(make_letter())
@@ -302,9 +290,7 @@ def test_a_failed_step_deletes_the_draft() -> None:
 @responses.activate
 def test_a_forbidden_submission_tells_the_sender_to_authenticate() -> None:
     _submission_endpoints()
-    responses.post(
-        f"{LREQ}/sendings/{SENDING}/submit", json=load_fixture("maileva", "errors_403.json"), status=403
-    )
+    responses.post(f"{LREQ}/sendings/{SENDING}/submit", json=load_fixture("maileva", "errors_403.json"), status=403)
     with pytest.raises(ProviderError) as caught:
         provider().submit(make_letter())
     assert (caught.value.code, caught.value.field, caught.value.permanent) == (
@@ -365,11 +351,7 @@ def test_the_lookup_adopts_a_submitted_sending_and_ignores_drafts() -> None:
     responses.get(
         f"{LREQ}/sendings",
         json=load_fixture("maileva", "sendings_list.json"),
-        match=[
-            matchers.query_param_matcher(
-                {"custom_id": "let_5b7e0c6a2f0d4b7c9a1e3f5d7b9c1e3f"}, strict_match=False
-            )
-        ],
+        match=[matchers.query_param_matcher({"custom_id": "let_5b7e0c6a2f0d4b7c9a1e3f5d7b9c1e3f"}, strict_match=False)],
     )
     assert provider().find_by_reference("let_5b7e0c6a2f0d4b7c9a1e3f5d7b9c1e3f") == SENDING
 
@@ -408,9 +390,7 @@ STATE_CASES = [
 @responses.activate
 def test_every_recipient_status_is_mapped(fixture: str, statuses: list[Any], final: bool) -> None:
     token_endpoint()
-    responses.get(
-        f"{LREQ}/sendings/{SENDING}/recipients", json=load_fixture("maileva", f"recipients_{fixture}.json")
-    )
+    responses.get(f"{LREQ}/sendings/{SENDING}/recipients", json=load_fixture("maileva", f"recipients_{fixture}.json"))
     state = provider().fetch_state(SENDING)
     assert [e.status for e in state.events] == statuses
     assert state.final is final
@@ -421,13 +401,9 @@ def test_every_recipient_status_is_mapped(fixture: str, statuses: list[Any], fin
 @responses.activate
 def test_deposit_and_delivery_events_carry_their_proofs_and_dates() -> None:
     token_endpoint()
-    responses.get(
-        f"{LREQ}/sendings/{SENDING}/recipients", json=load_fixture("maileva", "recipients_refused.json")
-    )
+    responses.get(f"{LREQ}/sendings/{SENDING}/recipients", json=load_fixture("maileva", "recipients_refused.json"))
     deposited, refused = provider().fetch_state(SENDING).events
-    assert deposited.proof == ProofRef(
-        kind="deposit", url=DEPOSIT_URL, filename=f"maileva-{SENDING}-deposit.pdf"
-    )
+    assert deposited.proof == ProofRef(kind="deposit", url=DEPOSIT_URL, filename=f"maileva-{SENDING}-deposit.pdf")
     assert deposited.occurred_at == datetime(2026, 11, 27, 8, 1, 12, tzinfo=UTC)
     assert refused.proof is not None and (refused.proof.kind, refused.proof.url) == ("refusal", DELIVERY_URL)
     assert refused.occurred_at == datetime(2026, 11, 30, 9, 5, 44, tzinfo=UTC)
@@ -450,9 +426,7 @@ def test_it_downloads_both_proofs_byte_exact_with_the_token() -> None:
 @responses.activate
 def test_a_proof_not_ready_is_retried_later() -> None:
     token_endpoint()
-    responses.get(
-        f"{API}{DEPOSIT_URL}", json={"errors": [{"code": "NOT_FOUND", "message": "absent"}]}, status=404
-    )
+    responses.get(f"{API}{DEPOSIT_URL}", json={"errors": [{"code": "NOT_FOUND", "message": "absent"}]}, status=404)
     with pytest.raises(ProviderError) as caught:
         provider().download_proof(ProofRef(kind="deposit", url=DEPOSIT_URL))
     assert (caught.value.code, caught.value.permanent) == ("proof_unavailable", False)
@@ -461,3 +435,24 @@ def test_a_proof_not_ready_is_retried_later() -> None:
 def test_maileva_has_no_callbacks() -> None:
     with pytest.raises(WebhookRejected):
         provider().parse_callback({}, {}, b"{}")
+
+
+@responses.activate
+def test_the_account_check_reads_the_sender() -> None:
+    token_endpoint()
+    responses.get(
+        f"{API}/electronic_mail_emitter/v1/senders/{SENDER}",
+        json={
+            "id": SENDER,
+            "first_name": "Claire",
+            "last_name": "Dupont",
+            "email": "c@dupont.example",
+            "status": "VALIDATING",
+            "email_validated": False,
+            "has_certificate": False,
+        },
+    )
+    result = provider().check_account()
+    assert result["ok"] is False and result["identity_verified"] is None
+    assert "verification link" in result["next_steps"][0]
+    assert result["sender"] == {"id": SENDER, "name": "Claire Dupont", "email": "c@dupont.example"}
