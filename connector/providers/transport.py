@@ -40,15 +40,19 @@ def call(
             "Check the account's provider settings (PUT /v1/account/provider).",
             permanent=True,
         ) from exc
+    # requests' messages can quote the URL with its query string, which carries AR24's token:
+    # the original exception is not chained, only its type is named.
     except requests.ConnectTimeout as exc:
-        raise ProviderError("provider_unavailable", f"{provider} could not be reached.", permanent=False) from exc
+        raise ProviderError(
+            "provider_unavailable", f"{provider} could not be reached ({type(exc).__name__}).", permanent=False
+        ) from None
     except (requests.Timeout, requests.ConnectionError) as exc:
         raise ProviderError(
             "provider_timeout",
-            f"{provider} did not answer in time; the request may have been received.",
+            f"{provider} did not answer in time ({type(exc).__name__}); the request may have been received.",
             permanent=False,
             ambiguous=creates,
-        ) from exc
+        ) from None
 
 
 def retry_after(response: requests.Response) -> float | None:

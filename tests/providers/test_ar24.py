@@ -510,3 +510,15 @@ def test_it_refuses_to_call_ar24_with_incomplete_settings() -> None:
     with pytest.raises(ProviderError) as caught:
         AR24Provider(make_context({"base_url": BASE})).fetch_state("1")
     assert (caught.value.code, caught.value.permanent) == ("provider_misconfigured", True)
+
+
+@responses.activate
+def test_a_network_failure_does_not_carry_the_token_along() -> None:
+    responses.get(
+        f"{BASE}/mail",
+        body=requests.ConnectionError(f"Max retries exceeded with url: /api/mail?token={TOKEN}&date=x"),
+    )
+    with pytest.raises(ProviderError) as caught:
+        provider().fetch_state("48213")
+    error = caught.value
+    assert TOKEN not in str(error) and error.__cause__ is None and error.__suppress_context__
