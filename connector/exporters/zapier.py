@@ -108,7 +108,8 @@ def bridge_operation(op: Operation) -> dict[str, Any]:
         "path": op.endpoint.path,
         "events": list(op.events),
         "instant": op.instant,
-        "inputs": {f.key: _strip({"to": f.to, "default": f.default, "list": f.list}) for f in op.inputs},
+        "inputs": {f.key: _strip({"to": f.to, "default": f.default, "list": f.list,
+                                  "dynamic": f.dynamic.value if f.dynamic else None}) for f in op.inputs},
     }
 
 

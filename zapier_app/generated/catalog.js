@@ -1498,10 +1498,12 @@ module.exports = {
         "instant": false,
         "inputs": {
           "template": {
-            "to": "body.template"
+            "to": "body.template",
+            "dynamic": "templates"
           },
           "data": {
-            "to": "body.data"
+            "to": "body.data",
+            "dynamic": "template_fields"
           },
           "recipient_type": {
             "to": "body.recipient.type",
@@ -1591,10 +1593,12 @@ module.exports = {
         "instant": false,
         "inputs": {
           "template": {
-            "to": "body.template"
+            "to": "body.template",
+            "dynamic": "templates"
           },
           "data": {
-            "to": "body.data"
+            "to": "body.data",
+            "dynamic": "template_fields"
           }
         }
       },

@@ -67,19 +67,6 @@ const setPath = (target, parts, value) => {
   node[parts[parts.length - 1]] = value;
 };
 
-// {body, query, path, header} from bundle.inputData and the operation's field targets.
-const buildRequest = (operation, inputData) => {
-  const request = { body: {}, query: {}, path: {}, header: {} };
-  for (const [key, spec] of Object.entries(operation.inputs)) {
-    const value = isBlank(inputData[key]) ? spec.default : inputData[key];
-    if (!spec.to || isBlank(value)) continue;
-    const [location, ...parts] = spec.to.split('.');
-    const path = location === 'header' ? [parts.join('.')] : parts;
-    setPath(request[location], path, value);
-  }
-  return request;
-};
-
 // The chosen template's fields, entered as tpl_<key> inputs.
 const templateData = (inputData) => {
   const data = {};
@@ -89,6 +76,20 @@ const templateData = (inputData) => {
     }
   }
   return data;
+};
+
+// {body, query, path, header} from bundle.inputData and the operation's field targets.
+const buildRequest = (operation, inputData) => {
+  const request = { body: {}, query: {}, path: {}, header: {} };
+  for (const [key, spec] of Object.entries(operation.inputs)) {
+    let value = isBlank(inputData[key]) ? spec.default : inputData[key];
+    if (spec.dynamic === 'template_fields') value = templateData(inputData);
+    if (!spec.to || isBlank(value)) continue;
+    const [location, ...parts] = spec.to.split('.');
+    const path = location === 'header' ? [parts.join('.')] : parts;
+    setPath(request[location], path, value);
+  }
+  return request;
 };
 
 const canonical = (value) => {

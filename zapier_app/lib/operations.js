@@ -23,7 +23,6 @@ const templateFields = async (z, bundle) => {
       required: Boolean(field.required),
       type: bridge.templateFieldTypes[field.type] || 'string',
     };
-    if (field.type === 'long_text') input.type = 'text';
     if (field.list) input.list = true;
     if (field.help_text) input.helpText = field.help_text;
     if (field.example !== undefined && field.example !== null && !field.list) {
@@ -36,7 +35,6 @@ const templateFields = async (z, bundle) => {
 
 const sendLetter = (key) => async (z, bundle) => {
   const request = buildRequest(spec(key), bundle.inputData);
-  if (key === 'send_letter_from_template') request.body.data = templateData(bundle.inputData);
   const headers = {
     'Idempotency-Key': request.header['Idempotency-Key'] || idempotencyKey(bundle, key, request.body),
   };
@@ -99,4 +97,4 @@ const behaviour = (key) => PERFORMS[key] || hooks.hookTrigger(key, spec(key));
 
 const DYNAMIC_INPUTS = { template_fields: templateFields };
 
-module.exports = { DYNAMIC_INPUTS, behaviour, templateFields };
+module.exports = { DYNAMIC_INPUTS, behaviour };
