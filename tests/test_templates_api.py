@@ -323,3 +323,15 @@ def test_a_letter_from_an_unknown_template_is_a_404_and_stores_nothing(client, a
     assert response.json["error"] == {"code": "template_not_found", "field": "template",
                                       "message": response.json["error"]["message"]}
     assert stored(services) == before
+
+
+def test_a_custom_template_failing_on_the_data_is_a_422_and_no_letter(client, auth, services):
+    fields = [{"key": "lignes", "label": "Lignes", "type": "list"}]
+    assert upload(client, auth, source="<p>Troisième ligne : {{ lignes[2] }}</p>", fields=fields).status_code == 201
+    before = stored(services)
+    response = client.post("/v1/letters", json=letter_from_template("relance", {"lignes": ["une", "deux"]}),
+                           headers=auth)
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "invalid_template"
+    assert response.json["error"]["details"][0]["line"] == 1
+    assert stored(services) == before

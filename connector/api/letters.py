@@ -71,12 +71,11 @@ def build_documents(payload: LetterIn, uploaded: list[IncomingDocument], account
             rendered = rendering.render_for_letter(
                 db_session(), account_id, payload.template, payload.data or {}, letter_time
             )
-        except rendering.TemplateNotFound as exc:
-            raise ApiError(404, "template_not_found", str(exc) or f"No template named {payload.template!r}.",
-                           "template") from None
-        except rendering.TemplateDataError as exc:
-            first = exc.errors[0] if exc.errors else {"field": "data", "message": "invalid data"}
-            raise ApiError(422, "invalid_template_data", first["message"], first["field"], details=exc.errors) from None
+        except (rendering.TemplateNotFound, rendering.TemplateDataError, rendering.TemplateSourceError) as exc:
+            # One mapping for /v1/letters and /v1/templates: 404, or 422 naming every field / the line.
+            from connector.api.templates import template_api_error
+
+            raise template_api_error(exc) from None
         documents.append(IncomingDocument(rendered.filename, rendered.pdf))
     documents += downloaded
     documents += uploaded
