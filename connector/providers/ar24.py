@@ -700,13 +700,14 @@ def _mail_id_from_callback(headers: Mapping[str, str], query: Mapping[str, str],
 
 def _mail_list(result: Any) -> list[Mapping[str, Any]]:
     """The mails of a ``GET /user/mail`` answer. One public client reads ``result`` as the list
-    itself; other AR24 list routes wrap it (``result.users``, ``result.attachments``)."""
+    itself; AR24's other list routes wrap theirs (``result.users``, ``result.attachments``); a
+    PHP API may also send a list as an object keyed by id."""
     if isinstance(result, list):
         return [m for m in result if isinstance(m, dict)]
     if isinstance(result, dict):
         for key in ("mails", "mail", "registered_mails", "emails"):
-            if isinstance(result.get(key), list):
-                return [m for m in result[key] if isinstance(m, dict)]
+            if isinstance(result.get(key), list | dict):
+                return _mail_list(result[key])
         values = list(result.values())
         if values and all(isinstance(v, dict) for v in values):
             return values

@@ -522,3 +522,20 @@ def test_a_network_failure_does_not_carry_the_token_along() -> None:
         provider().fetch_state("48213")
     error = caught.value
     assert TOKEN not in str(error) and error.__cause__ is None and error.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda mails: mails,
+        lambda mails: {"mails": mails},
+        lambda mails: {"mails": {str(m["id"]): m for m in mails}},
+        lambda mails: {str(m["id"]): m for m in mails},
+    ],
+)
+@responses.activate
+def test_the_lookup_reads_the_mail_list_in_any_shape_ar24_may_use(shape: Any) -> None:
+    listing = load_fixture("ar24", "user_mail.json")
+    listing["result"] = shape(listing["result"])
+    responses.add_callback(responses.GET, f"{BASE}/user/mail", callback=answer(listing))
+    assert provider().find_by_reference("let_5b7e0c6a2f0d4b7c9a1e3f5d7b9c1e3f") == "48213"
