@@ -194,6 +194,8 @@ def test_declared_fields_must_cover_the_templates_variables(client, auth, servic
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"name": "Pas Valide!", "title": "x", "source": "<p>x</p>"}, "name"),
+    ({"name": 42, "title": "x", "source": "<p>x</p>"}, "name"),
+    ({"name": ["a"], "title": "x", "source": "<p>x</p>"}, "name"),
     ({"name": "ok", "title": "", "source": "<p>x</p>"}, "title"),
     ({"name": "ok", "title": "x"}, "source"),
     ({"name": "ok", "title": "x", "source": "<p>{{ a }}</p>", "fields": [{"key": "a", "type": "couleur"}]}, "fields"),
@@ -234,6 +236,9 @@ def test_a_custom_template_shadows_the_builtin_of_the_same_name_for_its_account_
     # Versions continue the built-in's numbering, so (name, version) on a letter is unambiguous.
     assert response.json["version"] == 2 and response.json["origin"] == "custom"
     assert response.json["title"] == "Mise en demeure de payer"
+    # Without a fields list, the new version keeps the declared labels and types.
+    fields = {field["key"]: field for field in response.json["fields"]}
+    assert fields["montant_du"]["type"] == "amount" and fields["date_facture"]["required"] is False
     preview = client.post("/v1/templates/mise_en_demeure/render", json={"data": examples("mise_en_demeure")},
                           headers=auth)
     assert "Dernier avis" in pdf_text(preview.data)

@@ -183,16 +183,16 @@ def list_specs(session: Session, account_id: str) -> list[TemplateSpec]:
     return [specs[name] for name in sorted(specs)]
 
 
-def prepare_upload(name: str, title: Any, source: Any, fields: Any) -> tuple[str, list[FieldSpec]]:
+def prepare_upload(
+    name: str, title: Any, source: Any, fields: Any, known: list[FieldSpec] | None = None
+) -> tuple[str, list[FieldSpec]]:
     """Check an uploaded template and settle its fields: declared, else discovered.
 
+    Discovered fields keep their declaration from ``known`` (the previous version) when it has one,
+    so a new version of a template does not lose its labels and types for want of a ``fields`` list.
     Raises TemplateSourceError (``field`` tells which part of the request is at fault).
     """
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise TemplateSourceError(
-            "name must be 1-100 lower-case letters, digits, '_' or '-', starting with a letter or digit.",
-            field="name",
-        )
+    _check_name(name)
     if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE_LENGTH:
         raise TemplateSourceError(f"title must be a non-empty text of at most {MAX_TITLE_LENGTH} characters.",
                                   field="title")
@@ -204,8 +204,14 @@ def prepare_upload(name: str, title: Any, source: Any, fields: Any) -> tuple[str
     if fields is None:
         # Discovery: the template's own variables become required text fields, in name order;
         # the shared layout's fields keep their declared labels and types.
-        own = [FieldSpec(key=key, label=key.replace("_", " ").capitalize()) for key in sorted(used)
-               if key not in {s.key for s in standard}]
+        previous = {spec.key: spec for spec in known or []}
+        standard_keys = {spec.key for spec in standard}
+        discovered = used - standard_keys
+        # Previously declared fields first, in their order; new variables after them, by name.
+        own = [spec for spec in known or [] if spec.key in discovered] + [
+            FieldSpec(key=key, label=key.replace("_", " ").capitalize())
+            for key in sorted(discovered - set(previous))
+        ]
         return source, standard + own
     try:
         specs = parse_field_specs(fields)
@@ -219,6 +225,14 @@ def prepare_upload(name: str, title: Any, source: Any, fields: Any) -> tuple[str
             field="fields",
         )
     return source, [s for s in standard if s.key not in declared] + specs
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise TemplateSourceError(
+            "name must be 1-100 lower-case letters, digits, '_' or '-', starting with a letter or digit.",
+            field="name",
+        )
 
 
 @functools.cache
@@ -237,9 +251,11 @@ def add_version(
     must_exist: bool,
 ) -> TemplateSpec:
     """Store a new version of a custom template (``must_exist``: PUT, else POST) and return it."""
-    checked_source, specs = prepare_upload(name, title, source, fields)
+    _check_name(name)
     live = _custom_versions(session, account_id, name)
     builtin = builtin_templates().get(name)
+    current = _spec_from_row(live[0]) if live else builtin
+    checked_source, specs = prepare_upload(name, title, source, fields, current.fields if current else None)
     if must_exist and not live and builtin is None:
         raise TemplateNotFound(name)
     if not must_exist and live:
