@@ -8,12 +8,13 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from flask import Blueprint, Response, g, jsonify
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.api.common import services
+from connector.api.hooks import parse_body
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
@@ -30,7 +31,7 @@ from connector.evidence.retention import (
     retention_ends_at,
 )
 from connector.evidence.timestamp import TimestampError
-from connector.letters import letter_to_dict, validation_error
+from connector.letters import letter_to_dict
 from connector.models import Account, Letter, Proof
 
 bp = Blueprint("evidence", __name__)
@@ -195,13 +196,7 @@ def get_retention() -> Response:
 def put_retention() -> Response:
     """Set how long evidence is kept after a letter ends. Raising it extends every letter;
     lowering it applies to letters that end afterwards."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    try:
-        wanted = RetentionIn.model_validate(body)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    wanted: RetentionIn = parse_body(RetentionIn)
     session = db_session()
     account = session.get(Account, g.account.id)
     assert account is not None

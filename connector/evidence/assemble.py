@@ -21,11 +21,9 @@ from connector.evidence import formats, journal
 from connector.evidence.access import access_log_jsonl, access_records
 from connector.evidence.keys import key_fingerprint, load_signing_key
 from connector.evidence.package import (
-    Package,
     PackageInput,
     PayloadFile,
     Timestamper,
-    build_package,
     package_name,
     safe_path_part,
 )
@@ -53,23 +51,6 @@ def tsa_timestamper(settings: Settings) -> Timestamper | None:
     if not url:
         return None
     return lambda data: request_timestamp(url, data, http.request)
-
-
-def assemble_package(
-    session: Session,
-    letter: models.Letter,
-    *,
-    settings: Settings,
-    blobs: BlobStore,
-    now: datetime,
-    letter_view: Callable[[models.Letter], dict[str, Any]],
-) -> Package:
-    """Build ``letter``'s sealed package as of ``now`` (see ``collect_package_input``).
-
-    Raises TimestampError when a TSA is configured and does not answer properly.
-    """
-    inp, key = collect_package_input(session, letter, settings=settings, blobs=blobs, now=now, letter_view=letter_view)
-    return build_package(inp, key, tsa_timestamper(settings))
 
 
 def collect_package_input(
