@@ -152,6 +152,21 @@ def test_the_installed_command_and_the_standalone_verifier_agree_on_a_downloaded
     assert all("data/journal.jsonl" in r.stdout for r in results)
 
 
+def test_a_letter_from_a_template_is_named_after_the_template(client, auth, drain):
+    data = {
+        "expediteur_nom": "Cabinet Durand", "expediteur_adresse": "12 rue de la Paix, 75002 Paris",
+        "destinataire_nom": "Exemple SARL", "destinataire_adresse": "3 avenue Foch, 69006 Lyon",
+        "lieu": "Paris", "numero_facture": "F-2026-118", "montant_du": "1250.00",
+        "date_echeance": "2026-10-31", "date_limite": "2026-12-11",
+    }
+    letter = send(client, auth, drain, documents=[], template="mise_en_demeure", data=data)
+    response = client.get(f"/v1/letters/{letter['id']}/evidence", headers=auth)
+    day = letter["deposited_at"][:10]
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="LRE_MiseEnDemeure_ExempleSARL_{day}.zip"'
+    )
+
+
 def test_the_journal_binds_each_proof_to_its_event(client, auth, drain):
     letter = send(client, auth, drain, sandbox_outcome="accepted")
     package = download(client, auth, letter["id"])
