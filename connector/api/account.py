@@ -30,6 +30,8 @@ from connector.services import DEFAULT_PROVIDER
 bp = Blueprint("account", __name__)
 
 MASK = "********"
+# Settings that say where letters live at the provider (platform, sender account).
+_WHERE_LETTERS_LIVE = ("base_url", "user_id", "sender_id")
 _URL_SETTINGS = ("base_url", "auth_url")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -168,8 +170,10 @@ def put_provider() -> Response:
         stored = dict(svc.encryptor.decrypt_json(row.settings_encrypted))
     values = _validated(name, dict(body.settings), stored)
     current = row.provider if row is not None else DEFAULT_PROVIDER
-    if current != name:
-        # Open letters are followed with the account's provider: switching would lose them.
+    # Open letters are followed with the account's current settings: another provider, platform
+    # or sender account would not know them. Credentials alone (token, keys) may change.
+    moved = [key for key in _WHERE_LETTERS_LIVE if current == name and stored.get(key) != values.get(key)]
+    if current != name or moved:
         open_letter = session.scalar(
             select(Letter.id)
             .where(Letter.account_id == g.account.id, Letter.provider == current)
@@ -177,12 +181,13 @@ def put_provider() -> Response:
             .limit(1)
         )
         if open_letter is not None:
+            what = f"settings.{moved[0]}" if current == name else "provider"
             raise ApiError(
                 409,
                 "letters_in_progress",
-                f"Letters sent with {current} are still in progress (e.g. {open_letter}); switch "
-                "provider once they reached a final status.",
-                "provider",
+                f"Letters sent with these {current} settings are still in progress (e.g. {open_letter}); "
+                f"change {what.removeprefix('settings.')} once they reached a final status.",
+                what,
             )
     encrypted = svc.encryptor.encrypt_json(values)
     if row is None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from connector.models import ProviderSettings
+from connector.models import Letter, ProviderSettings
 from tests.helpers import letter_payload
 
 AR24 = {
@@ -151,3 +151,23 @@ def test_the_routes_are_in_the_openapi_document(client: Any) -> None:
     document = client.get("/openapi.json").json
     assert set(document["paths"]["/v1/account/provider"]) >= {"get", "put"}
     assert "ProviderSettingsIn" in document["components"]["schemas"]
+
+
+def test_it_refuses_to_move_to_another_platform_while_letters_are_in_progress(
+    client: Any, auth: dict[str, str], services: Any
+) -> None:
+    put(client, auth, "ar24", AR24)
+    with services.db.transaction() as session:
+        session.add(
+            Letter(
+                account_id=session.scalars(select(ProviderSettings)).one().account_id,
+                status="deposited",
+                recipient_type="professional",
+                recipient_email="a@b.example",
+                provider="ar24",
+            )
+        )
+    moved = put(client, auth, "ar24", {**AR24, "base_url": "https://app.ar24.fr/api"})
+    rotated = put(client, auth, "ar24", {**AR24, "token": "tok_rotated_1", "private_key": "pk_rotated_1"})
+    assert (moved.status_code, moved.json["error"]["field"]) == (409, "settings.base_url")
+    assert rotated.status_code == 200
