@@ -136,14 +136,7 @@ def _letter_time(raw: Any) -> datetime:
 def create_template() -> tuple[Response, int, dict[str, str]]:
     """Upload a custom template (version 1, or the next after a built-in of the same name)."""
     body = _json_body()
-    try:
-        spec = library.add_version(
-            db_session(), g.account.id, body.get("name"), body.get("title"), body.get("source"),
-            body.get("fields"), must_exist=False,
-        )
-    except _TEMPLATE_ERRORS as exc:
-        raise template_api_error(exc, "name") from None
-    return jsonify(_template_body(spec)), 201, {"Location": f"/v1/templates/{spec.name}"}
+    return _store_version(body.get("name"), body, must_exist=False)
 
 
 @bp.put("/v1/templates/<name>")
@@ -154,11 +147,14 @@ def update_template(name: str) -> tuple[Response, int, dict[str, str]]:
     body = _json_body()
     if body.get("name", name) != name:
         raise ApiError(422, "name_mismatch", "The name in the body differs from the one in the URL.", "name")
+    return _store_version(name, body, must_exist=True)
+
+
+def _store_version(name: Any, body: dict[str, Any], *, must_exist: bool) -> tuple[Response, int, dict[str, str]]:
     try:
-        current = library.resolve_template(db_session(), g.account.id, name)
         spec = library.add_version(
-            db_session(), g.account.id, name, body.get("title", current.title), body.get("source"),
-            body.get("fields"), must_exist=True,
+            db_session(), g.account.id, name, body.get("title"), body.get("source"), body.get("fields"),
+            must_exist=must_exist,
         )
     except _TEMPLATE_ERRORS as exc:
         raise template_api_error(exc, "name") from None

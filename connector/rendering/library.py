@@ -255,6 +255,8 @@ def add_version(
     live = _custom_versions(session, account_id, name)
     builtin = builtin_templates().get(name)
     current = _spec_from_row(live[0]) if live else builtin
+    if must_exist and title is None and current is not None:
+        title = current.title  # a new version keeps its title unless given another
     checked_source, specs = prepare_upload(name, title, source, fields, current.fields if current else None)
     if must_exist and not live and builtin is None:
         raise TemplateNotFound(name)
