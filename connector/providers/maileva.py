@@ -487,6 +487,15 @@ class MailevaProvider:
         """Create the sending (``custom_id`` = our letter id), add documents and the recipient,
         then submit it. A draft left by a failed step is deleted (best effort)."""
         self._check(letter)
+        until = parse_iso(letter.submit_context.get("sender_authenticated_until"))
+        if until is not None and until <= self.context.now():
+            raise ProviderError(
+                "sender_otp_expired",
+                "The sender's Maileva identification lasts one hour and expired before the letter could "
+                "be sent. " + _OTP_HELP,
+                permanent=True,
+                field="sender_otp",
+            )
         sending: dict[str, Any] = {
             "sender_id": self.sender_id,
             "name": (letter.reference or letter.id)[:MAX_NAME],

@@ -456,3 +456,10 @@ def test_the_account_check_reads_the_sender() -> None:
     assert result["ok"] is False and result["identity_verified"] is None
     assert "verification link" in result["next_steps"][0]
     assert result["sender"] == {"id": SENDER, "name": "Claire Dupont", "email": "c@dupont.example"}
+
+
+def test_it_refuses_to_submit_once_the_senders_hour_has_passed() -> None:
+    letter = make_letter(submit_context={"sender_authenticated_until": "2026-11-27T07:59:00+00:00"})
+    with pytest.raises(ProviderError) as caught:
+        provider().submit(letter)
+    assert (caught.value.code, caught.value.field, caught.value.permanent) == ("sender_otp_expired", "sender_otp", True)
