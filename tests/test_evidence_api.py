@@ -167,6 +167,29 @@ def test_a_letter_from_a_template_is_named_after_the_template(client, auth, drai
     )
 
 
+def test_the_operator_exports_packages_into_an_archive_folder(client, auth, drain, services, tmp_path):
+    first = send(client, auth, drain)
+    second = send(client, auth, drain)
+    env = {
+        "LRE_DATA_DIR": str(services.settings.data_dir),
+        "LRE_DATABASE_URL": services.settings.database_url,
+        "LRE_ENCRYPTION_KEYS": services.settings.encryption_keys,
+        "LRE_PUBLIC_URL": services.settings.public_url,
+    }
+    out = tmp_path / "archive"
+    command = ["evidence", "export", first["id"], second["id"], "--out", str(out)]
+    result = CliRunner().invoke(lre_bridge, command, env=env)
+    assert result.exit_code == 0, result.output
+    written = sorted(out.iterdir())
+    assert len(written) == 2  # same recipient and day: the second name carries the letter id
+    key = published_key(client, tmp_path)
+    for path in written:
+        code, output = cli_verify(path.read_bytes(), key, tmp_path)
+        assert code == 0, output
+        access = read_member(path.read_bytes(), "/data/access-log.jsonl").decode()
+        assert "operator (lre-bridge evidence export)" in access
+
+
 def test_the_journal_binds_each_proof_to_its_event(client, auth, drain):
     letter = send(client, auth, drain, sandbox_outcome="accepted")
     package = download(client, auth, letter["id"])

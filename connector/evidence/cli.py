@@ -1,4 +1,5 @@
-"""``lre-bridge evidence …``: commands for people holding a package, not a database."""
+"""``lre-bridge evidence …``: check a package (needs only the package and a key) and, for the
+operator, export packages from the bridge's database into an archive folder."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import click
 
 from connector import http
+from connector.evidence.access import log_access
 from connector.evidence.verify import PackageUnreadable, read_package, render_report, verify_package
 
 
@@ -18,7 +20,50 @@ class PackageNotReadable(click.ClickException):
 
 @click.group("evidence")
 def evidence_cli() -> None:
-    """Evidence packages: check them offline."""
+    """Evidence packages: check them offline, export them for archiving."""
+
+
+@evidence_cli.command("export")
+@click.argument("letter_ids", nargs=-1, required=True)
+@click.option(
+    "--out",
+    "out_dir",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder receiving one LRE_….zip per letter (e.g. the drop folder of an archiving system).",
+)
+def export_command(letter_ids: tuple[str, ...], out_dir: Path) -> None:
+    """Seal and write the evidence package of each LETTER_ID (operator command; logged as a read)."""
+    from connector.config import ConfigError, load_settings
+    from connector.evidence.assemble import collect_package_input, tsa_timestamper
+    from connector.evidence.package import build_package
+    from connector.letters import letter_to_dict
+    from connector.models import Letter
+    from connector.services import build_services
+
+    try:
+        services = build_services(load_settings())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for letter_id in letter_ids:
+        with services.db.transaction() as session:
+            letter = session.get(Letter, letter_id)
+            if letter is None:
+                raise click.ClickException(f"no letter {letter_id}")
+            log_access(session, account_id=letter.account_id, letter_id=letter.id, what="evidence_package",
+                       who="operator (lre-bridge evidence export)")
+            inp, key = collect_package_input(
+                session, letter, settings=services.settings, blobs=services.blobs, now=services.clock(),
+                letter_view=lambda row, s=session: letter_to_dict(s, row, services.settings.public_url),
+            )
+        package = build_package(inp, key, tsa_timestamper(services.settings))
+        target = out_dir / package.filename
+        if target.exists():  # same template, recipient and day: never overwrite another letter's package
+            target = out_dir / f"{package.name}_{letter_id}.zip"
+        target.write_bytes(package.zip_bytes)
+        click.echo(str(target))
 
 
 @evidence_cli.command("verify")
