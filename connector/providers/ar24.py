@@ -572,6 +572,7 @@ class AR24Provider:
         paging parameters (``max``, ``start``, ``sort``) are those of AR24's other list routes;
         newest first, so a letter just submitted is on the first page.
         """
+        seen: set[str] = set()
         for page in range(max_pages):
             result = self._call(
                 "GET",
@@ -582,8 +583,11 @@ class AR24Provider:
             for mail in mails:
                 if str(mail.get("ref_client") or "") == letter_id and mail.get("id") not in (None, ""):
                     return str(mail["id"])
-            if len(mails) < page_size:
+            ids = {str(mail.get("id")) for mail in mails}
+            # A short page ends the list; so does a page already seen (paging ignored: all at once).
+            if len(mails) < page_size or ids <= seen:
                 return None
+            seen |= ids
         return None
 
     def check_account(self) -> dict[str, Any]:

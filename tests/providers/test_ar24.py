@@ -539,3 +539,13 @@ def test_the_lookup_reads_the_mail_list_in_any_shape_ar24_may_use(shape: Any) ->
     listing["result"] = shape(listing["result"])
     responses.add_callback(responses.GET, f"{BASE}/user/mail", callback=answer(listing))
     assert provider().find_by_reference("let_5b7e0c6a2f0d4b7c9a1e3f5d7b9c1e3f") == "48213"
+
+
+@responses.activate
+def test_the_lookup_stops_when_ar24_ignores_paging() -> None:
+    listing = load_fixture("ar24", "user_mail.json")
+    other = listing["result"][1]
+    listing["result"] = [{**other, "id": 1000 + n} for n in range(3)]
+    responses.add_callback(responses.GET, f"{BASE}/user/mail", callback=answer(listing))
+    assert provider().find_by_reference("let_5b7e0c6a2f0d4b7c9a1e3f5d7b9c1e3f", page_size=3) is None
+    assert len(responses.calls) == 2
