@@ -190,3 +190,22 @@ def test_openapi_describes_the_hooks_and_one_payload_per_event_type(client):
         ]
         assert len(matching) == 1, event_type
         assert matching[0]["example"]["type"] == event_type
+
+
+def test_openapi_lists_each_delivery_as_a_webhook_and_every_reference_resolves(client):
+    document = client.get("/openapi.json").json
+    assert {"letter.accepted", "letter.refused", "hook.disabled"} <= set(document["webhooks"])
+
+    def refs(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                yield node["$ref"]
+            for value in node.values():
+                yield from refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from refs(value)
+
+    for ref in set(refs(document)):
+        section, _, name = ref.removeprefix("#/components/").partition("/")
+        assert name in document["components"][section], ref

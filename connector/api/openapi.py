@@ -199,6 +199,7 @@ CORE_SCHEMAS: dict[str, Any] = {
 def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, Any]:
     """The whole document: core paths plus what each blueprint module contributes."""
     paths: dict[str, Any] = dict(CORE_PATHS)
+    webhooks: dict[str, Any] = {}  # OpenAPI 3.1 "webhooks": what subscribers receive
     schemas: dict[str, Any] = dict(CORE_SCHEMAS)
     schemas["LetterIn"] = LetterIn.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(schemas["LetterIn"].pop("$defs", {}))
@@ -208,6 +209,7 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
         for path, operations in getattr(module, "OPENAPI", {}).items():
             paths.setdefault(path, {}).update(operations)
         schemas.update(getattr(module, "SCHEMAS", {}))
+        webhooks.update(getattr(module, "WEBHOOKS", {}))
 
     def response(description: str) -> dict[str, Any]:
         return {"description": description, **json_body(ref("Error"))}
@@ -223,6 +225,7 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
         "servers": [{"url": public_url}],
         "security": [{"bearer": []}],
         "paths": dict(sorted(paths.items())),
+        "webhooks": webhooks,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "API key (lre_…)"}},
             "parameters": {
