@@ -53,6 +53,15 @@ def _start_worker(env: dict[str, str], concurrency: int = 1) -> subprocess.Popen
     )
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _wait_until(predicate: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,14 +82,17 @@ def test_a_worker_killed_mid_job_loses_nothing_and_sends_nothing_twice(
     letter_id = client.post("/v1/letters", json=letter_payload(), headers=auth).json["id"]
 
     doomed = _start_worker(_worker_env(settings_overrides, LRE_FAILPOINTS=crash_point))
-    assert doomed.wait(timeout=60) == -signal.SIGKILL
+    try:
+        assert doomed.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if doomed.poll() is None:  # never leave a stray worker behind a failed test
+            doomed.kill()
 
     healthy = _start_worker(_worker_env(settings_overrides))
     try:
         _wait_until(lambda: _status(client, auth, letter_id) == "accepted")
     finally:
-        healthy.terminate()
-        healthy.wait(timeout=30)
+        _stop(healthy)
 
     with services.db.transaction() as session:
         submissions = session.scalar(
@@ -100,9 +112,7 @@ def test_several_workers_never_claim_the_same_job(client, auth, services, settin
         _wait_until(lambda: all(_status(client, auth, i) == "accepted" for i in letter_ids), timeout=90)
     finally:
         for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.wait(timeout=30)
+            _stop(worker)
     with services.db.transaction() as session:
         per_reference = dict(session.execute(
             select(SandboxMail.reference, func.count()).group_by(SandboxMail.reference)).all())
