@@ -42,17 +42,17 @@ def example_data() -> dict[str, object]:
     return {field.key: field.example for field in spec.fields if field.example is not None}
 
 
-def rates(actions: dict[str, Callable[[int], None]], letters: int, rounds: int = 5) -> dict[str, float]:
+def rates(actions: dict[str, Callable[[int], None]], letters: int, per_round: int = 3) -> dict[str, float]:
     """Letters per second of each action, measured in interleaved rounds.
 
-    Interleaving means a noisy neighbour (another test run on the machine) slows both sides
-    alike instead of whichever happened to run at the time; a few untimed runs warm the caches.
+    Short interleaved rounds mean a noisy neighbour (another test run on the machine) slows both
+    sides alike instead of whichever happened to run at the time; a few untimed runs warm the caches.
     """
     for action in actions.values():
         for index in range(3):
             action(-1 - index)
     elapsed = dict.fromkeys(actions, 0.0)
-    per_round = max(1, letters // rounds)
+    rounds = max(1, letters // per_round)
     counter = 0
     for _ in range(rounds):
         for name, action in actions.items():

@@ -340,3 +340,14 @@ def test_a_template_that_runs_too_long_is_stopped(monkeypatch):
               "{{ f(0) }}")
     with pytest.raises(TemplateSourceError, match="longer than a letter may take"):
         render_html(custom_spec(source), {}, date(2026, 11, 27))
+
+
+def test_the_render_benchmark_runs_and_prints_its_ratio():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "render.py"
+    result = subprocess.run([sys.executable, str(script), "--letters", "3"], capture_output=True, text=True,
+                            timeout=300, check=True)
+    assert "letters/s" in result.stdout and "ratio bridge/raw" in result.stdout

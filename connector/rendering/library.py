@@ -153,10 +153,19 @@ def _spec_from_row(row: TemplateVersion, description: str = "") -> TemplateSpec:
 
 def resolve_template(session: Session, account_id: str, name: str) -> TemplateSpec:
     """The version of ``name`` a new letter of this account uses: its latest upload, else the built-in."""
-    if NAME_PATTERN.match(name or ""):
-        rows = _custom_versions(session, account_id, name)
-        if rows:
-            return _spec_from_row(rows[0])
+    if isinstance(name, str) and NAME_PATTERN.match(name):
+        latest = session.scalar(
+            select(TemplateVersion)
+            .where(
+                TemplateVersion.account_id == account_id,
+                TemplateVersion.name == name,
+                TemplateVersion.deleted_at.is_(None),
+            )
+            .order_by(TemplateVersion.version.desc())
+            .limit(1)
+        )
+        if latest is not None:
+            return _spec_from_row(latest)
         builtin = builtin_templates().get(name)
         if builtin is not None:
             return builtin
