@@ -206,6 +206,16 @@ def test_a_malformed_upload_names_the_field_at_fault(client, auth, body, field):
     assert response.json["error"]["field"] == field
 
 
+def test_an_upload_retried_with_the_same_idempotency_key_stores_one_version(client, auth, services):
+    body = {"name": "relance", "title": "Relance", "source": RELANCE, "fields": RELANCE_FIELDS}
+    headers = {**auth, "Idempotency-Key": "upload-relance-1"}
+    first = client.post("/v1/templates", json=body, headers=headers)
+    again = client.post("/v1/templates", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+    assert count(services, TemplateVersion) == 1
+
+
 def test_uploading_an_existing_name_again_is_a_conflict(client, auth):
     assert upload(client, auth).status_code == 201
     response = upload(client, auth)
