@@ -127,17 +127,18 @@ def _read(path: Any) -> str:
 
 
 def _custom_versions(
-    session: Session, account_id: str, name: str, *, include_deleted: bool = False
+    session: Session, account_id: str, name: str, *, include_deleted: bool = False, limit: int | None = None
 ) -> list[TemplateVersion]:
+    """The account's versions of ``name``, newest first."""
     query = select(TemplateVersion).where(
         TemplateVersion.account_id == account_id, TemplateVersion.name == name
     )
     if not include_deleted:
         query = query.where(TemplateVersion.deleted_at.is_(None))
-    return list(session.scalars(query.order_by(TemplateVersion.version.desc())))
+    return list(session.scalars(query.order_by(TemplateVersion.version.desc()).limit(limit)))
 
 
-def _spec_from_row(row: TemplateVersion, description: str = "") -> TemplateSpec:
+def _spec_from_row(row: TemplateVersion) -> TemplateSpec:
     return TemplateSpec(
         name=row.name,
         version=row.version,
@@ -145,7 +146,6 @@ def _spec_from_row(row: TemplateVersion, description: str = "") -> TemplateSpec:
         source=row.source,
         fields=parse_field_specs(row.fields or []),
         origin="custom",
-        description=description,
         created_at=row.created_at,
         sha256=row.sha256,
     )
@@ -154,18 +154,9 @@ def _spec_from_row(row: TemplateVersion, description: str = "") -> TemplateSpec:
 def resolve_template(session: Session, account_id: str, name: str) -> TemplateSpec:
     """The version of ``name`` a new letter of this account uses: its latest upload, else the built-in."""
     if isinstance(name, str) and NAME_PATTERN.match(name):
-        latest = session.scalar(
-            select(TemplateVersion)
-            .where(
-                TemplateVersion.account_id == account_id,
-                TemplateVersion.name == name,
-                TemplateVersion.deleted_at.is_(None),
-            )
-            .order_by(TemplateVersion.version.desc())
-            .limit(1)
-        )
-        if latest is not None:
-            return _spec_from_row(latest)
+        latest = _custom_versions(session, account_id, name, limit=1)
+        if latest:
+            return _spec_from_row(latest[0])
         builtin = builtin_templates().get(name)
         if builtin is not None:
             return builtin
