@@ -204,6 +204,29 @@ def test_the_same_template_data_and_letter_time_give_byte_identical_pdfs():
     assert first == second
 
 
+def test_another_process_with_another_hash_seed_and_time_zone_gives_the_same_bytes():
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, sys; from datetime import UTC, datetime\n"
+        "from connector.rendering.library import builtin_templates\n"
+        "from connector.rendering.render import render_spec\n"
+        "spec = builtin_templates()['convocation_ag_copropriete']\n"
+        "data = {f.key: f.example for f in spec.fields if f.example is not None}\n"
+        "pdf = render_spec(spec, data, datetime(2026, 11, 27, 9, 30, tzinfo=UTC)).pdf\n"
+        "print(hashlib.sha256(pdf).hexdigest())\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "TZ": "America/New_York"}
+    other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True,
+                           timeout=120).stdout.strip()
+    here = render_spec(builtin_templates()["convocation_ag_copropriete"], examples("convocation_ag_copropriete"),
+                       LETTER_TIME).pdf
+    assert other == hashlib.sha256(here).hexdigest()
+
+
 def test_the_letter_time_is_the_pdf_creation_date():
     spec = builtin_templates()["indexation_loyer"]
     pdf = render_spec(spec, examples("indexation_loyer"), LETTER_TIME).pdf
