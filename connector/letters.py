@@ -211,7 +211,8 @@ def load_documents(services: Services, docs: list[DocumentIn]) -> list[IncomingD
             except http.UnsafeUrl as exc:
                 raise ApiError(422, "url_not_allowed", f"The document URL {exc}.", field + ".url") from None
             except ValueError as exc:
-                raise ApiError(413, "document_too_large", f"The document at this URL is {exc}.", field + ".url") from None
+                raise ApiError(413, "document_too_large", f"The document at this URL is {exc}.",
+                               field + ".url") from None
             except Exception as exc:  # noqa: BLE001 - any network failure is the client's URL problem
                 raise ApiError(422, "url_fetch_failed", f"The document could not be downloaded: {type(exc).__name__}.",
                                field + ".url") from None
@@ -309,6 +310,44 @@ def create_letter(
                  provider_event_id=None, raw={})
     outbox.enqueue(session, "submit_letter", account_id=account_id, letter_id=letter.id,
                    dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts)
+    return letter
+
+
+def accept_letter(
+    services: Services,
+    session: Session,
+    account_id: str,
+    payload: LetterIn,
+    uploaded: list[IncomingDocument] | None = None,
+) -> Letter:
+    """From a validated request to a stored, queued letter, in the caller's transaction.
+
+    The documents are, in order: the rendered template (if any), the downloaded URLs, the
+    uploaded files. Used by ``POST /v1/letters`` and the signed intake endpoint.
+    """
+    # Downloads first: they take no database lock (rendering may read custom templates).
+    downloaded = load_documents(services, payload.documents)
+    documents: list[IncomingDocument] = []
+    rendered = None
+    if payload.template:
+        from connector import rendering  # the template engine is loaded only when used
+        from connector.api.templates import template_api_error
+
+        try:
+            rendered = rendering.render_for_letter(
+                session, account_id, payload.template, payload.data or {}, services.clock()
+            )
+        except (rendering.TemplateNotFound, rendering.TemplateDataError, rendering.TemplateSourceError) as exc:
+            # One mapping for /v1/letters and /v1/templates: 404, or 422 naming every field / the line.
+            raise template_api_error(exc) from None
+        documents.append(IncomingDocument(rendered.filename, rendered.pdf))
+    documents += downloaded
+    documents += uploaded or []
+    letter = create_letter(services, session, account_id, payload, documents)
+    if rendered is not None:
+        letter.template_name = rendered.template_name
+        letter.template_version = rendered.template_version
+        session.flush()
     return letter
 
 

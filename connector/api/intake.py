@@ -19,12 +19,11 @@ from flask import Blueprint, Response, g, jsonify, request
 from connector import signing
 from connector.api.common import services
 from connector.api.hooks import ROTATION_REQUEST_BODY, RotationIn, parse_body
-from connector.api.letters import build_documents
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
 from connector.inbound import ReplayedMessage, already_received, remember_message
-from connector.letters import create_letter, letter_to_dict, parse_letter
+from connector.letters import accept_letter, letter_to_dict, parse_letter
 from connector.models import Account
 from connector.webhooks_out import (
     keys_from,
@@ -80,17 +79,12 @@ def intake_letter(account_id: str) -> tuple[Response, int, dict[str, str]]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.") from None
     payload = parse_letter(raw)
-    documents, rendered = build_documents(payload, [], account_id, now)
+    letter = accept_letter(svc, session, account_id, payload)
     try:
         # The authoritative check, in the transaction that creates the letter: both or neither.
         remember_message(session, source, message_id, now)
     except ReplayedMessage:
         raise _replayed() from None
-    letter = create_letter(svc, session, account_id, payload, documents)
-    if rendered is not None:
-        letter.template_name = rendered.template_name
-        letter.template_version = rendered.template_version
-    session.flush()
     shown = letter_to_dict(session, letter, svc.settings.public_url)
     session.commit()
     return jsonify(shown), 201, {"Location": shown["links"]["self"]}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -17,12 +16,10 @@ from connector.errors import ApiError
 from connector.idempotency import idempotent
 from connector.letters import (
     IncomingDocument,
-    LetterIn,
+    accept_letter,
     check_pdf,
-    create_letter,
     event_to_dict,
     letter_to_dict,
-    load_documents,
     parse_letter,
 )
 from connector.models import AccessLog, Document, Event, Letter
@@ -57,31 +54,6 @@ def _multipart_payload() -> tuple[dict[str, Any], list[IncomingDocument]]:
     return payload, files
 
 
-def build_documents(payload: LetterIn, uploaded: list[IncomingDocument], account_id: str,
-                    letter_time: datetime) -> tuple[list[IncomingDocument], Any]:
-    """The letter's PDFs: the rendered template first (if any), then the given documents."""
-    documents: list[IncomingDocument] = []
-    rendered = None
-    # Downloads first: they take no database lock (rendering may read custom templates).
-    downloaded = load_documents(services(), payload.documents)
-    if payload.template:
-        from connector import rendering  # the template engine is only loaded when used
-
-        try:
-            rendered = rendering.render_for_letter(
-                db_session(), account_id, payload.template, payload.data or {}, letter_time
-            )
-        except (rendering.TemplateNotFound, rendering.TemplateDataError, rendering.TemplateSourceError) as exc:
-            # One mapping for /v1/letters and /v1/templates: 404, or 422 naming every field / the line.
-            from connector.api.templates import template_api_error
-
-            raise template_api_error(exc) from None
-        documents.append(IncomingDocument(rendered.filename, rendered.pdf))
-    documents += downloaded
-    documents += uploaded
-    return documents, rendered
-
-
 @bp.post("/v1/letters")
 @require_api_key
 @idempotent
@@ -99,13 +71,7 @@ def send_letter() -> tuple[Response, int, dict[str, str]]:
         payload = parse_letter(body)
     svc = services()
     session = db_session()
-    letter_time = svc.clock()
-    documents, rendered = build_documents(payload, uploaded, g.account.id, letter_time)
-    letter = create_letter(svc, session, g.account.id, payload, documents)
-    if rendered is not None:
-        letter.template_name = rendered.template_name
-        letter.template_version = rendered.template_version
-    session.flush()
+    letter = accept_letter(svc, session, g.account.id, payload, uploaded)
     body = letter_to_dict(session, letter, svc.settings.public_url)
     return jsonify(body), 201, {"Location": body["links"]["self"]}
 
