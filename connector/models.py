@@ -256,6 +256,8 @@ class Hook(Base):
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     failing_since: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Subscribing the same target twice returns the first subscription, even when both arrive at once.
+    __table_args__ = (UniqueConstraint("account_id", "target_url", name="uq_hook_account_target"),)
 
 
 class Delivery(Base):

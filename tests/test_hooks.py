@@ -209,3 +209,20 @@ def test_openapi_lists_each_delivery_as_a_webhook_and_every_reference_resolves(c
     for ref in set(refs(document)):
         section, _, name = ref.removeprefix("#/components/").partition("/")
         assert name in document["components"][section], ref
+
+
+def test_two_identical_subscriptions_at_the_same_moment_make_one_hook(app, auth, services):
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"target_url": "https://hooks.zapier.com/hooks/standard/1/abc", "events": ["letter.accepted"]}
+
+    def subscribe() -> tuple[int, str]:
+        response = app.test_client().post("/v1/hooks", json=body, headers=auth)
+        return response.status_code, response.json["id"]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: subscribe(), range(4)))
+    assert sorted(status for status, _ in results) == [200, 200, 200, 201]
+    assert len({hook_id for _, hook_id in results}) == 1
+    with services.db.transaction() as session:
+        assert len(list(session.scalars(select(Hook)))) == 1

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from connector import http
 from connector.api.common import limit_arg, services
@@ -124,12 +125,7 @@ def create_hook() -> tuple[Response, int]:
     filters = body.filters.model_dump(exclude_none=True)
     existing = session.scalar(select(Hook).where(Hook.account_id == g.account.id, Hook.target_url == body.target_url))
     if existing is not None:
-        existing.events = body.events
-        existing.filters = filters
-        if existing.status != "active":
-            existing.status, existing.disabled_reason, existing.failing_since = "active", None, None
-        session.commit()
-        return jsonify(hook_to_dict(existing)), 200
+        return _resubscribe(existing, body.events, filters)
     entries, secret = new_secret_list(services().clock())
     hook = Hook(
         id=new_id("hook"),
@@ -142,8 +138,27 @@ def create_hook() -> tuple[Response, int]:
         created_at=services().clock(),
     )
     session.add(hook)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        # The same subscription arrived twice at the same moment: the other request created it.
+        session.rollback()
+        existing = session.scalar(select(Hook).where(Hook.account_id == g.account.id,
+                                                     Hook.target_url == body.target_url))
+        if existing is None:
+            raise
+        return _resubscribe(existing, body.events, filters)
     return jsonify({**hook_to_dict(hook), "secret": secret}), 201
+
+
+def _resubscribe(existing: Hook, events: list[str], filters: dict[str, Any]) -> tuple[Response, int]:
+    """Subscribing an already subscribed target updates it (and re-enables it), without the secret."""
+    existing.events = events
+    existing.filters = filters
+    if existing.status != "active":
+        existing.status, existing.disabled_reason, existing.failing_since = "active", None, None
+    db_session().commit()
+    return jsonify(hook_to_dict(existing)), 200
 
 
 @bp.get("/v1/hooks")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 07:02:07.804904
+Create Date: 2026-11-27
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import connector.models
+
 
 revision = '0001'
 down_revision = None
@@ -185,7 +186,8 @@ def upgrade() -> None:
     sa.Column('failing_since', connector.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', connector.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('account_id', 'target_url', name='uq_hook_account_target')
     )
     with op.batch_alter_table('hooks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_hooks_account_id'), ['account_id'], unique=False)
