@@ -350,3 +350,21 @@ def test_a_custom_template_failing_on_the_data_is_a_422_and_no_letter(client, au
     assert response.json["error"]["code"] == "invalid_template"
     assert response.json["error"]["details"][0]["line"] == 1
     assert stored(services) == before
+
+
+def test_rendering_a_letter_leaves_an_idle_session_idle(client, auth, services):
+    """On SQLite a transaction holds the write lock: none may stay open across the render."""
+    from datetime import UTC, datetime
+
+    from connector.rendering import render_for_letter
+
+    upload(client, auth)
+    account_id = client.get("/v1/me", headers=auth).json["id"]
+    session = services.db.sessionmaker()
+    try:
+        rendered = render_for_letter(session, account_id, "relance", {**standard_data(), "numero": "F-1", "somme": 1},
+                                     datetime(2026, 11, 27, tzinfo=UTC))
+        assert rendered.template_version == 1
+        assert not session.in_transaction()
+    finally:
+        session.close()

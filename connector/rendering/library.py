@@ -152,11 +152,22 @@ def _spec_from_row(row: TemplateVersion) -> TemplateSpec:
 
 
 def resolve_template(session: Session, account_id: str, name: str) -> TemplateSpec:
-    """The version of ``name`` a new letter of this account uses: its latest upload, else the built-in."""
+    """The version of ``name`` a new letter of this account uses: its latest upload, else the built-in.
+
+    When ``session`` has no transaction open, the lookup runs in a short one of its own and leaves
+    ``session`` idle: on SQLite every transaction holds the write lock, and the caller is about to
+    spend a whole render before writing anything.
+    """
     if isinstance(name, str) and NAME_PATTERN.match(name):
-        latest = _custom_versions(session, account_id, name, limit=1)
-        if latest:
-            return _spec_from_row(latest[0])
+        if session.in_transaction():
+            latest = _custom_versions(session, account_id, name, limit=1)
+            custom = _spec_from_row(latest[0]) if latest else None
+        else:
+            with Session(bind=session.get_bind()) as reader:
+                latest = _custom_versions(reader, account_id, name, limit=1)
+                custom = _spec_from_row(latest[0]) if latest else None
+        if custom is not None:
+            return custom
         builtin = builtin_templates().get(name)
         if builtin is not None:
             return builtin
