@@ -286,6 +286,7 @@ LETTER_OUTPUTS = (
     OutputField("completed_at", Text("Completed at", "Terminée le"), FieldType.DATETIME),
     OutputField("failure.message", Text("Failure reason", "Motif de l'échec")),
     OutputField("links.self", Text("Letter URL (API)", "URL de la lettre (API)")),
+    OutputField("document_file", Text("Letter as sent (PDF)", "Lettre telle qu'envoyée (PDF)"), FieldType.FILE),
 )
 
 LETTER_SAMPLE: dict[str, Any] = {
@@ -312,6 +313,7 @@ LETTER_SAMPLE: dict[str, Any] = {
     "links": {"self": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA",
               "document": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA/document",
               "evidence": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA/evidence"},
+    "document_file": "SAMPLE FILE",
 }
 
 # What a status trigger gives the next step: the event, and the letter as it was then.

@@ -242,8 +242,10 @@ def create_letter(
     account_id: str,
     payload: LetterIn,
     documents: list[IncomingDocument],
-) -> Letter:
-    """Store a letter, its documents and its submit job in the caller's transaction.
+    template: tuple[str, int] | None = None,
+) -> tuple[Letter, dict[str, Any]]:
+    """Store a letter, its documents and its submit job in the caller's transaction; returns the
+    letter and its public shape (as its ``letter.queued`` event carries it).
 
     ``documents`` are the already-checked PDFs (uploads, downloads, or the rendered template).
     Raises ApiError (422 ``consent_required``, provider preparation errors) before writing.
@@ -289,6 +291,8 @@ def create_letter(
         callback_token=secrets.token_urlsafe(32),
         submit_context_encrypted=services.encryptor.encrypt_json(submit_context) if submit_context else None,
         created_at=services.clock(),
+        template_name=template[0] if template else None,
+        template_version=template[1] if template else None,
     )
     session.add(letter)
     session.flush()
@@ -306,11 +310,12 @@ def create_letter(
             )
         )
     session.flush()
-    record_event(session, letter, LetterStatus.QUEUED, occurred_at=letter.created_at, provider=None,
-                 provider_event_id=None, raw={})
+    queued = record_event(session, letter, LetterStatus.QUEUED, occurred_at=letter.created_at, provider=None,
+                          provider_event_id=None, raw={}, public_url=services.settings.public_url)
+    assert queued is not None  # a new letter always accepts its first event
     outbox.enqueue(session, "submit_letter", account_id=account_id, letter_id=letter.id,
-                   dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts)
-    return letter
+                   dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts, new=True)
+    return letter, queued.data
 
 
 def accept_letter(
@@ -319,8 +324,9 @@ def accept_letter(
     account_id: str,
     payload: LetterIn,
     uploaded: list[IncomingDocument] | None = None,
-) -> Letter:
-    """From a validated request to a stored, queued letter, in the caller's transaction.
+) -> tuple[Letter, dict[str, Any]]:
+    """From a validated request to a stored, queued letter, in the caller's transaction; returns
+    the letter and its public shape.
 
     The documents are, in order: the rendered template (if any), the downloaded URLs, the
     uploaded files. Used by ``POST /v1/letters`` and the signed intake endpoint.
@@ -343,12 +349,8 @@ def accept_letter(
         documents.append(IncomingDocument(rendered.filename, rendered.pdf))
     documents += downloaded
     documents += uploaded or []
-    letter = create_letter(services, session, account_id, payload, documents)
-    if rendered is not None:
-        letter.template_name = rendered.template_name
-        letter.template_version = rendered.template_version
-        session.flush()
-    return letter
+    template = (rendered.template_name, rendered.template_version) if rendered is not None else None
+    return create_letter(services, session, account_id, payload, documents, template)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -75,12 +75,14 @@ def enqueue(
     run_at: datetime | None = None,
     dedupe_key: str | None = None,
     max_attempts: int = 10,
+    new: bool = False,
 ) -> Job:
     """Add a job in the caller's transaction. With ``dedupe_key``, an existing job of that key is
-    revived (made pending, due no later than ``run_at``) instead of creating a second one."""
+    revived (made pending, due no later than ``run_at``) instead of creating a second one;
+    ``new=True`` says the key cannot exist yet (the unique constraint still guards it)."""
     now = utcnow()
     due = run_at or now
-    if dedupe_key is not None:
+    if dedupe_key is not None and not new:
         existing = session.scalar(select(Job).where(Job.dedupe_key == dedupe_key))
         if existing is not None:
             if existing.status in ("done", "dead"):

@@ -22,7 +22,8 @@ BODIES: list[tuple[str, bytes]] = [
     ("application/json", b"\xff\xfe\x00garbage"),
     ("application/json", b'{"a":' * 500 + b"1" + b"}" * 500),
     ("text/plain", b"hello"),
-    ("multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data; name=\"recipient\"\r\n\r\n{\r\n--xyz--"),
+    ("multipart/form-data; boundary=xyz",
+     b"--xyz\r\nContent-Disposition: form-data; name=\"recipient\"\r\n\r\n{\r\n--xyz--"),
 ]
 PATH_VALUES = ["nope", "let_" + "0" * 32, "x" * 300, "%2e%2e%2fetc"]
 QUERIES = ["limit=-1", "limit=abc", "cursor=!!!", "from=someday", "status=%00", "type=" + "x" * 500,

@@ -23,7 +23,7 @@ from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
 from connector.inbound import ReplayedMessage, already_received, remember_message
-from connector.letters import accept_letter, letter_to_dict, parse_letter
+from connector.letters import accept_letter, parse_letter
 from connector.models import Account
 from connector.webhooks_out import (
     keys_from,
@@ -79,13 +79,12 @@ def intake_letter(account_id: str) -> tuple[Response, int, dict[str, str]]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.") from None
     payload = parse_letter(raw)
-    letter = accept_letter(svc, session, account_id, payload)
+    _, shown = accept_letter(svc, session, account_id, payload)
     try:
         # The authoritative check, in the transaction that creates the letter: both or neither.
         remember_message(session, source, message_id, now)
     except ReplayedMessage:
         raise _replayed() from None
-    shown = letter_to_dict(session, letter, svc.settings.public_url)
     session.commit()
     return jsonify(shown), 201, {"Location": shown["links"]["self"]}
 

@@ -71,8 +71,7 @@ def send_letter() -> tuple[Response, int, dict[str, str]]:
         payload = parse_letter(body)
     svc = services()
     session = db_session()
-    letter = accept_letter(svc, session, g.account.id, payload, uploaded)
-    body = letter_to_dict(session, letter, svc.settings.public_url)
+    _, body = accept_letter(svc, session, g.account.id, payload, uploaded)
     return jsonify(body), 201, {"Location": body["links"]["self"]}
 
 

@@ -66,7 +66,8 @@ CORE_PATHS: dict[str, Any] = {
     "/healthz": {"get": {"summary": "The process is up", "security": [], "responses": {"200": ok({"type": "object"})}}},
     "/readyz": {"get": {"summary": "The database is reachable", "security": [],
                         "responses": {"200": ok({"type": "object"}), "503": ok({"type": "object"}, "Not ready")}}},
-    "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": ok({"type": "object"})}}},
+    "/openapi.json": {"get": {"summary": "This document", "security": [],
+                              "responses": {"200": ok({"type": "object"})}}},
     "/v1/me": {"get": {"summary": "The account behind the API key (connection test)", "operationId": "getMe",
                        "responses": {"200": ok(ref("Account")), **ERRORS}}},
     "/v1/letters": {

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from connector import models
 from connector.evidence.formats import GENESIS_HASH, JOURNAL_FORMAT, canonical_json
 from connector.evidence.retention import fix_retention
+from connector.providers.base import FINAL_STATUSES
 
 ETSI_EVENT_URI = "http://uri.etsi.org/19522/Event/"
 
@@ -143,16 +144,17 @@ def append_event(session: Session, letter: models.Letter, event: models.Event) -
         "provider_letter_id": letter.provider_letter_id,
         "provider_event_id": event.provider_event_id,
         "documents": [_document_record(doc) for doc in documents],
-        "proofs": [_proof_record(proof) for proof in _unjournaled_proofs(session, letter.id)],
+        "proofs": [_proof_record(proof) for proof in _event_proofs(session, letter.id, event.id)],
         "raw": raw,
     }
     _append(session, letter.id, record)
     reported = raw.get("reported_document_sha256")
     if reported:
         _check_reported_hashes(session, letter, event, documents, [str(h).lower() for h in reported])
-    account = session.get(models.Account, letter.account_id)
-    if account is not None:
-        fix_retention(letter, account)
+    if letter.status in FINAL_STATUSES:  # the only time retention changes: skip the read otherwise
+        account = session.get(models.Account, letter.account_id)
+        if account is not None:
+            fix_retention(letter, account)
 
 
 def record_proofs(session: Session, letter: models.Letter) -> int:
@@ -252,6 +254,18 @@ def _journaled_proof_hashes(session: Session, letter_id: str) -> set[tuple[str, 
         for proof in json.loads(text).get("proofs") or ():
             seen.add((proof["kind"], proof["sha256"]))
     return seen
+
+
+def _event_proofs(session: Session, letter_id: str, event_id: str) -> list[models.Proof]:
+    """The proofs stored with this event (the common case, one indexed query); a proof stored
+    apart from its event is bound later by ``record_proofs``."""
+    return list(
+        session.scalars(
+            select(models.Proof)
+            .where(models.Proof.letter_id == letter_id, models.Proof.event_id == event_id)
+            .order_by(models.Proof.created_at)
+        )
+    )
 
 
 def _unjournaled_proofs(session: Session, letter_id: str) -> list[models.Proof]:
