@@ -9,15 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy import select
 
-from connector.api.common import limit_arg, page, services
+from connector.api.common import limit_arg, page, parse_body, services
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
 from connector.idempotency import idempotent
-from connector.letters import validation_error
 from connector.lifecycle import schedule_poll
 from connector.models import Consent, Letter
 from connector.providers.base import FINAL_STATUSES, WebhookRejected
@@ -98,13 +97,7 @@ def consent_to_dict(consent: Consent) -> dict[str, Any]:
 @idempotent
 def record_consent() -> tuple[Response, int]:
     """Record a recipient's prior consent to receive registered e-mail (CPCE art. L.100)."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    try:
-        data = ConsentIn.model_validate(body)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    data: ConsentIn = parse_body(ConsentIn)
     if data.obtained_at.tzinfo is None:
         raise ApiError(422, "invalid_request", "obtained_at needs a time zone (e.g. 2026-11-27T10:00:00+01:00).",
                        "obtained_at")

@@ -13,8 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.api.common import services
-from connector.api.hooks import parse_body
+from connector.api.common import parse_body, services
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError

@@ -13,16 +13,15 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from connector import http
-from connector.api.common import limit_arg, services
+from connector.api.common import limit_arg, parse_body, services
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
-from connector.letters import validation_error
 from connector.models import Delivery, Event, Hook, new_id
 from connector.webhooks_out import (
     ALL_EVENTS,
@@ -83,19 +82,6 @@ class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     event_id: str = Field(min_length=1, max_length=40)
-
-
-def parse_body(model: type[BaseModel], *, optional: bool = False) -> Any:
-    """The JSON body validated by ``model`` (an empty body is ``{}`` when ``optional``)."""
-    raw = request.get_json(silent=True)
-    if raw is None and optional and not request.get_data():
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
 
 
 def check_target_url(url: str) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 
 from connector import signing
-from connector.api.common import services
-from connector.api.hooks import ROTATION_REQUEST_BODY, RotationIn, parse_body
+from connector.api.common import parse_body, services
+from connector.api.hooks import ROTATION_REQUEST_BODY, RotationIn
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError

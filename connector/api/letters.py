@@ -13,6 +13,7 @@ from connector.api.common import iso_datetime_arg, limit_arg, page, services
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
+from connector.evidence.access import log_access, reader_name
 from connector.idempotency import idempotent
 from connector.letters import (
     IncomingDocument,
@@ -22,7 +23,7 @@ from connector.letters import (
     letter_to_dict,
     parse_letter,
 )
-from connector.models import AccessLog, Document, Event, Letter
+from connector.models import Document, Event, Letter
 
 bp = Blueprint("letters", __name__)
 
@@ -131,8 +132,8 @@ def get_document(letter_id: str) -> Response:
     doc = session.scalar(select(Document).where(Document.letter_id == letter.id, Document.position == position))
     if doc is None:
         raise ApiError(404, "document_not_found", "This letter has no document at that position.", "position")
-    session.add(AccessLog(account_id=g.account.id, letter_id=letter.id, what=f"document:{position}",
-                          who=f"{g.api_key.id} ({g.api_key.name or 'api key'})"))
+    log_access(session, account_id=g.account.id, letter_id=letter.id, what=f"document:{position}",
+               who=reader_name(g.api_key.id, g.api_key.name))
     session.commit()
     content = services().blobs.get(doc.storage_key)
     return Response(content, mimetype="application/pdf", headers={
