@@ -32,8 +32,11 @@ from connector.providers.base import (
     FINAL_STATUSES,
     PROOF_KIND_BY_STATUS,
     LetterStatus,
+    OutgoingDocument,
+    OutgoingLetter,
     ProofRef,
     ProviderError,
+    Recipient,
 )
 from connector.services import Services
 from connector.webhooks_out import enqueue_deliveries
@@ -268,14 +271,25 @@ def create_letter(
 
     provider_name, provider_settings = services.provider_settings(session, account_id)
     provider = services.provider(provider_name, provider_settings)
+    letter_id = new_id("let")
     try:
+        provider.check_letter(OutgoingLetter(
+            id=letter_id,
+            recipient=Recipient(type=recipient.type, email=recipient.email, first_name=recipient.first_name,
+                                last_name=recipient.last_name, company=recipient.company),
+            documents=tuple(OutgoingDocument(d.filename, d.content, hashlib.sha256(d.content).hexdigest())
+                            for d in documents),
+            message=payload.message,
+            reference=payload.reference,
+            sandbox_outcome=payload.sandbox_outcome,
+        ))
         submit_context = provider.prepare_submission(payload.sender_otp)
     except ProviderError as exc:
         status = 422 if exc.permanent else 503
         raise ApiError(status, exc.code, exc.message, exc.field) from None
 
     letter = Letter(
-        id=new_id("let"),
+        id=letter_id,
         account_id=account_id,
         status=LetterStatus.QUEUED,
         recipient_type=recipient.type,

@@ -143,7 +143,14 @@ def submit_letter(services: Services, job: Job) -> None:
         provider = services.provider_for_account(session, letter.account_id)
         outgoing = _outgoing(services, letter, documents)
     failpoint("submit.before_provider")
-    provider_letter_id = provider.find_by_reference(letter_id) if maybe_sent else None
+    try:
+        provider_letter_id = provider.find_by_reference(letter_id) if maybe_sent else None
+    except ProviderError as exc:
+        # Without the answer we cannot know whether the letter is already at the provider:
+        # never submit blind. Transient → retry later; permanent → dead-letter, reason kept.
+        if exc.permanent:
+            raise outbox.PermanentError(f"could not check whether the provider already has it: {exc.message}") from exc
+        raise outbox.RetryableError(f"{exc.code}: {exc.message}", retry_after=exc.retry_after) from exc
     events: tuple[ProviderEvent, ...] = ()
     if provider_letter_id is None:
         try:

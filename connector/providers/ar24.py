@@ -521,6 +521,10 @@ class AR24Provider:
                 )
         return str(otp_hash)
 
+    def check_letter(self, letter: OutgoingLetter) -> None:
+        """AR24 publishes no numeric limits to check beforehand; its refusals arrive as mapped slugs."""
+        return None
+
     def submit(self, letter: OutgoingLetter) -> SubmitResult:
         """Upload the documents, then send the eIDAS mail with ``ref_client`` = our letter id."""
         otp_hash = self._sender_hash(letter)

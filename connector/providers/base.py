@@ -188,6 +188,11 @@ class Provider(Protocol):
         """
         ...
 
+    def check_letter(self, letter: OutgoingLetter) -> None:
+        """Run in the API request: refuse (ProviderError, permanent, ``field`` named) a letter this
+        provider would reject later, so the user learns it at once rather than from a failed letter."""
+        ...
+
     def submit(self, letter: OutgoingLetter) -> SubmitResult:
         """Send the letter. Raises ProviderError (``ambiguous=True`` if it may have been sent)."""
         ...

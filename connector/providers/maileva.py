@@ -445,7 +445,8 @@ class MailevaProvider:
             expires = None
         return {"sender_authenticated_until": expires.isoformat()} if expires else {"sender_authenticated": True}
 
-    def _check(self, letter: OutgoingLetter) -> None:
+    def check_letter(self, letter: OutgoingLetter) -> None:
+        """Maileva's limits on names, company and message, checked before the letter is accepted."""
         recipient = letter.recipient
         problems: list[tuple[str, str, str]] = []
         if not EMAIL_PATTERN.match(recipient.email or ""):
@@ -486,7 +487,7 @@ class MailevaProvider:
     def submit(self, letter: OutgoingLetter) -> SubmitResult:
         """Create the sending (``custom_id`` = our letter id), add documents and the recipient,
         then submit it. A draft left by a failed step is deleted (best effort)."""
-        self._check(letter)
+        self.check_letter(letter)
         until = parse_iso(letter.submit_context.get("sender_authenticated_until"))
         if until is not None and until <= self.context.now():
             raise ProviderError(

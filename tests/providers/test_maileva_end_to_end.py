@@ -64,3 +64,21 @@ def test_a_letter_goes_from_the_api_to_accepted_at_maileva(
         "deposit": hashlib.sha256(maileva_fake.proof_pdf("deposit", sending_id)).hexdigest(),
         "acceptance": hashlib.sha256(maileva_fake.proof_pdf("delivery", sending_id)).hexdigest(),
     }
+
+
+def test_a_letter_maileva_would_reject_is_refused_at_once_and_nothing_is_stored(
+    client: Any, auth: dict[str, str], services: Services, maileva: maileva_fake.MailevaFake
+) -> None:
+    from sqlalchemy import func, select
+
+    from connector.models import Letter
+
+    client.put("/v1/account/provider", json={"provider": "maileva", "settings": maileva_fake.SETTINGS}, headers=auth)
+    company_only = {"type": "professional", "email": "compta@exemple.fr", "company": "Exemple SARL"}
+    response = client.post("/v1/letters", json=letter_payload(recipient=company_only), headers=auth)
+    assert response.status_code == 422
+    assert response.json["error"]["field"] == "recipient.first_name"
+    assert "Maileva" in response.json["error"]["message"]
+    with services.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Letter)) == 0
+    assert maileva.submissions == []
