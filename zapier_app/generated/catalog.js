@@ -923,6 +923,11 @@ module.exports = {
               "key": "links__self",
               "label": "Letter URL (API)",
               "type": "string"
+            },
+            {
+              "key": "document_file",
+              "label": "Letter as sent (PDF)",
+              "type": "file"
             }
           ],
           "sample": {
@@ -964,7 +969,8 @@ module.exports = {
               "self": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA",
               "document": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA/document",
               "evidence": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA/evidence"
-            }
+            },
+            "document_file": "SAMPLE FILE"
           }
         }
       },
@@ -1206,6 +1212,11 @@ module.exports = {
               "key": "links__self",
               "label": "Letter URL (API)",
               "type": "string"
+            },
+            {
+              "key": "document_file",
+              "label": "Letter as sent (PDF)",
+              "type": "file"
             }
           ],
           "sample": {
@@ -1244,7 +1255,8 @@ module.exports = {
               "self": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA",
               "document": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA/document",
               "evidence": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA/evidence"
-            }
+            },
+            "document_file": "SAMPLE FILE"
           }
         }
       },
@@ -1425,6 +1437,11 @@ module.exports = {
               "key": "links__self",
               "label": "Letter URL (API)",
               "type": "string"
+            },
+            {
+              "key": "document_file",
+              "label": "Letter as sent (PDF)",
+              "type": "file"
             }
           ],
           "sample": {
@@ -1466,7 +1483,8 @@ module.exports = {
               "self": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA",
               "document": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA/document",
               "evidence": "https://lre.exemple.fr/v1/letters/let_01JDZ3K8Q6X5W2V9T4R7N1M0PA/evidence"
-            }
+            },
+            "document_file": "SAMPLE FILE"
           }
         }
       }

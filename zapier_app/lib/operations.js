@@ -11,6 +11,12 @@ const hooks = require('./hooks');
 
 const spec = (key) => bridge.operations[key];
 
+// A letter as the API shows it, plus the PDF as sent, as a file for the next step.
+const withDocument = (z, letter) => ({
+  ...letter,
+  document_file: z.dehydrateFile(hydrators.document, { letter_id: letter.id, filename: letter.documents[0].filename }),
+});
+
 // Dynamic inputs: the fields of the template chosen in the `template` input.
 const templateFields = async (z, bundle) => {
   const name = bundle.inputData.template;
@@ -39,7 +45,7 @@ const sendLetter = (key) => async (z, bundle) => {
     'Idempotency-Key': request.header['Idempotency-Key'] || idempotencyKey(bundle, key, request.body),
   };
   const response = await call(z, bundle, { method: 'POST', path: '/v1/letters', body: request.body, headers });
-  return response.data;
+  return withDocument(z, response.data);
 };
 
 // The preview is rendered here (so a bad field is reported at once) and again, byte for byte the
@@ -70,13 +76,13 @@ const findLetter = async (z, bundle) => {
     });
     if (response.status === 404) return [];
     if (response.status >= 400) throw toError(z, response.status, response.data);
-    return [response.data];
+    return [withDocument(z, response.data)];
   }
   if (!reference) {
     throw new z.errors.Error('Give the letter ID or your reference.', 'missing_search_input', 400);
   }
   const response = await call(z, bundle, { path: '/v1/letters', params: { reference, limit: 1 } });
-  return response.data.data;
+  return response.data.data.map((letter) => withDocument(z, letter));
 };
 
 const listTemplates = async (z, bundle) => {

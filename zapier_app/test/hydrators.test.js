@@ -5,20 +5,22 @@
 const crypto = require('crypto');
 
 const { App, MISE_EN_DEMEURE, appTester, authData, bridge } = require('./support/app');
-const { api, waitFor } = require('./support/bridge');
+const { api, httpRequest, waitFor } = require('./support/bridge');
 
 const fakeZ = () => {
   const stashed = [];
   const z = {
     stashed,
-    request: (options) => fetch(options.url, {
-      method: options.method || 'GET',
-      headers: { ...options.headers, Authorization: `Bearer ${bridge().apiKey}`, 'Content-Type': 'application/json' },
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    }).then((response) => Object.assign(response, { request: options })),
+    request: async (options) => {
+      const response = await httpRequest(options.url, {
+        method: options.method || 'GET',
+        headers: { ...options.headers, Authorization: `Bearer ${bridge().apiKey}`, 'Content-Type': 'application/json' },
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      });
+      return { ...response, request: options };
+    },
     stashFile: async (response, length, filename, contentType) => {
-      const content = Buffer.from(await response.arrayBuffer());
-      stashed.push({ status: response.status, content, filename, contentType });
+      stashed.push({ status: (await response).status, content: (await response).content, filename, contentType });
       return `https://zapier-stash.example/${filename}`;
     },
   };
@@ -61,4 +63,18 @@ test('the preview hydrator renders the same PDF the action checked', async () =>
   await App.hydrators.renderedLetter(z, { authData: authData(), inputData: dehydrated(result.file).bundle });
   expect(z.stashed[0].filename).toBe('mise_en_demeure.pdf');
   expect(sha256(z.stashed[0].content)).toBe(result.sha256);
+});
+
+test('the document hydrator downloads the letter exactly as sent', async () => {
+  const letter = await appTester(App.creates.send_letter_from_template.operation.perform, {
+    authData: authData(),
+    inputData: { template: 'mise_en_demeure', ...MISE_EN_DEMEURE, recipient_type: 'professional',
+      recipient_email: 'c@exemple.fr', recipient_company: 'C SARL', reference: 'DOC-1' },
+  });
+  const pointer = dehydrated(letter.document_file);
+  expect(pointer).toMatchObject({ method: 'hydrators.document', bundle: { letter_id: letter.id } });
+  const z = fakeZ();
+  await App.hydrators.document(z, { authData: authData(), inputData: pointer.bundle });
+  expect(z.stashed[0].filename).toBe(letter.documents[0].filename);
+  expect(sha256(z.stashed[0].content)).toBe(letter.documents[0].sha256);
 });

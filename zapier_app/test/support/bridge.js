@@ -61,7 +61,7 @@ const startBridge = async () => {
     cwd: dataDir, env, stdio: ['ignore', log, log],
   });
   child.unref();
-  await waitFor(async () => (await fetch(`${baseUrl}/healthz`)).ok, `the bridge on ${baseUrl}`)
+  await waitFor(async () => (await httpRequest(`${baseUrl}/healthz`)).status === 200, `the bridge on ${baseUrl}`)
     .catch((error) => {
       child.kill();
       const tail = fs.readFileSync(path.join(dataDir, 'bridge.log'), 'utf8').split('\n').slice(-15).join('\n');
@@ -75,16 +75,36 @@ const saveState = (state) => { process.env[STATE_VARIABLE] = JSON.stringify(stat
 const loadState = () => JSON.parse(process.env[STATE_VARIABLE]);
 const clearState = () => { delete process.env[STATE_VARIABLE]; };
 
+/**
+ * A plain HTTP request on a fresh connection (node:http with the test agent, see no-keepalive.js;
+ * the global fetch would reuse idle connections). Resolves {status, headers, content: Buffer}.
+ */
+const httpRequest = (url, { method = 'GET', headers = {}, body } = {}) => new Promise((resolve, reject) => {
+  const length = body === undefined ? {} : { 'Content-Length': Buffer.byteLength(body) };
+  const { hostname, port, pathname, search } = new URL(url);
+  // One options argument: zapier-platform-core's http patch (installed by createAppTester) takes
+  // only (options, callback).
+  const options = { hostname, port, path: `${pathname}${search}`, method, headers: { ...headers, ...length } };
+  const request = http.request(options, (response) => {
+    const chunks = [];
+    response.on('data', (chunk) => chunks.push(chunk));
+    response.on('end', () => resolve({
+      status: response.statusCode, headers: response.headers, content: Buffer.concat(chunks),
+    }));
+  });
+  request.on('error', reject);
+  request.end(body);
+});
+
 /** Call the bridge directly (not through Zapier), as a test's own eyes. */
 const api = async (state, method, pathname, body) => {
-  const response = await fetch(`${state.baseUrl}${pathname}`, {
+  const response = await httpRequest(`${state.baseUrl}${pathname}`, {
     method,
     headers: { Authorization: `Bearer ${state.apiKey}`, 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const type = response.headers.get('content-type') || '';
-  const data = type.includes('json') ? await response.json() : Buffer.from(await response.arrayBuffer());
-  return { status: response.status, data };
+  const isJson = (response.headers['content-type'] || '').includes('json');
+  return { status: response.status, data: isJson ? JSON.parse(response.content) : response.content };
 };
 
 /** A loopback server; `handler(req, body)` returns [status, headers, body]; `requests` keeps every call. */
@@ -106,4 +126,4 @@ const startServer = async (handler) => {
   return { url, requests, close: () => new Promise((resolve) => server.close(resolve)) };
 };
 
-module.exports = { api, clearState, loadState, saveState, startBridge, startServer, waitFor };
+module.exports = { api, clearState, httpRequest, loadState, saveState, startBridge, startServer, waitFor };
