@@ -12,10 +12,11 @@ const hooks = require('./hooks');
 const spec = (key) => bridge.operations[key];
 
 // A letter as the API shows it, plus the PDF as sent, as a file for the next step.
-const withDocument = (z, letter) => ({
-  ...letter,
-  document_file: z.dehydrateFile(hydrators.document, { letter_id: letter.id, filename: letter.documents[0].filename }),
-});
+const withDocument = (z, letter) => {
+  const [main] = letter.documents || [];
+  const pointer = main && { letter_id: letter.id, filename: main.filename };
+  return { ...letter, document_file: pointer ? z.dehydrateFile(hydrators.document, pointer) : null };
+};
 
 // Dynamic inputs: the fields of the template chosen in the `template` input.
 const templateFields = async (z, bundle) => {
