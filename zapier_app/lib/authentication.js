@@ -7,5 +7,6 @@ const { call } = require('./bridge');
 module.exports = {
   ...app.authentication,
   test: async (z, bundle) => (await call(z, bundle, { path: bridge.authTest.path })).data,
-  connectionLabel: (z, bundle) => bundle.inputData[bridge.authTest.labelField],
+  // Rendered by Zapier with the test's result as bundle.inputData (also by `zapier-platform invoke auth label`).
+  connectionLabel: `{{bundle.inputData.${bridge.authTest.labelField}}}`,
 };

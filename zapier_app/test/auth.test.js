@@ -6,8 +6,7 @@ describe('authentication', () => {
   test('it tests the connection with /v1/me and labels it with the account name', async () => {
     const me = await appTester(App.authentication.test, { authData: authData() });
     expect(me.name).toBe('Cabinet Zapier Test');
-    const label = await appTester(App.authentication.connectionLabel, { authData: authData(), inputData: me });
-    expect(label).toBe('Cabinet Zapier Test');
+    expect(App.authentication.connectionLabel).toBe('{{bundle.inputData.name}}');
   });
 
   test('a bridge URL with a trailing slash works', async () => {
