@@ -132,7 +132,6 @@ class Operation:
     outputs: tuple[OutputField, ...]
     sample: Mapping[str, Any]
     hidden: bool = False
-    important: bool = False
     # Triggers: the event types that fire it (a ``statuses`` input, when there is one, narrows them).
     events: tuple[str, ...] = ()
     instant: bool = False  # a REST hook (``/v1/hooks``) rather than polling only
@@ -373,7 +372,6 @@ SEND_FROM_TEMPLATE = Operation(
     inputs=(TEMPLATE, TEMPLATE_FIELDS, *RECIPIENT, MESSAGE, REFERENCE, METADATA, IDEMPOTENCY_KEY, SANDBOX_OUTCOME),
     outputs=LETTER_OUTPUTS,
     sample=LETTER_SAMPLE,
-    important=True,
 )
 
 SEND_PDF = Operation(
@@ -440,7 +438,6 @@ FIND_LETTER = Operation(
     ),
     outputs=LETTER_OUTPUTS,
     sample=LETTER_SAMPLE,
-    important=True,
 )
 
 TEMPLATE_LIST = Operation(
@@ -498,7 +495,6 @@ STATUS_CHANGED = Operation(
     sample=event_sample("accepted"),
     events=tuple(f"letter.{s}" for s in EVENT_STATUSES),
     instant=True,
-    important=True,
 )
 
 CATALOG = Catalog(
