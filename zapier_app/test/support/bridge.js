@@ -45,8 +45,10 @@ const startBridge = async () => {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lre-zapier-'));
   const baseUrl = `http://127.0.0.1:${port}`;
+  // Only these settings: an LRE_DATABASE_URL (or any other) from the caller's shell must not leak in.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('LRE_')));
   const env = {
-    ...process.env,
+    ...inherited,
     LRE_DATA_DIR: dataDir,
     LRE_ALLOW_PRIVATE_URLS: '1',
     LRE_SANDBOX_STEP_SECONDS: '0',
