@@ -80,7 +80,7 @@ const verifyDelivery = (z, bundle, nowSeconds = Math.floor(Date.now() / 1000)) =
   return { id, delivery: JSON.parse(raw.content) };
 };
 
-const hookTrigger = (key, operation) => ({
+const hookTrigger = (operation) => ({
   performSubscribe: async (z, bundle) => {
     const { body } = buildRequest(operation, bundle.inputData);
     const created = await call(z, bundle, {

@@ -100,7 +100,7 @@ const PERFORMS = {
 };
 
 // The operation's behaviour: a fixed perform, or the REST hook set for status triggers.
-const behaviour = (key) => PERFORMS[key] || hooks.hookTrigger(key, spec(key));
+const behaviour = (key) => PERFORMS[key] || hooks.hookTrigger(spec(key));
 
 const DYNAMIC_INPUTS = { template_fields: templateFields };
 
