@@ -43,13 +43,15 @@ def authenticate(session: Session, header: str | None) -> tuple[Account, ApiKey]
             "Missing API key: send it as 'Authorization: Bearer <key>'.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(header[7:].strip())))
-    if row is None or row.revoked_at is not None:
+    found = session.execute(
+        select(ApiKey, Account).join(Account, Account.id == ApiKey.account_id)
+        .where(ApiKey.key_hash == hash_key(header[7:].strip()))
+    ).first()
+    if found is None or found[0].revoked_at is not None:
         raise ApiError(
             401, "invalid_api_key", "This API key is not valid or was revoked.", headers={"WWW-Authenticate": "Bearer"}
         )
-    account = session.get(Account, row.account_id)
-    assert account is not None  # foreign key
+    row, account = found
     return account, row
 
 

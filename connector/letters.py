@@ -309,23 +309,24 @@ def create_letter(
         template_version=template[1] if template else None,
     )
     session.add(letter)
-    session.flush()
-    for position, doc in enumerate(documents):
-        key = services.blobs.put(doc.content)
-        session.add(
-            Document(
-                letter_id=letter.id,
-                position=position,
-                filename=safe_filename(doc.filename),
-                size=len(doc.content),
-                sha256=hashlib.sha256(doc.content).hexdigest(),
-                storage_key=key,
-                source_url=doc.source_url,
-            )
+    session.flush()  # the documents' foreign key needs the letter row first (no ORM relationship)
+    rows = [
+        Document(
+            letter_id=letter.id,
+            position=position,
+            filename=safe_filename(doc.filename),
+            size=len(doc.content),
+            sha256=hashlib.sha256(doc.content).hexdigest(),
+            storage_key=services.blobs.put(doc.content),
+            source_url=doc.source_url,
         )
+        for position, doc in enumerate(documents)
+    ]
+    session.add_all(rows)
     session.flush()
     queued = record_event(session, letter, LetterStatus.QUEUED, occurred_at=letter.created_at, provider=None,
-                          provider_event_id=None, raw={}, public_url=services.settings.public_url)
+                          provider_event_id=None, raw={}, public_url=services.settings.public_url,
+                          new_letter_documents=rows)
     assert queued is not None  # a new letter always accepts its first event
     outbox.enqueue(session, "submit_letter", account_id=account_id, letter_id=letter.id,
                    dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts, new=True)
@@ -371,10 +372,22 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def letter_to_dict(session: Session, letter: Letter, public_url: str) -> dict[str, Any]:
-    """The letter as the API, the event feed and the webhooks show it."""
-    documents = session.scalars(select(Document).where(Document.letter_id == letter.id).order_by(Document.position))
-    proofs = session.scalars(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at))
+def letter_to_dict(
+    session: Session,
+    letter: Letter,
+    public_url: str,
+    *,
+    documents: list[Document] | None = None,
+    proofs: list[Proof] | None = None,
+) -> dict[str, Any]:
+    """The letter as the API, the event feed and the webhooks show it (``documents`` and
+    ``proofs`` may be given by a caller that has them, in order, to save the queries)."""
+    if documents is None:
+        documents = list(session.scalars(select(Document).where(Document.letter_id == letter.id)
+                                         .order_by(Document.position)))
+    if proofs is None:
+        proofs = list(session.scalars(select(Proof).where(Proof.letter_id == letter.id)
+                                      .order_by(Proof.created_at)))
     base = f"{public_url}/v1/letters/{letter.id}"
     return {
         "id": letter.id,
@@ -441,12 +454,15 @@ def record_event(
     proof: tuple[ProofRef, bytes, str] | None = None,
     failure: tuple[str, str] | None = None,
     public_url: str = "",
+    new_letter_documents: list[Document] | None = None,
 ) -> Event | None:
     """Move ``letter`` to ``status`` and write everything that goes with it.
 
     Returns the new event, or None when it changes nothing: a duplicate provider report
     (same ``provider_event_id``) or a transition the lifecycle does not allow (late, out of
     order, or after a final status). ``proof`` is (reference, bytes, storage key).
+    ``new_letter_documents``: the rows of a letter being created (it has no proof yet), which
+    saves re-reading them.
     """
     if provider_event_id is not None:
         seen = session.scalar(
@@ -491,7 +507,11 @@ def record_event(
         occurred_at=occurred_at,
         provider=provider,
         provider_event_id=provider_event_id,
-        data=letter_to_dict(session, letter, public_url),
+        data=(
+            letter_to_dict(session, letter, public_url, documents=new_letter_documents, proofs=[])
+            if new_letter_documents is not None
+            else letter_to_dict(session, letter, public_url)
+        ),
         raw=raw,
     )
     session.add(event)

@@ -130,7 +130,7 @@ def append_event(session: Session, letter: models.Letter, event: models.Event) -
     if event.seq is None or event.id is None:
         session.flush()  # ids and the global sequence are assigned at flush
     raw = jcs_safe(dict(event.raw or {}))
-    documents = _documents(session, letter.id)
+    documents = _document_records(session, letter.id, event)
     record: dict[str, Any] = {
         "type": event.type,
         **etsi_fields(event.type),
@@ -143,14 +143,15 @@ def append_event(session: Session, letter: models.Letter, event: models.Event) -
         "provider": event.provider,
         "provider_letter_id": letter.provider_letter_id,
         "provider_event_id": event.provider_event_id,
-        "documents": [_document_record(doc) for doc in documents],
+        "documents": documents,
         "proofs": [_proof_record(proof) for proof in _event_proofs(session, letter.id, event.id)],
         "raw": raw,
     }
     _append(session, letter.id, record)
     reported = raw.get("reported_document_sha256")
     if reported:
-        _check_reported_hashes(session, letter, event, documents, [str(h).lower() for h in reported])
+        ours = [str(doc["sha256"]) for doc in documents]
+        _check_reported_hashes(session, letter, event, ours, [str(h).lower() for h in reported])
     if letter.status in FINAL_STATUSES:  # the only time retention changes: skip the read otherwise
         account = session.get(models.Account, letter.account_id)
         if account is not None:
@@ -223,10 +224,10 @@ def _check_reported_hashes(
     session: Session,
     letter: models.Letter,
     event: models.Event,
-    documents: Sequence[models.Document],
+    document_hashes: Sequence[str],
     reported: list[str],
 ) -> None:
-    ours = {doc.sha256.lower() for doc in documents}
+    ours = {h.lower() for h in document_hashes}
     unknown = [h for h in reported if h not in ours]
     if not unknown:
         return
@@ -238,6 +239,18 @@ def _check_reported_hashes(
         f"recorded at deposit (event {event.id})",
         {"event_id": event.id, "expected_sha256": sorted(ours), "reported_sha256": reported},
     )
+
+
+def _document_records(session: Session, letter_id: str, event: models.Event) -> list[dict[str, Any]]:
+    """The letter's documents as journaled. The event already carries them (the letter as the API
+    showed it at that moment, documents in position order): no second query on the send path."""
+    shown = (event.data or {}).get("documents")
+    if isinstance(shown, list) and all(isinstance(d, dict) and "sha256" in d for d in shown):
+        return [
+            {"position": index, "filename": d["filename"], "sha256": d["sha256"], "size": d["size"]}
+            for index, d in enumerate(shown)
+        ]
+    return [_document_record(doc) for doc in _documents(session, letter_id)]
 
 
 def _documents(session: Session, letter_id: str) -> list[models.Document]:
