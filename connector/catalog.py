@@ -260,6 +260,16 @@ IDEMPOTENCY_KEY = InputField(
               "Laissez vide : une clé tirée du Zap et de ces champs empêche tout double envoi lors d'une "
               "relance. Renseignez-la (ex. l'identifiant de la ligne) pour décider vous-même."),
 )
+SENDER_OTP = InputField(
+    "sender_otp", Text("Sender one-time code (AR24 eIDAS)", "Code à usage unique de l'expéditeur (AR24 eIDAS)"),
+    to="body.sender_otp", placeholder="123456",
+    help=Text("With AR24: the 6-digit code from the sender's authenticator app, valid a few seconds; the bridge "
+              "exchanges it for a one-hour identification. Leave empty with the sandbox or Maileva "
+              "(certificate identification).",
+              "Avec AR24 : le code à 6 chiffres de l'application d'authentification de l'expéditeur ; le bridge "
+              "l'échange contre une identification valable une heure. Laissez vide avec le bac à sable ou "
+              "Maileva (identification par certificat)."),
+)
 SANDBOX_OUTCOME = InputField(
     "sandbox_outcome", Text("Sandbox outcome", "Issue simulée (bac à sable)"), to="body.sandbox_outcome",
     choices=SANDBOX_OUTCOMES, group=Group.ADVANCED,
@@ -369,7 +379,8 @@ SEND_FROM_TEMPLATE = Operation(
         "Remplit un de vos modèles, produit le PDF et l'envoie en lettre recommandée électronique qualifiée.",
     ),
     endpoint=Endpoint("POST", "/v1/letters"),
-    inputs=(TEMPLATE, TEMPLATE_FIELDS, *RECIPIENT, MESSAGE, REFERENCE, METADATA, IDEMPOTENCY_KEY, SANDBOX_OUTCOME),
+    inputs=(TEMPLATE, TEMPLATE_FIELDS, *RECIPIENT, MESSAGE, REFERENCE, SENDER_OTP, METADATA, IDEMPOTENCY_KEY,
+            SANDBOX_OUTCOME),
     outputs=LETTER_OUTPUTS,
     sample=LETTER_SAMPLE,
 )
@@ -391,7 +402,7 @@ SEND_PDF = Operation(
                              "Un fichier PDF d'une étape précédente (ou son URL) ; le bridge le télécharge.")),
         InputField("pdf_filename", Text("File name", "Nom du fichier"), to="body.documents.0.filename",
                    default="lettre.pdf"),
-        *RECIPIENT, MESSAGE, REFERENCE, METADATA, IDEMPOTENCY_KEY, SANDBOX_OUTCOME,
+        *RECIPIENT, MESSAGE, REFERENCE, SENDER_OTP, METADATA, IDEMPOTENCY_KEY, SANDBOX_OUTCOME,
     ),
     outputs=LETTER_OUTPUTS,
     sample={**LETTER_SAMPLE, "template": None,

@@ -89,6 +89,9 @@ def serve(host: str, port: int, threads: int, no_worker: bool) -> None:
             self.cfg.set("workers", 1)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", threads)
+            # Longer than clients' idle reuse (Node 19+ and Zapier keep sockets 5 s): otherwise a
+            # request sent as gunicorn closes an idle connection fails with "socket hang up".
+            self.cfg.set("keepalive", 75)
             self.cfg.set("accesslog", "-")
             # Never log query strings' secrets: only method, path and status.
             self.cfg.set("access_log_format", '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss')

@@ -779,6 +779,13 @@ module.exports = {
               "placeholder": "DOSSIER-42"
             },
             {
+              "key": "sender_otp",
+              "label": "Sender one-time code (AR24 eIDAS)",
+              "type": "string",
+              "helpText": "With AR24: the 6-digit code from the sender's authenticator app, valid a few seconds; the bridge exchanges it for a one-hour identification. Leave empty with the sandbox or Maileva (certificate identification).",
+              "placeholder": "123456"
+            },
+            {
               "key": "metadata",
               "label": "Metadata",
               "type": "string",
@@ -1066,6 +1073,13 @@ module.exports = {
               "type": "string",
               "helpText": "Your own reference (case, invoice…), to find the letter later.",
               "placeholder": "DOSSIER-42"
+            },
+            {
+              "key": "sender_otp",
+              "label": "Sender one-time code (AR24 eIDAS)",
+              "type": "string",
+              "helpText": "With AR24: the 6-digit code from the sender's authenticator app, valid a few seconds; the bridge exchanges it for a one-hour identification. Leave empty with the sandbox or Maileva (certificate identification).",
+              "placeholder": "123456"
             },
             {
               "key": "metadata",
@@ -1545,6 +1559,9 @@ module.exports = {
           "reference": {
             "to": "body.reference"
           },
+          "sender_otp": {
+            "to": "body.sender_otp"
+          },
           "metadata": {
             "to": "body.metadata"
           },
@@ -1591,6 +1608,9 @@ module.exports = {
           },
           "reference": {
             "to": "body.reference"
+          },
+          "sender_otp": {
+            "to": "body.sender_otp"
           },
           "metadata": {
             "to": "body.metadata"
