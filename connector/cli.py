@@ -95,6 +95,7 @@ def serve(host: str, port: int, threads: int, no_worker: bool) -> None:
             self.cfg.set("accesslog", "-")
             # Never log query strings' secrets: only method, path and status.
             self.cfg.set("access_log_format", '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss')
+            self.cfg.set("logger_class", "connector.accesslog.RedactingLogger")
             self.cfg.set("post_worker_init", lambda _worker: start_in_process(services) if run_worker else None)
 
         def load(self) -> Any:

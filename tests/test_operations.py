@@ -148,6 +148,21 @@ def test_serve_runs_the_bridge_and_its_worker_with_no_setup(tmp_path):
                 break
             time.sleep(0.1)
         assert status == "accepted"
+        # Provider callback URLs carry a per-letter secret: the access log must not show it.
+        requests.post(f"{base}/callbacks/ar24/SECRET-callback-token", timeout=5)
+        requests.get(f"{base}/healthz", timeout=5)
+        time.sleep(0.5)
+        logged = log.read_text()
+        assert '"POST /callbacks/ar24/…"' in logged
+        assert "SECRET-callback-token" not in logged
+        assert logged.count(key) == 1  # printed once at the first start, never logged afterwards
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_callback_tokens_never_reach_the_access_log():
+    from connector.accesslog import redact_path
+
+    assert redact_path("/callbacks/ar24/SeCrEt-token_123") == "/callbacks/ar24/…"
+    assert redact_path("/v1/letters/let_1") == "/v1/letters/let_1"
