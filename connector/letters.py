@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 from pypdf import PdfReader
@@ -152,13 +152,22 @@ def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:
     return ApiError(422, "invalid_request", first["message"], first["field"], details=details)
 
 
-def parse_letter(payload: Any) -> LetterIn:
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_object(model: type[ModelT], payload: Any) -> ModelT:
+    """``payload`` validated by ``model``: 400 when it is not a JSON object, 422 naming the field."""
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     try:
-        return LetterIn.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         raise validation_error(exc) from None
+
+
+def parse_letter(payload: Any) -> LetterIn:
+    """The body of ``POST /v1/letters`` (or of a signed intake message), validated."""
+    return validate_object(LetterIn, payload)
 
 
 @dataclass(frozen=True)

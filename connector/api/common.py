@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from connector.db import db_session
 from connector.errors import ApiError
-from connector.letters import validation_error
+from connector.letters import validate_object
 from connector.models import UTCDateTime
 from connector.services import Services
 
@@ -106,9 +106,4 @@ def parse_body(model: type[BaseModel], *, optional: bool = False) -> Any:
     raw = request.get_json(silent=True)
     if raw is None and optional and not request.get_data():
         raw = {}
-    if not isinstance(raw, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    return validate_object(model, raw)
