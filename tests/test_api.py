@@ -359,7 +359,11 @@ def test_letters_are_listed_newest_first_with_a_cursor_and_filters(client, auth,
     assert third["next_cursor"] is None
     assert {x["reference"] for x in client.get("/v1/letters?reference=REF-1", headers=auth).json["data"]} == {"REF-1"}
     drain()
-    assert len(client.get("/v1/letters?status=accepted", headers=auth).json["data"]) == 5
+    listed = client.get("/v1/letters?status=accepted", headers=auth).json["data"]
+    assert len(listed) == 5
+    for item in listed:  # the list shows each letter exactly as its own page does
+        assert item == client.get(f"/v1/letters/{item['id']}", headers=auth).json
+        assert [p["kind"] for p in item["proofs"]] == ["deposit", "acceptance"]
     assert client.get("/v1/letters?status=queued", headers=auth).json["data"] == []
     assert len(client.get("/v1/letters?recipient=compta@", headers=auth).json["data"]) == 5
     assert client.get("/v1/letters?from=2999-01-01", headers=auth).json["data"] == []

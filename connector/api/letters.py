@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import defaultdict
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -23,7 +24,7 @@ from connector.letters import (
     letter_to_dict,
     parse_letter,
 )
-from connector.models import Document, Event, Letter
+from connector.models import Document, Event, Letter, Proof
 
 bp = Blueprint("letters", __name__)
 
@@ -115,8 +116,16 @@ def list_letters() -> Response:
     rows, next_cursor = page(query, Letter.created_at, Letter.id, limit_arg())
     session = db_session()
     public_url = services().settings.public_url
-    return jsonify({"object": "list", "data": [letter_to_dict(session, r, public_url) for r in rows],
-                    "next_cursor": next_cursor})
+    # Two queries for the whole page rather than two per letter.
+    ids = [r.id for r in rows]
+    documents: dict[str, list[Document]] = defaultdict(list)
+    for doc in session.scalars(select(Document).where(Document.letter_id.in_(ids)).order_by(Document.position)):
+        documents[doc.letter_id].append(doc)
+    proofs: dict[str, list[Proof]] = defaultdict(list)
+    for proof in session.scalars(select(Proof).where(Proof.letter_id.in_(ids)).order_by(Proof.created_at)):
+        proofs[proof.letter_id].append(proof)
+    data = [letter_to_dict(session, r, public_url, documents=documents[r.id], proofs=proofs[r.id]) for r in rows]
+    return jsonify({"object": "list", "data": data, "next_cursor": next_cursor})
 
 
 @bp.get("/v1/letters/<letter_id>/document")
