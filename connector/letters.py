@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from connector import http, outbox
 from connector.errors import ApiError
 from connector.evidence import journal
-from connector.models import Consent, Document, Event, Letter, Proof, new_id
+from connector.models import Consent, Document, Event, Hook, Letter, Proof, new_id
 from connector.providers.base import (
     FINAL_STATUSES,
     PROOF_KIND_BY_STATUS,
@@ -39,7 +39,7 @@ from connector.providers.base import (
     Recipient,
 )
 from connector.services import Services
-from connector.webhooks_out import enqueue_deliveries
+from connector.webhooks_out import active_hooks, enqueue_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -318,9 +318,12 @@ def create_letter(
         template_version=template[1] if template else None,
     )
     session.add(letter)
-    session.flush()  # the documents' foreign key needs the letter row first (no ORM relationship)
+    # This read also flushes the letter, which the documents' and event's foreign keys need first
+    # (the models have no ORM relationships to order the inserts).
+    hooks = active_hooks(session, account_id)
     rows = [
         Document(
+            id=new_id("doc"),  # set here: the letter's queued event shows it before the row is flushed
             letter_id=letter.id,
             position=position,
             filename=safe_filename(doc.filename),
@@ -332,10 +335,9 @@ def create_letter(
         for position, doc in enumerate(documents)
     ]
     session.add_all(rows)
-    session.flush()
     queued = record_event(session, letter, LetterStatus.QUEUED, occurred_at=letter.created_at, provider=None,
                           provider_event_id=None, raw={}, public_url=services.settings.public_url,
-                          new_letter_documents=rows)
+                          new_letter_documents=rows, hooks=hooks)
     assert queued is not None  # a new letter always accepts its first event
     outbox.enqueue(session, "submit_letter", account_id=account_id, letter_id=letter.id,
                    dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts, new=True)
@@ -464,6 +466,7 @@ def record_event(
     failure: tuple[str, str] | None = None,
     public_url: str = "",
     new_letter_documents: list[Document] | None = None,
+    hooks: list[Hook] | None = None,
 ) -> Event | None:
     """Move ``letter`` to ``status`` and write everything that goes with it.
 
@@ -471,7 +474,7 @@ def record_event(
     (same ``provider_event_id``) or a transition the lifecycle does not allow (late, out of
     order, or after a final status). ``proof`` is (reference, bytes, storage key).
     ``new_letter_documents``: the rows of a letter being created (it has no proof yet), which
-    saves re-reading them.
+    saves re-reading them. ``hooks``: the account's active subscriptions, if the caller read them.
     """
     if provider_event_id is not None:
         seen = session.scalar(
@@ -492,22 +495,25 @@ def record_event(
         letter.completed_at = occurred_at
     if failure is not None:
         letter.failure_code, letter.failure_reason = failure
+    new_letter = new_letter_documents is not None
+    if hooks is None:
+        # Read before the event is added, so that the inserts below go out in as few flushes as possible.
+        hooks = active_hooks(session, letter.account_id)
     event_id = new_id("evt")
+    proof_row = None
     if proof is not None:
         ref, content, key = proof
-        session.add(
-            Proof(
-                letter_id=letter.id,
-                kind=ref.kind,
-                filename=ref.filename or f"{PROOF_KIND_BY_STATUS.get(status, ref.kind)}-{letter.id}.pdf",
-                size=len(content),
-                sha256=hashlib.sha256(content).hexdigest(),
-                storage_key=key,
-                source_url=ref.url,
-                event_id=event_id,
-            )
+        proof_row = Proof(
+            letter_id=letter.id,
+            kind=ref.kind,
+            filename=ref.filename or f"{PROOF_KIND_BY_STATUS.get(status, ref.kind)}-{letter.id}.pdf",
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            storage_key=key,
+            source_url=ref.url,
+            event_id=event_id,
         )
-    session.flush()
+        session.add(proof_row)
     event = Event(
         id=event_id,
         account_id=letter.account_id,
@@ -517,14 +523,17 @@ def record_event(
         provider=provider,
         provider_event_id=provider_event_id,
         data=(
+            # A new letter has no proof yet and its documents are in hand: nothing to read back.
             letter_to_dict(session, letter, public_url, documents=new_letter_documents, proofs=[])
-            if new_letter_documents is not None
+            if new_letter
+            # The queries autoflush the letter's changes and the proof added above, so they show.
             else letter_to_dict(session, letter, public_url)
         ),
         raw=raw,
     )
     session.add(event)
-    session.flush()
-    journal.append_event(session, letter, event)
-    enqueue_deliveries(session, event)
+    session.flush()  # the journal line carries the event's sequence number, assigned on insert
+    journal.append_event(session, letter, event, proofs=[proof_row] if proof_row is not None else [],
+                         first_line=new_letter)
+    enqueue_deliveries(session, event, hooks)
     return event

@@ -79,7 +79,8 @@ def enqueue(
 ) -> Job:
     """Add a job in the caller's transaction. With ``dedupe_key``, an existing job of that key is
     revived (made pending, due no later than ``run_at``) instead of creating a second one;
-    ``new=True`` says the key cannot exist yet (the unique constraint still guards it)."""
+    ``new=True`` says the key cannot exist yet (the unique constraint still guards it).
+    A new job has its id once the session flushes."""
     now = utcnow()
     due = run_at or now
     if dedupe_key is not None and not new:
@@ -105,8 +106,9 @@ def enqueue(
         max_attempts=max_attempts,
         created_at=now,
     )
+    # No flush: the job goes out with the transaction's other inserts (a later query in the same
+    # transaction autoflushes it, so a second enqueue of the same key still finds it).
     session.add(job)
-    session.flush()
     return job
 
 

@@ -129,11 +129,20 @@ def hook_wants(hook: Hook, event: Event) -> bool:
     return all(data.get(name) == wanted for name, wanted in (hook.filters or {}).items())
 
 
-def enqueue_deliveries(session: Session, event: Event) -> None:
-    """Queue a signed delivery of ``event`` to every matching subscription, in the caller's transaction."""
-    hooks = session.scalars(
-        select(Hook).where(Hook.account_id == event.account_id, Hook.status == "active").order_by(Hook.created_at)
-    )
+def active_hooks(session: Session, account_id: str) -> list[Hook]:
+    """The account's active subscriptions, oldest first."""
+    return list(session.scalars(
+        select(Hook).where(Hook.account_id == account_id, Hook.status == "active").order_by(Hook.created_at)
+    ))
+
+
+def enqueue_deliveries(session: Session, event: Event, hooks: list[Hook] | None = None) -> None:
+    """Queue a signed delivery of ``event`` to every matching subscription, in the caller's transaction.
+
+    ``hooks``: the account's active subscriptions when the caller already read them (``active_hooks``).
+    """
+    if hooks is None:
+        hooks = active_hooks(session, event.account_id)
     for hook in hooks:
         if hook_wants(hook, event):
             create_delivery(session, hook, event)

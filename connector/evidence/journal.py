@@ -120,9 +120,19 @@ def etsi_fields(event_type: str) -> dict[str, str | None]:
 # ---------------------------------------------------------------------------------------------
 
 
-def append_event(session: Session, letter: models.Letter, event: models.Event) -> None:
+def append_event(
+    session: Session,
+    letter: models.Letter,
+    event: models.Event,
+    *,
+    proofs: Sequence[models.Proof] | None = None,
+    first_line: bool = False,
+) -> None:
     """Journal ``event`` (and any proof stored for the letter since the last line).
 
+    A caller that knows the proofs stored with this event passes them as ``proofs`` (else they are
+    read back), and ``first_line=True`` when the letter was created in this transaction and has no
+    journal yet: each saves a query on the send path (the unique constraint still rejects a fork).
     When the provider reported document hashes (``event.raw["reported_document_sha256"]``) that
     differ from the ones recorded at deposit, an ``Alert`` row and an ``alert`` line follow.
     A final status also fixes how long the letter's evidence is retained.
@@ -144,10 +154,13 @@ def append_event(session: Session, letter: models.Letter, event: models.Event) -
         "provider_letter_id": letter.provider_letter_id,
         "provider_event_id": event.provider_event_id,
         "documents": documents,
-        "proofs": [_proof_record(proof) for proof in _event_proofs(session, letter.id, event.id)],
+        "proofs": [
+            _proof_record(proof)
+            for proof in (proofs if proofs is not None else _event_proofs(session, letter.id, event.id))
+        ],
         "raw": raw,
     }
-    _append(session, letter.id, record)
+    _append(session, letter.id, record, first_line=first_line)
     reported = raw.get("reported_document_sha256")
     if reported:
         ours = [str(doc["sha256"]) for doc in documents]
@@ -206,8 +219,8 @@ def journal_lines(session: Session, letter_id: str) -> list[str]:
     return [row.line for row in rows]
 
 
-def _append(session: Session, letter_id: str, record: Mapping[str, Any]) -> None:
-    last = session.scalars(
+def _append(session: Session, letter_id: str, record: Mapping[str, Any], *, first_line: bool = False) -> None:
+    last = None if first_line else session.scalars(
         select(models.JournalEntry)
         .where(models.JournalEntry.letter_id == letter_id)
         .order_by(models.JournalEntry.seq.desc())
@@ -216,8 +229,8 @@ def _append(session: Session, letter_id: str, record: Mapping[str, Any]) -> None
     prev, seq = (last.line_sha256, last.seq + 1) if last else (GENESIS_HASH, 1)
     line = chain_line(record, seq=seq, prev=prev)
     # The (letter_id, seq) unique constraint turns a concurrent append into an error, never a fork.
+    # Inserted with the transaction's next flush; a query for the journal autoflushes it first.
     session.add(models.JournalEntry(letter_id=letter_id, seq=seq, line=line.text, line_sha256=line.sha256))
-    session.flush()
 
 
 def _check_reported_hashes(
