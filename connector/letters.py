@@ -281,13 +281,13 @@ def create_letter(
     provider_name, provider_settings = services.provider_settings(session, account_id)
     provider = services.provider(provider_name, provider_settings)
     letter_id = new_id("let")
+    digests = [hashlib.sha256(d.content).hexdigest() for d in documents]
     try:
         provider.check_letter(OutgoingLetter(
             id=letter_id,
             recipient=Recipient(type=recipient.type, email=recipient.email, first_name=recipient.first_name,
                                 last_name=recipient.last_name, company=recipient.company),
-            documents=tuple(OutgoingDocument(d.filename, d.content, hashlib.sha256(d.content).hexdigest())
-                            for d in documents),
+            documents=tuple(OutgoingDocument(d.filename, d.content, digest) for d, digest in zip(documents, digests)),
             message=payload.message,
             reference=payload.reference,
             sandbox_outcome=payload.sandbox_outcome,
@@ -297,6 +297,7 @@ def create_letter(
         status = 422 if exc.permanent else 503
         raise ApiError(status, exc.code, exc.message, exc.field) from None
 
+    now = services.clock()
     letter = Letter(
         id=letter_id,
         account_id=account_id,
@@ -313,14 +314,19 @@ def create_letter(
         provider=provider_name,
         callback_token=secrets.token_urlsafe(32),
         submit_context_encrypted=services.encryptor.encrypt_json(submit_context) if submit_context else None,
-        created_at=services.clock(),
+        created_at=now,
+        updated_at=now,  # set here, not at insert: the first event reads it before the flush
         template_name=template[0] if template else None,
         template_version=template[1] if template else None,
     )
-    session.add(letter)
-    # This read also flushes the letter, which the documents' and event's foreign keys need first
-    # (the models have no ORM relationships to order the inserts).
+    # The letter is accepted from here on. Its documents go to the archive on writer threads while
+    # the rows are built (each write ends in an fsync that waits on the disk); the wait at the end
+    # comes before the caller commits, so no committed row ever points at a blob not yet durable.
+    writes = [services.blobs.put_in_background(doc.content) for doc in documents]
+    # Read before anything is added: the letter, its documents and its first event then go out
+    # in one flush (the models' relationships put the letter first).
     hooks = active_hooks(session, account_id)
+    session.add(letter)
     rows = [
         Document(
             id=new_id("doc"),  # set here: the letter's queued event shows it before the row is flushed
@@ -328,11 +334,11 @@ def create_letter(
             position=position,
             filename=safe_filename(doc.filename),
             size=len(doc.content),
-            sha256=hashlib.sha256(doc.content).hexdigest(),
-            storage_key=services.blobs.put(doc.content),
+            sha256=digest,
+            storage_key=services.blobs.key_for(doc.content),
             source_url=doc.source_url,
         )
-        for position, doc in enumerate(documents)
+        for position, (doc, digest) in enumerate(zip(documents, digests))
     ]
     session.add_all(rows)
     queued = record_event(session, letter, LetterStatus.QUEUED, occurred_at=letter.created_at, provider=None,
@@ -341,6 +347,8 @@ def create_letter(
     assert queued is not None  # a new letter always accepts its first event
     outbox.enqueue(session, "submit_letter", account_id=account_id, letter_id=letter.id,
                    dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts, new=True)
+    for write in writes:
+        write.result()  # re-raises a failed write: the caller then rolls the letter back
     return letter, queued.data
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -135,6 +135,9 @@ class Document(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(300))
     source_url: Mapped[str | None] = mapped_column(Text)
+    # Never navigated (lazy="raise"): it tells the unit of work to insert the letter before its
+    # documents when both go out in one flush, as the send path does.
+    letter: Mapped[Letter] = relationship(lazy="raise")
     __table_args__ = (UniqueConstraint("letter_id", "position"),)
 
 
@@ -153,6 +156,8 @@ class Event(Base):
     # The letter as the API showed it right after the transition (what subscribers receive).
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Never navigated: orders the insert after its letter's in a shared flush (see Document.letter).
+    letter: Mapped[Letter | None] = relationship(lazy="raise")
     __table_args__ = (UniqueConstraint("provider", "provider_event_id", name="uq_event_provider_event"),)
 
 

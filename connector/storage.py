@@ -1,7 +1,7 @@
 """Archive storage for documents and proofs: content-addressed blobs behind a small interface.
 
 The filesystem implementation is the default; an object store (S3, OVH, Scaleway) can implement
-the same three methods. Blobs are written before the database row that references them, so a
+the same methods. Blobs are written before the database row that references them, so a
 crash leaves at worst an orphan blob, never a row pointing at nothing.
 """
 
@@ -10,13 +10,30 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+# Archive writes end in an fsync, which waits on the disk and not on the CPU (nor the GIL): the
+# send path starts them here and builds the letter's rows meanwhile. A few threads are enough;
+# the writes of a process are not expected to outpace its renders.
+_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lre-archive")
+
 
 class BlobStore(Protocol):
+    def key_for(self, content: bytes) -> str:
+        """The key ``put`` gives ``content`` (keys are derived from the bytes alone)."""
+        ...
+
     def put(self, content: bytes) -> str:
         """Store ``content``; return its key (stable for the same bytes)."""
+        ...
+
+    def put_in_background(self, content: bytes) -> Future[str]:
+        """Start storing ``content`` on a writer thread; the future gives its key once it is durable.
+
+        A caller must wait for the future before it commits a row that references the key.
+        """
         ...
 
     def get(self, key: str) -> bytes:
@@ -43,8 +60,14 @@ class FileSystemStore:
         digest = key[7:]
         return self.root / digest[:2] / digest[2:4] / digest
 
+    def key_for(self, content: bytes) -> str:
+        return "sha256:" + hashlib.sha256(content).hexdigest()
+
+    def put_in_background(self, content: bytes) -> Future[str]:
+        return _WRITERS.submit(self.put, content)
+
     def put(self, content: bytes) -> str:
-        key = "sha256:" + hashlib.sha256(content).hexdigest()
+        key = self.key_for(content)
         path = self._path(key)
         if path.exists():
             return key

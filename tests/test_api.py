@@ -221,6 +221,35 @@ def test_bad_query_arguments_are_4xx(client, auth):
     assert _error(client.get("/v1/letters?cursor=@@@", headers=auth))["field"] == "cursor"
 
 
+# --- archive failures ---------------------------------------------------------------------------
+
+def test_a_letter_whose_document_cannot_be_archived_is_not_accepted(client, auth, services, settings_overrides):
+    """The document is written to the archive while the letter's rows are built; if that write
+    fails, the request fails and nothing is stored, and the same request succeeds once the disk is
+    back (no half-stored letter, no job pointing at a missing file)."""
+    import hashlib
+
+    content = make_pdf("Archivage impossible")
+    digest = hashlib.sha256(content).hexdigest()
+    # A file where the blob's directory must go: the write fails (even as root, unlike chmod).
+    blocker = settings_overrides["data_dir"] / "archive" / digest[:2]
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_bytes(b"not a directory")
+    body = letter_payload(documents=[{"filename": "f.pdf", "content_base64": base64.b64encode(content).decode()}])
+
+    response = client.post("/v1/letters", json=body, headers=auth)
+    assert response.status_code == 500
+    assert _error(response)["code"] == "internal_error"
+    assert (_count(services, Letter), _count(services, Document), _count(services, Job)) == (0, 0, 0)
+
+    blocker.unlink()
+    response = client.post("/v1/letters", json=body, headers=auth)
+    assert response.status_code == 201
+    stored = client.get(f"/v1/letters/{response.json['id']}/document", headers=auth)
+    assert stored.status_code == 200 and stored.data == content
+    assert (_count(services, Letter), _count(services, Document), _count(services, Job)) == (1, 1, 1)
+
+
 # --- URL documents ------------------------------------------------------------------------------
 
 @pytest.fixture
