@@ -35,7 +35,9 @@ from markupsafe import Markup, escape
 from connector.rendering.errors import TemplateSourceError
 
 BASE_TEMPLATE = "base.html"
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "templates"
+# The built-in letters live in the top-level templates/ folder; connector/assets/templates is a link
+# to it, so that a wheel (which only carries package files) ships them too.
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "assets" / "templates"
 
 # Variables the renderer provides itself; never asked of the caller.
 PROVIDED_VARIABLES = frozenset({"date_lettre", "titre_document"})
