@@ -287,7 +287,8 @@ def create_letter(
             id=letter_id,
             recipient=Recipient(type=recipient.type, email=recipient.email, first_name=recipient.first_name,
                                 last_name=recipient.last_name, company=recipient.company),
-            documents=tuple(OutgoingDocument(d.filename, d.content, digest) for d, digest in zip(documents, digests)),
+            documents=tuple(OutgoingDocument(d.filename, d.content, digest)
+                            for d, digest in zip(documents, digests, strict=True)),
             message=payload.message,
             reference=payload.reference,
             sandbox_outcome=payload.sandbox_outcome,
@@ -338,7 +339,7 @@ def create_letter(
             storage_key=services.blobs.key_for(doc.content),
             source_url=doc.source_url,
         )
-        for position, (doc, digest) in enumerate(zip(documents, digests))
+        for position, (doc, digest) in enumerate(zip(documents, digests, strict=True))
     ]
     session.add_all(rows)
     queued = record_event(session, letter, LetterStatus.QUEUED, occurred_at=letter.created_at, provider=None,

@@ -240,6 +240,8 @@ class TemplateVersion(Base):
     name: Mapped[str] = mapped_column(String(100))
     version: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(300), default="")
+    # What the letter is for, shown beside the title where a user picks a template (Zapier, Make, n8n).
+    description: Mapped[str | None] = mapped_column(String(1000), default=None)
     source: Mapped[str] = mapped_column(Text)
     fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
     sha256: Mapped[str] = mapped_column(String(64))

@@ -60,6 +60,39 @@ def test_migrations_match_the_models(app):
     assert diff == [], "run: alembic revision --autogenerate (see docs/development.md)"
 
 
+def test_a_database_from_the_first_release_upgrades_and_keeps_its_custom_templates(tmp_path):
+    """0001 → head on a database holding a custom template uploaded before descriptions existed."""
+    from cryptography.fernet import Fernet
+    from sqlalchemy import text
+
+    from connector.db import Database
+    from connector.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    upgrade(Database(url), "0001")
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (id, name, created_at, retention_days) "
+                          "VALUES ('acc_old', 'Ancien', '2026-01-05 10:00:00', 3650)"))
+        conn.execute(text(
+            "INSERT INTO template_versions (id, account_id, name, version, title, source, fields, sha256, created_at) "
+            "VALUES ('tpl_old', 'acc_old', 'ancienne', 1, 'Ancienne lettre', '<p>{{ nom }}</p>', "
+            "'[{\"key\": \"nom\", \"label\": \"Nom\"}]', 'x', '2026-01-05 10:00:00')"
+        ))
+    app = create_app({"database_url": url, "data_dir": tmp_path, "encryption_keys": Fernet.generate_key().decode(),
+                      "worker_in_process": False})
+    upgrade(app.extensions["lre"].db)
+    with app.extensions["lre"].db.transaction() as session:
+        from connector.auth import create_api_key
+        from connector.models import Account
+
+        _, key = create_api_key(session, session.get(Account, "acc_old"))
+    client = app.test_client()
+    served = client.get("/v1/templates/ancienne", headers={"Authorization": f"Bearer {key}"})
+    assert served.status_code == 200
+    assert (served.json["title"], served.json["description"]) == ("Ancienne lettre", "")
+
+
 def test_keys_create_prints_the_key_alone_on_the_last_line_and_keys_can_be_revoked(tmp_path, monkeypatch):
     monkeypatch.setenv("LRE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("LRE_DATABASE_URL", raising=False)

@@ -199,6 +199,8 @@ def test_declared_fields_must_cover_the_templates_variables(client, auth, servic
     ({"name": "ok", "title": "", "source": "<p>x</p>"}, "title"),
     ({"name": "ok", "title": "x"}, "source"),
     ({"name": "ok", "title": "x", "source": "<p>{{ a }}</p>", "fields": [{"key": "a", "type": "couleur"}]}, "fields"),
+    ({"name": "ok", "title": "x", "source": "<p>x</p>", "description": ["x"]}, "description"),
+    ({"name": "ok", "title": "x", "source": "<p>x</p>", "description": "x" * 1001}, "description"),
 ])
 def test_a_malformed_upload_names_the_field_at_fault(client, auth, body, field):
     response = client.post("/v1/templates", json=body, headers=auth)
@@ -232,6 +234,23 @@ def test_put_adds_a_version_and_the_history_lists_them(client, auth):
     versions = client.get("/v1/templates/relance/versions", headers=auth).json["data"]
     assert [v["version"] for v in versions] == [2, 1]
     assert client.get("/v1/templates/relance", headers=auth).json["version"] == 2
+
+
+def test_a_description_is_listed_and_served_and_a_new_version_keeps_it_unless_given(client, auth):
+    text = "Premier rappel amiable avant mise en demeure, à envoyer 8 jours après l'échéance."
+    body = {"name": "relance", "title": "Relance amiable", "source": RELANCE, "fields": RELANCE_FIELDS,
+            "description": text}
+    assert client.post("/v1/templates", json=body, headers=auth).json["description"] == text
+    listed = {t["name"]: t for t in client.get("/v1/templates", headers=auth).json["data"]}
+    assert listed["relance"]["description"] == text
+    assert client.get("/v1/templates/relance", headers=auth).json["description"] == text
+
+    kept = client.put("/v1/templates/relance", json={"source": RELANCE, "fields": RELANCE_FIELDS}, headers=auth)
+    assert kept.json["version"] == 2 and kept.json["description"] == text
+    changed = client.put("/v1/templates/relance", json={"source": RELANCE, "fields": RELANCE_FIELDS,
+                                                        "description": "Relance ferme."}, headers=auth)
+    assert changed.json["description"] == "Relance ferme."
+    assert upload(client, auth, name="sans-description").json["description"] == ""
 
 
 def test_put_on_an_unknown_template_is_a_404(client, auth):

@@ -154,7 +154,7 @@ def _store_version(name: Any, body: dict[str, Any], *, must_exist: bool) -> tupl
     try:
         spec = library.add_version(
             db_session(), g.account.id, name, body.get("title"), body.get("source"), body.get("fields"),
-            must_exist=must_exist,
+            must_exist=must_exist, description=body.get("description"),
         )
     except _TEMPLATE_ERRORS as exc:
         raise template_api_error(exc, "name") from None
@@ -235,6 +235,9 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string", "pattern": library.NAME_PATTERN.pattern},
             "title": {"type": "string", "maxLength": library.MAX_TITLE_LENGTH},
+            "description": {"type": "string", "maxLength": library.MAX_DESCRIPTION_LENGTH,
+                            "description": "What the letter is for, shown where a user picks a template; "
+                                           "a new version (PUT) keeps the previous one unless given."},
             "source": {"type": "string", "description": 'Jinja2 HTML; may `{% extends "base.html" %}` and fill '
                                                         'the blocks `objet` and `corps`.'},
             "fields": {"type": "array", "description": "Declared fields; discovered from the source when omitted.",

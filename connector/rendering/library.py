@@ -31,6 +31,7 @@ from connector.rendering.fields import FieldDeclarationError, FieldSpec, parse_f
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 MAX_TITLE_LENGTH = 300
+MAX_DESCRIPTION_LENGTH = 1000
 
 
 class TemplateConflict(Exception):
@@ -146,6 +147,7 @@ def _spec_from_row(row: TemplateVersion) -> TemplateSpec:
         source=row.source,
         fields=parse_field_specs(row.fields or []),
         origin="custom",
+        description=row.description or "",
         created_at=row.created_at,
         sha256=row.sha256,
     )
@@ -260,6 +262,7 @@ def add_version(
     fields: Any,
     *,
     must_exist: bool,
+    description: Any = None,
 ) -> TemplateSpec:
     """Store a new version of a custom template (``must_exist``: PUT, else POST) and return it."""
     _check_name(name)
@@ -268,6 +271,12 @@ def add_version(
     current = _spec_from_row(live[0]) if live else builtin
     if must_exist and title is None and current is not None:
         title = current.title  # a new version keeps its title unless given another
+    if must_exist and description is None and current is not None:
+        description = current.description  # ... and its description
+    if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION_LENGTH):
+        raise TemplateSourceError(
+            f"description must be a text of at most {MAX_DESCRIPTION_LENGTH} characters.", field="description"
+        )
     checked_source, specs = prepare_upload(name, title, source, fields, current.fields if current else None)
     if must_exist and not live and builtin is None:
         raise TemplateNotFound(name)
@@ -283,6 +292,7 @@ def add_version(
         name=name,
         version=version,
         title=title.strip(),
+        description=description.strip() if description else None,
         source=checked_source,
         fields=[_declaration(spec) for spec in specs],
         sha256=_sha256(checked_source),
