@@ -12,6 +12,7 @@ import uuid
 import connector.jobs  # noqa: F401 - registers every job handler
 from connector import outbox
 from connector.idempotency import purge_expired
+from connector.inbound import purge_expired_messages
 from connector.services import Services
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def run_worker(services: Services, stop: threading.Event, *, name: str | None = 
     while not stop.is_set():
         if time.monotonic() >= next_housekeeping:
             next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
-            _housekeeping(services)
+            housekeeping(services)
         try:
             worked = outbox.run_once(services, owner)
         except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
@@ -42,13 +43,17 @@ def run_worker(services: Services, stop: threading.Event, *, name: str | None = 
     log.info("worker %s stopped", owner)
 
 
-def _housekeeping(services: Services) -> None:
-    """Forget idempotency keys past their retention (kept at least 24 h)."""
+def housekeeping(services: Services) -> None:
+    """Forget idempotency keys past their retention (kept at least 24 h) and inbound webhook ids
+    that can no longer be replayed. Runs in every worker every few minutes; never raises."""
     try:
         with services.db.transaction() as session:
             purged = purge_expired(session, services.settings.idempotency_ttl_hours)
+            forgotten = purge_expired_messages(session, services.clock())
         if purged:
             log.info("forgot %d expired idempotency key(s)", purged)
+        if forgotten:
+            log.info("forgot %d inbound webhook id(s) past their replay window", forgotten)
     except Exception:  # noqa: BLE001 - housekeeping must never stop the worker
         log.exception("housekeeping failed")
 

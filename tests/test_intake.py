@@ -127,6 +127,32 @@ def test_it_refuses_a_replayed_x_signature_body(client, services, account_id, se
     refused(client, services, account_id, body, hex_headers(secret, body), 409, "replayed_message")
 
 
+def test_a_day_later_timestamped_ids_are_forgotten_and_still_cannot_be_replayed(client, services, account_id,
+                                                                                  secret):
+    from datetime import timedelta
+
+    from connector.worker import housekeeping
+
+    standard_body, hex_body = body_of(reference="STD"), body_of(reference="HEX")
+    standard = standard_headers(secret, standard_body, msg_id="msg_crm_old")
+    assert intake(client, account_id, standard_body, standard).status_code == 201
+    assert intake(client, account_id, hex_body, hex_headers(secret, hex_body)).status_code == 201
+    received = services.clock()
+
+    services.clock = lambda: received + timedelta(hours=23)
+    housekeeping(services)
+    assert counts(services) == (2, 2)  # within a day both ids are kept
+
+    services.clock = lambda: received + timedelta(hours=25)
+    housekeeping(services)
+    with services.db.transaction() as session:
+        kept = session.scalars(select(InboundMessage.message_id)).all()
+    assert kept == [signing.body_message_id(hex_body)]  # an X-Signature body hash is never forgotten
+    # The forgotten message is refused all the same: its signed timestamp is a day old.
+    refused(client, services, account_id, standard_body, standard, 401, "stale_signature")
+    refused(client, services, account_id, hex_body, hex_headers(secret, hex_body), 409, "replayed_message")
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
