@@ -20,6 +20,16 @@ from typing import Protocol
 _WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lre-archive")
 
 
+def _new_writers_after_fork() -> None:
+    # A forked child (gunicorn's worker) inherits the pool's bookkeeping but none of its threads:
+    # had the parent used it, the child could wait forever on a write no thread will run.
+    global _WRITERS
+    _WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lre-archive")
+
+
+os.register_at_fork(after_in_child=_new_writers_after_fork)
+
+
 class BlobStore(Protocol):
     def key_for(self, content: bytes) -> str:
         """The key ``put`` gives ``content`` (keys are derived from the bytes alone)."""

@@ -250,6 +250,48 @@ def test_a_letter_whose_document_cannot_be_archived_is_not_accepted(client, auth
     assert (_count(services, Letter), _count(services, Document), _count(services, Job)) == (1, 1, 1)
 
 
+def test_a_forked_server_process_still_archives_documents(tmp_path):
+    """gunicorn forks its workers from a process that may already have archived a document: the
+    child must get writer threads of its own, not wait forever for the parent's (which it lacks)."""
+    import os
+    import signal
+
+    from cryptography.fernet import Fernet
+
+    from connector.app import create_app
+    from connector.auth import create_api_key
+    from connector.migrate import upgrade
+    from connector.models import Account
+
+    overrides = {"data_dir": tmp_path, "database_url": f"sqlite:///{tmp_path / 'fork.sqlite3'}",
+                 "encryption_keys": Fernet.generate_key().decode(), "worker_in_process": False}
+    parent = create_app(overrides)
+    upgrade(parent.extensions["lre"].db)
+    with parent.extensions["lre"].db.transaction() as session:
+        account = Account(name="Fork")
+        session.add(account)
+        session.flush()
+        _, key = create_api_key(session, account)
+    headers = {"Authorization": f"Bearer {key}"}
+    assert parent.test_client().post("/v1/letters", json=letter_payload(), headers=headers).status_code == 201
+    parent.extensions["lre"].db.dispose()
+
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh app, as a gunicorn worker loads it
+        code = 1
+        try:
+            signal.alarm(20)
+            child = create_app(overrides)
+            body = letter_payload(documents=[{"filename": "enfant.pdf",
+                                              "content_base64": base64.b64encode(make_pdf("Enfant")).decode()}])
+            code = 0 if child.test_client().post("/v1/letters", json=body, headers=headers).status_code == 201 else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child ended with status {status}"
+    assert len(parent.test_client().get("/v1/letters", headers=headers).json["data"]) == 2
+
+
 # --- URL documents ------------------------------------------------------------------------------
 
 @pytest.fixture
