@@ -16,11 +16,11 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Response, current_app, g, request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
 from connector.db import db_session, get_db
@@ -58,8 +58,9 @@ def _replay(row: IdempotencyKey) -> Response:
     return response
 
 
-def _reserve(account_id: str, key: str, fingerprint: str) -> Response | None:
-    """Reserve ``key``; return a response to send instead of running the view, if any."""
+def _reserve(account_id: str, key: str, fingerprint: str) -> tuple[Response | None, datetime]:
+    """Reserve ``key``; return a response to send instead of running the view, if any, and the
+    reservation's time (which tells this reservation from one that took it over)."""
     db = get_db()
     now = utcnow()
     with db.transaction() as session:
@@ -77,7 +78,7 @@ def _reserve(account_id: str, key: str, fingerprint: str) -> Response | None:
                     409, "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed.",
                     "Idempotency-Key",
                 ) from None
-            return None
+            return None, now
         if row.request_hash != fingerprint:
             raise ApiError(
                 422,
@@ -90,16 +91,17 @@ def _reserve(account_id: str, key: str, fingerprint: str) -> Response | None:
                 409, "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed.",
                 "Idempotency-Key",
             )
-        return _replay(row)
+        return _replay(row), now
 
 
-def _release(account_id: str, key: str) -> None:
+def _release(account_id: str, key: str, reserved_at: datetime) -> None:
     with get_db().transaction() as session:
         session.execute(
             delete(IdempotencyKey).where(
                 IdempotencyKey.account_id == account_id,
                 IdempotencyKey.key == key,
                 IdempotencyKey.state == "in_flight",
+                IdempotencyKey.created_at == reserved_at,  # ours, not one that took it over
             )
         )
 
@@ -120,27 +122,45 @@ def idempotent(view: F) -> F:
             raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters.",
                            "Idempotency-Key")
         account_id = g.account.id
-        replay = _reserve(account_id, key, _request_fingerprint())
+        replay, reserved_at = _reserve(account_id, key, _request_fingerprint())
         if replay is not None:
             return replay
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except BaseException:
             session.rollback()
-            _release(account_id, key)
+            _release(account_id, key, reserved_at)
             raise
         if response.status_code >= 400:
             session.rollback()
-            _release(account_id, key)
+            _release(account_id, key, reserved_at)
             return response
-        row = session.scalar(
-            select(IdempotencyKey).where(IdempotencyKey.account_id == account_id, IdempotencyKey.key == key)
+        # One conditional UPDATE in the view's transaction: it also proves the reservation is still
+        # ours. A request that ran past the abandon delay may have been taken over by a retry, which
+        # is doing the same work: this one then stores nothing, or the letter would exist twice.
+        stored = session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.account_id == account_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.state == "in_flight",
+                IdempotencyKey.created_at == reserved_at,
+            )
+            .values(
+                state="done",
+                response_status=response.status_code,
+                response_body=response.get_data(),
+                response_headers={h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers},
+            )
         )
-        assert row is not None
-        row.state = "done"
-        row.response_status = response.status_code
-        row.response_body = response.get_data()
-        row.response_headers = {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers}
+        if stored.rowcount != 1:
+            session.rollback()
+            raise ApiError(
+                409, "idempotency_key_in_use",
+                "This request took so long that a retry with the same Idempotency-Key took over; that retry "
+                "carries it out. Nothing was stored by this one.",
+                "Idempotency-Key",
+            )
         session.commit()
         return response
 
