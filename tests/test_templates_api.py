@@ -93,6 +93,82 @@ def test_templates_need_an_api_key(client):
     assert client.get("/v1/templates").status_code == 401
 
 
+# --- fields in each platform's own shape -----------------------------------------------------------
+
+# What Make's own schema for parameters (integromat/vscode-apps-sdk parameters.json) lets a field
+# carry, and the n8n-workflow ResourceMapperField keys and field types.
+MAKE_KEYS = {"name", "label", "help", "type", "required", "multiline", "time", "spec", "options", "validate"}
+MAKE_TYPES = {"text", "date", "email", "array", "select"}
+N8N_KEYS = {"id", "displayName", "required", "defaultMatch", "canBeUsedToMatch", "display", "type", "options"}
+N8N_TYPES = {"string", "dateTime", "array", "options"}
+
+
+def platform_fields(client, auth, name: str, platform: str) -> list[dict]:
+    response = client.get(f"/v1/templates/{name}/fields", query_string={"platform": platform}, headers=auth)
+    assert response.status_code == 200, response.json
+    return response.json["fields"]
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_make_gets_parameters_its_schema_accepts(client, auth, name):
+    generic = {f["key"]: f for f in client.get(f"/v1/templates/{name}", headers=auth).json["fields"]}
+    fields = platform_fields(client, auth, name, "make")
+    assert [f["name"] for f in fields] == list(generic)
+    for field in fields:
+        assert set(field) <= MAKE_KEYS and field["type"] in MAKE_TYPES, field
+        assert 1 <= len(field["name"]) <= 128 and 1 <= len(field["label"]) <= 256
+        assert field.get("help", "x") != ""  # Make refuses an empty help
+        assert field["required"] == generic[field["name"]]["required"]
+
+
+def test_make_parameters_keep_what_each_field_is(client, auth):
+    fields = {f["name"]: f for f in platform_fields(client, auth, "convocation_ag_copropriete", "make")}
+    assert fields["ordre_du_jour"]["type"] == "array"
+    assert fields["ordre_du_jour"]["spec"] == {"type": "text", "label": "Ordre du jour"}
+    assert fields["date_assemblee"] == {**fields["date_assemblee"], "type": "date", "time": False}
+    assert fields["lieu_assemblee"]["multiline"] is True
+    assert fields["type_assemblee"]["options"] == [{"label": "ordinaire", "value": "ordinaire"},
+                                                   {"label": "extraordinaire", "value": "extraordinaire"}]
+    assert "Ex. : 18 h 30" in fields["heure_assemblee"]["help"]
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_n8n_gets_resource_mapper_fields(client, auth, name):
+    fields = platform_fields(client, auth, name, "n8n")
+    generic = client.get(f"/v1/templates/{name}", headers=auth).json["fields"]
+    assert [f["id"] for f in fields] == [f["key"] for f in generic]
+    for field in fields:
+        assert set(field) <= N8N_KEYS and field["type"] in N8N_TYPES, field
+        assert field["display"] is True and field["defaultMatch"] is False
+    if name == "convocation_ag_copropriete":
+        by_id = {f["id"]: f for f in fields}
+        assert by_id["ordre_du_jour"]["type"] == "array" and by_id["date_assemblee"]["type"] == "dateTime"
+        assert by_id["type_assemblee"]["options"][1] == {"name": "extraordinaire", "value": "extraordinaire"}
+
+
+def test_values_as_make_and_n8n_send_them_make_the_letter(client, auth):
+    """Make sends a date picked in Paris as the UTC instant of its midnight, n8n as a local
+    date-time, both send lists as arrays: the letter shows the day the user picked."""
+    data = examples("convocation_ag_copropriete")
+    for sent in ("2027-01-13T23:00:00.000Z", "2027-01-14T00:00:00.000+01:00"):
+        body = {"data": {**data, "date_assemblee": sent, "ordre_du_jour": ["Vote du budget", "Questions diverses"]},
+                "letter_date": "2026-11-27"}
+        response = client.post("/v1/templates/convocation_ag_copropriete/render", json=body, headers=auth)
+        assert response.status_code == 200, response.json
+        text = pdf_text(response.data)
+        assert "14 janvier 2027" in text and "13 janvier 2027" not in text
+        assert "Vote du budget" in text and "Questions diverses" in text
+
+
+def test_fields_for_an_unknown_platform_or_template_are_refused(client, auth):
+    response = client.get("/v1/templates/mise_en_demeure/fields?platform=ifttt", headers=auth)
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "invalid_platform" and response.json["error"]["field"] == "platform"
+    assert client.get("/v1/templates/inconnu/fields?platform=make", headers=auth).status_code == 404
+    generic = client.get("/v1/templates/mise_en_demeure/fields", headers=auth).json["fields"]
+    assert generic == client.get("/v1/templates/mise_en_demeure", headers=auth).json["fields"]
+
+
 # --- preview -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", BUILTINS)

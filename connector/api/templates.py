@@ -83,6 +83,25 @@ def get_template(name: str) -> Response:
     return jsonify(_template_body(spec))
 
 
+@bp.get("/v1/templates/<name>/fields")
+@require_api_key
+def get_template_fields(name: str) -> Response:
+    """The template's input fields in a platform's own shape (``?platform=make|n8n``, default generic).
+
+    ``{"fields": [...]}``: for Make, parameters an RPC returns as a module's dynamic fields; for n8n,
+    a ``ResourceMapperFields`` value as is; ``generic`` is what ``GET /v1/templates/{name}`` shows.
+    """
+    platform = request.args.get("platform", "generic")
+    if platform not in rendering.PLATFORMS:
+        raise ApiError(422, "invalid_platform", f"platform must be one of: {', '.join(rendering.PLATFORMS)}.",
+                       "platform")
+    try:
+        spec = library.resolve_template(db_session(), g.account.id, name)
+    except _TEMPLATE_ERRORS as exc:
+        raise template_api_error(exc, "name") from None
+    return jsonify({"fields": [field.for_platform(platform) for field in spec.fields]})
+
+
 @bp.get("/v1/templates/<name>/versions")
 @require_api_key
 def list_versions(name: str) -> Response:
@@ -279,6 +298,16 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"201": _json(_ref("Template"), "New version"), "404": _ERROR, "422": _ERROR}},
         "delete": {"summary": "Delete a custom template (all versions)", "operationId": "deleteTemplate",
                    "responses": {"204": {"description": "Deleted"}, "404": _ERROR, "409": _ERROR}},
+    },
+    "/v1/templates/{name}/fields": {
+        "parameters": [_NAME],
+        "get": {"summary": "A template's input fields in a platform's own shape", "operationId": "getTemplateFields",
+                "description": "`make`: Make parameters (for an RPC's dynamic fields). `n8n`: an n8n "
+                               "`ResourceMapperFields` value. `generic` (default): as `GET /v1/templates/{name}`.",
+                "parameters": [{"name": "platform", "in": "query", "required": False,
+                                "schema": {"enum": ["generic", "make", "n8n"], "default": "generic"}}],
+                "responses": {"200": _json({"type": "object", "required": ["fields"], "properties": {
+                    "fields": {"type": "array", "items": {"type": "object"}}}}), "404": _ERROR, "422": _ERROR}},
     },
     "/v1/templates/{name}/versions": {
         "parameters": [_NAME],

@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from connector.rendering.errors import TemplateDataError, TemplateNotFound, TemplateSourceError
+from connector.rendering.fields import PLATFORMS
 from connector.rendering.library import TemplateConflict, TemplateSpec, list_specs, resolve_template
 from connector.rendering.render import RenderedLetter, render_for_letter, render_spec
 
 __all__ = [
+    "PLATFORMS",
     "RenderedLetter",
     "TemplateConflict",
     "TemplateDataError",

@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from connector.rendering.errors import TemplateDataError
+
+# French letters are dated in French time: a letter sent at 23:30 UTC on 31 December is dated
+# 1 January in Paris, and a date field sent as an instant is read as the Paris day it falls on.
+LETTER_TIMEZONE = ZoneInfo("Europe/Paris")
+PLATFORMS = ("generic", "make", "n8n")
 
 FIELD_TYPES = ("text", "long_text", "date", "amount", "email", "list")
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -43,7 +49,7 @@ class FieldSpec:
     choices: tuple[str, ...] | None = None
 
     def public(self) -> dict[str, Any]:
-        """The field as the API serves it: keys the three platforms map without translation."""
+        """The field as the API serves it; the Zapier app maps it to input fields as it reads it."""
         return {
             "key": self.key,
             "label": self.label,
@@ -54,6 +60,65 @@ class FieldSpec:
             "list": self.type == "list",
             "choices": list(self.choices) if self.choices else None,
         }
+
+    def _help_with_example(self) -> str:
+        example = self.example
+        if isinstance(example, list):
+            example = " ; ".join(str(item) for item in example)
+        shown = f"Ex. : {example}" if example not in (None, "") else ""
+        return " ".join(part for part in (self.help, shown) if part)
+
+    def for_make(self) -> dict[str, Any]:
+        """The field as a Make parameter (what an RPC returns for a module's dynamic fields).
+
+        Amounts stay text, because the bridge reads "1 250,50" as well as 1250.5 and a Make number
+        field would refuse the first; dates are date-only pickers (Make sends them as instants,
+        which the bridge reads as the Paris day).
+        """
+        parameter: dict[str, Any] = {"name": self.key, "label": self.label[:256], "required": self.required}
+        if self.choices:
+            parameter.update(type="select", options=[{"label": c, "value": c} for c in self.choices])
+        elif self.type == "long_text":
+            parameter.update(type="text", multiline=True, validate={"max": MAX_LONG_TEXT_LENGTH})
+        elif self.type == "date":
+            parameter.update(type="date", time=False)
+        elif self.type == "email":
+            parameter.update(type="email")
+        elif self.type == "list":
+            parameter.update(type="array", spec={"type": "text", "label": self.label[:256]},
+                             validate={"maxItems": MAX_LIST_ITEMS})
+        else:  # text, amount
+            parameter.update(type="text", validate={"max": MAX_TEXT_LENGTH})
+        help_text = self._help_with_example()
+        if help_text:  # Make refuses an empty help
+            parameter["help"] = help_text
+        return parameter
+
+    def for_n8n(self) -> dict[str, Any]:
+        """The field as an n8n resource-mapper field (``ResourceMapperField`` of n8n-workflow).
+
+        Amounts are strings for the same reason as in Make: n8n's number check refuses "1 250,50".
+        """
+        field: dict[str, Any] = {
+            "id": self.key,
+            "displayName": self.label,
+            "required": self.required,
+            "defaultMatch": False,
+            "canBeUsedToMatch": False,
+            "display": True,
+            "type": {"date": "dateTime", "list": "array"}.get(self.type, "string"),
+        }
+        if self.choices:
+            field.update(type="options", options=[{"name": c, "value": c} for c in self.choices])
+        return field
+
+    def for_platform(self, platform: str) -> dict[str, Any]:
+        """``public()``, ``for_make()`` or ``for_n8n()`` by name (one of PLATFORMS)."""
+        if platform == "make":
+            return self.for_make()
+        if platform == "n8n":
+            return self.for_n8n()
+        return self.public()
 
 
 class FieldDeclarationError(ValueError):
@@ -177,7 +242,7 @@ def _coerce_long_text(value: Any) -> str:
 
 def _coerce_date(value: Any) -> date:
     if isinstance(value, datetime):
-        return value.date()
+        return (value.astimezone(LETTER_TIMEZONE) if value.tzinfo else value).date()
     if isinstance(value, date):
         return value
     if not isinstance(value, str):
@@ -190,8 +255,10 @@ def _coerce_date(value: Any) -> date:
             return date(year, month, day)
         if len(text) == 10:
             return date.fromisoformat(text)
-        # Platforms send datetimes ("2026-11-27T09:30:00Z"); the letter only needs the day.
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+        # Platforms send instants ("2026-12-10T23:00:00.000Z" is 11 December in Paris, the day a
+        # user there picked); the letter only needs the day, as seen in France.
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return (moment.astimezone(LETTER_TIMEZONE) if moment.tzinfo else moment).date()
     except ValueError as exc:
         raise _Invalid("expected a date as YYYY-MM-DD (or DD/MM/YYYY).") from exc
 

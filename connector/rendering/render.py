@@ -6,7 +6,6 @@ import traceback
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Template
 from jinja2.exceptions import SecurityError, UndefinedError
@@ -14,13 +13,10 @@ from sqlalchemy.orm import Session
 
 from connector.rendering.environment import COMPILED, MAX_OUTPUT_CHARS, NBSP, NNBSP, render_deadline
 from connector.rendering.errors import TemplateSourceError
-from connector.rendering.fields import coerce_data
+from connector.rendering.fields import LETTER_TIMEZONE, coerce_data
 from connector.rendering.library import TemplateSpec, resolve_template
 from connector.rendering.pdf import html_to_pdf
 
-# French letters are dated in French time: a letter sent at 23:30 UTC on 31 December is dated
-# 1 January in Paris.
-LETTER_TIMEZONE = ZoneInfo("Europe/Paris")
 DEFAULT_AUTHOR = "LRE Bridge"
 
 
