@@ -320,9 +320,10 @@ def create_letter(
         template_name=template[0] if template else None,
         template_version=template[1] if template else None,
     )
-    # The letter is accepted from here on. Its documents go to the archive on writer threads while
-    # the rows are built (each write ends in an fsync that waits on the disk); the wait at the end
-    # comes before the caller commits, so no committed row ever points at a blob not yet durable.
+    # Nothing below refuses the letter. Its documents go to the archive on writer threads while the
+    # rows are built (a durable write waits on the disk, not the CPU); the wait at the end comes
+    # before the caller commits, so no committed row ever points at a blob not yet on disk. Should
+    # the transaction fail instead, a blob may stay behind unreferenced, as after a crash.
     writes = [services.blobs.put_in_background(doc.content) for doc in documents]
     # Read before anything is added: the letter, its documents and its first event then go out
     # in one flush (the models' relationships put the letter first).

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-# Archive writes end in an fsync, which waits on the disk and not on the CPU (nor the GIL): the
+# Archive writes are durable writes, which wait on the disk and not on the CPU (nor the GIL): the
 # send path starts them here and builds the letter's rows meanwhile. A few threads are enough;
 # the writes of a process are not expected to outpace its renders.
 _WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lre-archive")
@@ -74,33 +74,38 @@ class FileSystemStore:
         return "sha256:" + hashlib.sha256(content).hexdigest()
 
     def put_in_background(self, content: bytes) -> Future[str]:
-        key, path = self._prepare(content)
+        key, path, new_dirs = self._prepare(content)
         if path is None:
             done: Future[str] = Future()
             done.set_result(key)
             return done
-        return _WRITERS.submit(self._write, key, path, content)
+        return _WRITERS.submit(self._write, key, path, content, new_dirs)
 
     def put(self, content: bytes) -> str:
-        key, path = self._prepare(content)
-        return key if path is None else self._write(key, path, content)
+        key, path, new_dirs = self._prepare(content)
+        return key if path is None else self._write(key, path, content, new_dirs)
 
-    def _prepare(self, content: bytes) -> tuple[str, Path | None]:
-        """The key, and the path to write (None when the blob is already stored)."""
+    def _prepare(self, content: bytes) -> tuple[str, Path | None, tuple[Path, ...]]:
+        """The key, the path to write (None when the blob is already stored) and the directories
+        whose entries changed and must reach the disk with it (the file's own, and the parents of
+        any directory made here)."""
         key = self.key_for(content)
         path = self._path(key)
         if path.exists():
-            return key, None
+            return key, None, ()
+        made = [d for d in (path.parent.parent, path.parent) if not d.exists()]
         path.parent.mkdir(parents=True, exist_ok=True)
-        return key, path
+        return key, path, tuple(dict.fromkeys([*(d.parent for d in made), path.parent]))
 
     @staticmethod
-    def _write(key: str, path: Path, content: bytes) -> str:
+    def _write(key: str, path: Path, content: bytes, dirs: tuple[Path, ...]) -> str:
         """Write durably under a temporary name, then rename into place (readers never see half a file).
 
         O_DSYNC makes each write return only once the bytes are on disk: a write and an fsync in one
         system call. On a writer thread that matters, because every system call gives up the GIL
-        and taking it back waits for the request thread; a handful of calls keeps that short.
+        and taking it back waits for the request thread; a handful of calls keeps that short. The
+        directories are synced last: until then, a power cut could lose the file's name (the row
+        that the caller commits next would point at nothing).
         """
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DSYNC | os.O_CLOEXEC, 0o440)
@@ -114,6 +119,12 @@ class FileSystemStore:
             raise
         os.close(fd)
         os.replace(tmp, path)
+        for directory in dirs:
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
         return key
 
     def get(self, key: str) -> bytes:
