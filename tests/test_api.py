@@ -399,14 +399,19 @@ def test_a_failed_request_releases_its_idempotency_key(client, auth, services):
     assert good.status_code == 201
 
 
-def test_a_concurrent_request_with_the_same_key_gets_409(app, auth, services, pdf_server):
+def _slow_send(app, pdf_server: str, headers: dict[str, str]):
+    """A sender of one letter whose document takes a second to download: (status, body)."""
     payload = letter_payload(documents=[{"filename": "a.pdf", "url": f"{pdf_server}/slow.pdf"}])
-    headers = {**auth, "Idempotency-Key": "double-click"}
 
     def post() -> tuple[int, dict]:
         response = app.test_client().post("/v1/letters", json=payload, headers=headers)
         return response.status_code, response.json
 
+    return post
+
+
+def test_a_concurrent_request_with_the_same_key_gets_409(app, auth, services, pdf_server):
+    post = _slow_send(app, pdf_server, {**auth, "Idempotency-Key": "double-click"})
     with ThreadPoolExecutor(2) as pool:
         slow = pool.submit(post)
         time.sleep(0.4)
@@ -417,7 +422,7 @@ def test_a_concurrent_request_with_the_same_key_gets_409(app, auth, services, pd
     assert _count(services, Letter) == 1
 
 
-def test_a_request_overtaken_by_its_retry_stores_nothing_and_the_letter_exists_once(app, auth, services,
+def test_a_request_overtaken_by_its_retry_stores_nothing_and_the_letter_exists_once(app, account, services,
                                                                                       pdf_server):
     """A request slower than the abandon delay (5 min) is taken over by the client's retry; when the
     first one finally finishes it must not store its letter too."""
@@ -425,18 +430,13 @@ def test_a_request_overtaken_by_its_retry_stores_nothing_and_the_letter_exists_o
 
     from connector.models import IdempotencyKey
 
-    payload = letter_payload(documents=[{"filename": "a.pdf", "url": f"{pdf_server}/slow.pdf"}])
-    headers = {**auth, "Idempotency-Key": "slow-zap-run"}
-
-    def post() -> tuple[int, dict]:
-        response = app.test_client().post("/v1/letters", json=payload, headers=headers)
-        return response.status_code, response.json
-
+    account_id, auth = account
+    post = _slow_send(app, pdf_server, {**auth, "Idempotency-Key": "slow-zap-run"})
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(post)
         time.sleep(0.3)  # the first holds its reservation and is downloading the slow document
         with services.db.transaction() as session:
-            row = session.get(IdempotencyKey, (services_account_id(services), "slow-zap-run"))
+            row = session.get(IdempotencyKey, (account_id, "slow-zap-run"))
             assert row is not None and row.state == "in_flight"
             row.created_at = row.created_at - timedelta(minutes=6)  # as if it had been running 6 minutes
         retry = pool.submit(post)
@@ -444,15 +444,8 @@ def test_a_request_overtaken_by_its_retry_stores_nothing_and_the_letter_exists_o
     assert first_result[0] == 409 and first_result[1]["error"]["code"] == "idempotency_key_in_use"
     assert retry_result[0] == 201
     assert _count(services, Letter) == 1 and _count(services, Document) == 1 and _count(services, Job) == 1
-    replay = app.test_client().post("/v1/letters", json=payload, headers=headers)
-    assert replay.status_code == 201 and replay.json["id"] == retry_result[1]["id"]
-
-
-def services_account_id(services) -> str:
-    from connector.models import Account
-
-    with services.db.transaction() as session:
-        return session.scalars(select(Account.id)).one()
+    replay_status, replay = post()
+    assert replay_status == 201 and replay["id"] == retry_result[1]["id"]
 
 
 # --- lists ------------------------------------------------------------------------------------------
