@@ -76,11 +76,15 @@ def list_templates() -> Response:
 @require_api_key
 def get_template(name: str) -> Response:
     """One template with its input fields."""
+    return jsonify(_template_body(_account_template(name)))
+
+
+def _account_template(name: str) -> rendering.TemplateSpec:
+    """The version of ``name`` the account's letters use; 404 when it has none."""
     try:
-        spec = library.resolve_template(db_session(), g.account.id, name)
+        return library.resolve_template(db_session(), g.account.id, name)
     except _TEMPLATE_ERRORS as exc:
         raise template_api_error(exc, "name") from None
-    return jsonify(_template_body(spec))
 
 
 @bp.get("/v1/templates/<name>/fields")
@@ -95,11 +99,7 @@ def get_template_fields(name: str) -> Response:
     if platform not in rendering.PLATFORMS:
         raise ApiError(422, "invalid_platform", f"platform must be one of: {', '.join(rendering.PLATFORMS)}.",
                        "platform")
-    try:
-        spec = library.resolve_template(db_session(), g.account.id, name)
-    except _TEMPLATE_ERRORS as exc:
-        raise template_api_error(exc, "name") from None
-    return jsonify({"fields": [field.for_platform(platform) for field in spec.fields]})
+    return jsonify({"fields": [field.for_platform(platform) for field in _account_template(name).fields]})
 
 
 @bp.get("/v1/templates/<name>/versions")
