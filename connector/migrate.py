@@ -19,6 +19,9 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (idempotent; safe to run at every start)."""
+def upgrade(db: Database, revision: str = "heads") -> None:
+    """Bring the database to ``revision`` (idempotent; safe to run at every start).
+
+    ``heads``: features add their tables on branches from the same parent; every branch is applied.
+    """
     command.upgrade(alembic_config(db.url), revision)

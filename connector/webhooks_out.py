@@ -34,7 +34,7 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector import http, outbox, signing
+from connector import events, http, outbox, signing
 from connector.crypto import Encryptor
 from connector.models import Alert, Delivery, Event, Hook, Job, new_id
 from connector.providers.base import LetterStatus
@@ -45,9 +45,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOB_KIND = "deliver_webhook"
-HOOK_DISABLED = "hook.disabled"
-# Every event type a hook can subscribe to; "*" (or no list) means all of them.
-EVENT_TYPES: tuple[str, ...] = (*(f"letter.{status}" for status in LetterStatus), HOOK_DISABLED)
+HOOK_DISABLED = events.HOOK_DISABLED.type
+
+
+def event_types() -> tuple[str, ...]:
+    """Every event type a hook can subscribe to ("*", or no list, means all of them)."""
+    return (*(f"letter.{status}" for status in LetterStatus), *events.ACCOUNT_EVENTS)
+
+
+# Read at import by the hooks API; features that declare account events are imported before it.
+EVENT_TYPES: tuple[str, ...] = event_types()
 ALL_EVENTS = "*"
 FILTER_FIELDS = ("reference",)
 

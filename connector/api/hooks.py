@@ -22,10 +22,12 @@ from connector.api.common import limit_arg, parse_body, services
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
+from connector.events import ACCOUNT_EVENTS
 from connector.models import Delivery, Event, Hook, new_id
 from connector.webhooks_out import (
     ALL_EVENTS,
     EVENT_TYPES,
+    HOOK_DISABLED,
     ROTATION_GRACE,
     DeliveryStatus,
     delete_hook,
@@ -290,12 +292,24 @@ def _event_component(event_type: str) -> str:
 
 
 def _event_schema(event_type: str) -> dict[str, Any]:
-    is_hook = event_type.startswith("hook.")
-    data = copy.deepcopy(_EXAMPLE_HOOK) if is_hook else copy.deepcopy(_EXAMPLE_LETTER)
-    if is_hook:
+    account_event = ACCOUNT_EVENTS.get(event_type)
+    data_schema: dict[str, Any]
+    if event_type == HOOK_DISABLED:
+        data = copy.deepcopy(_EXAMPLE_HOOK)
         data.update(status="disabled", disabled_reason="every delivery failed since 2026-11-22T09:00:00+00:00")
+        data_schema = {"$ref": "#/components/schemas/Hook"}
+    elif account_event is not None:
+        data = copy.deepcopy(account_event.example)
+        data_schema = ({"$ref": f"#/components/schemas/{account_event.schema_ref}"} if account_event.schema_ref
+                       else {"type": "object"})
+        data_schema["description"] = account_event.description
     else:
+        data = copy.deepcopy(_EXAMPLE_LETTER)
         data["status"] = event_type.removeprefix("letter.")
+        data_schema = {
+            "$ref": "#/components/schemas/Letter",
+            "description": "The letter as GET /v1/letters/{id} shows it, right after this event.",
+        }
     return {
         "type": "object",
         "description": f"The body of a `{event_type}` delivery, signed with Standard Webhooks headers.",
@@ -303,12 +317,7 @@ def _event_schema(event_type: str) -> dict[str, Any]:
         "properties": {
             "type": {"type": "string", "const": event_type},
             "timestamp": {"type": "string", "format": "date-time", "description": "When the event occurred."},
-            "data": {"$ref": "#/components/schemas/Hook"}
-            if is_hook
-            else {
-                "$ref": "#/components/schemas/Letter",
-                "description": "The letter as GET /v1/letters/{id} shows it, right after this event.",
-            },
+            "data": data_schema,
         },
         "example": {"type": event_type, "timestamp": "2026-11-27T09:02:00Z", "data": data},
     }
