@@ -25,10 +25,11 @@ from connector.letters import (
     parse_letter,
 )
 from connector.models import Document, Event, Letter, Proof
+from connector.vocabulary import LetterStatus
 
 bp = Blueprint("letters", __name__)
 
-LETTER_STATUSES = ("queued", "deposited", "accepted", "refused", "neglected", "bounced", "failed")
+LETTER_STATUSES = tuple(LetterStatus)
 
 
 def _multipart_payload() -> tuple[dict[str, Any], list[IncomingDocument]]:

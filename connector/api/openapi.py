@@ -14,10 +14,11 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from connector.api.core import ConsentIn
 from connector.letters import SANDBOX_OUTCOMES, LetterIn
+from connector.vocabulary import LetterStatus
 
 bp = Blueprint("openapi", __name__)
 
-STATUSES = ["queued", "deposited", "accepted", "refused", "neglected", "bounced", "failed"]
+STATUSES = [status.value for status in LetterStatus]
 
 
 def ref(name: str) -> dict[str, str]:

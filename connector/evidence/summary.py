@@ -13,23 +13,14 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
-STATUS_LABELS: dict[str, tuple[str, str]] = {
-    "queued": ("en attente d'envoi", "queued"),
-    "deposited": ("déposée chez le prestataire qualifié", "deposited with the qualified provider"),
-    "accepted": ("acceptée par le destinataire", "accepted by the recipient"),
-    "refused": ("refusée par le destinataire", "refused by the recipient"),
-    "neglected": ("non réclamée dans le délai de 15 jours", "not claimed within 15 days"),
-    "bounced": ("notification non distribuable", "notification could not be delivered"),
-    "failed": ("échec de l'envoi", "sending failed"),
-}
+from connector.vocabulary import PROOF_LABELS as VOCAB_PROOF_LABELS
+from connector.vocabulary import STATUS_PHRASES
 
-PROOF_LABELS: dict[str, tuple[str, str]] = {
-    "deposit": ("Preuve de dépôt", "Proof of deposit"),
-    "acceptance": ("Preuve de réception (acceptation)", "Proof of receipt (acceptance)"),
-    "refusal": ("Preuve de refus", "Proof of refusal"),
-    "negligence": ("Preuve de négligence (non-réclamation)", "Proof of non-claim"),
-    "bounce": ("Preuve de non-distribution", "Proof of non-delivery"),
-}
+# (French, English) as the summary prints them; the words are defined in connector.vocabulary.
+STATUS_LABELS: dict[str, tuple[str, str]] = {status.value: (phrase.fr, phrase.en)
+                                             for status, phrase in STATUS_PHRASES.items()}
+PROOF_LABELS: dict[str, tuple[str, str]] = {kind.value: (label.fr, label.en)
+                                            for kind, label in VOCAB_PROOF_LABELS.items()}
 
 
 @dataclass(frozen=True, slots=True)

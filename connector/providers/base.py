@@ -10,36 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import requests
 
-
-class LetterStatus(StrEnum):
-    """Normalised letter statuses. ``queued`` and ``failed`` are the bridge's own."""
-
-    QUEUED = "queued"
-    DEPOSITED = "deposited"
-    ACCEPTED = "accepted"
-    REFUSED = "refused"
-    NEGLECTED = "neglected"
-    BOUNCED = "bounced"
-    FAILED = "failed"
-
-
-FINAL_STATUSES = frozenset(
-    {LetterStatus.ACCEPTED, LetterStatus.REFUSED, LetterStatus.NEGLECTED, LetterStatus.BOUNCED, LetterStatus.FAILED}
-)
-
-# The proof kind issued at each step (file names and API paths use these words).
-PROOF_KIND_BY_STATUS: dict[LetterStatus, str] = {
-    LetterStatus.DEPOSITED: "deposit",
-    LetterStatus.ACCEPTED: "acceptance",
-    LetterStatus.REFUSED: "refusal",
-    LetterStatus.NEGLECTED: "negligence",
-    LetterStatus.BOUNCED: "bounce",
-}
+# The words live in connector.vocabulary; re-exported here because every adapter speaks them.
+from connector.vocabulary import FINAL_STATUSES as FINAL_STATUSES
+from connector.vocabulary import PROOF_KIND_BY_STATUS as PROOF_KIND_BY_STATUS
+from connector.vocabulary import LetterStatus as LetterStatus
 
 
 class ProviderError(Exception):

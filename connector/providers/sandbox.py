@@ -32,21 +32,14 @@ from connector.providers.base import (
     SubmitResult,
     WebhookRejected,
 )
+from connector.vocabulary import PROOF_KIND_BY_STATUS, PROOF_LABELS, SandboxOutcome
 
+# The outcomes the provider reports as a status; ``failed`` is a refused submission instead.
 OUTCOMES: dict[str, LetterStatus] = {
-    "accepted": LetterStatus.ACCEPTED,
-    "refused": LetterStatus.REFUSED,
-    "neglected": LetterStatus.NEGLECTED,
-    "bounced": LetterStatus.BOUNCED,
+    outcome.value: LetterStatus(outcome.value) for outcome in SandboxOutcome if outcome != SandboxOutcome.FAILED
 }
 
-PROOF_TITLES: dict[str, str] = {
-    "deposit": "Preuve de dépôt / Proof of deposit",
-    "acceptance": "Preuve de réception / Proof of acceptance",
-    "refusal": "Preuve de refus / Proof of refusal",
-    "negligence": "Preuve de non-réclamation / Proof of negligence (15 days)",
-    "bounce": "Preuve de non-distribution / Proof of bounce",
-}
+PROOF_TITLES: dict[str, str] = {kind.value: f"{label.fr} / {label.en}" for kind, label in PROOF_LABELS.items()}
 
 
 class SandboxProvider:
@@ -132,9 +125,7 @@ class SandboxProvider:
         if now < final_at:
             return (deposited,)
         status = OUTCOMES[mail.outcome]
-        kind = {"accepted": "acceptance", "refused": "refusal", "neglected": "negligence", "bounced": "bounce"}[
-            mail.outcome
-        ]
+        kind = PROOF_KIND_BY_STATUS[status].value
         final = ProviderEvent(
             status=status,
             occurred_at=final_at,

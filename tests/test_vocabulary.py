@@ -1,0 +1,50 @@
+"""Every table keyed by one of the bridge's words covers exactly those words (connector.vocabulary)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import pytest
+
+from connector import catalog, vocabulary
+from connector.evidence import journal, summary
+from connector.providers import sandbox
+from connector.vocabulary import LetterStatus, ProofKind, RecipientType, SandboxOutcome
+
+STEP_STATUSES = {s for s in LetterStatus if s not in (LetterStatus.QUEUED, LetterStatus.FAILED)}
+
+TABLES: list[tuple[str, Any, set[str]]] = [
+    ("vocabulary.STATUS_LABELS", vocabulary.STATUS_LABELS, set(LetterStatus)),
+    ("vocabulary.STATUS_PHRASES", vocabulary.STATUS_PHRASES, set(LetterStatus)),
+    ("vocabulary.PROOF_KIND_BY_STATUS", vocabulary.PROOF_KIND_BY_STATUS, STEP_STATUSES),
+    ("vocabulary.PROOF_LABELS", vocabulary.PROOF_LABELS, set(ProofKind)),
+    ("vocabulary.RECIPIENT_TYPE_LABELS", vocabulary.RECIPIENT_TYPE_LABELS, set(RecipientType)),
+    ("vocabulary.SANDBOX_OUTCOME_LABELS", vocabulary.SANDBOX_OUTCOME_LABELS, set(SandboxOutcome)),
+    ("catalog.STATUS_LABELS", catalog.STATUS_LABELS, set(LetterStatus)),
+    ("catalog.RECIPIENT_TYPES", {c.value for c in catalog.RECIPIENT_TYPES}, set(RecipientType)),
+    ("catalog.SANDBOX_OUTCOMES", {c.value for c in catalog.SANDBOX_OUTCOMES}, set(SandboxOutcome)),
+    ("catalog proof kinds", {k.removeprefix("letter.") for k in catalog.CATALOG.proof_kinds}, STEP_STATUSES),
+    ("evidence summary STATUS_LABELS", summary.STATUS_LABELS, set(LetterStatus)),
+    ("evidence summary PROOF_LABELS", summary.PROOF_LABELS, set(ProofKind)),
+    ("sandbox PROOF_TITLES", sandbox.PROOF_TITLES, set(ProofKind)),
+    ("sandbox OUTCOMES", sandbox.OUTCOMES, set(SandboxOutcome) - {SandboxOutcome.FAILED}),
+]
+
+
+@pytest.mark.parametrize(("name", "table", "words"), TABLES, ids=[t[0] for t in TABLES])
+def test_each_table_is_keyed_by_exactly_its_words(name: str, table: Any, words: set[StrEnum]) -> None:
+    assert {str(key) for key in table} == {str(word) for word in words}, name
+
+
+def test_the_journal_names_an_etsi_event_for_every_status() -> None:
+    assert set(LetterStatus) <= set(journal.ETSI_EVENTS)
+
+
+def test_the_api_documents_and_accepts_exactly_the_letter_statuses(client: Any, auth: dict[str, str]) -> None:
+    document = client.get("/openapi.json").get_json()
+    letter = document["components"]["schemas"]["Letter"]["properties"]
+    assert set(letter["status"]["enum"]) == set(LetterStatus)
+    for status in LetterStatus:
+        assert client.get(f"/v1/letters?status={status}", headers=auth).status_code == 200
+    assert client.get("/v1/letters?status=lost", headers=auth).status_code == 400
