@@ -135,6 +135,10 @@ class Operation:
     # Triggers: the event types that fire it (a ``statuses`` input, when there is one, narrows them).
     events: tuple[str, ...] = ()
     instant: bool = False  # a REST hook (``/v1/hooks``) rather than polling only
+    # The platforms whose app offers it (an exporter skips an operation it cannot express).
+    platforms: tuple[str, ...] = ("zapier", "make", "n8n")
+    # The endpoint answers with the file itself (PDF, zip), not JSON; its FILE output is that body.
+    file_response: bool = False
 
 
 @dataclass(frozen=True)
@@ -508,6 +512,212 @@ STATUS_CHANGED = Operation(
     instant=True,
 )
 
+
+# --- letters search, downloads and the consent register (Make and n8n; Zapier has no behaviour for them) ---
+
+NOT_ZAPIER = ("make", "n8n")
+LIMIT = InputField(
+    "limit", Text("Maximum number of results", "Nombre maximum de résultats"), FieldType.INTEGER, default="20",
+    help=Text("The search stops after this many (newest first).",
+              "La recherche s'arrête après ce nombre (plus récents d'abord)."),
+)
+LETTER_ID = InputField(
+    "letter_id", Text("Letter ID", "ID de la lettre"), required=True, to="path.letter_id",
+    placeholder="let_01JDZ3K8Q6X5W2V9T4R7N1M0PA",
+)
+
+SEARCH_LETTERS = Operation(
+    key="search_letters",
+    kind=Kind.SEARCH,
+    noun=Text("Letter", "Lettre"),
+    label=Text("Search Letters", "Rechercher des lettres"),
+    description=Text("Lists your registered letters, newest first, by reference, status, recipient or date.",
+                     "Liste vos lettres recommandées, des plus récentes aux plus anciennes, par référence, "
+                     "statut, destinataire ou date."),
+    endpoint=Endpoint("GET", "/v1/letters"),
+    inputs=(
+        InputField("reference", Text("Your reference", "Votre référence"), to="query.reference",
+                   placeholder="DOSSIER-42"),
+        InputField("status", Text("Status", "Statut"), to="query.status",
+                   choices=tuple(Choice(s, label) for s, label in STATUS_LABELS.items()),
+                   help=Text("Leave empty for every status.", "Laissez vide pour tous les statuts.")),
+        InputField("recipient", Text("Recipient (e-mail, last name or company)",
+                                     "Destinataire (e-mail, nom ou société)"), to="query.recipient",
+                   help=Text("Part of the e-mail, last name or company.",
+                             "Une partie de l'e-mail, du nom ou de la société.")),
+        InputField("created_from", Text("Created on or after", "Créée à partir du"), FieldType.DATETIME,
+                   to="query.from", placeholder="2026-11-01"),
+        InputField("created_to", Text("Created on or before", "Créée jusqu'au"), FieldType.DATETIME,
+                   to="query.to", placeholder="2026-11-30"),
+        LIMIT,
+    ),
+    outputs=tuple(o for o in LETTER_OUTPUTS if o.type != FieldType.FILE),
+    sample=LETTER_SAMPLE,
+    platforms=NOT_ZAPIER,
+)
+
+FILE_OUTPUTS = (
+    OutputField("filename", Text("File name", "Nom du fichier")),
+    OutputField("file", Text("File", "Fichier"), FieldType.FILE),
+)
+PROOF_KIND_LABELS: dict[str, Text] = {
+    "deposit": Text("Proof of deposit", "Preuve de dépôt"),
+    "acceptance": Text("Proof of receipt (acceptance)", "Preuve de réception (acceptation)"),
+    "refusal": Text("Proof of refusal", "Preuve de refus"),
+    "negligence": Text("Proof of non-claim", "Preuve de négligence (non-réclamation)"),
+    "bounce": Text("Proof of non-delivery", "Preuve de non-distribution"),
+}
+
+DOWNLOAD_PROOF = Operation(
+    key="download_proof",
+    kind=Kind.CREATE,
+    noun=Text("Proof", "Preuve"),
+    label=Text("Download a Proof", "Télécharger une preuve"),
+    description=Text("Downloads a proof PDF of a letter (deposit, receipt, refusal…) as the provider issued it.",
+                     "Télécharge une preuve PDF d'une lettre (dépôt, réception, refus…) telle qu'émise."),
+    endpoint=Endpoint("GET", "/v1/letters/{letter_id}/proofs/{kind}"),
+    inputs=(
+        LETTER_ID,
+        InputField("kind", Text("Proof", "Preuve"), required=True, to="path.kind", default="acceptance",
+                   choices=tuple(Choice(k, label) for k, label in PROOF_KIND_LABELS.items())),
+    ),
+    outputs=FILE_OUTPUTS,
+    sample={"filename": "preuve-acceptation.pdf", "file": "SAMPLE FILE"},
+    platforms=NOT_ZAPIER,
+    file_response=True,
+)
+
+DOWNLOAD_DOCUMENT = Operation(
+    key="download_document",
+    kind=Kind.CREATE,
+    noun=Text("Document", "Document"),
+    label=Text("Download the Letter's Document", "Télécharger le document de la lettre"),
+    description=Text("Downloads the PDF exactly as it was sent.", "Télécharge le PDF tel qu'il a été envoyé."),
+    endpoint=Endpoint("GET", "/v1/letters/{letter_id}/document"),
+    inputs=(
+        LETTER_ID,
+        InputField("position", Text("Document number", "Numéro du document"), FieldType.INTEGER,
+                   to="query.position", default="0", group=Group.ADVANCED,
+                   help=Text("0 for the main document, 1 for the first attachment…",
+                             "0 pour le document principal, 1 pour la première pièce jointe…")),
+    ),
+    outputs=FILE_OUTPUTS,
+    sample={"filename": "mise-en-demeure.pdf", "file": "SAMPLE FILE"},
+    platforms=NOT_ZAPIER,
+    file_response=True,
+)
+
+DOWNLOAD_EVIDENCE = Operation(
+    key="download_evidence",
+    kind=Kind.CREATE,
+    noun=Text("Evidence Package", "Dossier de preuve"),
+    label=Text("Download the Evidence Package", "Télécharger le dossier de preuve"),
+    description=Text("Downloads the sealed evidence package (zip): documents, proofs, journal and seal.",
+                     "Télécharge le dossier de preuve scellé (zip) : documents, preuves, journal et sceau."),
+    endpoint=Endpoint("GET", "/v1/letters/{letter_id}/evidence"),
+    inputs=(LETTER_ID,),
+    outputs=FILE_OUTPUTS,
+    sample={"filename": "let_01JDZ3K8Q6X5W2V9T4R7N1M0PA-evidence.zip", "file": "SAMPLE FILE"},
+    platforms=NOT_ZAPIER,
+    file_response=True,
+)
+
+CONSENT_METHOD_CHOICES = (
+    Choice("written", Text("Signed paper form", "Formulaire papier signé")),
+    Choice("electronic_form", Text("Online form", "Formulaire en ligne")),
+    Choice("email", Text("E-mail", "E-mail")),
+    Choice("contract_clause", Text("Clause of a contract", "Clause d'un contrat")),
+    Choice("other", Text("Other (say how in the note)", "Autre (précisez dans la note)")),
+)
+CONSENT_OUTPUTS = (
+    OutputField("id", Text("Consent ID", "ID du consentement")),
+    OutputField("email", Text("E-mail", "E-mail")),
+    OutputField("first_name", Text("First name", "Prénom")),
+    OutputField("last_name", Text("Last name", "Nom")),
+    OutputField("method", Text("How it was obtained", "Mode de recueil")),
+    OutputField("obtained_at", Text("Obtained at", "Recueilli le"), FieldType.DATETIME),
+    OutputField("recorded_by", Text("Recorded by", "Enregistré par")),
+    OutputField("note", Text("Note", "Note")),
+    OutputField("status", Text("Status (active or revoked)", "Statut (actif ou révoqué)")),
+    OutputField("created_at", Text("Recorded at", "Enregistré le"), FieldType.DATETIME),
+    OutputField("revoked_at", Text("Revoked at", "Révoqué le"), FieldType.DATETIME),
+    OutputField("revoked_by", Text("Revoked by", "Révoqué par")),
+)
+CONSENT_SAMPLE: dict[str, Any] = {
+    "id": "con_01JDZ5B7C8D9E0F1G2H3J4K5LM", "object": "consent", "email": "jeanne.martin@exemple.fr",
+    "first_name": "Jeanne", "last_name": "Martin", "method": "electronic_form",
+    "obtained_at": "2026-11-20T14:05:00Z", "recorded_by": "Cabinet Durand", "note": None, "proof": None,
+    "status": "active", "created_at": "2026-11-27T09:00:00Z", "revoked_at": None, "revoked_by": None,
+}
+
+RECORD_CONSENT = Operation(
+    key="record_consent",
+    kind=Kind.CREATE,
+    noun=Text("Consent", "Consentement"),
+    label=Text("Record a Recipient's Consent", "Enregistrer le consentement d'un destinataire"),
+    description=Text("Records an individual's prior consent to receive registered e-mail (CPCE art. L.100).",
+                     "Enregistre le consentement préalable d'un particulier à recevoir des LRE (CPCE art. L.100)."),
+    endpoint=Endpoint("POST", "/v1/consents"),
+    inputs=(
+        InputField("email", Text("Recipient e-mail", "E-mail du destinataire"), FieldType.EMAIL, required=True,
+                   to="body.email", placeholder="jeanne.martin@exemple.fr"),
+        InputField("first_name", Text("First name", "Prénom"), to="body.first_name"),
+        InputField("last_name", Text("Last name", "Nom"), to="body.last_name"),
+        InputField("method", Text("How it was obtained", "Mode de recueil"), required=True, to="body.method",
+                   choices=CONSENT_METHOD_CHOICES),
+        InputField("obtained_at", Text("Obtained at", "Recueilli le"), FieldType.DATETIME, required=True,
+                   to="body.obtained_at", placeholder="2026-11-20T14:05:00+01:00",
+                   help=Text("Date and time with its time zone; not in the future.",
+                             "Date et heure avec le fuseau horaire ; pas dans le futur.")),
+        InputField("recorded_by", Text("Recorded by", "Enregistré par"), required=True, to="body.recorded_by",
+                   placeholder="Cabinet Durand"),
+        InputField("note", Text("Note", "Note"), FieldType.TEXT, to="body.note"),
+        IDEMPOTENCY_KEY,
+    ),
+    outputs=CONSENT_OUTPUTS,
+    sample=CONSENT_SAMPLE,
+    platforms=NOT_ZAPIER,
+)
+
+LIST_CONSENTS = Operation(
+    key="list_consents",
+    kind=Kind.SEARCH,
+    noun=Text("Consent", "Consentement"),
+    label=Text("Search Consents", "Rechercher des consentements"),
+    description=Text("Lists the consents in your register, newest first, by e-mail or status.",
+                     "Liste les consentements de votre registre, des plus récents aux plus anciens, "
+                     "par e-mail ou statut."),
+    endpoint=Endpoint("GET", "/v1/consents"),
+    inputs=(
+        InputField("email", Text("Recipient e-mail", "E-mail du destinataire"), FieldType.EMAIL, to="query.email"),
+        InputField("status", Text("Status", "Statut"), to="query.status",
+                   choices=(Choice("active", Text("Active", "Actif")), Choice("revoked", Text("Revoked", "Révoqué")))),
+        LIMIT,
+    ),
+    outputs=CONSENT_OUTPUTS,
+    sample=CONSENT_SAMPLE,
+    platforms=NOT_ZAPIER,
+)
+
+REVOKE_CONSENT = Operation(
+    key="revoke_consent",
+    kind=Kind.CREATE,
+    noun=Text("Consent", "Consentement"),
+    label=Text("Revoke a Consent", "Révoquer un consentement"),
+    description=Text("Revokes a consent; it stays in the register with who revoked it and when.",
+                     "Révoque un consentement ; il reste au registre avec l'auteur et la date de la révocation."),
+    endpoint=Endpoint("DELETE", "/v1/consents/{consent_id}"),
+    inputs=(
+        InputField("consent_id", Text("Consent ID", "ID du consentement"), required=True, to="path.consent_id",
+                   placeholder="con_01JDZ5B7C8D9E0F1G2H3J4K5LM"),
+        InputField("revoked_by", Text("Revoked by", "Révoqué par"), to="query.revoked_by"),
+    ),
+    outputs=CONSENT_OUTPUTS,
+    sample={**CONSENT_SAMPLE, "status": "revoked", "revoked_at": "2026-11-28T08:00:00Z",
+            "revoked_by": "Cabinet Durand"},
+    platforms=NOT_ZAPIER,
+)
+
 CATALOG = Catalog(
     version=CATALOG_VERSION,
     languages=LANGUAGES,
@@ -539,6 +749,8 @@ CATALOG = Catalog(
         _status_trigger("bounced", Text("Letter Notification Bounced", "Notification de lettre en échec"),
                         Text("Triggers when the notification e-mail of a registered letter bounced.",
                              "Se déclenche quand l'e-mail de notification d'une lettre recommandée échoue.")),
+        SEARCH_LETTERS, DOWNLOAD_PROOF, DOWNLOAD_DOCUMENT, DOWNLOAD_EVIDENCE,
+        RECORD_CONSENT, LIST_CONSENTS, REVOKE_CONSENT,
     ),
     search_or_creates=(
         SearchOrCreate("find_letter", "send_letter_from_template",

@@ -104,3 +104,33 @@ def test_every_template_field_type_has_an_input_type() -> None:
 
 def test_proof_kinds_follow_the_providers_table() -> None:
     assert CATALOG.proof_kinds == {f"letter.{status}": kind for status, kind in PROOF_KIND_BY_STATUS.items()}
+
+
+def test_every_path_placeholder_is_filled_by_an_input() -> None:
+    for op in CATALOG.operations:
+        placeholders = set(re.findall(r"{(\w+)}", op.endpoint.path))
+        targets = {f.to.removeprefix("path.") for f in op.inputs if f.to and f.to.startswith("path.")}
+        if op.key in ("render_letter", "find_letter"):  # the Zapier runtime builds these two paths itself
+            continue
+        assert placeholders == targets, op.key
+
+
+def test_every_endpoint_is_a_route_of_the_bridge(app: Any) -> None:
+    routes = {(method, re.sub(r"<(\w+)>", r"{\1}", rule.rule))
+              for rule in app.url_map.iter_rules() for method in rule.methods or ()}
+    for op in CATALOG.operations:
+        path = op.endpoint.path
+        normalised = {(m, re.sub(r"{\w+}", "{x}", p)) for m, p in routes}
+        assert (op.endpoint.method, re.sub(r"{\w+}", "{x}", path)) in normalised, op.key
+
+
+def test_the_new_choices_are_values_the_api_accepts() -> None:
+    from connector.api.core import CONSENT_METHODS
+    from connector.api.letters import LETTER_STATUSES
+
+    consent = {f.key: f for f in CATALOG.operation("record_consent").inputs}
+    assert tuple(c.value for c in consent["method"].choices) == CONSENT_METHODS
+    search = {f.key: f for f in CATALOG.operation("search_letters").inputs}
+    assert tuple(c.value for c in search["status"].choices) == LETTER_STATUSES
+    proof = {f.key: f for f in CATALOG.operation("download_proof").inputs}
+    assert {c.value for c in proof["kind"].choices} == {str(k) for k in PROOF_KIND_BY_STATUS.values()}

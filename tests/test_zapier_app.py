@@ -76,3 +76,15 @@ def test_zapier_platform_validate_passes_under_node_22() -> None:
                             timeout=900, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No structural errors found" in result.stdout
+
+
+def test_operations_not_offered_on_zapier_are_left_out_of_the_zapier_app() -> None:
+    from connector.catalog import CATALOG
+    from connector.exporters.zapier import zapier_definition
+
+    definition = zapier_definition()
+    exported = {key for section in ("triggers", "creates", "searches") for key in definition["app"][section]}
+    skipped = {op.key for op in CATALOG.operations if "zapier" not in op.platforms}
+    assert skipped >= {"search_letters", "download_proof", "record_consent"}
+    assert exported == {op.key for op in CATALOG.operations} - skipped
+    assert set(definition["bridge"]["operations"]) == exported

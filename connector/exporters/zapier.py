@@ -47,6 +47,7 @@ INPUT_TYPES = {
 }
 OUTPUT_TYPES = {**INPUT_TYPES, FieldType.TEXT: "string"}
 SECTIONS = {Kind.CREATE: "creates", Kind.SEARCH: "searches", Kind.TRIGGER: "triggers"}
+PLATFORM = "zapier"
 
 
 def _strip(values: dict[str, Any]) -> dict[str, Any]:
@@ -113,6 +114,12 @@ def bridge_operation(op: Operation) -> dict[str, Any]:
     }
 
 
+def zapier_operations(catalog: Catalog = CATALOG) -> tuple[Operation, ...]:
+    """The operations the Zapier app offers: those whose ``platforms`` name Zapier (the runtime in
+    ``zapier_app/lib`` has a behaviour for each of them)."""
+    return tuple(op for op in catalog.operations if PLATFORM in op.platforms)
+
+
 def zapier_definition(catalog: Catalog = CATALOG, lang: str = "en") -> dict[str, Any]:
     """The catalogue in Zapier's shapes (``app``) and what the runtime needs to call the bridge."""
     auth = catalog.authentication
@@ -131,7 +138,8 @@ def zapier_definition(catalog: Catalog = CATALOG, lang: str = "en") -> dict[str,
             for s in catalog.search_or_creates
         },
     }
-    for op in catalog.operations:
+    operations = zapier_operations(catalog)
+    for op in operations:
         app[SECTIONS[op.kind]][op.key] = operation(op, lang)
     return {
         "catalogVersion": catalog.version,
@@ -139,7 +147,7 @@ def zapier_definition(catalog: Catalog = CATALOG, lang: str = "en") -> dict[str,
         "app": app,
         "bridge": {
             "authTest": {"method": auth.test.method, "path": auth.test.path, "labelField": auth.label_field},
-            "operations": {op.key: bridge_operation(op) for op in catalog.operations},
+            "operations": {op.key: bridge_operation(op) for op in operations},
             "templateFieldTypes": {k: INPUT_TYPES[v] for k, v in catalog.template_field_types.items()},
             "proofKinds": dict(catalog.proof_kinds),
         },
