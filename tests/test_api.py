@@ -250,6 +250,7 @@ def test_a_letter_whose_document_cannot_be_archived_is_not_accepted(client, auth
     assert (_count(services, Letter), _count(services, Document), _count(services, Job)) == (1, 1, 1)
 
 
+@pytest.mark.slow
 def test_a_forked_server_process_still_archives_documents(tmp_path):
     """gunicorn forks its workers from a process that may already have archived a document: the
     child must get writer threads of its own, not wait forever for the parent's (which it lacks)."""

@@ -130,6 +130,7 @@ def test_every_final_status_gives_a_package_that_validates_and_detects_tampering
         assert independent_verifier.verify(forged, key.read_bytes())
 
 
+@pytest.mark.slow
 def test_the_installed_command_and_the_standalone_verifier_agree_on_a_downloaded_package(
     client, auth, drain, tmp_path
 ):

@@ -93,6 +93,7 @@ def test_a_database_from_the_first_release_upgrades_and_keeps_its_custom_templat
     assert (served.json["title"], served.json["description"]) == ("Ancienne lettre", "")
 
 
+@pytest.mark.slow
 def test_keys_create_prints_the_key_alone_on_the_last_line_and_keys_can_be_revoked(tmp_path, monkeypatch):
     monkeypatch.setenv("LRE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("LRE_DATABASE_URL", raising=False)
@@ -148,6 +149,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_serve_runs_the_bridge_and_its_worker_with_no_setup(tmp_path):
     """The README's first command, minus the install: a letter goes from HTTP to accepted."""
     port = _free_port()

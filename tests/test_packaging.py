@@ -11,6 +11,8 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Run from the installed copy: create the schema, an account and a key, then list the templates and
@@ -53,6 +55,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_templates_fonts_and_migrations_and_renders_from_its_own_files(tmp_path: Path) -> None:
     wheel_dir, target, data = tmp_path / "wheel", tmp_path / "site", tmp_path / "data"
     data.mkdir()

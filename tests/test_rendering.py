@@ -204,6 +204,7 @@ def test_the_same_template_data_and_letter_time_give_byte_identical_pdfs():
     assert first == second
 
 
+@pytest.mark.slow
 def test_another_process_with_another_hash_seed_and_time_zone_gives_the_same_bytes():
     import hashlib
     import os
@@ -365,6 +366,7 @@ def test_a_template_that_runs_too_long_is_stopped(monkeypatch):
         render_html(custom_spec(source), {}, date(2026, 11, 27))
 
 
+@pytest.mark.slow
 def test_the_render_benchmark_runs_and_prints_its_ratio():
     import subprocess
     import sys

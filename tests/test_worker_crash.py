@@ -30,6 +30,9 @@ CRASH_POINTS = [
     "poll.after_fetch",
 ]
 
+# Real worker processes, killed on purpose.
+pytestmark = pytest.mark.slow
+
 
 def _worker_env(settings: dict[str, Any], **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LRE_")}

@@ -57,6 +57,7 @@ def test_export_in_french_changes_labels_only(tmp_path: Path) -> None:
     assert french.count('"key":') == render_generated().count('"key":')
 
 
+@pytest.mark.slow
 def test_the_jest_suite_passes_against_a_real_bridge() -> None:
     version = subprocess.run([_tool("node"), "--version"], capture_output=True, text=True, check=True).stdout
     match = re.match(r"v(\d+)\.", version)
