@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     signing_key_file: Path | None = None
     tsa_url: str | None = None
     production: bool = False
+    # The archive (issue 19): unset = files under LRE_DATA_DIR/archive; s3://bucket/prefix = an
+    # S3-compatible object store shared by every bridge machine (docs/evidence.md, "Archive").
+    storage_url: str | None = None
+    storage_endpoint_url: str | None = None  # e.g. https://s3.gra.io.cloud.ovh.net; unset = AWS
+    storage_region: str | None = None
+    storage_access_key_id: str | None = None
+    storage_secret_access_key: str | None = None
+    # Object Lock mode of every object written: compliance (nobody can delete early), governance
+    # (only a user with s3:BypassGovernanceRetention can), or off (bucket without Object Lock).
+    storage_lock_mode: str = "compliance"
+    # The lock put on an object before its letter's retention end is known (raised to it later).
+    storage_lock_days: int = Field(default=3650, ge=1, le=36500)
 
     @field_validator("public_url")
     @classmethod
@@ -55,6 +67,24 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value:
+            from connector.storage import parse_storage_url
+
+            parse_storage_url(value)
+        return value or None
+
+    @field_validator("storage_lock_mode")
+    @classmethod
+    def _lock_mode(cls, value: str) -> str:
+        from connector.storage import LOCK_MODES
+
+        if value.lower() not in LOCK_MODES:
+            raise ValueError(f"must be one of {', '.join(LOCK_MODES)}")
+        return value.lower()
 
     @property
     def resolved_database_url(self) -> str:
@@ -98,7 +128,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{_field_env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from exc
-    for name in ("ENCRYPTION_KEYS", "TSA_URL"):
+    for name in ("ENCRYPTION_KEYS", "TSA_URL", "STORAGE_SECRET_ACCESS_KEY"):
         file_var = os.environ.get(f"LRE_{name}_FILE")
         if file_var and not getattr(settings, name.lower()):
             try:

@@ -349,3 +349,4 @@ class Alert(Base):
     message: Mapped[str] = mapped_column(Text)
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+import connector.archive.models  # noqa: E402,F401 - archived packages and evidence records (issue 19)

@@ -17,7 +17,7 @@ from connector.db import Database
 from connector.models import ProviderSettings, utcnow
 from connector.providers import provider_class
 from connector.providers.base import Provider, ProviderContext
-from connector.storage import BlobStore, FileSystemStore
+from connector.storage import BlobStore, FileSystemStore, S3Store, parse_storage_url
 
 DEFAULT_PROVIDER = "sandbox"
 
@@ -63,5 +63,42 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         db=Database(settings.resolved_database_url),
         encryptor=Encryptor(settings.fernet_keys()),
-        blobs=FileSystemStore(settings.data_dir / "archive"),
+        blobs=open_archive(settings),
+    )
+
+
+def open_archive(settings: Settings, url: str | None = None) -> BlobStore:
+    """The archive at ``url`` (default ``LRE_STORAGE_URL``): S3 for ``s3://…``, else the data directory."""
+    url = url if url is not None else settings.storage_url
+    if not url:
+        return FileSystemStore(settings.data_dir / "archive")
+    bucket, prefix = parse_storage_url(url)
+    return S3Store(
+        bucket, prefix, lambda: s3_client(settings),
+        lock_mode=settings.storage_lock_mode, default_lock_days=settings.storage_lock_days,
+        spool_dir=settings.data_dir / "spool",
+    )
+
+
+def s3_client(settings: Settings) -> Any:
+    """A boto3 S3 client for the configured endpoint; credentials from the settings, else boto3's
+    usual chain (environment, ~/.aws, instance role)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        # Path-style addressing for non-AWS endpoints: MinIO and Ceph rarely have wildcard DNS.
+        s3={"addressing_style": "path" if settings.storage_endpoint_url else "auto"},
+        retries={"max_attempts": 5, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=60,
+        max_pool_connections=16,
+    )
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.storage_endpoint_url,
+        region_name=settings.storage_region or "us-east-1",
+        aws_access_key_id=settings.storage_access_key_id,
+        aws_secret_access_key=settings.storage_secret_access_key,
+        config=config,
     )

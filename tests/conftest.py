@@ -81,10 +81,34 @@ def database_url(request: pytest.FixtureRequest, database_templates: dict[str, s
     _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# LRE_TEST_STORAGE=s3 runs every test with its archive in a bucket of a loopback S3 server
+# (tests/s3_server.py) instead of LRE_DATA_DIR/archive.
+TEST_STORAGE = os.environ.get("LRE_TEST_STORAGE", "filesystem")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A loopback S3-compatible server (moto) for the session; its endpoint URL."""
+    from tests.s3_server import serve_s3
+
+    with serve_s3() as endpoint:
+        yield endpoint
+
+
+def _storage_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if TEST_STORAGE != "s3":
+        return {}
+    from tests.s3_server import new_bucket, s3_settings
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return s3_settings(endpoint, new_bucket(endpoint))
+
+
 @pytest.fixture
-def settings_overrides(database_url: str, tmp_path: Path) -> dict[str, Any]:
+def settings_overrides(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
     """The settings every test app starts with; a test may change them before ``app`` is built."""
     return {
+        **_storage_overrides(request),
         "data_dir": tmp_path / "data",
         "database_url": database_url,
         "encryption_keys": Fernet.generate_key().decode(),
