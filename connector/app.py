@@ -23,6 +23,7 @@ BLUEPRINTS: list[str] = [
     "connector.api.evidence",
     "connector.api.catalog",
     "connector.api.account",
+    "connector.api.batches",
     "connector.api.openapi",
 ]
 

@@ -350,3 +350,4 @@ class Alert(Base):
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 import connector.archive.models  # noqa: E402,F401 - archived packages and evidence records (issue 19)
+import connector.batches.models  # noqa: E402,F401 - batches, their documents and rows (issue 16)

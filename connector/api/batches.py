@@ -1,0 +1,463 @@
+"""Batches: ``/v1/batches`` — one template (or one PDF) to many recipients, proven in one bordereau."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+
+from connector.api.common import limit_arg, services
+from connector.auth import require_api_key
+from connector.batches import rows as batch_rows
+from connector.batches.evidence import evidence_zip_chunks
+from connector.batches.models import Batch, BatchItem
+from connector.batches.report import report_csv, report_pdf, report_rows
+from connector.batches.service import (
+    CANCELLED,
+    COUNT_KEYS,
+    ITEM_FILTERS,
+    CommonDocument,
+    batch_to_dict,
+    cancel_batch,
+    item_to_dict,
+    store_batch,
+)
+from connector.db import db_session
+from connector.errors import ApiError
+from connector.evidence.access import reader_name
+from connector.idempotency import idempotent
+from connector.letters import (
+    SANDBOX_OUTCOMES,
+    DocumentIn,
+    IncomingDocument,
+    MetadataValue,
+    check_pdf,
+    load_documents,
+    validate_object,
+)
+from connector.models import Consent, Letter
+from connector.rendering import TemplateNotFound, TemplateSpec
+from connector.rendering.library import resolve_template
+
+bp = Blueprint("batches", __name__)
+
+
+class BatchIn(BaseModel):
+    """The body of ``POST /v1/batches`` (JSON; a CSV upload sends the same fields as form values)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    template: str | None = Field(default=None, max_length=100, description="A template's name; or give document.")
+    document: DocumentIn | None = Field(default=None, description="One PDF sent to every recipient.")
+    data: dict[str, Any] = Field(default_factory=dict, description="Template data common to every row.")
+    attachments: list[DocumentIn] = Field(default_factory=list, max_length=19,
+                                          description="PDFs joined to every letter (stored once).")
+    rows: list[Any] | None = Field(default=None, description="One object per recipient: column → value, or "
+                                   "{recipient, data, reference, metadata, sandbox_outcome}.")
+    mapping: dict[str, str | None] = Field(default_factory=dict, max_length=200,
+                                           description="column → recipient.<field>, data.<field>, metadata.<key>, "
+                                           "reference, message, sandbox_outcome, or null to ignore it.")
+    recipient_type: str | None = Field(default=None, description="The type of rows that give none "
+                                       "(professional, individual, administration, association).")
+    message: str | None = Field(default=None, max_length=5000)
+    reference: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=40)
+    sandbox_outcome: str | None = Field(default=None, description="Sandbox only: every letter's outcome.")
+    allow_short_notice: bool = Field(default=False, description="An urgent assembly: skip the 21-day notice check.")
+
+    @field_validator("sandbox_outcome")
+    @classmethod
+    def _known_outcome(cls, value: str | None) -> str | None:
+        if value is not None and value not in SANDBOX_OUTCOMES:
+            raise ValueError(f"sandbox_outcome must be one of: {', '.join(SANDBOX_OUTCOMES)}")
+        return value
+
+
+_FORM_JSON = ("data", "mapping", "metadata", "rows", "attachments", "document")
+
+
+def _multipart() -> tuple[BatchIn, bytes | None, IncomingDocument | None, list[IncomingDocument]]:
+    """A CSV upload: ``rows`` as a file, the other fields as form values, the PDFs as files."""
+    raw: dict[str, Any] = {}
+    for key, value in request.form.items():
+        if key in _FORM_JSON:
+            try:
+                raw[key] = json.loads(value)
+            except json.JSONDecodeError:
+                raise ApiError(422, "invalid_json", f"{key} must be JSON.", key) from None
+        elif key == "allow_short_notice":
+            raw[key] = value.strip().lower() in ("1", "true", "yes", "oui")
+        elif key not in ("encoding", "delimiter"):
+            raw[key] = value
+    body = validate_object(BatchIn, raw)
+    upload = request.files.get("rows")
+    csv_bytes = upload.read() if upload is not None else None
+    max_bytes = services().settings.max_document_bytes
+    document = None
+    if "document" in request.files:
+        storage = request.files["document"]
+        content = storage.read()
+        check_pdf(content, "document", max_bytes)
+        document = IncomingDocument(storage.filename or "lettre.pdf", content)
+    attachments = []
+    for index, storage in enumerate(request.files.getlist("attachments")):
+        content = storage.read()
+        check_pdf(content, f"attachments.{index}", max_bytes)
+        attachments.append(IncomingDocument(storage.filename or f"piece-jointe-{index + 1}.pdf", content))
+    return body, csv_bytes, document, attachments
+
+
+def _load(docs: list[DocumentIn], field: str) -> list[IncomingDocument]:
+    try:
+        return load_documents(services(), docs)
+    except ApiError as exc:
+        # load_documents names "documents.<n>"; here the same list is called ``field``.
+        if exc.field and exc.field.startswith("documents"):
+            exc.field = field + exc.field.removeprefix("documents")
+        raise
+
+
+def _rows(body: BatchIn, csv_bytes: bytes | None) -> list[Any]:
+    if csv_bytes is not None and body.rows is not None:
+        raise ApiError(422, "invalid_request", "Give the rows once: as a CSV file or as a JSON array.", "rows")
+    if csv_bytes is None:
+        if body.rows is None:
+            raise ApiError(422, "invalid_request", "Give the rows: a JSON array, or a CSV file in the field rows.",
+                           "rows")
+        return body.rows
+    try:
+        return batch_rows.parse_csv(csv_bytes, encoding=request.form.get("encoding") or None,
+                                    delimiter=request.form.get("delimiter") or None)
+    except batch_rows.RowsError as exc:
+        raise ApiError(422, exc.code, exc.message, exc.field) from None
+
+
+def _consented(account_id: str) -> Any:
+    def lookup(emails: set[str]) -> set[str]:
+        found: set[str] = set()
+        ordered = sorted(emails)
+        for start in range(0, len(ordered), 500):  # bounded IN lists
+            found.update(db_session().scalars(select(Consent.email).where(
+                Consent.account_id == account_id, Consent.email.in_(ordered[start:start + 500]),
+                Consent.revoked_at.is_(None))))
+        return found
+
+    return lookup
+
+
+def _resolve(body: BatchIn, document: IncomingDocument | None) -> TemplateSpec | None:
+    if (body.template is None) == (document is None):
+        raise ApiError(422, "invalid_request", "Give either a template (with its data) or one document for all.",
+                       "template")
+    if body.template is None:
+        if body.data:
+            raise ApiError(422, "invalid_request", "data is only used with a template.", "data")
+        return None
+    from connector.api.templates import template_api_error
+
+    try:
+        return resolve_template(db_session(), g.account.id, body.template)
+    except TemplateNotFound as exc:
+        raise template_api_error(exc) from None
+
+
+@bp.post("/v1/batches")
+@require_api_key
+@idempotent
+def create_batch() -> tuple[Response, int, dict[str, str]]:
+    """Validate every row, then store the batch and queue one letter per row (202)."""
+    svc = services()
+    if request.mimetype == "multipart/form-data":
+        body, csv_bytes, document, attachments = _multipart()
+    elif request.mimetype == "text/csv":
+        # A bare CSV body: the other fields come as query arguments.
+        allowed = ("template", "reference", "message", "sandbox_outcome")
+        body = validate_object(BatchIn, {k: v for k, v in request.args.items() if k in allowed})
+        csv_bytes, document, attachments = request.get_data(), None, []
+    else:
+        raw = request.get_json(silent=True)
+        if raw is None:
+            raise ApiError(400, "invalid_json", "Send the batch as JSON, or as multipart/form-data with the CSV in "
+                                                "the field rows.")
+        body, csv_bytes = validate_object(BatchIn, raw), None
+        document = _load([body.document], "document")[0] if body.document else None
+        attachments = _load(body.attachments, "attachments")
+    spec = _resolve(body, document)
+    if len(attachments) + 1 > svc.settings.max_documents:
+        raise ApiError(422, "too_many_documents",
+                       f"At most {svc.settings.max_documents - 1} attachments (each letter holds "
+                       f"{svc.settings.max_documents} documents).", "attachments")
+    raw_rows = _rows(body, csv_bytes)
+    common = {"message": body.message, "reference": body.reference, "metadata": body.metadata,
+              "sandbox_outcome": body.sandbox_outcome, "recipient_type": body.recipient_type}
+    ctx = batch_rows.BatchContext(
+        fields=spec.fields if spec else None, common_data=body.data, common=common,
+        consented=_consented(g.account.id), template_name=spec.name if spec else None,
+        today=_paris_today(svc.clock()), allow_short_notice=body.allow_short_notice, mapping=body.mapping)
+    valid, errors, total_errors = batch_rows.validate_rows(raw_rows, ctx)
+    if errors:
+        first = errors[0]
+        shown = f" (the first {len(errors)} are listed)" if total_errors > len(errors) else ""
+        where = f"row {first.row}" if first.row else "the header"
+        raise ApiError(422, "invalid_rows",
+                       f"{total_errors} problem(s) in the rows{shown}; nothing was stored. First, {where}"
+                       f"{', column ' + repr(first.column) if first.column else ''}: {first.message}",
+                       "rows", details=[e.as_dict() for e in errors])
+    documents = ([CommonDocument("letter", document)] if document else []) + [
+        CommonDocument("attachment", a) for a in attachments]
+    session = db_session()
+    batch = store_batch(svc, session, g.account.id, spec=spec, common_data=body.data, common=common,
+                        documents=documents, rows=valid)
+    answer = batch_to_dict(session, batch, svc)
+    return jsonify(answer), 202, {"Location": answer["links"]["self"]}
+
+
+def _paris_today(now: Any) -> Any:
+    from connector.rendering.fields import LETTER_TIMEZONE
+
+    return now.astimezone(LETTER_TIMEZONE).date()
+
+
+def _get_batch(batch_id: str) -> Batch:
+    batch = db_session().scalar(select(Batch).where(Batch.id == batch_id, Batch.account_id == g.account.id))
+    if batch is None:
+        raise ApiError(404, "batch_not_found", "No batch with this id in your account.", "id")
+    return batch
+
+
+@bp.get("/v1/batches")
+@require_api_key
+def list_batches() -> Response:
+    """The account's batches, newest first."""
+    from connector.api.common import page
+
+    query = select(Batch).where(Batch.account_id == g.account.id)
+    rows, next_cursor = page(query, Batch.created_at, Batch.id, limit_arg())
+    session, svc = db_session(), services()
+    return jsonify({"object": "list", "data": [batch_to_dict(session, b, svc) for b in rows],
+                    "next_cursor": next_cursor})
+
+
+@bp.get("/v1/batches/<batch_id>")
+@require_api_key
+def get_batch(batch_id: str) -> Response:
+    return jsonify(batch_to_dict(db_session(), _get_batch(batch_id), services()))
+
+
+def _cursor_row() -> int:
+    raw = request.args.get("cursor")
+    if not raw:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API gave you.", "cursor") from None
+
+
+@bp.get("/v1/batches/<batch_id>/letters")
+@require_api_key
+def list_batch_letters(batch_id: str) -> Response:
+    """The batch's rows in row order, each with its letter's status; ``status`` and ``recipient`` filter."""
+    batch = _get_batch(batch_id)
+    query = (select(BatchItem, Letter).outerjoin(Letter, Letter.id == BatchItem.letter_id)
+             .where(BatchItem.batch_id == batch.id, BatchItem.row_number > _cursor_row()))
+    status = request.args.get("status")
+    if status:
+        if status not in ITEM_FILTERS and status != "failed":
+            raise ApiError(400, "invalid_status", f"status must be one of: {', '.join(ITEM_FILTERS)}.", "status")
+        if status == "pending":
+            query = query.where(BatchItem.status == "pending")
+        elif status == CANCELLED:
+            query = query.where((BatchItem.status == CANCELLED) | (Letter.failure_code == CANCELLED))
+        elif status == "failed":
+            query = query.where((BatchItem.status == "failed") | ((Letter.status == "failed")
+                                                                   & (Letter.failure_code != CANCELLED)))
+        else:
+            query = query.where(Letter.status == status)
+    recipient = request.args.get("recipient")
+    if recipient:
+        like = f"%{recipient.lower()}%"
+        query = query.where(BatchItem.recipient_email.like(like) | BatchItem.recipient_last_name.ilike(like)
+                            | BatchItem.recipient_company.ilike(like))
+    limit = limit_arg(50)
+    found = list(db_session().execute(query.order_by(BatchItem.row_number).limit(limit + 1)))
+    next_cursor = None
+    if len(found) > limit:
+        found = found[:limit]
+        next_cursor = base64.urlsafe_b64encode(str(found[-1][0].row_number).encode()).decode().rstrip("=")
+    public_url = services().settings.public_url
+    return jsonify({"object": "list", "data": [item_to_dict(item, letter, public_url) for item, letter in found],
+                    "next_cursor": next_cursor})
+
+
+@bp.post("/v1/batches/<batch_id>/cancel")
+@require_api_key
+def cancel(batch_id: str) -> Response:
+    """Stop the letters not yet submitted (those already on their way go on)."""
+    session, svc = db_session(), services()
+    batch = session.scalar(select(Batch).where(Batch.id == batch_id, Batch.account_id == g.account.id)
+                           .with_for_update())
+    if batch is None:
+        raise ApiError(404, "batch_not_found", "No batch with this id in your account.", "id")
+    stopped = cancel_batch(svc, session, batch)
+    session.commit()
+    return jsonify({**batch_to_dict(session, batch, svc), "cancelled_now": stopped})
+
+
+@bp.get("/v1/batches/<batch_id>/report")
+@require_api_key
+def report(batch_id: str) -> Response:
+    """The bordereau: every recipient, letter, status, date and hash, with the totals (PDF or CSV)."""
+    batch = _get_batch(batch_id)
+    wanted = request.args.get("format") or ("csv" if "text/csv" in request.headers.get("Accept", "") else "pdf")
+    if wanted not in ("pdf", "csv"):
+        raise ApiError(400, "invalid_format", "format must be pdf or csv.", "format")
+    session, svc = db_session(), services()
+    lines = report_rows(session, batch)
+    counts = batch_to_dict(session, batch, svc)
+    if wanted == "csv":
+        return Response(report_csv(lines, counts), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="bordereau-{batch.id}.csv"'})
+    return Response(report_pdf(session, batch, lines, counts, svc.clock()), mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="bordereau-{batch.id}.pdf"'})
+
+
+@bp.get("/v1/batches/<batch_id>/evidence")
+@require_api_key
+def evidence(batch_id: str) -> Response:
+    """A zip of every letter's sealed evidence package and the bordereau, streamed as it is made."""
+    batch = _get_batch(batch_id)
+    reader = reader_name(g.api_key.id, g.api_key.name)
+    chunks = evidence_zip_chunks(services(), batch.id, reader)
+    return Response(stream_with_context(chunks), mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="preuves-{batch.id}.zip"'})
+
+
+# --- OpenAPI -------------------------------------------------------------------------------------
+
+_BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ERROR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_dt = {"type": ["string", "null"], "format": "date-time"}
+_nullable = {"type": ["string", "null"]}
+
+
+def _ok(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _batch_in_schemas() -> dict[str, Any]:
+    schema = BatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "BatchIn": schema}
+
+
+_COUNTS = {"type": "object", "required": list(COUNT_KEYS),
+           "properties": {key: {"type": "integer", "minimum": 0} for key in COUNT_KEYS}}
+
+SCHEMAS: dict[str, Any] = {
+    **_batch_in_schemas(),
+    "Batch": {
+        "type": "object",
+        "required": ["id", "object", "status", "total", "counts", "progress", "created_at", "links"],
+        "properties": {
+            "id": {"type": "string"}, "object": {"const": "batch"},
+            "status": {"enum": ["processing", "completed"]},
+            "total": {"type": "integer"},
+            "counts": _COUNTS,
+            "progress": {"type": "object", "properties": {k: {"type": "number", "minimum": 0, "maximum": 1}
+                                                          for k in ("rendered", "submitted", "final")}},
+            "template": {"type": ["object", "null"], "properties": {"name": {"type": "string"},
+                                                                    "version": {"type": "integer"}}},
+            "documents": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "string"}, "role": {"enum": ["letter", "attachment"]},
+                "filename": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"}}}},
+            "reference": _nullable, "metadata": {"type": "object"},
+            "created_at": _dt, "cancel_requested_at": _dt, "completed_at": _dt,
+            "cancelled_now": {"type": "integer", "description": "cancel only: letters stopped by this call"},
+            "links": {"type": "object"},
+        },
+    },
+    "BatchLetter": {
+        "type": "object",
+        "required": ["row", "status", "recipient", "letter_id"],
+        "properties": {
+            "row": {"type": "integer"}, "object": {"const": "batch_letter"},
+            "status": {"enum": list(ITEM_FILTERS) + ["failed"]},
+            "recipient": {"type": "object"}, "reference": _nullable,
+            "letter_id": _nullable, "provider_letter_id": _nullable,
+            "failure": {"type": ["object", "null"]},
+            "deposited_at": _dt, "completed_at": _dt, "letter_url": _nullable,
+        },
+    },
+}
+
+
+def _list(name: str) -> dict[str, Any]:
+    return {"description": "A page", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["data"], "properties": {
+            "object": {"const": "list"}, "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}},
+            "next_cursor": _nullable}}}}}
+
+
+_PAGE = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+         {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
+
+OPENAPI: dict[str, Any] = {
+    "/v1/batches": {
+        "post": {
+            "tags": ["Batches"],
+            "summary": "Send one template (or one PDF) to many recipients",
+            "operationId": "createBatch",
+            "description": (
+                "Every row is checked before anything is stored: one 422 `invalid_rows` lists each bad row "
+                "(row, column, field, code, message; at most 100). Accepted batches answer 202 at once; the "
+                "workers render and send each letter exactly once. Rows: a JSON array, or a CSV file in the "
+                "multipart field `rows` (UTF-8 or Windows-1252, `;` or `,`), or a `text/csv` body."
+            ),
+            "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/BatchIn"}},
+                "multipart/form-data": {"schema": {"type": "object", "properties": {
+                    "rows": {"type": "string", "format": "binary", "description": "the CSV file"},
+                    "document": {"type": "string", "format": "binary"},
+                    "attachments": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    "template": {"type": "string"}, "data": {"type": "string", "description": "JSON object"},
+                    "mapping": {"type": "string", "description": "JSON object"},
+                    "encoding": {"type": "string"}, "delimiter": {"type": "string"}}}},
+                "text/csv": {"schema": {"type": "string"}}}},
+            "responses": {"202": _ok("Batch", "Accepted; the letters are being made"), "400": _ERROR,
+                          "401": _ERROR, "404": _ERROR, "409": _ERROR, "413": _ERROR, "422": _ERROR},
+        },
+        "get": {"tags": ["Batches"], "summary": "List batches, newest first", "operationId": "listBatches",
+                "parameters": _PAGE, "responses": {"200": _list("Batch"), "401": _ERROR}},
+    },
+    "/v1/batches/{batch_id}": {"get": {
+        "tags": ["Batches"], "summary": "A batch with its counts per status and progress", "operationId": "getBatch",
+        "parameters": [_BATCH_ID], "responses": {"200": _ok("Batch", "The batch"), "404": _ERROR}}},
+    "/v1/batches/{batch_id}/letters": {"get": {
+        "tags": ["Batches"], "summary": "The batch's rows and their letters, in row order",
+        "operationId": "listBatchLetters",
+        "parameters": [_BATCH_ID, {"name": "status", "in": "query", "schema": {"enum": list(ITEM_FILTERS)}},
+                       {"name": "recipient", "in": "query", "schema": {"type": "string"}}, *_PAGE],
+        "responses": {"200": _list("BatchLetter"), "400": _ERROR, "404": _ERROR}}},
+    "/v1/batches/{batch_id}/cancel": {"post": {
+        "tags": ["Batches"], "summary": "Cancel the letters not yet submitted", "operationId": "cancelBatch",
+        "parameters": [_BATCH_ID], "responses": {"200": _ok("Batch", "The batch after the cancel"),
+                                                 "404": _ERROR}}},
+    "/v1/batches/{batch_id}/report": {"get": {
+        "tags": ["Batches"], "summary": "The bordereau (PDF, or CSV with format=csv)", "operationId": "getBatchReport",
+        "parameters": [_BATCH_ID, {"name": "format", "in": "query", "schema": {"enum": ["pdf", "csv"]}}],
+        "responses": {"200": {"description": "The bordereau", "content": {
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            "text/csv": {"schema": {"type": "string"}}}}, "400": _ERROR, "404": _ERROR}}},
+    "/v1/batches/{batch_id}/evidence": {"get": {
+        "tags": ["Batches"], "summary": "Every letter's evidence package and the bordereau (zip, streamed)",
+        "operationId": "getBatchEvidence", "parameters": [_BATCH_ID],
+        "responses": {"200": {"description": "The zip", "content": {
+            "application/zip": {"schema": {"type": "string", "format": "binary"}}}}, "404": _ERROR}}},
+}

@@ -1,0 +1,430 @@
+"""A batch's rows: read from JSON or a spreadsheet's CSV export, mapped to letter fields, and
+validated all together, so that one answer names every bad row.
+
+Pure functions over plain values (no Flask, no database): the caller gives the template's fields
+and the set of e-mail addresses holding a consent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from connector.letters import CONSENT_REQUIRED, LetterIn
+from connector.rendering.errors import TemplateDataError
+from connector.rendering.fields import FieldSpec, coerce_data
+
+MAX_ROWS = 5000
+MAX_ERRORS = 100
+MAX_CSV_BYTES = 10 * 1024 * 1024
+# In a CSV cell, list fields (ordre du jour, lots) take one item per line, or items separated by " | ".
+LIST_SEPARATOR = " | "
+
+RECIPIENT_KEYS = ("type", "email", "first_name", "last_name", "company")
+ROW_KEYS = ("reference", "message", "sandbox_outcome")
+IGNORE = "ignore"
+
+# Column names a French or English spreadsheet uses for the recipient, compared without accents,
+# case or punctuation. A template field of the same name wins over these.
+_ALIASES: dict[str, str] = {
+    **{name: "recipient.email" for name in ("email", "e_mail", "mail", "courriel", "adresse_email",
+                                            "adresse_e_mail", "recipient_email", "recipient.email")},
+    **{name: "recipient.type" for name in ("type", "recipient_type", "recipient.type", "type_destinataire")},
+    **{name: "recipient.first_name" for name in ("first_name", "prenom", "recipient_first_name",
+                                                 "recipient.first_name")},
+    **{name: "recipient.last_name" for name in ("last_name", "nom", "nom_de_famille", "recipient_last_name",
+                                                "recipient.last_name")},
+    **{name: "recipient.company" for name in ("company", "societe", "raison_sociale", "recipient_company",
+                                              "recipient.company")},
+    **{name: "reference" for name in ("reference", "ref", "letter.reference")},
+    "message": "message",
+    "sandbox_outcome": "sandbox_outcome",
+}
+
+
+class RowsError(Exception):
+    """The rows cannot be read at all (encoding, delimiter, no header): one message, one field."""
+
+    def __init__(self, code: str, message: str, field: str = "rows") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem of one row: its number (1 = first data row), the column and what is wrong."""
+
+    row: int | None
+    column: str | None
+    field: str | None
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "field": self.field, "code": self.code,
+                "message": self.message}
+
+
+@dataclass
+class ValidRow:
+    """A row ready to be stored: the letter it will become (without its documents)."""
+
+    row: int
+    letter: LetterIn
+    data: dict[str, Any] = field(default_factory=dict)  # the row's own template values (not the common ones)
+
+
+@dataclass(frozen=True)
+class NoticeRule:
+    """A minimum notice between the letter and a date it announces (e.g. an AG convocation)."""
+
+    field: str
+    days: int
+    message: str
+
+
+# Décret n° 67-223, art. 9: the convocation reaches co-owners at least 21 days before the assembly;
+# with a registered letter the period runs from the day after its first presentation, so the day
+# of sending itself cannot count (art. 64). Hence days + 1 below.
+NOTICE_RULES: dict[str, NoticeRule] = {
+    "convocation_ag_copropriete": NoticeRule(
+        "date_assemblee", 21,
+        "The assembly must be at least 21 days after the day following the convocation's notification "
+        "(décret n° 67-223, art. 9 and 64). Send it earlier, or set allow_short_notice for an urgent assembly."),
+}
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def decode_csv(content: bytes, encoding: str | None = None) -> str:
+    """The CSV's text: UTF-8 (with or without BOM), else Windows-1252, as French spreadsheets save it."""
+    if len(content) > MAX_CSV_BYTES:
+        raise RowsError("rows_too_large", f"The CSV file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB.")
+    if encoding:
+        try:
+            return content.decode(encoding).removeprefix("\ufeff")
+        except (LookupError, UnicodeDecodeError):
+            raise RowsError("invalid_encoding", f"The CSV file cannot be read as {encoding}.", "encoding") from None
+    try:
+        return content.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        # Not UTF-8: Excel's "CSV (séparateur: point-virgule)" on Windows writes Windows-1252.
+        try:
+            return content.decode("cp1252")
+        except UnicodeDecodeError:
+            raise RowsError("invalid_encoding", "The CSV file is neither UTF-8 nor Windows-1252.",
+                            "encoding") from None
+
+
+def _delimiter(header_line: str, given: str | None) -> str:
+    if given:
+        if given not in (";", ",", "\t"):
+            raise RowsError("invalid_delimiter", "delimiter must be ';', ',' or a tab.", "delimiter")
+        return given
+    counts = {d: _count_outside_quotes(header_line, d) for d in (";", ",", "\t")}
+    best = max(counts.values())
+    winners = [d for d, n in counts.items() if n == best]
+    if best == 0:
+        return ";"  # one column: any delimiter reads it the same
+    if len(winners) > 1:
+        raise RowsError("ambiguous_delimiter", "The header has as many ';' as ','; say which separates columns "
+                        "with delimiter.", "delimiter")
+    return winners[0]
+
+
+def _count_outside_quotes(line: str, delimiter: str) -> int:
+    count, quoted = 0, False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif char == delimiter and not quoted:
+            count += 1
+    return count
+
+
+def parse_csv(content: bytes, *, encoding: str | None = None, delimiter: str | None = None) -> list[dict[str, Any]]:
+    """CSV bytes → one dict per data row (header → cell). Blank lines are skipped."""
+    text = decode_csv(content, encoding)
+    first_line = text.split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line, delimiter))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise RowsError("empty_rows", "The CSV file is empty: give a header line and one line per recipient.") from None
+    except csv.Error as exc:
+        raise RowsError("invalid_csv", f"The CSV header cannot be read: {exc}.") from None
+    header = [h.strip() for h in header]
+    if any(not h for h in header):
+        raise RowsError("invalid_header", "Every column of the CSV header needs a name.")
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise RowsError("invalid_header", f"The CSV header names these columns twice: {', '.join(duplicates)}.")
+    rows: list[dict[str, Any]] = []
+    try:
+        for line_number, cells in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(header):
+                raise RowsError("invalid_csv", f"Line {line_number} of the CSV has {len(cells)} cells; the header "
+                                f"has {len(header)}.")
+            rows.append(dict(zip(header, cells, strict=True)))
+            if len(rows) > MAX_ROWS:
+                raise RowsError("too_many_rows", f"A batch holds at most {MAX_ROWS} rows.")
+    except csv.Error as exc:
+        raise RowsError("invalid_csv", f"The CSV file cannot be read: {exc}.") from None
+    return rows
+
+
+# --- mapping ------------------------------------------------------------------------------------
+
+
+def _norm(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return "".join(c if c.isalnum() or c == "." else "_" for c in ascii_name.strip().lower()).strip("_")
+
+
+def _valid_target(target: str, template_keys: set[str]) -> bool:
+    head, _, rest = target.partition(".")
+    if head == "recipient":
+        return rest in RECIPIENT_KEYS
+    if head in ("data", "metadata"):
+        return bool(rest) and "." not in rest and (head == "metadata" or not template_keys or rest in template_keys)
+    return target in ROW_KEYS or target == IGNORE
+
+
+def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON row's nested ``recipient``/``data``/``metadata`` objects as dotted columns."""
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in ("recipient", "data", "metadata") and isinstance(value, Mapping):
+            for sub, item in value.items():
+                flat[f"{key}.{sub}"] = item
+        else:
+            flat[key] = value
+    return flat
+
+
+def column_targets(columns: Iterable[str], mapping: Mapping[str, str | None], template_keys: set[str],
+                   errors: list[RowError]) -> dict[str, str]:
+    """Where each column goes (``recipient.email``, ``data.lots``, ``reference``… or ``ignore``).
+
+    An explicit ``mapping`` wins; then a template field of that name; then the usual names. A
+    column that goes nowhere is an error, not silently dropped: it may be a misspelt field.
+    """
+    targets: dict[str, str] = {}
+    for column in columns:
+        if column in mapping:
+            target = mapping[column] or IGNORE
+            if not _valid_target(target, template_keys):
+                errors.append(RowError(None, column, "mapping", "invalid_mapping",
+                                       f"Column {column!r} is mapped to {target!r}, which is not recipient.<type, "
+                                       "email, first_name, last_name, company>, data.<template field>, "
+                                       "metadata.<key>, reference, message, sandbox_outcome or ignore."))
+                continue
+        elif column in template_keys:
+            target = f"data.{column}"
+        elif _valid_target(column, template_keys) and "." in column:
+            target = column
+        elif _norm(column) in _ALIASES:
+            target = _ALIASES[_norm(column)]
+        elif _norm(column) in template_keys:
+            target = f"data.{_norm(column)}"
+        else:
+            errors.append(RowError(None, column, "mapping", "unknown_column",
+                                   f"Column {column!r} matches no recipient field and no field of the template. "
+                                   f"Map it in mapping (e.g. {{\"{column}\": \"data.<field>\"}}), or to null to "
+                                   "ignore it."))
+            continue
+        targets[column] = target
+    used: dict[str, str] = {}
+    for column, target in targets.items():
+        if target != IGNORE and target in used:
+            errors.append(RowError(None, column, "mapping", "duplicate_column",
+                                   f"Columns {used[target]!r} and {column!r} both fill {target}."))
+        used.setdefault(target, column)
+    return targets
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchContext:
+    """What the rows are checked against."""
+
+    fields: list[FieldSpec] | None  # the template's, or None when one PDF is sent to all
+    common_data: dict[str, Any]
+    # Letter fields common to all rows: message, reference, sandbox_outcome, metadata, recipient_type.
+    common: dict[str, Any]
+    # Given the rows' lower-case e-mails, those holding an unrevoked consent (called once).
+    consented: Callable[[set[str]], set[str]]
+    template_name: str | None = None
+    today: date | None = None
+    allow_short_notice: bool = False
+    mapping: dict[str, str | None] = field(default_factory=dict)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _cell(value: Any, spec: FieldSpec | None) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        if spec is not None and spec.type == "list" and LIST_SEPARATOR.strip() in value and "\n" not in value:
+            return [part.strip() for part in value.split(LIST_SEPARATOR.strip()) if part.strip()]
+    return value
+
+
+def validate_rows(raw_rows: list[Any], ctx: BatchContext) -> tuple[list[ValidRow], list[RowError], int]:
+    """Every row checked (recipient, consent, duplicates, template data, notice); returns the valid
+    rows, the first ``MAX_ERRORS`` errors and the total number of errors."""
+    errors: list[RowError] = []
+    total_errors = 0
+
+    def add(error: RowError) -> None:
+        nonlocal total_errors
+        total_errors += 1
+        if len(errors) < MAX_ERRORS:
+            errors.append(error)
+
+    if not raw_rows:
+        add(RowError(None, None, "rows", "empty_rows", "The batch has no rows: give one row per recipient."))
+        return [], errors, total_errors
+    if len(raw_rows) > MAX_ROWS:
+        add(RowError(None, None, "rows", "too_many_rows", f"A batch holds at most {MAX_ROWS} rows."))
+        return [], errors, total_errors
+    specs = {spec.key: spec for spec in ctx.fields or []}
+    flat_rows: list[dict[str, Any] | None] = []
+    columns: dict[str, None] = {}
+    for number, raw in enumerate(raw_rows, start=1):
+        if not isinstance(raw, Mapping):
+            add(RowError(number, None, f"rows.{number - 1}", "invalid_row",
+                         "A row must be an object (column → value)."))
+            flat_rows.append(None)
+            continue
+        flat = flatten(raw)
+        flat_rows.append(flat)
+        columns.update(dict.fromkeys(flat))
+    header_errors: list[RowError] = []
+    targets = column_targets(columns, ctx.mapping, set(specs), header_errors)
+    for error in header_errors:
+        add(error)
+    column_of = {target: column for column, target in targets.items() if target != IGNORE}
+
+    email_column = column_of.get("recipient.email")
+    emails = {str(flat.get(email_column) or "").strip().lower() for flat in flat_rows if flat and email_column}
+    consented = ctx.consented(emails - {""})
+    valid: list[ValidRow] = []
+    seen: dict[str, int] = {}
+    rule = NOTICE_RULES.get(ctx.template_name or "") if not ctx.allow_short_notice else None
+    for number, flat in enumerate(flat_rows, start=1):
+        if flat is None:
+            continue
+        recipient: dict[str, Any] = {}
+        data: dict[str, Any] = {}
+        metadata: dict[str, Any] = {}
+        letter: dict[str, Any] = {}
+        for column, value in flat.items():
+            target = targets.get(column)
+            if target is None or target == IGNORE:
+                continue
+            head, _, rest = target.partition(".")
+            if head == "data":
+                if not _blank(value):
+                    data[rest] = _cell(value, specs.get(rest))
+            elif _blank(value):
+                continue
+            elif head == "recipient":
+                recipient[rest] = value.strip().lower() if rest == "type" and isinstance(value, str) else value
+            elif head == "metadata":
+                metadata[rest] = value
+            else:
+                letter[target] = value.strip() if isinstance(value, str) else value
+        row_errors: list[RowError] = []
+
+        def column_for(field_path: str | None) -> str | None:
+            if field_path is None:
+                return None
+            if field_path.startswith("metadata"):
+                return column_of.get(field_path) or "metadata"
+            return column_of.get(field_path)
+
+        merged = {**ctx.common_data, **data}
+        if "type" not in recipient and ctx.common.get("recipient_type"):
+            recipient["type"] = ctx.common["recipient_type"]
+        body = {
+            "recipient": recipient,
+            "message": letter.get("message", ctx.common.get("message")),
+            "reference": letter.get("reference") or (merged.get("reference") if "reference" in specs else None)
+            or ctx.common.get("reference"),
+            "metadata": {**ctx.common.get("metadata", {}), **metadata},
+            "sandbox_outcome": letter.get("sandbox_outcome", ctx.common.get("sandbox_outcome")),
+        }
+        parsed: LetterIn | None = None
+        try:
+            parsed = LetterIn.model_validate(body)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = [str(p) for p in err["loc"] if not str(p).startswith(("constrained", "function", "str", "int"))]
+                path = ".".join(loc) or None
+                if path == "recipient" and err["type"] == "value_error":
+                    path = "recipient"
+                message = err["msg"].removeprefix("Value error, ")
+                if path and path.startswith("recipient.") and err["type"] == "missing":
+                    message = f"{path.split('.')[1]} is required for every recipient."
+                row_errors.append(RowError(number, column_for(path), path, err["type"], message))
+        email = str(recipient.get("email") or "").strip().lower()
+        if parsed is not None:
+            email = parsed.recipient.email.lower()
+            if parsed.recipient.type in CONSENT_REQUIRED and email not in consented:
+                row_errors.append(RowError(
+                    number, column_of.get("recipient.email"), "recipient.email", "consent_required",
+                    f"{email} is not a professional: French law (CPCE art. L.100; for co-owners, loi n° 65-557 "
+                    "art. 42-1) requires their prior consent to registered e-mail. Record it with "
+                    "POST /v1/consents, or send this one by post."))
+        if email:
+            if email in seen:
+                row_errors.append(RowError(number, column_of.get("recipient.email"), "recipient.email",
+                                           "duplicate_recipient",
+                                           f"{email} is already the recipient of row {seen[email]}."))
+            else:
+                seen[email] = number
+        values: dict[str, Any] | None = None
+        if ctx.fields is not None:
+            try:
+                values = coerce_data(ctx.fields, merged)
+            except TemplateDataError as exc:
+                for err in exc.errors:
+                    key = str(err["field"]).removeprefix("data.")
+                    column = column_of.get(f"data.{key}")
+                    where = column if column else ("data (common to every row)" if key in ctx.common_data else None)
+                    message = err["message"]
+                    if where is None and err.get("code") == "missing":
+                        message = f"{key} is required: add a column {key!r} or give it in data for every row."
+                    row_errors.append(RowError(number, where, f"data.{key}", str(err.get("code", "invalid")),
+                                               message))
+        elif data:
+            row_errors.append(RowError(number, next(iter(column_of.get(f"data.{k}") for k in data)), "data",
+                                       "data_without_template", "Template fields are only used with a template."))
+        if rule is not None and values is not None and ctx.today is not None:
+            when = values.get(rule.field)
+            if isinstance(when, date) and when < ctx.today + timedelta(days=rule.days + 1):
+                row_errors.append(RowError(number, column_of.get(f"data.{rule.field}") or "data", f"data.{rule.field}",
+                                           "notice_too_short",
+                                           f"{when.isoformat()} is too soon: {rule.message}"))
+        for error in row_errors:
+            add(error)
+        if not row_errors and parsed is not None:
+            valid.append(ValidRow(number, parsed, data))
+    return valid, errors, total_errors

@@ -1,0 +1,262 @@
+"""Storing a validated batch, reading its progress, cancelling it, and noticing its completion.
+
+Everything here runs in the caller's transaction. ``store_batch`` is called only once every row
+has been validated (``rows.validate_rows``): it writes the batch, its documents, one item and one
+outbox job per row, and the ``batch.created`` event, together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from connector import outbox
+from connector.batches.models import Batch, BatchDocument, BatchItem
+from connector.batches.rows import ValidRow
+from connector.events import record_account_event
+from connector.letters import IncomingDocument, record_event
+from connector.models import Letter, TemplateVersion, new_id
+from connector.providers.base import FINAL_STATUSES, LetterStatus
+from connector.rendering.library import TemplateSpec, _spec_from_row, builtin_templates
+from connector.services import Services
+
+LETTER_STATUSES = tuple(s.value for s in LetterStatus)
+# The counts a batch shows. "pending": no letter yet; "cancelled": stopped before submission.
+COUNT_KEYS = ("pending", "rendered", "submitted", *LETTER_STATUSES, "cancelled")
+ITEM_FILTERS = ("pending", *LETTER_STATUSES, "cancelled")
+CANCELLED = "cancelled"
+BATCH_LETTER_JOB = "batch_letter"
+BATCH_WATCH_JOB = "batch_watch"
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+@dataclass(frozen=True)
+class CommonDocument:
+    role: str  # "letter" | "attachment"
+    document: IncomingDocument
+
+
+def spec_for(session: Session, batch: Batch) -> TemplateSpec:
+    """The exact template version the batch was accepted with (a later upload changes nothing)."""
+    assert batch.template_name is not None and batch.template_version is not None
+    if batch.template_origin == "custom":
+        row = session.scalar(select(TemplateVersion).where(
+            TemplateVersion.account_id == batch.account_id, TemplateVersion.name == batch.template_name,
+            TemplateVersion.version == batch.template_version))
+        if row is None:
+            raise LookupError(f"template {batch.template_name} v{batch.template_version} is gone")
+        return _spec_from_row(row)
+    return builtin_templates()[batch.template_name]
+
+
+def store_batch(
+    services: Services,
+    session: Session,
+    account_id: str,
+    *,
+    spec: TemplateSpec | None,
+    common_data: dict[str, Any],
+    common: dict[str, Any],
+    documents: list[CommonDocument],
+    rows: list[ValidRow],
+) -> Batch:
+    """Write the batch, its documents (archived once each), one item and one job per row, and
+    ``batch.created``. The rows must already be valid."""
+    now = services.clock()
+    writes = [services.blobs.put_in_background(d.document.content) for d in documents]
+    batch = Batch(
+        id=new_id("bat"), account_id=account_id, status="processing",
+        template_name=spec.name if spec else None, template_version=spec.version if spec else None,
+        template_origin=spec.origin if spec else None, common_data=common_data,
+        message=common.get("message"), reference=common.get("reference"), metadata_=common.get("metadata") or {},
+        sandbox_outcome=common.get("sandbox_outcome"), total=len(rows), created_at=now, updated_at=now,
+    )
+    session.add(batch)
+    session.flush()  # the batch row first: its documents and items refer to it
+    session.add_all([
+        BatchDocument(id=new_id("bdoc"), batch_id=batch.id, position=position, role=d.role,
+                      filename=d.document.filename, size=len(d.document.content),
+                      sha256=hashlib.sha256(d.document.content).hexdigest(),
+                      storage_key=services.blobs.key_for(d.document.content))
+        for position, d in enumerate(documents)
+    ])
+    items = []
+    for valid in rows:
+        letter = valid.letter
+        recipient = letter.recipient
+        items.append(BatchItem(
+            id=new_id("bit"), batch_id=batch.id, row_number=valid.row, status="pending",
+            recipient_type=recipient.type, recipient_email=recipient.email.lower(),
+            recipient_first_name=recipient.first_name, recipient_last_name=recipient.last_name,
+            recipient_company=recipient.company, reference=letter.reference, message=letter.message,
+            sandbox_outcome=letter.sandbox_outcome, metadata_=letter.metadata, data=valid.data,
+            created_at=now, updated_at=now,
+        ))
+    session.add_all(items)
+    attempts = services.settings.job_max_attempts
+    for item in items:
+        outbox.enqueue(session, BATCH_LETTER_JOB, account_id=account_id, payload={"item_id": item.id},
+                       dedupe_key=f"batch-letter:{item.id}", max_attempts=attempts, new=True)
+    outbox.enqueue(session, BATCH_WATCH_JOB, account_id=account_id, payload={"batch_id": batch.id},
+                   dedupe_key=f"batch-watch:{batch.id}", max_attempts=50, new=True)
+    session.flush()
+    record_account_event(session, account_id, "batch.created", batch_to_dict(session, batch, services), now)
+    for write in writes:
+        write.result()  # durable before the rows referring to it commit
+    return batch
+
+
+def batch_counts(session: Session, batch_id: str) -> dict[str, int]:
+    """How many of the batch's letters are at each stage (see ``COUNT_KEYS``)."""
+    counts: Counter[str] = Counter(dict.fromkeys(COUNT_KEYS, 0))
+    for status, number in session.execute(
+        select(BatchItem.status, func.count()).where(BatchItem.batch_id == batch_id).group_by(BatchItem.status)
+    ):
+        if status == "pending":
+            counts["pending"] += number
+        elif status in (CANCELLED, "failed"):
+            counts[status] += number
+    rows = session.execute(
+        select(Letter.status, Letter.failure_code == CANCELLED, Letter.provider_letter_id.is_not(None), func.count())
+        .join(BatchItem, BatchItem.letter_id == Letter.id)
+        .where(BatchItem.batch_id == batch_id)
+        .group_by(Letter.status, Letter.failure_code == CANCELLED, Letter.provider_letter_id.is_not(None))
+    )
+    for status, cancelled, submitted, number in rows:
+        counts["rendered"] += number
+        if submitted:
+            counts["submitted"] += number
+        counts[CANCELLED if cancelled else status] += number
+    return dict(counts)
+
+
+def is_final(counts: dict[str, int], total: int) -> bool:
+    done = sum(counts[s] for s in (*(s.value for s in FINAL_STATUSES if s != LetterStatus.FAILED), "failed",
+                                   CANCELLED))
+    return done >= total
+
+
+def batch_to_dict(session: Session, batch: Batch, services: Services,
+                  counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """The batch as the API and its events show it."""
+    counts = counts or batch_counts(session, batch.id)
+    documents = list(session.scalars(select(BatchDocument).where(BatchDocument.batch_id == batch.id)
+                                     .order_by(BatchDocument.position)))
+    total = batch.total or 0
+    final = total - counts["pending"] - sum(counts[s] for s in ("queued", "deposited"))
+
+    def share(n: int) -> float:
+        return round(n / total, 4) if total else 1.0
+
+    base = f"{services.settings.public_url}/v1/batches/{batch.id}"
+    return {
+        "id": batch.id,
+        "object": "batch",
+        "status": batch.status,
+        "total": total,
+        "counts": counts,
+        "progress": {"rendered": share(counts["rendered"]), "submitted": share(counts["submitted"]),
+                     "final": share(final)},
+        "template": ({"name": batch.template_name, "version": batch.template_version}
+                     if batch.template_name else None),
+        "documents": [{"id": d.id, "role": d.role, "filename": d.filename, "size": d.size, "sha256": d.sha256}
+                      for d in documents],
+        "reference": batch.reference,
+        "metadata": batch.metadata_ or {},
+        "created_at": iso(batch.created_at),
+        "cancel_requested_at": iso(batch.cancel_requested_at),
+        "completed_at": iso(batch.completed_at),
+        "links": {"self": base, "letters": f"{base}/letters", "report": f"{base}/report",
+                  "evidence": f"{base}/evidence"},
+    }
+
+
+def item_to_dict(item: BatchItem, letter: Letter | None, public_url: str) -> dict[str, Any]:
+    """One row of the batch and where its letter stands."""
+    if letter is not None:
+        status = CANCELLED if letter.failure_code == CANCELLED else letter.status
+    else:
+        status = item.status
+    failure = None
+    if letter is not None and letter.status == LetterStatus.FAILED and status != CANCELLED:
+        failure = {"code": letter.failure_code, "message": letter.failure_reason}
+    elif item.status == "failed":
+        failure = {"code": item.failure_code, "message": item.failure_reason}
+    return {
+        "row": item.row_number,
+        "object": "batch_letter",
+        "status": status,
+        "recipient": {"type": item.recipient_type, "email": item.recipient_email,
+                      "first_name": item.recipient_first_name, "last_name": item.recipient_last_name,
+                      "company": item.recipient_company},
+        "reference": item.reference,
+        "letter_id": item.letter_id,
+        "provider_letter_id": letter.provider_letter_id if letter is not None else None,
+        "failure": failure,
+        "deposited_at": iso(letter.deposited_at) if letter is not None else None,
+        "completed_at": iso(letter.completed_at) if letter is not None else None,
+        "letter_url": f"{public_url}/v1/letters/{item.letter_id}" if item.letter_id else None,
+    }
+
+
+def cancel_batch(services: Services, session: Session, batch: Batch) -> int:
+    """Stop every letter of the batch not yet submitted; returns how many were stopped.
+
+    A row without a letter is marked cancelled (its job then does nothing). A queued letter whose
+    submission has not started (``submit_attempted_at`` empty, checked under the row lock the
+    submit job also takes) ends as ``failed`` with the code ``cancelled``; one already on its way
+    to the provider is left alone: it may have been sent.
+    """
+    now = services.clock()
+    stopped = session.execute(
+        update(BatchItem).where(BatchItem.batch_id == batch.id, BatchItem.status == "pending")
+        .values(status=CANCELLED, failure_code=CANCELLED, failure_reason="Cancelled before its letter was made.",
+                updated_at=now)
+    ).rowcount or 0
+    letter_ids = list(session.scalars(
+        select(BatchItem.letter_id).join(Letter, Letter.id == BatchItem.letter_id)
+        .where(BatchItem.batch_id == batch.id, Letter.status == LetterStatus.QUEUED,
+               Letter.submit_attempted_at.is_(None))
+    ))
+    for letter_id in letter_ids:
+        letter = session.get(Letter, letter_id, with_for_update=True)
+        if letter is None or letter.status != LetterStatus.QUEUED or letter.submit_attempted_at is not None:
+            continue
+        record_event(session, letter, LetterStatus.FAILED, occurred_at=now, provider=letter.provider,
+                     provider_event_id=None, raw={"code": CANCELLED},
+                     failure=(CANCELLED, f"Cancelled with its batch {batch.id} before it was submitted."),
+                     public_url=services.settings.public_url)
+        stopped += 1
+    batch.cancel_requested_at = batch.cancel_requested_at or now
+    batch.updated_at = now
+    return int(stopped)
+
+
+def complete_if_done(services: Services, session: Session, batch: Batch) -> bool:
+    """Mark the batch completed and emit ``batch.completed``, once, when every row is final."""
+    if batch.completed_at is not None:
+        return True
+    counts = batch_counts(session, batch.id)
+    if not is_final(counts, batch.total):
+        return False
+    now = services.clock()
+    # Conditional: two workers watching the same batch emit one event between them.
+    claimed = session.execute(
+        update(Batch).where(Batch.id == batch.id, Batch.completed_at.is_(None))
+        .values(status="completed", completed_at=now, updated_at=now)
+    ).rowcount
+    if claimed != 1:
+        return True
+    session.refresh(batch)
+    record_account_event(session, batch.account_id, "batch.completed",
+                         batch_to_dict(session, batch, services, counts), now)
+    return True
