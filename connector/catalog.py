@@ -19,7 +19,15 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from connector.providers.base import PROOF_KIND_BY_STATUS, LetterStatus
+from connector.vocabulary import (
+    PROOF_KIND_BY_STATUS,
+    RECIPIENT_TYPE_LABELS,
+    SANDBOX_OUTCOME_LABELS,
+    LetterStatus,
+    RecipientType,
+    SandboxOutcome,
+)
+from connector.vocabulary import STATUS_LABELS as VOCABULARY_STATUS_LABELS
 
 CATALOG_VERSION = 1
 LANGUAGES = ("en", "fr")
@@ -191,28 +199,9 @@ class Catalog:
 
 # --- shared fields ---------------------------------------------------------------------------
 
-RECIPIENT_TYPES = (
-    Choice("professional", Text("Professional (company, sole trader)", "Professionnel (société, entrepreneur)")),
-    Choice("individual", Text("Individual (needs prior consent)", "Particulier (consentement préalable requis)")),
-    Choice("administration", Text("Public administration", "Administration")),
-    Choice("association", Text("Association", "Association")),
-)
-SANDBOX_OUTCOMES = (
-    Choice("accepted", Text("Accepted", "Acceptée")),
-    Choice("refused", Text("Refused", "Refusée")),
-    Choice("neglected", Text("Not claimed within 15 days", "Non réclamée sous 15 jours")),
-    Choice("bounced", Text("E-mail bounced", "E-mail en échec")),
-    Choice("failed", Text("Could not be sent", "Envoi impossible")),
-)
-STATUS_LABELS: dict[str, Text] = {
-    "queued": Text("Queued", "En file d'attente"),
-    "deposited": Text("Deposited (proof of sending issued)", "Déposée (preuve de dépôt émise)"),
-    "accepted": Text("Accepted by the recipient", "Acceptée par le destinataire"),
-    "refused": Text("Refused by the recipient", "Refusée par le destinataire"),
-    "neglected": Text("Not claimed within 15 days", "Non réclamée sous 15 jours"),
-    "bounced": Text("Notification e-mail bounced", "E-mail de notification en échec"),
-    "failed": Text("Could not be sent", "Envoi impossible"),
-}
+RECIPIENT_TYPES = tuple(Choice(t.value, Text(*RECIPIENT_TYPE_LABELS[t])) for t in RecipientType)
+SANDBOX_OUTCOMES = tuple(Choice(o.value, Text(*SANDBOX_OUTCOME_LABELS[o])) for o in SandboxOutcome)
+STATUS_LABELS: dict[str, Text] = {status.value: Text(*label) for status, label in VOCABULARY_STATUS_LABELS.items()}
 EVENT_STATUSES = tuple(s.value for s in LetterStatus if s != LetterStatus.QUEUED)
 
 TEMPLATE = InputField(
@@ -342,6 +331,11 @@ EVENT_OUTPUTS = (
     OutputField("recipient.first_name", Text("Recipient first name", "Prénom du destinataire")),
     OutputField("recipient.last_name", Text("Recipient last name", "Nom du destinataire")),
     OutputField("template.name", Text("Template", "Modèle")),
+    OutputField("message", Text("Message to the recipient", "Message au destinataire")),
+    OutputField("documents[].filename", Text("Document file name", "Nom du document")),
+    OutputField("documents[].sha256", Text("Document SHA-256", "SHA-256 du document")),
+    OutputField("deposited_at", Text("Deposited at", "Déposée le"), FieldType.DATETIME),
+    OutputField("completed_at", Text("Completed at", "Terminée le"), FieldType.DATETIME),
     OutputField("failure.message", Text("Failure reason", "Motif de l'échec")),
     OutputField("proof_kind", Text("Proof kind", "Type de preuve")),
     OutputField("proof_file", Text("Proof (PDF)", "Preuve (PDF)"), FieldType.FILE),
@@ -349,25 +343,55 @@ EVENT_OUTPUTS = (
 )
 
 
-def event_sample(status: str) -> dict[str, Any]:
-    """A trigger sample for ``letter.<status>``."""
-    kind = PROOF_KIND_BY_STATUS.get(LetterStatus(status))
-    letter = LETTER_SAMPLE
+def trigger_item(event_id: str, event_type: str, occurred_at: str, letter: Mapping[str, Any],
+                 proof_file: Any = None) -> dict[str, Any]:
+    """The item a status trigger gives the next step: the event, and the letter as it was then.
+
+    One definition for every platform: the Zapier app's ``toItem`` (``zapier_app/lib/hooks.js``), the
+    Make and n8n apps and the catalogue's samples produce exactly these keys (tests compare them).
+    ``proof_file``: the platform's handle on the proof PDF when the letter has the event's proof.
+    """
+    kind = CATALOG_PROOF_KINDS.get(event_type)
     return {
-        "id": "evt_01JDZ4A2B3C4D5E6F7G8H9J0KM",
-        "type": f"letter.{status}",
-        "occurred_at": "2026-11-28T10:12:00Z",
+        "id": event_id,
+        "type": event_type,
+        "occurred_at": occurred_at,
         "letter_id": letter["id"],
-        "status": status,
-        "reference": letter["reference"],
-        "recipient": letter["recipient"],
-        "template": letter["template"],
-        "failure": {"code": "invalid_email", "message": "The recipient's address does not exist."}
-        if status == "failed" else None,
+        "status": event_type.removeprefix("letter."),
+        "reference": letter.get("reference"),
+        "recipient": letter.get("recipient"),
+        "message": letter.get("message"),
+        "metadata": letter.get("metadata"),
+        "template": letter.get("template"),
+        "documents": letter.get("documents"),
+        "failure": letter.get("failure"),
+        "letter_created_at": letter.get("created_at"),
+        "deposited_at": letter.get("deposited_at"),
+        "completed_at": letter.get("completed_at"),
         "proof_kind": kind,
-        "proof_file": "SAMPLE FILE" if kind else None,
-        "letter_created_at": letter["created_at"],
+        "proof_file": proof_file,
     }
+
+
+# letter.<status> -> kind of the proof issued with it (``/v1/letters/<id>/proofs/<kind>``).
+CATALOG_PROOF_KINDS: dict[str, str] = {f"letter.{status.value}": kind.value
+                                       for status, kind in PROOF_KIND_BY_STATUS.items()}
+
+
+def event_sample(status: str) -> dict[str, Any]:
+    """A trigger sample for ``letter.<status>``: the sample letter as it would be at that status."""
+    final = status not in (LetterStatus.QUEUED, LetterStatus.DEPOSITED)
+    letter = {
+        **LETTER_SAMPLE,
+        "status": status,
+        "deposited_at": None if status == LetterStatus.FAILED else "2026-11-27T09:31:00Z",
+        "completed_at": "2026-11-28T10:12:00Z" if final else None,
+        "failure": {"code": "invalid_email", "message": "The recipient's address does not exist."}
+        if status == LetterStatus.FAILED else None,
+    }
+    has_proof = f"letter.{status}" in CATALOG_PROOF_KINDS
+    return trigger_item("evt_01JDZ4A2B3C4D5E6F7G8H9J0KM", f"letter.{status}", "2026-11-28T10:12:00Z", letter,
+                        proof_file="SAMPLE FILE" if has_proof else None)
 
 
 # --- the operations --------------------------------------------------------------------------
@@ -435,6 +459,7 @@ RENDER = Operation(
     ),
     sample={"template": "mise_en_demeure", "template_version": 1, "filename": "mise_en_demeure.pdf", "size": 48213,
             "sha256": LETTER_SAMPLE["documents"][0]["sha256"], "letter_date": "2026-11-27", "file": "SAMPLE FILE"},
+    file_response=True,
 )
 
 FIND_LETTER = Operation(
@@ -718,6 +743,82 @@ REVOKE_CONSENT = Operation(
     platforms=NOT_ZAPIER,
 )
 
+# --- consent collection (issue 18): invite a recipient, and the answer as a trigger ----------------
+
+CONSENT_INVITATION_OUTPUTS = (
+    OutputField("id", Text("Invitation ID", "ID de l'invitation")),
+    OutputField("status", Text("Status", "Statut")),
+    OutputField("email", Text("E-mail", "E-mail")),
+    OutputField("name", Text("Name", "Nom")),
+    OutputField("url", Text("Consent link (send it to the person)", "Lien de consentement (à envoyer à la personne)")),
+    OutputField("emailed", Text("E-mailed by the bridge", "Envoyé par e-mail par le bridge"), FieldType.BOOLEAN),
+    OutputField("expires_at", Text("Expires at", "Expire le"), FieldType.DATETIME),
+    OutputField("answered_at", Text("Answered at", "Répondu le"), FieldType.DATETIME),
+    OutputField("consent_id", Text("Consent ID (register)", "ID du consentement (registre)")),
+    OutputField("proof.ip_address", Text("Answer's IP address", "Adresse IP de la réponse")),
+    OutputField("proof.text_sha256", Text("SHA-256 of the text shown", "SHA-256 du texte présenté")),
+    OutputField("proof.certificate.url", Text("Certificate (PDF) URL", "URL du certificat (PDF)")),
+    OutputField("created_at", Text("Created at", "Créée le"), FieldType.DATETIME),
+)
+CONSENT_INVITATION_SAMPLE: dict[str, Any] = {
+    "id": "cinv_0f1e2d3c4b5a69788796a5b4c3d2e1f0", "object": "consent_invitation", "status": "pending",
+    "email": "jeanne.martin@exemple.fr", "name": "Jeanne Martin", "first_name": "Jeanne", "last_name": "Martin",
+    "message": "Pour vos prochains avis d'échéance.", "language": "fr",
+    "url": "https://lre.exemple.fr/consent/cinv_0f1e2d3c4b5a69788796a5b4c3d2e1f0.S1gn4tur3",
+    "emailed": False, "created_at": "2026-12-01T09:00:00Z", "expires_at": "2026-12-08T09:00:00Z",
+    "answered_at": None, "consent_id": None, "proof": None, "withdrawn_at": None, "expired_at": None,
+}
+
+INVITE_CONSENT = Operation(
+    key="invite_consent",
+    kind=Kind.CREATE,
+    noun=Text("Consent Invitation", "Invitation au consentement"),
+    label=Text("Invite a Recipient to Consent", "Inviter un destinataire à consentir"),
+    description=Text("Asks a person for their consent to receive registered e-mail (CPCE art. L.100) on a page "
+                     "the bridge hosts; the answer and its proof go to the register.",
+                     "Demande à une personne son consentement à recevoir des LRE (CPCE art. L.100) sur une page "
+                     "hébergée par le bridge ; la réponse et sa preuve vont au registre."),
+    endpoint=Endpoint("POST", "/v1/consents/invitations"),
+    inputs=(
+        InputField("email", Text("Recipient e-mail", "E-mail du destinataire"), FieldType.EMAIL, required=True,
+                   to="body.email", placeholder="jeanne.martin@exemple.fr"),
+        InputField("name", Text("Name", "Nom"), required=True, to="body.name", placeholder="Jeanne Martin",
+                   help=Text("How the consent page addresses the person.",
+                             "Comment la page de consentement s'adresse à la personne.")),
+        InputField("message", Text("Your message", "Votre message"), FieldType.TEXT, to="body.message",
+                   help=Text("Shown on the consent page (why you ask).",
+                             "Affiché sur la page de consentement (pourquoi vous demandez).")),
+        InputField("expires_in_days", Text("Days to answer (3 to 30)", "Jours pour répondre (3 à 30)"),
+                   FieldType.INTEGER, to="body.expires_in_days", default="7",
+                   help=Text("Without an answer by then, the request counts as refused.",
+                             "Sans réponse à l'échéance, la demande vaut refus.")),
+        InputField("language", Text("Page language", "Langue de la page"), to="body.language", default="fr",
+                   choices=(Choice("fr", Text("French", "Français")), Choice("en", Text("English", "Anglais")))),
+        IDEMPOTENCY_KEY,
+    ),
+    outputs=CONSENT_INVITATION_OUTPUTS,
+    sample=CONSENT_INVITATION_SAMPLE,
+    platforms=NOT_ZAPIER,
+)
+
+CONSENT_ANSWERED = Operation(
+    key="consent_answered",
+    kind=Kind.TRIGGER,
+    noun=Text("Consent Invitation", "Invitation au consentement"),
+    label=Text("Consent Answered", "Réponse à une demande de consentement"),
+    description=Text("Triggers when a person accepts, refuses or withdraws consent, or lets an invitation expire.",
+                     "Se déclenche quand une personne accepte, refuse ou retire son consentement, ou laisse "
+                     "expirer l'invitation."),
+    endpoint=Endpoint("GET", "/v1/events"),
+    inputs=(),
+    outputs=CONSENT_INVITATION_OUTPUTS,
+    sample={**CONSENT_INVITATION_SAMPLE, "status": "accepted", "url": None, "answered_at": "2026-12-02T10:15:00Z",
+            "consent_id": "cns_5a4b3c2d1e0f99887766554433221100"},
+    events=("consent.accepted", "consent.refused", "consent.expired", "consent.withdrawn"),
+    instant=True,
+    platforms=NOT_ZAPIER,
+)
+
 CATALOG = Catalog(
     version=CATALOG_VERSION,
     languages=LANGUAGES,
@@ -751,6 +852,7 @@ CATALOG = Catalog(
                              "Se déclenche quand l'e-mail de notification d'une lettre recommandée échoue.")),
         SEARCH_LETTERS, DOWNLOAD_PROOF, DOWNLOAD_DOCUMENT, DOWNLOAD_EVIDENCE,
         RECORD_CONSENT, LIST_CONSENTS, REVOKE_CONSENT,
+        INVITE_CONSENT, CONSENT_ANSWERED,
     ),
     search_or_creates=(
         SearchOrCreate("find_letter", "send_letter_from_template",
@@ -766,7 +868,7 @@ CATALOG = Catalog(
         "email": FieldType.EMAIL,
         "list": FieldType.STRING,  # with list=True from the template's field
     },
-    proof_kinds={f"letter.{status.value}": kind for status, kind in PROOF_KIND_BY_STATUS.items()},
+    proof_kinds=CATALOG_PROOF_KINDS,
 )
 
 

@@ -87,7 +87,9 @@ def test_choices_are_values_the_api_accepts() -> None:
     inputs = {f.key: f for f in op.inputs}
     recipient_types = RecipientIn.model_json_schema()["$defs"]["RecipientType"]["enum"]
     assert [c.value for c in inputs["recipient_type"].choices] == recipient_types
-    sandbox = LetterIn.model_json_schema()["properties"]["sandbox_outcome"]["anyOf"][0]["enum"]
+    letter_schema = LetterIn.model_json_schema()
+    sandbox_ref = letter_schema["properties"]["sandbox_outcome"]["anyOf"][0]["$ref"].rsplit("/", 1)[-1]
+    sandbox = letter_schema["$defs"][sandbox_ref]["enum"]
     assert [c.value for c in inputs["sandbox_outcome"].choices] == sandbox
 
 

@@ -63,16 +63,22 @@ def test_the_jest_suite_passes_against_a_real_bridge() -> None:
     match = re.match(r"v(\d+)\.", version)
     assert match and int(match.group(1)) >= 20, f"Node.js >= 20 is needed, found {version.strip()}"
     assert BRIDGE_BIN.exists(), f"{BRIDGE_BIN} is missing: install the bridge into this environment first"
-    if not (APP / "node_modules" / "zapier-platform-core").is_dir():
-        installed = _npm("ci", "--no-audit", "--no-fund", timeout=600)
-        assert installed.returncode == 0, installed.stdout + installed.stderr
+    _install_the_apps_packages()
     result = _npm("test", "--silent", timeout=900)
     assert result.returncode == 0, f"jest failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
 
 
+def _install_the_apps_packages() -> None:
+    """``npm ci`` once: the jest suite and ``zapier-platform validate`` both load zapier-platform-core."""
+    if not (APP / "node_modules" / "zapier-platform-core").is_dir():
+        installed = _npm("ci", "--no-audit", "--no-fund", timeout=600)
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+
+
+@pytest.mark.slow
 def test_zapier_platform_validate_passes_under_node_22() -> None:
     """Installs Node 22 and the CLI from the npm registry once (cached), then validates offline."""
-    _tool("npm")
+    _install_the_apps_packages()
     result = subprocess.run(["sh", str(APP / "scripts" / "validate.sh")], capture_output=True, text=True,
                             timeout=900, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

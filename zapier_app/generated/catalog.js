@@ -165,6 +165,31 @@ module.exports = {
               "type": "string"
             },
             {
+              "key": "message",
+              "label": "Message to the recipient",
+              "type": "string"
+            },
+            {
+              "key": "documents[]filename",
+              "label": "Document file name",
+              "type": "string"
+            },
+            {
+              "key": "documents[]sha256",
+              "label": "Document SHA-256",
+              "type": "string"
+            },
+            {
+              "key": "deposited_at",
+              "label": "Deposited at",
+              "type": "datetime"
+            },
+            {
+              "key": "completed_at",
+              "label": "Completed at",
+              "type": "datetime"
+            },
+            {
               "key": "failure__message",
               "label": "Failure reason",
               "type": "string"
@@ -199,14 +224,26 @@ module.exports = {
               "last_name": null,
               "company": "Exemple SARL"
             },
+            "message": "Une lettre recommandée électronique vous attend.",
+            "metadata": {},
             "template": {
               "name": "mise_en_demeure",
               "version": 1
             },
+            "documents": [
+              {
+                "id": "doc_01JDZ3K8Q6",
+                "filename": "mise-en-demeure.pdf",
+                "size": 48213,
+                "sha256": "9f2c4e8a1b7d3f6e5c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"
+              }
+            ],
             "failure": null,
+            "letter_created_at": "2026-11-27T09:30:00Z",
+            "deposited_at": "2026-11-27T09:31:00Z",
+            "completed_at": "2026-11-28T10:12:00Z",
             "proof_kind": "acceptance",
-            "proof_file": "SAMPLE FILE",
-            "letter_created_at": "2026-11-27T09:30:00Z"
+            "proof_file": "SAMPLE FILE"
           }
         }
       },
@@ -284,6 +321,31 @@ module.exports = {
               "type": "string"
             },
             {
+              "key": "message",
+              "label": "Message to the recipient",
+              "type": "string"
+            },
+            {
+              "key": "documents[]filename",
+              "label": "Document file name",
+              "type": "string"
+            },
+            {
+              "key": "documents[]sha256",
+              "label": "Document SHA-256",
+              "type": "string"
+            },
+            {
+              "key": "deposited_at",
+              "label": "Deposited at",
+              "type": "datetime"
+            },
+            {
+              "key": "completed_at",
+              "label": "Completed at",
+              "type": "datetime"
+            },
+            {
               "key": "failure__message",
               "label": "Failure reason",
               "type": "string"
@@ -318,14 +380,26 @@ module.exports = {
               "last_name": null,
               "company": "Exemple SARL"
             },
+            "message": "Une lettre recommandée électronique vous attend.",
+            "metadata": {},
             "template": {
               "name": "mise_en_demeure",
               "version": 1
             },
+            "documents": [
+              {
+                "id": "doc_01JDZ3K8Q6",
+                "filename": "mise-en-demeure.pdf",
+                "size": 48213,
+                "sha256": "9f2c4e8a1b7d3f6e5c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"
+              }
+            ],
             "failure": null,
+            "letter_created_at": "2026-11-27T09:30:00Z",
+            "deposited_at": "2026-11-27T09:31:00Z",
+            "completed_at": "2026-11-28T10:12:00Z",
             "proof_kind": "acceptance",
-            "proof_file": "SAMPLE FILE",
-            "letter_created_at": "2026-11-27T09:30:00Z"
+            "proof_file": "SAMPLE FILE"
           }
         }
       },
@@ -403,6 +477,31 @@ module.exports = {
               "type": "string"
             },
             {
+              "key": "message",
+              "label": "Message to the recipient",
+              "type": "string"
+            },
+            {
+              "key": "documents[]filename",
+              "label": "Document file name",
+              "type": "string"
+            },
+            {
+              "key": "documents[]sha256",
+              "label": "Document SHA-256",
+              "type": "string"
+            },
+            {
+              "key": "deposited_at",
+              "label": "Deposited at",
+              "type": "datetime"
+            },
+            {
+              "key": "completed_at",
+              "label": "Completed at",
+              "type": "datetime"
+            },
+            {
               "key": "failure__message",
               "label": "Failure reason",
               "type": "string"
@@ -437,14 +536,26 @@ module.exports = {
               "last_name": null,
               "company": "Exemple SARL"
             },
+            "message": "Une lettre recommandée électronique vous attend.",
+            "metadata": {},
             "template": {
               "name": "mise_en_demeure",
               "version": 1
             },
+            "documents": [
+              {
+                "id": "doc_01JDZ3K8Q6",
+                "filename": "mise-en-demeure.pdf",
+                "size": 48213,
+                "sha256": "9f2c4e8a1b7d3f6e5c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"
+              }
+            ],
             "failure": null,
+            "letter_created_at": "2026-11-27T09:30:00Z",
+            "deposited_at": "2026-11-27T09:31:00Z",
+            "completed_at": "2026-11-28T10:12:00Z",
             "proof_kind": "refusal",
-            "proof_file": "SAMPLE FILE",
-            "letter_created_at": "2026-11-27T09:30:00Z"
+            "proof_file": "SAMPLE FILE"
           }
         }
       },
@@ -522,6 +633,31 @@ module.exports = {
               "type": "string"
             },
             {
+              "key": "message",
+              "label": "Message to the recipient",
+              "type": "string"
+            },
+            {
+              "key": "documents[]filename",
+              "label": "Document file name",
+              "type": "string"
+            },
+            {
+              "key": "documents[]sha256",
+              "label": "Document SHA-256",
+              "type": "string"
+            },
+            {
+              "key": "deposited_at",
+              "label": "Deposited at",
+              "type": "datetime"
+            },
+            {
+              "key": "completed_at",
+              "label": "Completed at",
+              "type": "datetime"
+            },
+            {
               "key": "failure__message",
               "label": "Failure reason",
               "type": "string"
@@ -556,14 +692,26 @@ module.exports = {
               "last_name": null,
               "company": "Exemple SARL"
             },
+            "message": "Une lettre recommandée électronique vous attend.",
+            "metadata": {},
             "template": {
               "name": "mise_en_demeure",
               "version": 1
             },
+            "documents": [
+              {
+                "id": "doc_01JDZ3K8Q6",
+                "filename": "mise-en-demeure.pdf",
+                "size": 48213,
+                "sha256": "9f2c4e8a1b7d3f6e5c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"
+              }
+            ],
             "failure": null,
+            "letter_created_at": "2026-11-27T09:30:00Z",
+            "deposited_at": "2026-11-27T09:31:00Z",
+            "completed_at": "2026-11-28T10:12:00Z",
             "proof_kind": "negligence",
-            "proof_file": "SAMPLE FILE",
-            "letter_created_at": "2026-11-27T09:30:00Z"
+            "proof_file": "SAMPLE FILE"
           }
         }
       },
@@ -641,6 +789,31 @@ module.exports = {
               "type": "string"
             },
             {
+              "key": "message",
+              "label": "Message to the recipient",
+              "type": "string"
+            },
+            {
+              "key": "documents[]filename",
+              "label": "Document file name",
+              "type": "string"
+            },
+            {
+              "key": "documents[]sha256",
+              "label": "Document SHA-256",
+              "type": "string"
+            },
+            {
+              "key": "deposited_at",
+              "label": "Deposited at",
+              "type": "datetime"
+            },
+            {
+              "key": "completed_at",
+              "label": "Completed at",
+              "type": "datetime"
+            },
+            {
               "key": "failure__message",
               "label": "Failure reason",
               "type": "string"
@@ -675,14 +848,26 @@ module.exports = {
               "last_name": null,
               "company": "Exemple SARL"
             },
+            "message": "Une lettre recommandée électronique vous attend.",
+            "metadata": {},
             "template": {
               "name": "mise_en_demeure",
               "version": 1
             },
+            "documents": [
+              {
+                "id": "doc_01JDZ3K8Q6",
+                "filename": "mise-en-demeure.pdf",
+                "size": 48213,
+                "sha256": "9f2c4e8a1b7d3f6e5c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"
+              }
+            ],
             "failure": null,
+            "letter_created_at": "2026-11-27T09:30:00Z",
+            "deposited_at": "2026-11-27T09:31:00Z",
+            "completed_at": "2026-11-28T10:12:00Z",
             "proof_kind": "bounce",
-            "proof_file": "SAMPLE FILE",
-            "letter_created_at": "2026-11-27T09:30:00Z"
+            "proof_file": "SAMPLE FILE"
           }
         }
       }
