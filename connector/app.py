@@ -25,6 +25,8 @@ BLUEPRINTS: list[str] = [
     "connector.api.account",
     "connector.api.batches",
     "connector.api.openapi",
+    "connector.api.consents",
+    "connector.consent.pages",
 ]
 
 

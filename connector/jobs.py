@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-JOB_MODULES = ("connector.lifecycle", "connector.webhooks_out", "connector.batches.jobs")
+JOB_MODULES = ("connector.lifecycle", "connector.webhooks_out", "connector.batches.jobs",
+               "connector.consent.jobs")
 
 for _module in JOB_MODULES:
     importlib.import_module(_module)

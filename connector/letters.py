@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector import http, outbox
+from connector.consent import gate as consent_gate
 from connector.errors import ApiError
 from connector.evidence import journal
 from connector.models import Consent, Document, Event, Hook, Letter, Proof, new_id
@@ -74,6 +75,9 @@ class RecipientIn(BaseModel):
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     company: str | None = Field(default=None, max_length=300)
+    # Why this recipient may receive an LRE (connector.consent.gate); default: professional for a
+    # professional, consent for anyone else.
+    legal_basis: consent_gate.LegalBasis | None = None
 
     @model_validator(mode="after")
     def _named(self) -> RecipientIn:
@@ -115,6 +119,8 @@ class LetterIn(BaseModel):
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=50)
     sandbox_outcome: Literal["accepted", "refused", "neglected", "bounced", "failed"] | None = None
     sender_otp: str | None = Field(default=None, max_length=20)
+    # No consent yet but an invitation is pending: keep the letter queued until the answer.
+    hold_until_consent: bool = False
 
     @field_validator("metadata")
     @classmethod
@@ -263,14 +269,10 @@ def create_letter(
     Raises ApiError (422 ``consent_required``, provider preparation errors) before writing.
     """
     recipient = payload.recipient
-    if recipient.type in CONSENT_REQUIRED and not has_consent(session, account_id, recipient.email):
-        raise ApiError(
-            422,
-            "consent_required",
-            f"{recipient.email} is not a professional: French law (CPCE art. L.100) requires their prior "
-            "consent to receive registered e-mail. Record it first with POST /v1/consents.",
-            "recipient.email",
-        )
+    # The legal basis (consent register, paper register, or a pending invitation to wait for).
+    basis = consent_gate.decide(session, account_id, recipient.email, needs_consent=recipient.type in CONSENT_REQUIRED,
+                                basis=recipient.legal_basis, hold_until_consent=payload.hold_until_consent,
+                                now=services.clock())
     if not documents:
         raise ApiError(422, "invalid_request", "Give a template (with its data) or at least one PDF document.",
                        "documents")
@@ -347,8 +349,10 @@ def create_letter(
                           provider_event_id=None, raw={}, public_url=services.settings.public_url,
                           new_letter_documents=rows, hooks=hooks)
     assert queued is not None  # a new letter always accepts its first event
-    outbox.enqueue(session, "submit_letter", account_id=account_id, letter_id=letter.id,
-                   dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts, new=True)
+    consent_gate.record_decision(session, letter, basis, now)
+    if not basis.held:  # a held letter's submit job is written when its consent is given
+        outbox.enqueue(session, "submit_letter", account_id=account_id, letter_id=letter.id,
+                       dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts, new=True)
     for write in writes:
         write.result()  # re-raises a failed write: the caller then rolls the letter back
     return letter, queued.data

@@ -351,3 +351,4 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 import connector.archive.models  # noqa: E402,F401 - archived packages and evidence records (issue 19)
 import connector.batches.models  # noqa: E402,F401 - batches, their documents and rows (issue 16)
+import connector.consent.models  # noqa: E402,F401 - consent invitations, legal bases, paper register (issue 18)

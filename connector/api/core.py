@@ -92,18 +92,23 @@ def consent_to_dict(consent: Consent) -> dict[str, Any]:
     }
 
 
+def check_past_datetime(value: datetime, field: str, now: datetime) -> None:
+    """Refuse (422 naming ``field``) a date-time without a time zone, or in the future: a register
+    entry says when something happened, and an ambiguous or impossible time proves nothing."""
+    if value.tzinfo is None:
+        raise ApiError(422, "invalid_request", f"{field} needs a time zone (e.g. 2026-11-27T10:00:00+01:00).", field)
+    if value > now:
+        raise ApiError(422, "invalid_request", f"{field} is in the future.", field)
+
+
 @bp.post("/v1/consents")
 @require_api_key
 @idempotent
 def record_consent() -> tuple[Response, int]:
     """Record a recipient's prior consent to receive registered e-mail (CPCE art. L.100)."""
     data: ConsentIn = parse_body(ConsentIn)
-    if data.obtained_at.tzinfo is None:
-        raise ApiError(422, "invalid_request", "obtained_at needs a time zone (e.g. 2026-11-27T10:00:00+01:00).",
-                       "obtained_at")
     svc = services()
-    if data.obtained_at > svc.clock():
-        raise ApiError(422, "invalid_request", "obtained_at is in the future.", "obtained_at")
+    check_past_datetime(data.obtained_at, "obtained_at", svc.clock())
     consent = Consent(
         account_id=g.account.id,
         email=data.email.lower(),
