@@ -144,7 +144,7 @@ def test_every_builtin_template_renders_its_examples_into_the_pdf(name):
             assert str(value) in text, key
     assert "Lyon, le 27 novembre 2026" in text
     assert "Objet :" in text and "Jean Dupont" in text
-    assert rendered.template_name == name and rendered.template_version == 1
+    assert rendered.template_name == name and rendered.template_version == builtin_templates()[name].version
     assert rendered.filename == f"{name}-2026-11-27.pdf"
 
 

@@ -178,7 +178,7 @@ def test_every_builtin_template_previews_as_a_pdf_and_stores_nothing(client, aut
                            headers=auth)
     assert response.status_code == 200, response.data[:300]
     assert response.mimetype == "application/pdf"
-    assert response.headers["X-Template-Version"] == "1"
+    assert response.headers["X-Template-Version"] == str(builtin_templates()[name].version)
     assert response.headers["X-Content-SHA256"] == hashlib.sha256(response.data).hexdigest()
     assert "Lyon, le 27 novembre 2026" in pdf_text(response.data)
     assert stored(services) == before
