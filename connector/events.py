@@ -52,6 +52,33 @@ HOOK_DISABLED = register(AccountEventType(
 ))
 
 
+# Issue 17: alert rules (connector.monitoring.alerts) raise and resolve these.
+_ALERT_EXAMPLE = {
+    "id": "alr_12", "object": "alert", "rule": "technical_failure_rate", "label_fr": "Taux d'échec technique",
+    "label_en": "Technical failure rate", "status": "open", "severity": "critical",
+    "message": "Taux d'échec technique de 2.0% sur 24 h (2 lettre(s) sur 100)", "subject": None,
+    "letter_id": None, "value": 0.02, "threshold": 0.01, "details": {"failed": 2, "submitted": 100},
+    "raised_at": "2026-12-01T09:00:00Z", "last_seen_at": "2026-12-01T09:00:00Z", "resolved_at": None,
+}
+ALERT_RAISED = register(AccountEventType(
+    type="alert.raised",
+    label_fr="Nouvelle alerte",
+    label_en="New alert",
+    description="An alert rule's condition started to hold (failure or bounce rate, dead job, disabled "
+                "webhook, failing provider credentials).",
+    example=_ALERT_EXAMPLE,
+    schema_ref="Alert",
+))
+ALERT_RESOLVED = register(AccountEventType(
+    type="alert.resolved",
+    label_fr="Alerte résolue",
+    label_en="Alert resolved",
+    description="An open alert's condition has cleared (and stayed clear for the debounce period).",
+    example={**_ALERT_EXAMPLE, "status": "resolved", "resolved_at": "2026-12-01T11:00:00Z"},
+    schema_ref="Alert",
+))
+
+
 # Issue 16: batches (connector.batches). ``data`` is the batch as GET /v1/batches/{id} shows it.
 _BATCH_EXAMPLE = {
     "id": "bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c", "object": "batch", "status": "processing", "total": 412,

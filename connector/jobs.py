@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 
-JOB_MODULES = ("connector.lifecycle", "connector.webhooks_out", "connector.batches.jobs",
-               "connector.consent.jobs")
+JOB_MODULES = ("connector.lifecycle", "connector.webhooks_out", "connector.monitoring.alerts",
+               "connector.batches.jobs", "connector.consent.jobs",
+               # Last: it wraps the handlers registered before it to time them (issue 17).
+               "connector.monitoring.metrics")
 
 for _module in JOB_MODULES:
     importlib.import_module(_module)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -349,6 +350,22 @@ class Alert(Base):
     message: Mapped[str] = mapped_column(Text)
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Alert rules (connector.monitoring.alerts) fill these; one-off alerts may leave them empty.
+    # open_key is "<account>:<rule>:<subject>" while the alert is open and NULL once resolved: the
+    # unique constraint is what makes a condition raise one alert, even with several workers.
+    open_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    subject: Mapped[str | None] = mapped_column(String(200), default=None)
+    severity: Mapped[str] = mapped_column(String(20), default="warning", server_default="warning")
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    threshold: Mapped[float | None] = mapped_column(Float, default=None)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    clear_since: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    __table_args__ = (UniqueConstraint("open_key", name="uq_alert_open_key"),)
+
+
+import connector.monitoring.models  # noqa: E402,F401 - alert rules and the KPI index (issue 17)
 import connector.archive.models  # noqa: E402,F401 - archived packages and evidence records (issue 19)
 import connector.batches.models  # noqa: E402,F401 - batches, their documents and rows (issue 16)
 import connector.consent.models  # noqa: E402,F401 - consent invitations, legal bases, paper register (issue 18)

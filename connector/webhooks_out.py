@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from connector import events, http, outbox, signing
 from connector.crypto import Encryptor
-from connector.models import Alert, Delivery, Event, Hook, Job, new_id
+from connector.models import Delivery, Event, Hook, Job, new_id
 from connector.providers.base import LetterStatus
 
 if TYPE_CHECKING:
@@ -435,7 +435,10 @@ def disable_hook(session: Session, hook: Hook, reason: str, now: datetime) -> Ev
     hook.status = "disabled"
     hook.disabled_reason = reason
     cancel_pending(session, hook.id, f"the subscription was disabled: {reason}")
-    session.add(Alert(account_id=hook.account_id, code="hook_disabled", message=f"Hook {hook.id}: {reason}"))
+    # Imported here: the alert rules import the event module, which imports this one.
+    from connector.monitoring.alerts import raise_hook_disabled
+
+    raise_hook_disabled(session, hook, reason, now)
     event = Event(
         id=new_id("evt"),
         account_id=hook.account_id,

@@ -13,6 +13,7 @@ import connector.jobs  # noqa: F401 - registers every job handler
 from connector import outbox
 from connector.idempotency import purge_expired
 from connector.inbound import purge_expired_messages
+from connector.monitoring.alerts import evaluate_if_due as evaluate_alerts_if_due
 from connector.services import Services
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def run_worker(services: Services, stop: threading.Event, *, name: str | None = 
         if time.monotonic() >= next_housekeeping:
             next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
             housekeeping(services)
+        evaluate_alerts_if_due(services)  # alert rules (issue 17), every LRE_ALERT_EVALUATION_SECONDS
         try:
             worked = outbox.run_once(services, owner)
         except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker

@@ -1,0 +1,104 @@
+"""``GET /v1/kpis``: the account's sending KPIs over a window, optionally grouped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from connector.api.common import iso_datetime_arg, services
+from connector.auth import require_api_key
+from connector.db import db_session
+from connector.errors import ApiError
+from connector.monitoring.kpis import GROUPINGS, PRESETS, KpiQueryError, compute_kpis, resolve_window
+
+bp = Blueprint("kpis", __name__)
+
+
+def kpis_for_request(account_id: str, *, preset: str | None = None, group_by: str | None = None) -> dict[str, Any]:
+    """The KPIs the query arguments (``preset``, ``from``, ``to``, ``group_by``) ask for; ``preset``
+    and ``group_by`` given here win. Shared by the API and the dashboard: both show the same figures.
+    """
+    now = services().clock()
+    preset = preset or request.args.get("preset") or None
+    group_by = group_by or request.args.get("group_by") or None
+    try:
+        window = resolve_window(now, preset, iso_datetime_arg("from"), iso_datetime_arg("to"))
+        return compute_kpis(db_session(), account_id, window, now, group_by)
+    except KpiQueryError as exc:
+        raise ApiError(400, "invalid_kpi_query", str(exc), exc.field) from None
+
+
+@bp.get("/v1/kpis")
+@require_api_key
+def get_kpis() -> Response:
+    """KPIs of the authenticated account's letters."""
+    return jsonify(kpis_for_request(g.account.id))
+
+
+_rate = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_figures: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "letters": {"type": "integer"},
+        "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "submitted": {"type": "integer", "description": "letters that left the queue (every status but queued)"},
+        "deposited": {"type": "integer", "description": "deposited, accepted, refused, neglected or bounced"},
+        "deliverability": {**_rate, "description": "deposited letters whose notification did not bounce / deposited"},
+        "acceptance_delay_seconds": {"type": "object", "description": "deposit to acceptance, accepted letters",
+                                     "properties": {"count": {"type": "integer"}, "mean": {"type": ["number", "null"]},
+                                                    "median": {"type": ["number", "null"]},
+                                                    "p90": {"type": ["number", "null"],
+                                                            "description": "nearest rank"}}},
+        "refusal_rate": {**_rate, "description": "refused / (accepted + refused + neglected)"},
+        "neglect": {"type": "object", "description": "over delivered letters deposited 15 days or more ago",
+                    "properties": {"eligible": {"type": "integer"}, "neglected": {"type": "integer"},
+                                   "rate": _rate}},
+        "technical_failure_rate": {**_rate, "description": "failed / submitted"},
+        "acceptance_delay_distribution": {"type": "array", "description": "totals only", "items": {
+            "type": "object", "properties": {"label": {"type": "string"},
+                                             "le_seconds": {"type": ["number", "null"]},
+                                             "count": {"type": "integer"}}}},
+    },
+}
+
+SCHEMAS: dict[str, Any] = {
+    "KpiFigures": _figures,
+    "Kpis": {"type": "object", "required": ["from", "to", "totals"], "properties": {
+        "object": {"const": "kpis"},
+        "from": {"type": "string", "format": "date-time"},
+        "to": {"type": "string", "format": "date-time"},
+        "preset": {"enum": [*PRESETS, None]},
+        "group_by": {"enum": [*GROUPINGS, None]},
+        "totals": {"$ref": "#/components/schemas/KpiFigures"},
+        "groups": {"type": "array", "items": {"allOf": [
+            {"$ref": "#/components/schemas/KpiFigures"},
+            {"type": "object", "properties": {"key": {"type": ["string", "null"],
+                                                      "description": "day (YYYY-MM-DD), template or batch id"}}}]}},
+    }},
+}
+
+OPENAPI: dict[str, Any] = {
+    "/v1/kpis": {"get": {
+        "tags": ["Monitoring"],
+        "summary": "Sending KPIs: deliverability, acceptance delay, refusal, neglect and failure rates",
+        "operationId": "getKpis",
+        "description": "Letters created in [from, to). A rate is null when nothing could be counted; neglect "
+                       "only counts letters whose 15-day acceptance window has closed.",
+        "parameters": [
+            {"name": "preset", "in": "query", "schema": {"enum": list(PRESETS)},
+             "description": "a window ending now (instead of from/to)"},
+            {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"},
+             "description": "default: 30 days before to"},
+            {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"},
+             "description": "default: now; the window is at most 366 days"},
+            {"name": "group_by", "in": "query", "schema": {"enum": list(GROUPINGS)}},
+        ],
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Kpis"}}}},
+            "400": {"$ref": "#/components/responses/BadRequest"},
+            "401": {"$ref": "#/components/responses/Unauthorized"},
+        },
+    }},
+}

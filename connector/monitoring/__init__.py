@@ -1,0 +1,1 @@
+"""Watching the sends: KPIs per account, alert rules and their evaluation, Prometheus metrics."""
