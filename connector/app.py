@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from connector.api.common import install_input_guards
 from connector.config import load_settings
 from connector.db import close_request_session
 from connector.errors import register_error_handlers
@@ -48,6 +49,7 @@ def create_app(overrides: dict[str, Any] | None = None, services: Services | Non
     # Documents can be large, but the body limit still protects the process.
     app.config["MAX_CONTENT_LENGTH"] = services.settings.max_document_bytes * 2 + 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    install_input_guards(app)  # strict JSON (no NaN, bounded depth, no NUL) and NUL-free query strings
     register_error_handlers(app)
     app.teardown_appcontext(close_request_session)
     for module_name in BLUEPRINTS:

@@ -34,9 +34,19 @@ def create_api_key(session: Session, account: Account, name: str = "") -> tuple[
     return row, clear
 
 
+def bearer_token(header: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, or "" when there is none.
+
+    The scheme is case-insensitive (RFC 9110 section 11.1): ``bearer <key>`` is the same request.
+    """
+    scheme, _, token = (header or "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def authenticate(session: Session, header: str | None) -> tuple[Account, ApiKey]:
     """The account behind an Authorization header; ApiError(401) otherwise."""
-    if not header or not header.startswith("Bearer ") or not header[7:].strip():
+    token = bearer_token(header)
+    if not token:
         raise ApiError(
             401,
             "unauthorized",
@@ -45,7 +55,7 @@ def authenticate(session: Session, header: str | None) -> tuple[Account, ApiKey]
         )
     found = session.execute(
         select(ApiKey, Account).join(Account, Account.id == ApiKey.account_id)
-        .where(ApiKey.key_hash == hash_key(header[7:].strip()))
+        .where(ApiKey.key_hash == hash_key(token))
     ).first()
     if found is None or found[0].revoked_at is not None:
         raise ApiError(

@@ -159,7 +159,12 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
                 raise ConfigError(f"LRE_{name}_FILE: cannot read {file_var}: {exc}") from exc
     if settings.production and settings.allow_private_urls:
         raise ConfigError("LRE_ALLOW_PRIVATE_URLS cannot be set together with LRE_PRODUCTION")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # The data directory holds the database, the archive and keys: its owner's only (0700).
+    try:
+        settings.data_dir.chmod(0o700)
+    except OSError:  # a directory the bridge does not own (a mounted volume): left as given
+        pass
     if not settings.encryption_keys:
         if not settings.uses_embedded_database:
             raise ConfigError(

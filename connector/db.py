@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +26,7 @@ class Database:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
+            _private_database_file(self.engine.url.database)
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # pysqlite's own transaction handling defers BEGIN; take control so that a claim
             # (read + conditional update) happens inside one write transaction.
@@ -52,6 +54,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _private_database_file(path: str | None) -> None:
+    """Create the SQLite file readable by its owner only (0600) before SQLite does.
+
+    SQLite gives the WAL and shared-memory files the mode of the database file, so this one
+    mode covers all three: letters, recipients and proofs are personal data.
+    """
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        os.chmod(path, 0o600)
+    except OSError:  # a read-only or foreign file: SQLite reports what it can and cannot do
+        pass
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -53,6 +53,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    414: "uri_too_long",
     429: "rate_limited",
 }
 
@@ -70,7 +71,17 @@ def register_error_handlers(app: Flask) -> None:
         message = error.description or error.name
         if status == 413:
             message = "The request body is too large."
-        return error_response(ApiError(status, _HTTP_CODES.get(status, "http_error"), message))
+        # Keep what the exception says beyond its body: 405's Allow, 401's WWW-Authenticate.
+        kept = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+        return error_response(ApiError(status, _HTTP_CODES.get(status, "http_error"), message, headers=kept))
+
+    @app.errorhandler(BlobCorrupted)
+    def _archive_damaged(error: BlobCorrupted) -> Response:
+        # Never hand out bytes that are not the ones archived: say so plainly, and log the key.
+        app.logger.error("%s", error)
+        return error_response(ApiError(500, "archive_object_damaged",
+                                       "A stored document or proof no longer matches its fingerprint; "
+                                       "the operator's log names it (lre-bridge archive verify lists them all)."))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -228,7 +228,7 @@ def load_documents(services: Services, docs: list[DocumentIn]) -> list[IncomingD
                 )
             except http.UnsafeUrl as exc:
                 raise ApiError(422, "url_not_allowed", f"The document URL {exc}.", field + ".url") from None
-            except ValueError as exc:
+            except http.TooLarge as exc:
                 raise ApiError(413, "document_too_large", f"The document at this URL is {exc}.",
                                field + ".url") from None
             except Exception as exc:  # noqa: BLE001 - any network failure is the client's URL problem

@@ -210,7 +210,7 @@ class FileSystemStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
         digest = digest_of(key)
@@ -266,7 +266,8 @@ class FileSystemStore:
         if path.exists():
             return key, None, ()
         made = [d for d in (path.parent.parent, path.parent) if not d.exists()]
-        path.parent.mkdir(parents=True, exist_ok=True)
+        for directory in made:
+            directory.mkdir(mode=0o700, exist_ok=True)
         return key, path, tuple(dict.fromkeys([*(d.parent for d in made), path.parent]))
 
     @classmethod
@@ -280,7 +281,8 @@ class FileSystemStore:
         that the caller commits next would point at nothing).
         """
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DSYNC | os.O_CLOEXEC, 0o440)
+        # Owner-only and read-only: archived documents are personal data and never change.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DSYNC | os.O_CLOEXEC, 0o400)
         try:
             view = memoryview(content)
             while view:

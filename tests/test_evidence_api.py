@@ -164,7 +164,8 @@ def test_a_letter_from_a_template_is_named_after_the_template(client, auth, drai
     response = client.get(f"/v1/letters/{letter['id']}/evidence", headers=auth)
     day = letter["deposited_at"][:10]
     assert response.headers["Content-Disposition"] == (
-        f'attachment; filename="LRE_MiseEnDemeure_ExempleSARL_{day}.zip"'
+        f'attachment; filename="LRE_MiseEnDemeure_ExempleSARL_{day}.zip"; '
+        f"filename*=UTF-8''LRE_MiseEnDemeure_ExempleSARL_{day}.zip"
     )
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.api.common import parse_body, services
+from connector.api.common import content_disposition, parse_body, services
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
@@ -77,7 +77,8 @@ def download_evidence(letter_id: str) -> Response:
     session = db_session()
     svc = services()
     letter = _owned_letter(session, letter_id)
-    log_access(session, account_id=g.account.id, letter_id=letter.id, what="evidence_package", who=_reader())
+    logged = log_access(session, account_id=g.account.id, letter_id=letter.id, what="evidence_package",
+                        who=_reader())
     now = svc.clock()
     inp, key = collect_package_input(
         session,
@@ -92,7 +93,12 @@ def download_evidence(letter_id: str) -> Response:
     session.commit()
     try:
         package = build_package(inp, key, tsa_timestamper(svc.settings))
-    except TimestampError as exc:
+    except BaseException as exc:
+        # The package lists its own download, so the line was committed first; no package, no line.
+        session.delete(logged)
+        session.commit()
+        if not isinstance(exc, TimestampError):
+            raise
         raise ApiError(
             503,
             "timestamp_unavailable",
@@ -102,7 +108,7 @@ def download_evidence(letter_id: str) -> Response:
         package.zip_bytes,
         mimetype="application/zip",
         headers={
-            "Content-Disposition": f'attachment; filename="{package.filename}"',
+            "Content-Disposition": content_disposition(package.filename),
             "Digest": _digest_header(hashlib.sha256(package.zip_bytes).hexdigest()),
         },
     )
@@ -127,17 +133,19 @@ def download_proof(letter_id: str, kind: str) -> Response:
     proof = session.scalar(select(Proof).where(Proof.letter_id == letter.id, Proof.kind == kind))
     if proof is None:
         raise ApiError(404, "proof_not_found", f"This letter has no '{kind}' proof (yet).", "kind")
-    log_access(session, account_id=g.account.id, letter_id=letter.id, what=f"proof:{kind}", who=_reader())
-    session.commit()
-    return Response(
+    response = Response(
         services().blobs.get(proof.storage_key),
         mimetype="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{safe_path_part(proof.filename)}"',
+            "Content-Disposition": content_disposition(safe_path_part(proof.filename)),
             "Digest": _digest_header(proof.sha256),
         },
     )
 
+    # Logged once the answer is ready: the access log records only reads that happened.
+    log_access(session, account_id=g.account.id, letter_id=letter.id, what=f"proof:{kind}", who=_reader())
+    session.commit()
+    return response
 
 def _public_key_pem() -> bytes:
     return public_key_pem(load_signing_key(services().settings))

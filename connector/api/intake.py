@@ -10,14 +10,13 @@ intake secret configured every request is refused. The secret is created or rota
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from connector import signing
-from connector.api.common import parse_body, services
+from connector.api.common import parse_body, services, strict_json_loads
 from connector.api.hooks import ROTATION_REQUEST_BODY, RotationIn
 from connector.auth import require_api_key
 from connector.db import db_session
@@ -56,16 +55,21 @@ def _signature_error(exc: signing.SignatureError) -> ApiError:
 @bp.post("/v1/intake/<account_id>")
 def intake_letter(account_id: str) -> tuple[Response, int, dict[str, str]]:
     """Create a letter from a signed request (same body as ``POST /v1/letters``)."""
-    body = request.get_data(cache=True)  # the raw bytes, before anything parses them
     svc = services()
     session = db_session()
     now = svc.clock()
-    account = session.get(Account, account_id)
+    # The account and the declared size are checked before a byte of the body is read: an
+    # anonymous sender cannot make the bridge receive tens of megabytes for nothing.
+    account = session.get(Account, account_id) if len(account_id) <= 64 and "\x00" not in account_id else None
     keys = keys_from(svc.encryptor, account.intake_secret_encrypted, now) if account is not None else []
     session.rollback()  # hold no database lock while verifying and fetching documents
     if not keys:
         # Unknown account and account without a secret answer alike: never fail open, reveal nothing.
         raise ApiError(401, "intake_not_enabled", _NOT_ENABLED)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if (request.content_length or 0) > limit:  # a chunked body is cut at the same limit while read
+        raise ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
+    body = request.get_data(cache=True)  # the raw bytes, before anything parses them
     try:
         message_id = signing.verify_either(keys, request.headers, body, now=now.timestamp())
     except signing.SignatureError as exc:
@@ -75,8 +79,8 @@ def intake_letter(account_id: str) -> tuple[Response, int, dict[str, str]]:
         raise _replayed()
     session.rollback()
     try:
-        raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        raw = strict_json_loads(body)
+    except ValueError:  # not JSON at all (UnicodeDecodeError and JSONDecodeError are ValueErrors)
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.") from None
     payload = parse_letter(raw)
     _, shown = accept_letter(svc, session, account_id, payload)

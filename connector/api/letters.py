@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections import defaultdict
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import Select, or_, select
 
-from connector.api.common import iso_datetime_arg, limit_arg, page, services
+from connector.api.common import (
+    check_json_value,
+    content_disposition,
+    int_arg,
+    iso_datetime_arg,
+    limit_arg,
+    page,
+    services,
+    strict_json_loads,
+)
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
@@ -30,6 +38,7 @@ from connector.vocabulary import LetterStatus
 bp = Blueprint("letters", __name__)
 
 LETTER_STATUSES = tuple(LetterStatus)
+MAX_DOCUMENT_POSITION = 1000
 
 
 def _multipart_payload() -> tuple[dict[str, Any], list[IncomingDocument]]:
@@ -38,21 +47,29 @@ def _multipart_payload() -> tuple[dict[str, Any], list[IncomingDocument]]:
     payload: dict[str, Any] = {}
     recipient: dict[str, Any] = {}
     for key, value in request.form.items():
+        if not key:
+            raise ApiError(422, "invalid_multipart", "Every multipart part needs a name (Content-Disposition: "
+                                                     "form-data; name=\"...\").")
         if key.startswith("recipient."):
             recipient[key.removeprefix("recipient.")] = value
         elif key in ("recipient", "metadata", "data"):
             try:
-                payload[key] = json.loads(value)
-            except json.JSONDecodeError:
+                payload[key] = strict_json_loads(value, (key,))
+            except ValueError:
                 raise ApiError(422, "invalid_json", f"{key} must be a JSON object.", key) from None
         else:
             payload[key] = value
     if recipient:
-        payload["recipient"] = {**payload.get("recipient", {}), **recipient}
+        if "recipient" in payload:
+            raise ApiError(422, "invalid_multipart", "Send the recipient either as one JSON part \"recipient\" or "
+                                                     "as recipient.* fields, not both.", "recipient")
+        payload["recipient"] = recipient
+    check_json_value(payload)  # NUL characters in form values, named
     files: list[IncomingDocument] = []
     for index, storage in enumerate(request.files.getlist("documents") + request.files.getlist("file")):
         content = storage.read()
         check_pdf(content, f"documents.{index}", services().settings.max_document_bytes)
+        check_json_value(storage.filename or "", (f"documents.{index}", "filename"))
         files.append(IncomingDocument(storage.filename or f"document-{index + 1}.pdf", content))
     return payload, files
 
@@ -134,22 +151,21 @@ def list_letters() -> Response:
 def get_document(letter_id: str) -> Response:
     """The main PDF as sent (``?position=`` for the others)."""
     letter = _get_letter(letter_id)
-    try:
-        position = int(request.args.get("position", "0"))
-    except ValueError:
-        raise ApiError(400, "invalid_position", "position must be a whole number.", "position") from None
+    position = int_arg("position", 0, 0, MAX_DOCUMENT_POSITION)
     session = db_session()
     doc = session.scalar(select(Document).where(Document.letter_id == letter.id, Document.position == position))
     if doc is None:
         raise ApiError(404, "document_not_found", "This letter has no document at that position.", "position")
+    content = services().blobs.get(doc.storage_key)
+    response = Response(content, mimetype="application/pdf", headers={
+        "Content-Disposition": content_disposition(doc.filename),
+        "Digest": "sha-256=" + base64.b64encode(bytes.fromhex(doc.sha256)).decode(),
+    })
+    # Logged once the answer is ready: the access log is evidence, and records only real reads.
     log_access(session, account_id=g.account.id, letter_id=letter.id, what=f"document:{position}",
                who=reader_name(g.api_key.id, g.api_key.name))
     session.commit()
-    content = services().blobs.get(doc.storage_key)
-    return Response(content, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{doc.filename}"',
-        "Digest": "sha-256=" + base64.b64encode(bytes.fromhex(doc.sha256)).decode(),
-    })
+    return response
 
 
 @bp.get("/v1/events")

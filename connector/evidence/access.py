@@ -21,9 +21,11 @@ def reader_name(key_id: str, key_name: str | None) -> str:
     return f"{key_id} ({key_name or 'api key'})"
 
 
-def log_access(session: Session, *, account_id: str, letter_id: str, what: str, who: str) -> None:
+def log_access(session: Session, *, account_id: str, letter_id: str, what: str, who: str) -> models.AccessLog:
     """Record one read. ``what`` is e.g. ``proof:deposit``, ``document:0``, ``evidence_package``."""
-    session.add(models.AccessLog(account_id=account_id, letter_id=letter_id, what=what, who=who))
+    row = models.AccessLog(account_id=account_id, letter_id=letter_id, what=what, who=who)
+    session.add(row)
+    return row
 
 
 def access_records(session: Session, letter_id: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,8 +32,6 @@ MAX_LIST_ITEM_LENGTH = 1_000
 
 _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\".]{2,}$")
 _FRENCH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-# Spaces people and spreadsheets put inside amounts: space, no-break, narrow no-break, thin.
-_AMOUNT_NOISE = re.compile(r"[\s\u00a0\u202f\u2009'€]|EUR", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -240,11 +238,15 @@ def _coerce_long_text(value: Any) -> str:
     return _as_text(value, MAX_LONG_TEXT_LENGTH).replace("\r\n", "\n").replace("\r", "\n")
 
 
+# A letter's dates are of this world: outside these years the value is a typo (or a probe).
+MIN_YEAR, MAX_YEAR = 1900, 2199
+
+
 def _coerce_date(value: Any) -> date:
     if isinstance(value, datetime):
-        return (value.astimezone(LETTER_TIMEZONE) if value.tzinfo else value).date()
+        return _bounded((value.astimezone(LETTER_TIMEZONE) if value.tzinfo else value).date(), str(value))
     if isinstance(value, date):
-        return value
+        return _bounded(value, value.isoformat())
     if not isinstance(value, str):
         raise _Invalid("expected a date as YYYY-MM-DD.", "invalid_type")
     text = value.strip()
@@ -252,20 +254,45 @@ def _coerce_date(value: Any) -> date:
     try:
         if french:
             day, month, year = (int(part) for part in french.groups())
-            return date(year, month, day)
+            return _bounded(date(year, month, day), text)
         if len(text) == 10:
-            return date.fromisoformat(text)
+            return _bounded(date.fromisoformat(text), text)
         # Platforms send instants ("2026-12-10T23:00:00.000Z" is 11 December in Paris, the day a
         # user there picked); the letter only needs the day, as seen in France.
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return (moment.astimezone(LETTER_TIMEZONE) if moment.tzinfo else moment).date()
-    except ValueError as exc:
+        _bounded(moment.date(), text)  # before the conversion, which overflows past year 9999
+        return _bounded((moment.astimezone(LETTER_TIMEZONE) if moment.tzinfo else moment).date(), text)
+    except _Invalid:
+        raise
+    except (ValueError, OverflowError) as exc:
         raise _Invalid("expected a date as YYYY-MM-DD (or DD/MM/YYYY).") from exc
 
 
+def _bounded(day: date, shown: str) -> date:
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise _Invalid(f"{shown!r} reads as the year {day.year}; a letter's dates lie between "
+                       f"{MIN_YEAR} and {MAX_YEAR}.", "out_of_range")
+    return day
+
+
+AMOUNT_EXAMPLES = "write it as 1250.50, 1250,50 or \"1 250,50\""
+_GROUPING_SPACES = "[ \u00a0\u202f\u2009']"
+# Accepted shapes, after the currency is removed. Digits grouped by spaces need groups of three;
+# "." and "," together are unambiguous only when well grouped and the last one has 1 or 2 decimals.
+_AMOUNT_SHAPES = (
+    (re.compile(r"\d+"), None),
+    (re.compile(r"\d+[.,]\d{1,2}"), None),
+    (re.compile(rf"\d{{1,3}}(?:{_GROUPING_SPACES}\d{{3}})+(?:[.,]\d{{1,2}})?"), _GROUPING_SPACES),
+    (re.compile(r"\d{1,3}(?:\.\d{3})+,\d{1,2}"), r"\."),
+    (re.compile(r"\d{1,3}(?:,\d{3})+\.\d{1,2}"), ","),
+)
+_CURRENCY = re.compile(r"^(?:€|EUR)\s*|\s*(?:€|EUR)$", re.IGNORECASE)
+
+
 def _coerce_amount(value: Any) -> Decimal:
+    """An amount due, read only when it cannot be read two ways; never rounded, never negative."""
     if isinstance(value, bool):
-        raise _Invalid("expected an amount such as 1250.50 or \"1 250,50\".", "invalid_type")
+        raise _Invalid(f"expected an amount; {AMOUNT_EXAMPLES}.", "invalid_type")
     if isinstance(value, int | Decimal):
         amount = Decimal(value)
     elif isinstance(value, float):
@@ -274,29 +301,50 @@ def _coerce_amount(value: Any) -> Decimal:
     elif isinstance(value, str):
         amount = _parse_amount_text(value)
     else:
-        raise _Invalid("expected an amount such as 1250.50 or \"1 250,50\".", "invalid_type")
+        raise _Invalid(f"expected an amount; {AMOUNT_EXAMPLES}.", "invalid_type")
     if not amount.is_finite():
         raise _Invalid("expected a finite amount.")
+    if amount < 0:
+        raise _Invalid(f"{value!s} is negative; an amount due is written without a sign.", "negative_amount")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(Decimal("0.01")):
+        raise _Invalid(f"{value!s} has more than two decimals; the bridge does not round a legal amount.",
+                       "too_many_decimals")
     if abs(amount) >= Decimal("1e15"):
-        raise _Invalid("amount out of range.")
+        raise _Invalid("amount out of range.", "out_of_range")
     return amount
 
 
 def _parse_amount_text(value: str) -> Decimal:
-    text = _AMOUNT_NOISE.sub("", value)
-    if "," in text and "." in text:
-        # Whichever separator comes last is the decimal one: "1.250,50" and "1,250.50".
-        thousands = "." if text.rfind(",") > text.rfind(".") else ","
-        text = text.replace(thousands, "")
-    text = text.replace(",", ".")
-    if text.count(".") > 1:
-        text = text.replace(".", "")
-    if not re.fullmatch(r"-?\d+(\.\d+)?", text):
-        raise _Invalid("expected an amount such as 1250.50 or \"1 250,50\".")
-    try:
-        return Decimal(text)
-    except InvalidOperation as exc:  # pragma: no cover - the regex above already rules this out
-        raise _Invalid("expected an amount.") from exc
+    text = _CURRENCY.sub("", value.strip()).strip()
+    negative = text.startswith("-")
+    digits = text[1:].strip() if negative else text
+    for shape, grouping in _AMOUNT_SHAPES:
+        if shape.fullmatch(digits):
+            plain = re.sub(grouping, "", digits) if grouping else digits
+            if grouping in (r"\.", ","):  # the mixed forms: the other mark is the decimal one
+                plain = plain.replace(",", ".")
+            amount = Decimal(plain.replace(",", "."))
+            return -amount if negative else amount
+    raise _Invalid(*_explain_amount(value, digits))
+
+
+def _explain_amount(value: str, digits: str) -> tuple[str, str]:
+    """What the bridge understood of an amount it will not guess."""
+    marks = re.findall(r"[.,]", digits)
+    single = re.fullmatch(r"(\d+)([.,])(\d{3})", digits)
+    if single:
+        whole, mark, tail = single.groups()
+        return (f"{value!r} is ambiguous: {mark!r} followed by three digits may separate thousands "
+                f"({whole}{tail}) or decimals ({whole},{tail}); {AMOUNT_EXAMPLES}.", "ambiguous_amount")
+    decimals = re.fullmatch(r"[\d\s\u00a0\u202f\u2009']*[.,](\d{3,})", digits)
+    if decimals and len(marks) == 1:
+        return (f"{value!r} has {len(decimals.group(1))} decimals; an amount has at most two "
+                f"(the bridge does not round a legal amount).", "too_many_decimals")
+    if len(marks) > 1:
+        return (f"{value!r} has several separators ({' '.join(marks)}) that do not read as one amount; "
+                f"{AMOUNT_EXAMPLES}.", "several_separators")
+    return f"{value!r} is not an amount; {AMOUNT_EXAMPLES}.", "invalid_format"
 
 
 def _coerce_email(value: Any) -> str:

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from connector.rendering.environment import COMPILED, MAX_OUTPUT_CHARS, NBSP, NNBSP, render_deadline
 from connector.rendering.errors import TemplateSourceError
 from connector.rendering.fields import LETTER_TIMEZONE, coerce_data
+from connector.rendering.isolation import render_pdf_isolated
 from connector.rendering.library import TemplateSpec, resolve_template
-from connector.rendering.pdf import html_to_pdf
 
 DEFAULT_AUTHOR = "LRE Bridge"
 
@@ -48,9 +48,17 @@ def render_spec(spec: TemplateSpec, data: Any, letter_time: datetime) -> Rendere
     values = coerce_data(spec.fields, data)
     letter_time = letter_time if letter_time.tzinfo else letter_time.replace(tzinfo=UTC)
     letter_date = letter_time.astimezone(LETTER_TIMEZONE).date()
-    html = render_html(spec, values, letter_date)
     author = values.get("expediteur_nom") or DEFAULT_AUTHOR
-    pdf = html_to_pdf(html, title=spec.title, author=str(author), created_at=letter_time)
+    try:
+        # In a memory-limited worker process: a hostile template cannot take the API's memory.
+        pdf = render_pdf_isolated(
+            spec, values, letter_date, title=spec.title, author=str(author), created_at=letter_time
+        )
+    except TemplateSourceError as exc:
+        # The client may render several templates in a day: say which one was refused.
+        raise TemplateSourceError(
+            f"Template {spec.name!r} (version {spec.version}): {exc.message}", exc.line, field=exc.field
+        ) from None
     return RenderedLetter(
         pdf=pdf,
         template_name=spec.name,
@@ -80,8 +88,8 @@ def _generate(template: Template, context: dict[str, Any]) -> str:
                 if size > MAX_OUTPUT_CHARS:
                     raise TemplateSourceError("The template produces far more text than a letter holds.")
                 parts.append(chunk)
-    except TemplateSourceError:
-        raise
+    except (TemplateSourceError, MemoryError):
+        raise  # MemoryError: the worker's address-space limit, reported as such
     except SecurityError as exc:
         raise TemplateSourceError(f"Unsafe template: {exc}", _template_line(exc)) from None
     except UndefinedError as exc:
