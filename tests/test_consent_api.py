@@ -289,3 +289,19 @@ def test_a_paper_request_in_the_future_or_without_zone_is_refused(client, auth):
         response = client.post("/v1/consents/paper-requests", json={"email": "a@exemple.fr", "requested_at": when},
                                headers=auth)
         assert response.status_code == 422 and response.get_json()["error"]["field"] == "requested_at"
+
+
+def test_the_answers_match_their_openapi_schemas(client, auth):
+    jsonschema = pytest.importorskip("jsonschema")
+    document = client.get("/openapi.json").get_json()
+    components = {"components": document["components"]}
+    invitation = invite(client, auth)
+    answer(client, invitation)
+    answered = client.get(f"/v1/consents/invitations/{invitation['id']}", headers=auth).get_json()
+    paper = client.post("/v1/consents/paper-requests", json={"email": "a@exemple.fr",
+                        "requested_at": "2026-11-20T09:00:00Z"}, headers=auth).get_json()
+    bases = client.get("/v1/consents/legal-bases", headers=auth).get_json()
+    for name, value in (("ConsentInvitation", invitation), ("ConsentInvitation", answered),
+                        ("PaperRequest", paper), ("LegalBases", bases)):
+        jsonschema.validate(value, {**document["components"]["schemas"][name], **components})
+    assert "/consent/{token}" in document["paths"] and document["paths"]["/consent/{token}"]["get"]["security"] == []

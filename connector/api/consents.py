@@ -274,3 +274,115 @@ def withdraw_paper_request(request_id: str) -> Response:
         row.withdrawn_by = (request.args.get("withdrawn_by") or _who())[:200]
     session.commit()
     return jsonify(_paper_to_dict(row))
+
+
+# --- OpenAPI (merged by connector.api.openapi) ------------------------------------------------------
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, **_json(schema)}
+
+
+def _list(name: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {"object": {"const": "list"}, "data": {"type": "array",
+            "items": _ref(name)}, "next_cursor": {"type": ["string", "null"]}}}
+
+
+_ERRORS = {code: {"$ref": f"#/components/responses/{name}"} for code, name in (
+    ("400", "BadRequest"), ("401", "Unauthorized"), ("404", "NotFound"), ("422", "Unprocessable"))}
+_PDF = {"description": "The PDF", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
+_ID = [{"name": "invitation_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_CONSENT_ID = [{"name": "consent_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_PAGING = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+           {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
+_TAGS = ["Consent"]
+_IDEMPOTENCY = {"$ref": "#/components/parameters/IdempotencyKey"}
+
+OPENAPI: dict[str, Any] = {
+    "/v1/consents/invitations": {
+        "post": {"tags": _TAGS, "summary": "Invite a person to consent (CPCE art. L.100)",
+                 "operationId": "createConsentInvitation",
+                 "description": "Returns a single-use link to the consent page the bridge hosts; the bridge e-mails "
+                                "it when SMTP is configured, and the consent.invited event carries it otherwise.",
+                 "parameters": [_IDEMPOTENCY],
+                 "requestBody": {"required": True, **_json(_ref("InvitationIn"))},
+                 "responses": {"201": _ok(_ref("ConsentInvitation"), "Created"), **_ERRORS}},
+        "get": {"tags": _TAGS, "summary": "List consent invitations", "operationId": "listConsentInvitations",
+                "parameters": [{"name": "email", "in": "query", "schema": {"type": "string"}},
+                               {"name": "status", "in": "query", "schema": {"enum": list(INVITATION_STATUSES)}},
+                               *_PAGING],
+                "responses": {"200": _ok(_list("ConsentInvitation")), **_ERRORS}},
+    },
+    "/v1/consents/invitations/{invitation_id}": {"get": {
+        "tags": _TAGS, "summary": "A consent invitation, its answer and proof", "operationId": "getConsentInvitation",
+        "parameters": _ID, "responses": {"200": _ok(_ref("ConsentInvitation")), **_ERRORS}}},
+    "/v1/consents/invitations/{invitation_id}/certificate": {"get": {
+        "tags": _TAGS, "summary": "The certificate PDF of the answer", "operationId": "getConsentCertificate",
+        "parameters": _ID, "responses": {"200": _PDF, **_ERRORS}}},
+    "/v1/consents/{consent_id}": {"get": {
+        "tags": _TAGS, "summary": "One register entry (with its invitation and proof)", "operationId": "getConsent",
+        "parameters": _CONSENT_ID, "responses": {"200": _ok(_ref("Consent")), **_ERRORS}}},
+    "/v1/consents/{consent_id}/proof": {"get": {
+        "tags": _TAGS, "summary": "The register entry's proof document (the consent certificate)",
+        "operationId": "getConsentProof", "parameters": _CONSENT_ID, "responses": {"200": _PDF, **_ERRORS}}},
+    "/v1/consents/legal-bases": {
+        "get": {"tags": _TAGS, "summary": "The legal bases this account's letters may rely on",
+                "operationId": "getLegalBases", "responses": {"200": _ok(_ref("LegalBases")), **_ERRORS}},
+        "put": {"tags": _TAGS, "summary": "Opt in to (or out of) the condominium basis",
+                "operationId": "putLegalBases", "requestBody": {"required": True, **_json(_ref("LegalBasesIn"))},
+                "responses": {"200": _ok(_ref("LegalBases")), **_ERRORS}},
+    },
+    "/v1/consents/paper-requests": {
+        "post": {"tags": _TAGS, "summary": "Record a co-owner's request for paper (loi 65-557 art. 42-1)",
+                 "operationId": "recordPaperRequest", "parameters": [_IDEMPOTENCY],
+                 "requestBody": {"required": True, **_json(_ref("PaperRequestIn"))},
+                 "responses": {"201": _ok(_ref("PaperRequest"), "Created"), **_ERRORS}},
+        "get": {"tags": _TAGS, "summary": "The register of co-owners who asked for paper",
+                "operationId": "listPaperRequests",
+                "parameters": [{"name": "email", "in": "query", "schema": {"type": "string"}}, *_PAGING],
+                "responses": {"200": _ok(_list("PaperRequest")), **_ERRORS}},
+    },
+    "/v1/consents/paper-requests/{request_id}": {"delete": {
+        "tags": _TAGS, "summary": "The co-owner accepts electronic notifications again (kept, marked withdrawn)",
+        "operationId": "withdrawPaperRequest",
+        "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                       {"name": "withdrawn_by", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": _ok(_ref("PaperRequest")), **_ERRORS}}},
+}
+
+_DT = {"type": ["string", "null"], "format": "date-time"}
+_STR = {"type": ["string", "null"]}
+SCHEMAS: dict[str, Any] = {
+    "InvitationIn": InvitationIn.model_json_schema(ref_template="#/components/schemas/{model}"),
+    "LegalBasesIn": LegalBasesIn.model_json_schema(ref_template="#/components/schemas/{model}"),
+    "PaperRequestIn": PaperRequestIn.model_json_schema(ref_template="#/components/schemas/{model}"),
+    "ConsentInvitation": {"type": "object", "required": ["id", "status", "email", "expires_at"], "properties": {
+        "id": {"type": "string"}, "object": {"const": "consent_invitation"},
+        "status": {"enum": list(INVITATION_STATUSES)}, "email": {"type": "string"}, "name": {"type": "string"},
+        "first_name": _STR, "last_name": _STR, "message": _STR, "language": {"enum": ["fr", "en"]},
+        "url": {**_STR, "description": "the consent link, while the invitation can be answered"},
+        "emailed": {"type": "boolean"}, "created_at": _DT, "expires_at": _DT, "answered_at": _DT,
+        "consent_id": _STR, "withdrawn_at": _DT, "expired_at": _DT,
+        "proof": {"type": ["object", "null"], "properties": {
+            "answered_at": _DT, "ip_address": _STR, "user_agent": _STR, "text_version": _STR,
+            "text_language": _STR, "text_sha256": _STR, "text": _STR,
+            "certificate": {"type": ["object", "null"], "properties": {
+                "sha256": {"type": "string"}, "size": {"type": "integer"}, "url": {"type": "string"}}}}},
+    }},
+    "LegalBases": {"type": "object", "properties": {
+        "object": {"const": "legal_bases"}, "professional": {"type": "object"}, "consent": {"type": "object"},
+        "condominium": {"type": "object", "properties": {"enabled": {"type": "boolean"}, "enabled_at": _DT,
+                                                         "enabled_by": _STR, "statement": _STR}}}},
+    "PaperRequest": {"type": "object", "required": ["id", "email", "status"], "properties": {
+        "id": {"type": "string"}, "object": {"const": "paper_request"}, "email": {"type": "string"}, "name": _STR,
+        "requested_at": _DT, "received_via": {"enum": list(PAPER_CHANNELS)}, "note": _STR,
+        "recorded_by": {"type": "string"}, "status": {"enum": ["active", "withdrawn"]}, "created_at": _DT,
+        "withdrawn_at": _DT, "withdrawn_by": _STR}},
+}

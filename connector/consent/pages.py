@@ -14,7 +14,7 @@ from flask import Blueprint, Response, request, send_file
 from connector.consent import service
 from connector.consent.certificate import ASSETS, environment
 from connector.consent.models import ConsentInvitation
-from connector.consent.texts import CURRENT_VERSION, LANGUAGES, ShownText, consent_text
+from connector.consent.texts import LANGUAGES, ShownText, consent_text
 from connector.db import db_session
 from connector.models import Account
 
@@ -238,4 +238,22 @@ def stylesheet() -> Response:
     return response
 
 
-__all__ = ["bp", "CURRENT_VERSION"]
+_PAGE = {"description": "The page (HTML)", "content": {"text/html": {"schema": {"type": "string"}}}}
+_TOKEN = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}]
+_NO_AUTH: list[dict[str, list[str]]] = []  # the link's signature is the credential
+OPENAPI: dict[str, Any] = {
+    "/consent/{token}": {
+        "get": {"tags": ["Consent page"], "summary": "The consent page (French; ?lang=en for English)",
+                "operationId": "consentPage", "security": _NO_AUTH, "parameters": _TOKEN,
+                "responses": {"200": _PAGE, "404": _PAGE, "409": _PAGE, "410": _PAGE}},
+        "post": {"tags": ["Consent page"], "summary": "Accept or refuse (form: decision, text_version, text_sha256)",
+                 "operationId": "consentAnswer", "security": _NO_AUTH, "parameters": _TOKEN,
+                 "responses": {"200": _PAGE, "404": _PAGE, "409": _PAGE, "410": _PAGE}},
+    },
+    "/consent/{token}/withdraw": {"post": {
+        "tags": ["Consent page"], "summary": "Withdraw an accepted consent", "operationId": "consentWithdraw",
+        "security": _NO_AUTH, "parameters": _TOKEN, "responses": {"200": _PAGE, "404": _PAGE, "409": _PAGE}}},
+    "/consent-assets/consent.css": {"get": {
+        "tags": ["Consent page"], "summary": "The consent page's stylesheet", "operationId": "consentStylesheet",
+        "security": _NO_AUTH, "responses": {"200": {"description": "CSS", "content": {"text/css": {}}}}}},
+}
