@@ -7,6 +7,8 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from connector.storage import BlobCorrupted
+
 
 class ApiError(Exception):
     """An error to show the API client. ``field`` names the request field at fault, if any."""

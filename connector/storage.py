@@ -242,7 +242,7 @@ class FileSystemStore:
             if path is None:
                 return key
             tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o440)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o400)
             try:
                 while chunk := spooled.read(CHUNK_BYTES):
                     view = memoryview(chunk)
@@ -466,17 +466,27 @@ class S3Store:
         return [v for v in found if v.get("Key") == name]
 
     def delete(self, key: str) -> None:
-        """Delete every version of the object; a version still under lock raises RetentionLocked."""
+        """Destroy every version of the object that the storage lets go.
+
+        A version still under lock stays (the storage refuses, whoever asks): it is hidden behind a
+        delete marker, so that the bridge no longer serves it, and RetentionLocked is raised. The
+        bytes remain recoverable (remove the marker) until the lock ends.
+        """
         from botocore.exceptions import ClientError
 
         name = self.object_name(key)
+        locked = False
         for version in self._versions(key):
             try:
                 self.client.delete_object(Bucket=self.bucket, Key=name, VersionId=version["VersionId"])
             except ClientError as exc:
-                if _error_code(exc) in ("AccessDenied", "InvalidRequest", "403"):
-                    raise RetentionLocked(key, self.retained_until(key)) from exc
-                raise
+                if _error_code(exc) not in ("AccessDenied", "InvalidRequest", "403"):
+                    raise
+                locked = True
+        if locked:
+            until = self.retained_until(key)
+            self.client.delete_object(Bucket=self.bucket, Key=name)
+            raise RetentionLocked(key, until)
 
     def retain(self, key: str, until: datetime) -> None:
         if self.lock_mode == "off":

@@ -101,7 +101,12 @@ def _storage_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     from tests.s3_server import new_bucket, s3_settings
 
     endpoint = request.getfixturevalue("s3_endpoint")
-    return s3_settings(endpoint, new_bucket(endpoint))
+    overrides = s3_settings(endpoint, new_bucket(endpoint))
+    # Commands a test runs (lre-bridge … through CliRunner) read the environment: same archive.
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    for name, value in overrides.items():
+        monkeypatch.setenv(f"LRE_{name.upper()}", str(value))
+    return overrides
 
 
 @pytest.fixture

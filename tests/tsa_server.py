@@ -40,7 +40,8 @@ class TestTSA:
     _serials: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @classmethod
-    def create(cls) -> TestTSA:
+    def create(cls, valid_days: int = 3650, clock: Callable[[], datetime] | None = None) -> TestTSA:
+        """A TSA whose certificate is valid ``valid_days`` from now (a short one expires in a test)."""
         now = datetime.now(UTC)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "LRE Bridge Test Root CA")])
@@ -51,7 +52,7 @@ class TestTSA:
             .public_key(ca_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=3650))
+            .not_valid_after(now + timedelta(days=max(3650, valid_days)))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .sign(ca_key, hashes.SHA256())
         )
@@ -63,11 +64,14 @@ class TestTSA:
             .public_key(tsa_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=3650))
+            .not_valid_after(now + timedelta(days=valid_days))
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
             .sign(ca_key, hashes.SHA256())
         )
-        return cls(ca_certificate=ca_cert, certificate=tsa_cert, key=tsa_key)
+        tsa = cls(ca_certificate=ca_cert, certificate=tsa_cert, key=tsa_key)
+        if clock is not None:
+            tsa.clock = clock
+        return tsa
 
     @property
     def ca_pem(self) -> bytes:

@@ -8,7 +8,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,6 +32,7 @@ from connector.evidence.retention import (
 from connector.evidence.timestamp import TimestampError
 from connector.letters import letter_to_dict
 from connector.models import Account, Letter, Proof
+from connector.storage import RetentionLocked
 
 bp = Blueprint("evidence", __name__)
 
@@ -236,7 +237,12 @@ def delete_letter_view(letter_id: str) -> tuple[str, int]:
     orphans = delete_letter(session, letter)
     session.commit()
     for key in orphans:
-        svc.blobs.delete(key)
+        try:
+            svc.blobs.delete(key)
+        except RetentionLocked as exc:
+            # The storage's lock (LRE_STORAGE_LOCK_DAYS) outlasts this letter's retention: the rows
+            # are gone, the object stays until the storage lets it go (a bucket lifecycle rule).
+            current_app.logger.warning("archive object kept by the storage: %s", exc)
     return "", 204
 
 

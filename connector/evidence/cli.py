@@ -3,6 +3,7 @@ operator, export packages from the bridge's database into an archive folder."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -81,8 +82,27 @@ def export_command(letter_ids: tuple[str, ...], out_dir: Path) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Certificate (PEM or DER) of a trusted time-stamping authority or its CA; repeatable.",
 )
-def verify_command(package: Path, public_key: str | None, tsa_ca: tuple[Path, ...]) -> None:
-    """Check PACKAGE (the .zip or the unzipped folder): manifests, journal chain, seal, time-stamp.
+@click.option(
+    "--evidence-record",
+    "evidence_record",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The letter's evidence record (from lre-bridge archive record): checks its renewed time-stamps.",
+)
+@click.option(
+    "--at",
+    "at",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Check the evidence record as of this date, UTC (default: now).",
+)
+def verify_command(
+    package: Path,
+    public_key: str | None,
+    tsa_ca: tuple[Path, ...],
+    evidence_record: Path | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Check PACKAGE (the .zip or the unzipped folder): manifests, journal chain, seal, time-stamp,
+    and with --evidence-record the chain of renewed time-stamps that keeps it provable for decades.
 
     Exit status 0 when valid, 1 when anything changed, 2 when the input cannot be read.
     """
@@ -91,7 +111,11 @@ def verify_command(package: Path, public_key: str | None, tsa_ca: tuple[Path, ..
     except PackageUnreadable as exc:
         raise PackageNotReadable(str(exc)) from exc
     key_pem = _read_public_key(public_key) if public_key else None
-    report = verify_package(files, key_pem, [path.read_bytes() for path in tsa_ca])
+    report = verify_package(
+        files, key_pem, [path.read_bytes() for path in tsa_ca],
+        evidence_record=evidence_record.read_bytes() if evidence_record else None,
+        at=at.replace(tzinfo=UTC) if at else None,
+    )
     click.echo(render_report(report))
     if not report.ok:
         raise SystemExit(1)

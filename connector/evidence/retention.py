@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from connector import models
+from connector.archive.models import ArchivedPackage
 from connector.providers.base import FINAL_STATUSES
 
 DEFAULT_RETENTION_DAYS = 3650
@@ -45,7 +46,9 @@ def delete_letter(session: Session, letter: models.Letter) -> list[str]:
     row refers to any more (the caller deletes those blobs once the transaction is committed)."""
     keys = set(
         session.scalars(select(models.Document.storage_key).where(models.Document.letter_id == letter.id))
-    ) | set(session.scalars(select(models.Proof.storage_key).where(models.Proof.letter_id == letter.id)))
+    ) | set(session.scalars(select(models.Proof.storage_key).where(models.Proof.letter_id == letter.id))) | set(
+        session.scalars(select(ArchivedPackage.storage_key).where(ArchivedPackage.letter_id == letter.id))
+    )
     for table in _LETTER_TABLES:
         session.execute(delete(table).where(table.letter_id == letter.id))
     session.delete(letter)
@@ -59,6 +62,7 @@ def delete_letter(session: Session, letter: models.Letter) -> list[str]:
 
 # Children first: documents, proofs, journal and events refer to the letter by foreign key.
 _LETTER_TABLES = (
+    ArchivedPackage,
     models.Document,
     models.Proof,
     models.JournalEntry,
@@ -67,7 +71,12 @@ _LETTER_TABLES = (
     models.Delivery,
     models.Event,
 )
-_BLOB_COLUMNS = (models.Document.storage_key, models.Proof.storage_key, models.Consent.proof_storage_key)
+_BLOB_COLUMNS = (
+    models.Document.storage_key,
+    models.Proof.storage_key,
+    models.Consent.proof_storage_key,
+    ArchivedPackage.storage_key,
+)
 
 
 def _aware(moment: datetime) -> datetime:

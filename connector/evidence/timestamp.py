@@ -48,6 +48,9 @@ class TimestampInfo:
     tsa_subject: str
     # True only when the TSA certificate chains to one of the trusted certificates given.
     trusted: bool
+    # The TSA certificate's validity: a time-stamp must be renewed before it ends (evidence records).
+    certificate_not_before: datetime | None = None
+    certificate_not_after: datetime | None = None
 
 
 def make_request(data: bytes, nonce: int | None = None) -> tuple[bytes, int]:
@@ -159,6 +162,8 @@ def _verify_token(token_der: bytes, data: bytes, trusted_certificates: Sequence[
         policy=tst_info["policy"].dotted,
         tsa_subject=certificate.subject.rfc4514_string(),
         trusted=_is_trusted(certificate, trusted_certificates),
+        certificate_not_before=certificate.not_valid_before_utc,
+        certificate_not_after=certificate.not_valid_after_utc,
     )
 
 

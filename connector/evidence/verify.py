@@ -14,6 +14,7 @@ import json
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from connector.evidence import formats
 from connector.evidence.keys import key_fingerprint
+from connector.evidence.record import check_record, load_record
 from connector.evidence.timestamp import TimestampError, verify_token
 
 
@@ -119,8 +121,15 @@ def verify_package(
     files: Mapping[str, bytes],
     public_key_pem: bytes | None = None,
     trusted_tsa_certificates: Sequence[bytes] = (),
+    evidence_record: bytes | None = None,
+    at: datetime | None = None,
 ) -> Report:
-    """Run every check and collect all problems (not just the first)."""
+    """Run every check and collect all problems (not just the first).
+
+    With ``evidence_record`` (the letter's record from ``lre-bridge archive record``), also check
+    that it covers this package's seal and that its chain of renewed time-stamps holds at ``at``
+    (default: now).
+    """
     report = Report()
     clutter = sorted(path for path in files if _is_os_clutter(path))
     if clutter:
@@ -134,7 +143,37 @@ def verify_package(
     _check_journal(files, seal, report)
     _check_content_binding(files, report)
     _check_timestamp(files, trusted_tsa_certificates, report)
+    if evidence_record is not None:
+        _check_evidence_record(files, evidence_record, trusted_tsa_certificates, at or datetime.now(UTC), report)
     return report
+
+
+def _check_evidence_record(
+    files: Mapping[str, bytes], data: bytes, trusted: Sequence[bytes], at: datetime, report: Report
+) -> None:
+    name = "evidence record"
+    try:
+        record = load_record(data)
+    except ValueError as exc:
+        report.problems.append(Finding(name, f"unreadable (not JSON): {exc}"))
+        return
+    outcome = check_record(record, files.get(formats.SEAL_SIG, b""), trusted, at)
+    report.problems += [Finding(name, problem) for problem in outcome.problems]
+    if outcome.problems or not outcome.timestamps:
+        return
+    first, last = outcome.timestamps[0], outcome.timestamps[-1]
+    holds_until = last.certificate_not_after.isoformat() if last.certificate_not_after else "?"
+    report.info.update(record_first_timestamp=first.gen_time.isoformat(), record_renewals=len(outcome.timestamps) - 1)
+    report.passed.append(
+        f"evidence record: the seal is in hash tree {record.get('root_sha256', '')[:16]}…, time-stamped "
+        f"{first.gen_time.isoformat()} and renewed {len(outcome.timestamps) - 1} time(s), each before the "
+        f"previous certificate expired; the latest holds until {holds_until}"
+    )
+    if not all(info.trusted for info in outcome.timestamps):
+        report.warnings.append(
+            "the evidence record's time-stamping authorities were not all checked against a trusted "
+            "authority; pass --tsa-ca with each one's CA certificate"
+        )
 
 
 def _check_bag_declaration(files: Mapping[str, bytes], report: Report) -> None:

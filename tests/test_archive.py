@@ -1,0 +1,420 @@
+"""The long-term archive: S3-compatible storage with Object Lock shared by several bridge machines,
+damage caught by reads and by ``archive verify``, early deletes refused twice, ``archive migrate``
+resumed after a crash, and evidence records whose renewed time-stamps verify offline."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from connector import outbox
+from connector.app import create_app
+from connector.cli import main as lre_bridge
+from connector.evidence.timestamp import make_request, read_response
+from connector.evidence.verify import read_package, verify_package
+from connector.models import Document, Letter, Proof
+from connector.services import Services
+from connector.storage import RetentionLocked, S3Store
+from tests import s3_server, tsa_server
+from tests.helpers import letter_payload, make_pdf
+from tests.tsa_server import serve_tsa
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def send(client: FlaskClient, auth: dict[str, str], services: Services, text: str = "Lettre de test",
+         outcome: str = "accepted") -> dict[str, Any]:
+    """A letter sent and driven to its final status by the worker (sandbox provider)."""
+    pdf = make_pdf(text)
+    payload = letter_payload(sandbox_outcome=outcome,
+                             documents=[{"filename": "facture.pdf", "content_base64": base64.b64encode(pdf).decode()}])
+    response = client.post("/v1/letters", json=payload, headers=auth)
+    assert response.status_code == 201, response.json
+    outbox.drain(services)
+    return client.get(f"/v1/letters/{response.json['id']}", headers=auth).json
+
+
+def env_of(settings: dict[str, Any]) -> dict[str, str]:
+    """The settings as the ``LRE_*`` environment a command on the same machine would have."""
+    env = {}
+    for name, value in settings.items():
+        if value is None:
+            continue
+        env[f"LRE_{name.upper()}"] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return env
+
+
+def run_cli(args: list[str], settings: dict[str, Any]) -> tuple[int, str]:
+    result = CliRunner().invoke(lre_bridge, args, env=env_of(settings))
+    return result.exit_code, result.output
+
+
+def keys_of(services: Services, letter_id: str) -> list[str]:
+    with services.db.transaction() as session:
+        documents = session.scalars(select(Document.storage_key).where(Document.letter_id == letter_id))
+        proofs = session.scalars(select(Proof.storage_key).where(Proof.letter_id == letter_id))
+        return [*documents, *proofs]
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str) -> str:
+    return s3_server.new_bucket(s3_endpoint)
+
+
+@pytest.fixture
+def s3(s3_endpoint: str) -> Any:
+    return s3_server.client(s3_endpoint)
+
+
+def _fs_path(services: Services, key: str) -> Path:
+    digest = key[7:]
+    return services.settings.data_dir / "archive" / digest[:2] / digest[2:4] / digest
+
+
+# ---------------------------------------------------------------------------------------------
+# Damage is caught, on the filesystem and on S3
+# ---------------------------------------------------------------------------------------------
+
+
+class TestDamage:
+    @pytest.fixture(params=["filesystem", "s3"])
+    def storage(self, request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    @pytest.fixture
+    def settings_overrides(self, settings_overrides, storage, request):
+        if storage == "filesystem":
+            return {key: value for key, value in settings_overrides.items() if not key.startswith("storage_")}
+        endpoint = request.getfixturevalue("s3_endpoint")
+        return {**settings_overrides, **s3_server.s3_settings(endpoint, s3_server.new_bucket(endpoint))}
+
+    def _change(self, services: Services, key: str, content: bytes) -> None:
+        blobs = services.blobs
+        if isinstance(blobs, S3Store):
+            # Someone with the bucket's keys writes over the object (a new version on top).
+            s3_server.client(services.settings.storage_endpoint_url).put_object(
+                Bucket=blobs.bucket, Key=blobs.object_name(key), Body=content, ChecksumAlgorithm="SHA256")
+        else:
+            path = _fs_path(services, key)
+            path.chmod(0o640)
+            path.write_bytes(content)
+
+    def _remove(self, services: Services, key: str) -> None:
+        blobs = services.blobs
+        if isinstance(blobs, S3Store):
+            s3_server.client(services.settings.storage_endpoint_url).delete_object(
+                Bucket=blobs.bucket, Key=blobs.object_name(key))  # a delete marker: the object disappears
+        else:
+            _fs_path(services, key).unlink()
+
+    def test_a_changed_object_is_refused_by_a_read_and_reported_by_archive_verify(
+        self, client, auth, services, settings_overrides
+    ):
+        letter = send(client, auth, services)
+        code, output = run_cli(["archive", "verify"], settings_overrides)
+        assert code == 0, output
+        assert "0 missing, 0 changed" in output
+        document_key = next(k for k in keys_of(services, letter["id"]) if k[7:] == letter["documents"][0]["sha256"])
+
+        self._change(services, document_key, b"%PDF-1.4 a forged invoice")
+        read = client.get(f"/v1/letters/{letter['id']}/document", headers=auth)
+        assert read.status_code == 500
+        assert read.json["error"]["code"] == "archive_object_damaged"
+        assert b"forged" not in read.data
+        package = client.get(f"/v1/letters/{letter['id']}/evidence", headers=auth)
+        assert package.json["error"]["code"] == "archive_object_damaged"
+
+        code, output = run_cli(["archive", "verify"], settings_overrides)
+        assert code == 1
+        assert f"CHANGED  {document_key}" in output and "documents.storage_key" in output
+        assert "0 missing, 1 changed" in output
+
+    def test_a_missing_object_is_reported_by_archive_verify(self, client, auth, services, settings_overrides):
+        letter = send(client, auth, services, outcome="refused")
+        proof_key = keys_of(services, letter["id"])[-1]
+        self._remove(services, proof_key)
+        code, output = run_cli(["archive", "verify"], settings_overrides)
+        assert code == 1
+        assert f"MISSING  {proof_key}  (referenced by proofs.storage_key)" in output
+        assert "1 missing, 0 changed" in output
+
+
+def test_streams_go_in_and_out_in_pieces_and_a_short_read_is_caught(services, tmp_path):
+    blobs = services.blobs
+    content = os.urandom(3 * 1024 * 1024 + 17)
+    key = blobs.put_stream(io.BytesIO(content))
+    assert key == blobs.key_for(content) and blobs.get(key) == content
+    with blobs.open(key) as reader:
+        assert reader.read(1000) == content[:1000]
+        assert reader.read() == content[1000:]
+    assert blobs.put(content) == key  # written once: the same bytes are the same object
+
+
+# ---------------------------------------------------------------------------------------------
+# S3: retention the storage enforces; two machines on one archive
+# ---------------------------------------------------------------------------------------------
+
+
+class TestOnS3:
+    @pytest.fixture
+    def settings_overrides(self, settings_overrides, s3_endpoint, bucket):
+        return {**settings_overrides, **s3_server.s3_settings(s3_endpoint, bucket)}
+
+    def test_an_early_delete_is_refused_by_the_bridge_and_by_the_storage(
+        self, client, auth, services, settings_overrides, s3, bucket
+    ):
+        letter = send(client, auth, services)
+        refused = client.delete(f"/v1/letters/{letter['id']}", headers=auth)
+        assert refused.status_code == 409
+        assert refused.json["error"]["code"] == "retention_period_not_over"
+
+        blobs = services.blobs
+        assert isinstance(blobs, S3Store)
+        keys = keys_of(services, letter["id"])
+        # Written with the default lock, then raised to the letter's own retention end.
+        for key in keys:
+            assert blobs.retained_until(key) > datetime.now(UTC) + timedelta(days=3600)
+        code, output = run_cli(["archive", "lock"], settings_overrides)
+        assert code == 0, output
+        with services.db.transaction() as session:
+            retain_until = session.get(Letter, letter["id"]).retain_until
+        for key in keys:
+            assert blobs.retained_until(key) == retain_until.replace(microsecond=0) or \
+                abs(blobs.retained_until(key) - retain_until) < timedelta(seconds=1)
+        blobs.retain(keys[0], datetime.now(UTC) + timedelta(days=400))  # never shortened
+        assert abs(blobs.retained_until(keys[0]) - retain_until) < timedelta(seconds=1)
+
+        # The storage itself: deleting the object's version is refused, whoever asks.
+        document_key = keys[0]
+        name = blobs.object_name(document_key)
+        version = s3.list_object_versions(Bucket=bucket, Prefix=name)["Versions"][0]["VersionId"]
+        with pytest.raises(ClientError) as refused_by_storage:
+            s3.delete_object(Bucket=bucket, Key=name, VersionId=version)
+        assert refused_by_storage.value.response["Error"]["Code"] == "AccessDenied"
+        with pytest.raises(RetentionLocked):
+            blobs.delete(document_key)
+        kept = s3.get_object(Bucket=bucket, Key=name, VersionId=version)["Body"].read()
+        assert kept == make_pdf()
+
+    def test_two_machines_share_one_archive_and_one_database(self, settings_overrides, tmp_path):
+        signing_key = tmp_path / "seal.pem"
+        signing_key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        machines = []
+        for name in ("machine-a", "machine-b"):
+            app = create_app({**settings_overrides, "data_dir": tmp_path / name, "signing_key_file": signing_key})
+            machines.append(app)
+        try:
+            a, b = (app.test_client() for app in machines)
+            services_a, services_b = (app.extensions["lre"] for app in machines)
+            from connector.auth import create_api_key
+            from connector.models import Account
+
+            with services_a.db.transaction() as session:
+                account = Account(name="Cabinet Durand")
+                session.add(account)
+                session.flush()
+                _, api_key = create_api_key(session, account, name="test")
+            auth = {"Authorization": f"Bearer {api_key}"}
+
+            accepted = a.post("/v1/letters", json=letter_payload(sandbox_outcome="accepted"), headers=auth)
+            assert accepted.status_code == 201
+            assert outbox.drain(services_b) > 0  # machine B's worker submits it and records the proofs
+            letter = b.get(f"/v1/letters/{accepted.json['id']}", headers=auth).json
+            assert letter["status"] == "accepted"
+
+            document = b.get(f"/v1/letters/{letter['id']}/document", headers=auth)
+            assert document.status_code == 200 and document.data == make_pdf()
+            proof = a.get(f"/v1/letters/{letter['id']}/proofs/acceptance", headers=auth)
+            assert proof.status_code == 200  # stored by B, served by A
+            package = b.get(f"/v1/letters/{letter['id']}/evidence", headers=auth)
+            assert package.status_code == 200
+            key_pem = a.get("/.well-known/lre-bridge/seal-key.pem").data
+            report = verify_package(read_package(package.data), key_pem)
+            assert report.ok, report.problems
+            for machine in ("machine-a", "machine-b"):  # nothing archived on either machine's disk
+                assert not (tmp_path / machine / "archive").exists()
+        finally:
+            for app in machines:
+                app.extensions["lre"].db.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# archive migrate: killed mid-way, run again, nothing lost
+# ---------------------------------------------------------------------------------------------
+
+
+def _migrate(
+    settings: dict[str, Any], target: str, endpoint: str, *extra_env: tuple[str, str]
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **env_of(settings), "LRE_STORAGE_ENDPOINT_URL": endpoint,
+           **env_of(s3_server.CREDENTIALS), **dict(extra_env)}
+    env.pop("LRE_STORAGE_URL", None)  # the machine still runs on its local archive
+    return subprocess.run([sys.executable, "-m", "connector.cli", "archive", "migrate", "--to", target],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_archive_migrate_interrupted_and_resumed_loses_nothing(
+    client, auth, services, settings_overrides, s3_endpoint, bucket, s3
+):
+    settings = {k: v for k, v in settings_overrides.items() if not k.startswith("storage_")}
+    if services.settings.storage_url:
+        pytest.skip("this test migrates a filesystem archive")
+    letters = [send(client, auth, services, text=f"Lettre {n}") for n in range(2)]
+    keys = sorted({k for letter in letters for k in keys_of(services, letter["id"])})
+    assert len(keys) >= 4
+    target = f"s3://{bucket}/archive"
+
+    crashed = _migrate(settings, target, s3_endpoint, ("LRE_FAILPOINTS", "archive.migrate.after_copy"))
+    assert crashed.returncode == -9, crashed.stderr  # killed right after its first copy
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 1
+
+    resumed = _migrate(settings, target, s3_endpoint)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(keys) - 1} copied" in resumed.stdout and "1 already there, 0 failed" in resumed.stdout
+
+    moved = {**settings, **s3_server.s3_settings(s3_endpoint, bucket)}
+    code, output = run_cli(["archive", "verify"], moved)
+    assert code == 0 and f"{len(keys)} object(s)" in output, output
+    app = create_app({**moved, "data_dir": settings["data_dir"].parent / "new-machine"})
+    try:
+        on_s3 = app.test_client()
+        for n, letter in enumerate(letters):
+            document = on_s3.get(f"/v1/letters/{letter['id']}/document", headers=auth)
+            assert document.data == make_pdf(f"Lettre {n}")
+        store = app.extensions["lre"].blobs
+        with services.db.transaction() as session:
+            retain_until = session.get(Letter, letters[0]["id"]).retain_until
+        assert abs(store.retained_until(keys_of(services, letters[0]["id"])[0]) - retain_until) < timedelta(seconds=1)
+    finally:
+        app.extensions["lre"].db.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# archive renew: evidence records, renewed before the TSA certificate expires, verified offline
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def short_tsa() -> Iterator[tuple[str, tsa_server.TestTSA]]:
+    """A TSA whose certificate expires in 30 days."""
+    with serve_tsa(tsa_server.TestTSA.create(valid_days=30)) as served:
+        yield served
+
+
+@pytest.fixture
+def long_tsa() -> Iterator[tuple[str, tsa_server.TestTSA]]:
+    """The TSA that takes over: its certificate runs past 2036."""
+    with serve_tsa(tsa_server.TestTSA.create(valid_days=4500)) as served:
+        yield served
+
+
+class TestEvidenceRecords:
+    @pytest.fixture
+    def settings_overrides(self, settings_overrides, short_tsa):
+        return {**settings_overrides, "tsa_url": short_tsa[0]}
+
+    @pytest.fixture
+    def renewed(self, client, auth, services, settings_overrides, short_tsa, long_tsa, tmp_path):
+        letters = [send(client, auth, services, text=f"Lettre {n}") for n in range(3)]
+        code, output = run_cli(["archive", "renew"], settings_overrides)
+        assert code == 0, output
+        assert "3 package(s) archived, 1 record(s) created, 0 record(s) renewed" in output
+        code, output = run_cli(["archive", "renew"], {**settings_overrides, "tsa_url": long_tsa[0]})
+        assert code == 0, output  # the first certificate ends within the margin: renewed by the new TSA
+        assert "0 package(s) archived, 0 record(s) created, 1 record(s) renewed" in output
+        code, output = run_cli(["archive", "renew"], {**settings_overrides, "tsa_url": long_tsa[0]})
+        assert "0 record(s) renewed" in output  # nothing due any more
+        out = tmp_path / "record"
+        code, output = run_cli(["archive", "record", letters[1]["id"], "--out", str(out)], settings_overrides)
+        assert code == 0, output
+        key = tmp_path / "seal-key.pem"
+        key.write_bytes(client.get("/.well-known/lre-bridge/seal-key.pem").data)
+        cas = []
+        for name, (_, tsa) in (("short", short_tsa), ("long", long_tsa)):
+            cas += ["--tsa-ca", str(tmp_path / f"{name}-ca.pem")]
+            (tmp_path / f"{name}-ca.pem").write_bytes(tsa.ca_pem)
+        return {"package": out / f"{letters[1]['id']}.zip", "record": out / f"{letters[1]['id']}.evidence-record.json",
+                "key": key, "cas": cas, "letters": letters, "out": out}
+
+    def verify(
+        self, renewed: dict[str, Any], record: Path, *extra: str, package: Path | None = None
+    ) -> tuple[int, str]:
+        args = ["evidence", "verify", str(package or renewed["package"]), "--public-key", str(renewed["key"]),
+                "--evidence-record", str(record), *renewed["cas"], *extra]
+        result = CliRunner().invoke(lre_bridge, args)
+        return result.exit_code, result.output
+
+    def test_a_renewed_record_still_verifies_in_2036(self, renewed):
+        code, output = self.verify(renewed, renewed["record"], "--at", "2036-06-01")
+        assert code == 0, output
+        assert "renewed 1 time(s), each before the previous certificate expired" in output
+        assert "VALID" in output
+
+    def test_a_record_left_unrenewed_fails_once_its_certificate_has_expired(self, renewed, tmp_path):
+        record = json.loads(renewed["record"].read_text())
+        record["archive_timestamps"] = record["archive_timestamps"][:1]
+        unrenewed = tmp_path / "unrenewed.json"
+        unrenewed.write_text(json.dumps(record))
+        assert self.verify(renewed, unrenewed)[0] == 0  # fine today
+        code, output = self.verify(renewed, unrenewed, "--at", "2036-06-01")
+        assert code == 1 and "was not renewed before" in output
+
+    @pytest.mark.parametrize("damage", ["token", "path", "root", "order"])
+    def test_a_tampered_record_is_caught(self, renewed, tmp_path, damage):
+        record = json.loads(renewed["record"].read_text())
+        stamps = record["archive_timestamps"]
+        if damage == "token":
+            token = bytearray(base64.b64decode(stamps[0]["token"]))
+            token[len(token) // 2] ^= 0x01
+            stamps[0]["token"] = base64.b64encode(bytes(token)).decode()
+        elif damage == "path":
+            record["path"][0]["sha256"] = "00" * 32
+        elif damage == "root":
+            record["root_sha256"] = "11" * 32
+        else:
+            stamps.reverse()
+        tampered = tmp_path / "tampered.json"
+        tampered.write_text(json.dumps(record))
+        code, output = self.verify(renewed, tampered)
+        assert code == 1, output
+        assert "evidence record:" in output and "NOT VALID" in output
+
+    def test_a_renewal_made_after_the_certificate_expired_breaks_the_chain(self, renewed, tmp_path):
+        record = json.loads(renewed["record"].read_text())
+        first = base64.b64decode(record["archive_timestamps"][0]["token"])
+        late = tsa_server.TestTSA.create(valid_days=4500, clock=lambda: datetime.now(UTC) + timedelta(days=60))
+        request, nonce = make_request(first)
+        token = read_response(late.respond(request), first, nonce)
+        record["archive_timestamps"] = [record["archive_timestamps"][0],
+                                        {"token": base64.b64encode(token).decode(), "over": "previous"}]
+        late_ca = tmp_path / "late-ca.pem"
+        late_ca.write_bytes(late.ca_pem)
+        broken = tmp_path / "late.json"
+        broken.write_text(json.dumps(record))
+        code, output = self.verify(renewed, broken, "--tsa-ca", str(late_ca))
+        assert code == 1 and "chain broken" in output
+
+    def test_the_record_of_one_letter_does_not_vouch_for_another_package(self, renewed, client, auth):
+        other = renewed["letters"][0]["id"]
+        other_package = renewed["out"] / "other.zip"
+        other_package.write_bytes(client.get(f"/v1/letters/{other}/evidence", headers=auth).data)
+        code, output = self.verify(renewed, renewed["record"], package=other_package)
+        assert code == 1 and "for another package" in output
