@@ -20,6 +20,7 @@ from connector.services import Services, build_services
 EXTRA_COMMANDS: list[tuple[str, str]] = [
     ("connector.exporters.cli", "export"),
     ("connector.evidence.cli", "evidence_cli"),
+    ("connector.batches.cli", "batch_cli"),
     ("connector.archive.cli", "archive_cli"),
 ]
 
