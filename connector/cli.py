@@ -89,7 +89,9 @@ def serve(host: str, port: int, threads: int, no_worker: bool) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", 1)
-            self.cfg.set("worker_class", "gthread")
+            # gthread, receiving each request head and small body before it takes a thread (slow
+            # clients cannot hold the threads), and answering its own errors as JSON.
+            self.cfg.set("worker_class", "connector.serving.GuardedThreadWorker")
             self.cfg.set("threads", threads)
             # Longer than clients' idle reuse (Node 19+ and Zapier keep sockets 5 s): otherwise a
             # request sent as gunicorn closes an idle connection fails with "socket hang up".
