@@ -9,8 +9,9 @@ change of setting can make evidence deletable earlier than promised when the let
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Column, Table, delete, select
 from sqlalchemy.orm import Session
 
 from connector import models
@@ -49,19 +50,20 @@ def delete_letter(session: Session, letter: models.Letter) -> list[str]:
     ) | set(session.scalars(select(models.Proof.storage_key).where(models.Proof.letter_id == letter.id))) | set(
         session.scalars(select(ArchivedPackage.storage_key).where(ArchivedPackage.letter_id == letter.id))
     )
-    for table in _LETTER_TABLES:
-        session.execute(delete(table).where(table.letter_id == letter.id))
+    for table in _letter_tables():
+        session.execute(delete(table).where(table.c.letter_id == letter.id))
     session.delete(letter)
     session.flush()
     # Blobs are content-addressed: the same PDF sent twice is stored once.
     still_used: set[str] = set()
-    for column in _BLOB_COLUMNS:
+    for column in _blob_columns():
         still_used |= set(session.scalars(select(column).where(column.in_(keys))))
     return sorted(keys - still_used)
 
 
-# Children first: documents, proofs, journal and events refer to the letter by foreign key.
-_LETTER_TABLES = (
+# Documents, proofs, journal and events refer to the letter by foreign key; so may tables added
+# later (legal bases, batch rows): every table with a letter_id goes, children before parents.
+_KNOWN_LETTER_TABLES = (
     ArchivedPackage,
     models.Document,
     models.Proof,
@@ -71,12 +73,25 @@ _LETTER_TABLES = (
     models.Delivery,
     models.Event,
 )
-_BLOB_COLUMNS = (
-    models.Document.storage_key,
-    models.Proof.storage_key,
-    models.Consent.proof_storage_key,
-    ArchivedPackage.storage_key,
-)
+
+
+def _letter_tables() -> list[Table]:
+    letters = models.Letter.__table__
+    known = {model.__table__ for model in _KNOWN_LETTER_TABLES}
+    tables = []
+    for table in reversed(models.Base.metadata.sorted_tables):
+        column = table.columns.get("letter_id")
+        if table is letters or column is None:
+            continue
+        if table in known or any(fk.column.table is letters for fk in column.foreign_keys):
+            tables.append(table)
+    return tables
+
+
+def _blob_columns() -> list[Column[Any]]:
+    """Every column that holds an archive key, in every table (what a blob may still be used by)."""
+    return [column for table in models.Base.metadata.sorted_tables for column in table.columns
+            if column.name.endswith("storage_key")]
 
 
 def _aware(moment: datetime) -> datetime:
