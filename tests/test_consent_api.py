@@ -305,3 +305,16 @@ def test_the_answers_match_their_openapi_schemas(client, auth):
                         ("PaperRequest", paper), ("LegalBases", bases)):
         jsonschema.validate(value, {**document["components"]["schemas"][name], **components})
     assert "/consent/{token}" in document["paths"] and document["paths"]["/consent/{token}"]["get"]["security"] == []
+
+
+def test_a_letter_not_yet_handed_to_the_provider_fails_when_consent_is_withdrawn(client, auth, drain):
+    invitation = invite(client, auth)
+    answer(client, invitation)
+    sent = client.post("/v1/letters", json=letter_to(INDIVIDUAL), headers=auth).get_json()["id"]
+    drain()
+    waiting = client.post("/v1/letters", json=letter_to(INDIVIDUAL), headers=auth).get_json()["id"]
+    client.post(path_of(invitation["url"]) + "/withdraw")
+    drain()
+    assert client.get(f"/v1/letters/{sent}", headers=auth).get_json()["status"] == "accepted"
+    failed = client.get(f"/v1/letters/{waiting}", headers=auth).get_json()
+    assert failed["status"] == "failed" and failed["failure"]["code"] == "consent_withdrawn"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from connector import outbox
@@ -103,13 +104,13 @@ def test_accepting_in_the_browser_sends_the_held_letter_and_the_register_shows_t
 
     page.goto(link(live, invitation))
     assert page.locator("html").get_attribute("lang") == "fr"
-    assert page.get_by_role("heading", level=1).inner_text() == "Cabinet Durand vous demande votre accord"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cabinet Durand vous demande votre accord")
     assert "Pour vos prochains avis d'échéance." in page.inner_text("main")
     assert "retirer ce consentement à tout moment" in page.inner_text("#consent-text")
     shoot(page, "request-fr")
     shown = page.inner_text("#consent-text")
     page.get_by_role("button", name="J'accepte de recevoir des lettres recommandées électroniques").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Merci, votre accord est enregistré"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Merci, votre accord est enregistré")
     shoot(page, "accepted-fr")
 
     outbox.drain(services)
@@ -133,7 +134,7 @@ def test_refusing_in_the_browser_fails_the_held_letter_with_consent_refused(clie
     assert page.locator("html").get_attribute("lang") == "en"
     shoot(page, "request-en")
     page.get_by_role("button", name="I refuse").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Your refusal is recorded"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your refusal is recorded")
     outbox.drain(services)
     letter = status_of(client, auth, letter_id)
     assert letter["status"] == "failed" and letter["failure"]["code"] == "consent_refused"
@@ -143,7 +144,7 @@ def test_the_language_link_switches_the_page_to_english_and_back(client, auth, l
     invitation = invite(client, auth)
     page.goto(link(live, invitation))
     page.get_by_role("link", name="English").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Cabinet Durand asks for your agreement"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cabinet Durand asks for your agreement")
     page.get_by_role("link", name="Français").click()
     assert page.locator("html").get_attribute("lang") == "fr"
 
@@ -155,7 +156,7 @@ def test_an_expired_link_is_refused(client, auth, services, live, page, shoot):
     services.clock = lambda: start + timedelta(days=3, minutes=1)
     response = page.goto(link(live, invitation))
     assert response.status == 410
-    assert page.get_by_role("heading", level=1).inner_text() == "Ce lien a expiré"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ce lien a expiré")
     assert page.get_by_role("button").count() == 0
     shoot(page, "expired-fr")
     outbox.drain(services)
@@ -166,9 +167,10 @@ def test_a_reused_link_is_refused(client, auth, live, page, shoot):
     invitation = invite(client, auth)
     page.goto(link(live, invitation))
     page.get_by_role("button", name="Je refuse").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Votre refus est enregistré")
     page.go_back()  # the form again, from the browser's history
     page.reload()
-    assert page.get_by_role("heading", level=1).inner_text() == "Ce lien a déjà été utilisé"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ce lien a déjà été utilisé")
     response = page.goto(link(live, invitation))
     assert response.status == 409
     assert page.get_by_role("button").count() == 0  # a refusal cannot be withdrawn: nothing to press
@@ -182,7 +184,7 @@ def test_a_link_with_one_character_changed_is_refused(client, auth, live, page, 
     last = url[-1]
     response = page.goto(url[:-1] + ("A" if last != "A" else "B"))
     assert response.status == 404
-    assert page.get_by_role("heading", level=1).inner_text() == "Ce lien n'est pas valide"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ce lien n'est pas valide")
     shoot(page, "invalid-fr")
     assert client.get(f"/v1/consents/invitations/{invitation['id']}", headers=auth).get_json()["status"] == "pending"
 
@@ -191,11 +193,12 @@ def test_withdrawing_from_the_same_page_blocks_the_next_send(client, auth, servi
     invitation = invite(client, auth)
     page.goto(link(live, invitation))
     page.get_by_role("button", name="J'accepte de recevoir des lettres recommandées électroniques").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Merci, votre accord est enregistré")
     assert client.post("/v1/letters", json=letter_to(INDIVIDUAL), headers=auth).status_code == 201
     page.goto(link(live, invitation))  # later, the same link
     shoot(page, "withdraw-fr")
     page.get_by_role("button", name="Je retire mon accord").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Votre accord est retiré"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Votre accord est retiré")
     shoot(page, "withdrawn-fr")
     refused = client.post("/v1/letters", json=letter_to(INDIVIDUAL), headers=auth)
     assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "consent_required"

@@ -47,6 +47,9 @@ WORDS: dict[str, dict[str, str]] = {
         "used_title": "Ce lien a déjà été utilisé",
         "used_body": "Vous avez répondu le {date} ({answer}). Une réponse ne peut pas être modifiée avec ce lien ; "
                      "contactez {sender} si vous souhaitez une nouvelle demande.",
+        "answered_title": "Vous avez déjà donné votre accord",
+        "answered_body": "Vous avez accepté le {date} de recevoir des lettres recommandées électroniques de {sender} "
+                         "à {email}. Vous pouvez retirer cet accord ci-dessous.",
         "expired_title": "Ce lien a expiré",
         "expired_body": "La demande de {sender} était valable jusqu'au {date}. Sans réponse, elle vaut refus. "
                         "Contactez {sender} si vous souhaitez donner votre accord.",
@@ -55,12 +58,11 @@ WORDS: dict[str, dict[str, str]] = {
                         "sans le retoucher ; s'il ne fonctionne toujours pas, demandez un nouveau lien à l'expéditeur.",
         "changed_title": "Le texte a changé",
         "changed_body": "Le texte de la demande a été mis à jour pendant que vous le lisiez. Relisez-le puis répondez.",
-        "answer_accepted": "accord",
         "answer_refused": "refus",
         "answer_withdrawn": "accord, retiré depuis le {date}",
         "other_language": "English",
-        "footer": "Page hébergée par LRE Bridge pour {sender}. Aucune donnée n'est utilisée à d'autres fins "
-                  "que la preuve de votre réponse.",
+        "footer": "Page hébergée par LRE Bridge pour {sender}. Votre réponse est enregistrée avec sa date, votre "
+                  "adresse IP, votre navigateur et le texte affiché, uniquement pour en apporter la preuve.",
     },
     "en": {
         "title": "Your agreement to receive electronic registered letters",
@@ -84,6 +86,9 @@ WORDS: dict[str, dict[str, str]] = {
         "used_title": "This link has already been used",
         "used_body": "You answered on {date} ({answer}). An answer cannot be changed with this link; contact "
                      "{sender} if you want a new request.",
+        "answered_title": "You have already given your agreement",
+        "answered_body": "On {date} you agreed to receive electronic registered letters from {sender} at {email}. "
+                         "You can withdraw this agreement below.",
         "expired_title": "This link has expired",
         "expired_body": "{sender}'s request was valid until {date}. Without an answer it counts as refused. "
                         "Contact {sender} if you want to give your agreement.",
@@ -92,11 +97,11 @@ WORDS: dict[str, dict[str, str]] = {
                         "without changing it; if it still fails, ask the sender for a new link.",
         "changed_title": "The text has changed",
         "changed_body": "The request's text was updated while you were reading it. Read it again, then answer.",
-        "answer_accepted": "agreed",
         "answer_refused": "refused",
         "answer_withdrawn": "agreed, withdrawn since {date}",
         "other_language": "Français",
-        "footer": "Page hosted by LRE Bridge for {sender}. No data is used for anything but proving your answer.",
+        "footer": "Page hosted by LRE Bridge for {sender}. Your answer is recorded with its date, your IP address, "
+                  "your browser and the text shown, only to prove it.",
     },
 }
 
@@ -144,14 +149,13 @@ def _state_page(invitation: ConsentInvitation, sender: str, lang: str) -> Respon
     values = {"sender": sender, "email": invitation.email}
     if invitation.status == "expired":
         return _notice("expired", 410, lang, date=_date(invitation.expires_at, lang), **values)
-    if invitation.status in ("accepted", "refused", "withdrawn"):
+    if invitation.status == "accepted":
+        return _notice("answered", 409, lang, date=_date(invitation.answered_at, lang), show_withdraw="yes", **values)
+    if invitation.status in ("refused", "withdrawn"):
         w = WORDS[lang]
-        if invitation.status == "withdrawn":
-            answer = w["answer_withdrawn"].format(date=_date(invitation.withdrawn_at, lang))
-        else:
-            answer = w[f"answer_{invitation.status}"]
-        return _notice("used", 409, lang, date=_date(invitation.answered_at, lang), answer=answer,
-                       show_withdraw="yes" if invitation.status == "accepted" else "no", **values)
+        answer = (w["answer_withdrawn"].format(date=_date(invitation.withdrawn_at, lang))
+                  if invitation.status == "withdrawn" else w["answer_refused"])
+        return _notice("used", 409, lang, date=_date(invitation.answered_at, lang), answer=answer, **values)
     shown = _shown(invitation, sender, lang)
     return _page("consent.html", 200, lang, inv=invitation, sender=sender, shown=shown,
                  expires=_date(invitation.expires_at, lang))

@@ -192,8 +192,12 @@ def withdraw(services: Services, session: Session, invitation: ConsentInvitation
         consent.revoked_by = f"the recipient, on the consent page (IP {invitation.withdrawal_ip})"[:200]
     record_account_event(session, invitation.account_id, "consent.withdrawn",
                          invitation_to_dict(services, invitation), now)
-    # Letters still waiting for this consent cannot be sent any more.
-    fail_held_letters(services, session, invitation, ("consent_withdrawn", "The recipient withdrew their consent."))
+    # Letters still waiting for this consent, or sent on it but not yet handed to the provider,
+    # cannot go any more (the safe side: the withdrawal reached us before the letter left).
+    withdrawn = ("consent_withdrawn", "The recipient withdrew their consent before the letter was sent.")
+    fail_held_letters(services, session, invitation, withdrawn)
+    if consent is not None:
+        fail_unsent_letters(services, session, consent, withdrawn)
 
 
 def _held(session: Session, invitation: ConsentInvitation) -> list[LetterLegalBasis]:
@@ -229,6 +233,20 @@ def release_held_letters(services: Services, session: Session, invitation: Conse
         add_consent_proof(session, letter, consent)
         outbox.enqueue(session, "submit_letter", account_id=letter.account_id, letter_id=letter.id,
                        dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts)
+
+
+def fail_unsent_letters(services: Services, session: Session, consent: Consent, failure: tuple[str, str]) -> None:
+    """Fail the queued letters sent on ``consent`` that no worker has begun to submit."""
+    from connector.letters import record_event
+
+    rows = session.scalars(select(LetterLegalBasis).where(LetterLegalBasis.consent_id == consent.id))
+    for row in list(rows):
+        letter = session.get(Letter, row.letter_id, with_for_update=True)
+        if letter is None or letter.status != LetterStatus.QUEUED or letter.submit_attempted_at is not None:
+            continue  # already at (or possibly at) the provider: it went out before the withdrawal
+        record_event(session, letter, LetterStatus.FAILED, occurred_at=services.clock(), provider=letter.provider,
+                     provider_event_id=None, raw={"code": failure[0], "message": failure[1], "consent_id": consent.id},
+                     failure=failure, public_url=services.settings.public_url)
 
 
 def fail_held_letters(services: Services, session: Session, invitation: ConsentInvitation,
