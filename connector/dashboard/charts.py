@@ -24,7 +24,7 @@ STATUS_COLOURS: dict[str, str] = {
     "failed": "#b91c1c",
 }
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 36
+LEFT, RIGHT, TOP, BOTTOM = 60, 12, 12, 40
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _labels(categories: list[str], step_x: float) -> str:
     for i, label in enumerate(categories):
         if i % every == 0:
             x = LEFT + step_x * (i + 0.5)
-            parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" class="tick" '
+            parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 22}" class="tick" '
                          f'text-anchor="middle">{escape(label)}</text>')
     return "".join(parts)
 

@@ -76,6 +76,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "status_neglected": ("négligée", "neglected"),
     "status_bounced": ("rebond", "bounced"),
     "status_failed": ("échec", "failed"),
+    # Batch progress counters (connector.batches.service.COUNT_KEYS).
+    "status_pending": ("à préparer", "pending"),
+    "status_rendered": ("préparées", "rendered"),
+    "status_submitted": ("transmises", "submitted"),
+    "status_cancelled": ("annulées", "cancelled"),
     "proof_deposit": ("Preuve de dépôt", "Deposit proof"),
     "proof_acceptance": ("Preuve d'acceptation", "Acceptance proof"),
     "proof_refusal": ("Preuve de refus", "Refusal proof"),

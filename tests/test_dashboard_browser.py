@@ -1,0 +1,190 @@
+"""The dashboard in a real browser (Playwright driving Debian's Chromium, installed when missing).
+
+The bridge runs on a loopback server sharing the test's database and clock. Screenshots go to the
+test's temporary directory, and to ``$LRE_DASHBOARD_SCREENSHOTS`` when set (``docs/`` holds the
+ones made that way: ``LRE_DASHBOARD_SCREENSHOTS=docs .venv/bin/pytest tests/test_dashboard_browser.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from connector import outbox
+from connector.monitoring.alerts import evaluate_all
+from tests.helpers import letter_payload, make_pdf
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def _ensure_chromium() -> None:
+    """Debian's Chromium, installed once per machine (the tests never download a browser)."""
+    if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
+        return
+    if os.geteuid() != 0:
+        pytest.fail("Chromium is missing: run `apt-get install -y chromium` as root")
+    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], check=True,
+                   stdout=subprocess.DEVNULL, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    _ensure_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def live(app: Any) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=DESKTOP, device_scale_factor=1, locale="fr-FR", accept_downloads=True)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def shoot(tmp_path: Path):  # type: ignore[no-untyped-def]
+    targets = [tmp_path] + ([Path(os.environ["LRE_DASHBOARD_SCREENSHOTS"])]
+                            if os.environ.get("LRE_DASHBOARD_SCREENSHOTS") else [])
+
+    def take(page: Any, name: str) -> None:
+        for target in targets:
+            target.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(target / f"dashboard-{name}.png"), full_page=True)
+
+    return take
+
+
+def api_key(auth: dict[str, str]) -> str:
+    return auth["Authorization"].removeprefix("Bearer ")
+
+
+def sign_in(page: Any, live: str, auth: dict[str, str]) -> None:
+    page.goto(f"{live}/dashboard/")
+    assert page.url.startswith(f"{live}/dashboard/login")
+    page.get_by_label("Clé d'API").fill(api_key(auth))
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"{live}/dashboard/")
+
+
+def send(client: Any, auth: dict[str, str], outcome: str, reference: str) -> dict[str, Any]:
+    response = client.post("/v1/letters", json=letter_payload(sandbox_outcome=outcome, reference=reference),
+                           headers=auth)
+    assert response.status_code == 201, response.json
+    return dict(response.json)
+
+
+def test_sign_in_figures_alert_batch_proof_and_sign_out(client, auth, services, live, context, shoot, app):
+    page = context.new_page()
+    sign_in(page, live, auth)
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert page.get_by_text("Aucune alerte ouverte.").is_visible()
+
+    # Induced sandbox failures: 1 in 4 is 25 %, over this account's minimum volume of 4.
+    assert client.put("/v1/alerts/rules/technical_failure_rate", json={"min_volume": 4},
+                      headers=auth).status_code == 200
+    accepted = send(client, auth, "accepted", "DOSSIER-1")
+    send(client, auth, "refused", "DOSSIER-2")
+    send(client, auth, "bounced", "DOSSIER-3")
+    send(client, auth, "failed", "DOSSIER-4")
+    batch = client.post("/v1/batches", json={
+        "document": {"filename": "relance.pdf", "content_base64": base64.b64encode(make_pdf("Relance")).decode()},
+        "rows": [{"recipient": {"type": "professional", "email": f"client{n}@exemple.fr", "company": f"Client {n}"},
+                  "sandbox_outcome": "accepted"} for n in (1, 2)],
+        "reference": "RELANCES-DECEMBRE"}, headers=auth)
+    assert batch.status_code == 202, batch.json
+    outbox.drain(services)
+    evaluate_all(services)
+
+    page.reload()
+    alert = page.locator('li.alert[data-rule="technical_failure_rate"]')
+    assert alert.is_visible() and "Taux d'échec technique" in alert.inner_text()
+    # Every KPI on the page is the API's figure for the same window.
+    totals = client.get("/v1/kpis?preset=7d", headers=auth).json["totals"]
+    figures = {"letters": totals["letters"], "deliverability": totals["deliverability"],
+               "refusal-rate": totals["refusal_rate"], "failure-rate": totals["technical_failure_rate"],
+               "delay-mean": totals["acceptance_delay_seconds"]["mean"]}
+    for name, expected in figures.items():
+        assert page.locator(f"#kpi-{name}").get_attribute("data-value") == str(expected), name
+    assert totals["letters"] == 6 and totals["technical_failure_rate"] == round(1 / 6, 6)
+    assert page.locator("#kpi-failure-rate").inner_text() == "16.7 %"
+    assert page.locator("#kpi-letters").inner_text() == "6"
+    # The batch and its progress (both letters accepted: 100 %).
+    batch_row = page.locator(f'li.batch[data-batch-id="{batch.json["id"]}"]')
+    assert "RELANCES-DECEMBRE" in batch_row.inner_text()
+    assert batch_row.locator(".progress-figure").get_attribute("data-progress") == "1.0"
+    assert batch_row.get_by_label("Avancement").get_attribute("value") == "100.0"
+    shoot(page, "overview-fr")
+
+    # A proof downloads, byte for byte the API's.
+    row = page.locator(f'tr[data-letter-id="{accepted["id"]}"]')
+    with page.expect_download() as download_info:
+        row.get_by_role("link", name="Preuve d'acceptation").click()
+    download = download_info.value
+    saved = Path(download.path()).read_bytes()
+    assert saved == client.get(f"/v1/letters/{accepted['id']}/proofs/acceptance", headers=auth).data
+    assert download.suggested_filename.endswith(".pdf")
+
+    # On a fresh page the keyboard reaches the skip link first; English on request.
+    page.goto(f"{live}/dashboard/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
+    page.get_by_role("link", name="English").click()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_role("heading", name="Open alerts").is_visible()
+    shoot(page, "overview-en")
+
+    phone = context.browser.new_context(viewport=PHONE, device_scale_factor=1, locale="fr-FR")
+    phone_page = phone.new_page()
+    sign_in(phone_page, live, auth)
+    # Usable on a phone: nothing wider than the screen but the tables' own scroll areas.
+    width = phone_page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], width
+    shoot(phone_page, "phone-fr")
+    phone.close()
+
+    page.goto(f"{live}/dashboard/alerts?lang=fr")
+    shoot(page, "alerts-fr")
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url(re.compile(r".*/dashboard/login\?signed_out=1"))
+    assert page.get_by_text("Vous êtes déconnecté.").is_visible()
+    shoot(page, "sign-in-fr")
+
+    # Signed out, every dashboard URL (pages and downloads) brings the sign-in form.
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/dashboard") or "GET" not in rule.methods:
+            continue
+        if rule.endpoint in ("dashboard.login", "dashboard.static"):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: accepted["id"] if m.group(1) == "letter_id" else "acceptance",
+                      rule.rule)
+        page.goto(live + path)
+        assert page.url.startswith(f"{live}/dashboard/login?next="), path
+        assert page.get_by_role("button", name="Se connecter").is_visible()
