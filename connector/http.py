@@ -28,7 +28,6 @@ from urllib3.util.connection import create_connection
 
 DEFAULT_TIMEOUT = 15.0
 MAX_REDIRECTS = 3
-_session = requests.Session()
 
 # Global unicast IPv6 is 2000::/3; inside it, these forms carry an IPv4 address that a relay or
 # translator would reach on the bridge's behalf (2002:7f00:1:: is 6to4 for 127.0.0.1).
@@ -144,14 +143,13 @@ def request(
     """
     address = check_url(url, allow_private=allow_private, require_https=require_https)
     kwargs["allow_redirects"] = False
-    if address is None:
-        return _session.request(method, url, timeout=timeout, **kwargs)
     # One session per call: its pool is bound to this call's address, and never reused for a
-    # later resolution of the same name.
+    # later resolution of the same name; its sockets close with it.
     session = requests.Session()
-    adapter = _pinned_adapter(address)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    if address is not None:
+        adapter = _pinned_adapter(address)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
     try:
         response = session.request(method, url, timeout=timeout, **kwargs)
     except BaseException:

@@ -226,6 +226,9 @@ class Consent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     proof_filename: Mapped[str | None] = mapped_column(String(255))
     proof_sha256: Mapped[str | None] = mapped_column(String(64))
+    # While in flight: the process doing the work ("host:pid:start") and until when it holds the key.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
     proof_storage_key: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -321,6 +321,7 @@ def pdf_server() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+    server.server_close()
 
 
 def test_it_fetches_documents_by_url(client, auth, pdf_server):
@@ -425,8 +426,8 @@ def test_a_concurrent_request_with_the_same_key_gets_409(app, auth, services, pd
 
 def test_a_request_overtaken_by_its_retry_stores_nothing_and_the_letter_exists_once(app, account, services,
                                                                                       pdf_server):
-    """A request slower than the abandon delay (5 min) is taken over by the client's retry; when the
-    first one finally finishes it must not store its letter too."""
+    """A request whose lease ran out (its host stopped renewing it) is taken over by the client's
+    retry; when the first one finally finishes it must not store its letter too."""
     from datetime import timedelta
 
     from connector.models import IdempotencyKey
@@ -439,7 +440,9 @@ def test_a_request_overtaken_by_its_retry_stores_nothing_and_the_letter_exists_o
         with services.db.transaction() as session:
             row = session.get(IdempotencyKey, (account_id, "slow-zap-run"))
             assert row is not None and row.state == "in_flight"
-            row.created_at = row.created_at - timedelta(minutes=6)  # as if it had been running 6 minutes
+            # As if it ran on another host that stopped renewing its lease a while ago.
+            row.owner = "another-host:4242:1"
+            row.lease_expires_at = row.created_at - timedelta(minutes=1)
         retry = pool.submit(post)
         first_result, retry_result = first.result(), retry.result()
     assert first_result[0] == 409 and first_result[1]["error"]["code"] == "idempotency_key_in_use"

@@ -91,8 +91,9 @@ def rebinding(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ThreadingHTTPSe
     monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     monkeypatch.setattr(http, "is_public_address", lambda address: address == "127.0.0.2")
     yield public, internal
-    public.shutdown()
-    internal.shutdown()
+    for server in (public, internal):
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_connection_goes_to_the_address_that_was_checked(rebinding: Any) -> None:
