@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from connector.catalog import LANGUAGES
+from connector.exporters.make import export_make_app
 from connector.exporters.zapier import export_zapier_app
 
 
@@ -28,3 +29,14 @@ def export_zapier(directory: Path, lang: str) -> None:
     for path in written:
         click.echo(f"wrote {path}")
     click.echo(f"next: npm --prefix {directory} ci && npm --prefix {directory} test")
+
+
+@export.command("make")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--lang", type=click.Choice(LANGUAGES), default="fr", show_default=True,
+              help="Language of labels and help texts (a Make app has one).")
+def export_make(directory: Path, lang: str) -> None:
+    """Write the Make custom app (local-development layout, makecomapp.json) into DIRECTORY."""
+    written = export_make_app(directory, lang=lang)
+    click.echo(f"wrote {len(written)} files into {directory}")
+    click.echo(f"next: open {directory} in VS Code with the Make Apps Editor and deploy it (docs/make.md)")
