@@ -67,6 +67,8 @@ class ProofKind(StrEnum):
     REFUSAL = "refusal"
     NEGLIGENCE = "negligence"
     BOUNCE = "bounce"
+    # Not a provider's: the recipient's consent certificate, bound to each letter sent on it (issue 18).
+    CONSENT = "consent"
 
 
 PROOF_KIND_BY_STATUS: dict[LetterStatus, ProofKind] = {
@@ -83,6 +85,7 @@ PROOF_LABELS: dict[ProofKind, Label] = {
     ProofKind.REFUSAL: Label("Proof of refusal", "Preuve de refus"),
     ProofKind.NEGLIGENCE: Label("Proof of non-claim", "Preuve de négligence (non-réclamation)"),
     ProofKind.BOUNCE: Label("Proof of non-delivery", "Preuve de non-distribution"),
+    ProofKind.CONSENT: Label("Recipient's consent certificate", "Certificat de consentement du destinataire"),
 }
 
 

@@ -23,8 +23,9 @@ from connector.evidence import journal
 from connector.models import Account, Consent, Letter, Proof
 from connector.providers.base import LetterStatus
 from connector.services import Services
+from connector.vocabulary import ProofKind
 
-CONSENT_PROOF_KIND = "consent"
+CONSENT_PROOF_KIND = ProofKind.CONSENT.value
 FAILURE_BY_STATUS = {
     "refused": ("consent_refused", "The recipient refused to receive registered e-mail (CPCE art. L.100)."),
     "expired": ("consent_expired", "The recipient did not answer the consent invitation before it expired; "
