@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -313,6 +314,18 @@ def validate_rows(raw_rows: list[Any], ctx: BatchContext) -> tuple[list[ValidRow
                          "A row must be an object (column → value)."))
             flat_rows.append(None)
             continue
+        if isinstance(raw.get("data"), str):
+            # A platform's line item carries the row's own template values as one JSON text.
+            try:
+                parsed_data = json.loads(raw["data"]) if raw["data"].strip() else {}
+            except json.JSONDecodeError:
+                parsed_data = None
+            if not isinstance(parsed_data, dict):
+                add(RowError(number, "data", "data", "invalid_json",
+                             'data must be a JSON object of template values, e.g. {"lots": ["Lot 12"]}.'))
+                flat_rows.append(None)
+                continue
+            raw = {**raw, "data": parsed_data}
         flat = flatten(raw)
         flat_rows.append(flat)
         columns.update(dict.fromkeys(flat))

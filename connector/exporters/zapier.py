@@ -72,6 +72,8 @@ def input_field(f: InputField, lang: str) -> dict[str, Any] | str:
         "dynamic": f"{TEMPLATE_LIST_TRIGGER}.id.name" if f.dynamic == Dynamic.TEMPLATES else None,
         "altersDynamicFields": f.alters_dynamic_fields,
         "group": f.group.value if f.group else None,
+        # Line items: Zapier then gives the field as a list of objects with these keys.
+        "children": [input_field(child, lang) for child in f.children],
     })
 
 

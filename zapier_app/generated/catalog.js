@@ -1526,6 +1526,306 @@ module.exports = {
             "file": "SAMPLE FILE"
           }
         }
+      },
+      "send_batch": {
+        "key": "send_batch",
+        "noun": "Batch",
+        "display": {
+          "label": "Send a Batch of Registered Letters",
+          "description": "Sends one letter from a template to every row (line items): e.g. an AG convocation to every co-owner. Every row is checked first; one bad row stops the whole batch, and none is sent."
+        },
+        "operation": {
+          "inputFields": [
+            {
+              "key": "template",
+              "label": "Template",
+              "type": "string",
+              "required": true,
+              "helpText": "The letter template every row is filled into.",
+              "dynamic": "template_list.id.name"
+            },
+            {
+              "key": "common_data",
+              "label": "Template values common to every letter",
+              "type": "string",
+              "helpText": "Key/value pairs, e.g. date_assemblee, heure_assemblee, lieu_assemblee, ordre_du_jour; a row's own value wins.",
+              "dict": true
+            },
+            {
+              "key": "rows",
+              "label": "Recipients (one per line item)",
+              "type": "string",
+              "required": true,
+              "children": [
+                {
+                  "key": "email",
+                  "label": "Recipient e-mail",
+                  "type": "string",
+                  "required": true
+                },
+                {
+                  "key": "type",
+                  "label": "Recipient type",
+                  "type": "string",
+                  "helpText": "Empty: the batch's recipient type.",
+                  "choices": [
+                    {
+                      "value": "professional",
+                      "label": "Professional (company, sole trader)",
+                      "sample": "professional"
+                    },
+                    {
+                      "value": "individual",
+                      "label": "Individual (needs prior consent)",
+                      "sample": "individual"
+                    },
+                    {
+                      "value": "administration",
+                      "label": "Public administration",
+                      "sample": "administration"
+                    },
+                    {
+                      "value": "association",
+                      "label": "Association",
+                      "sample": "association"
+                    }
+                  ]
+                },
+                {
+                  "key": "company",
+                  "label": "Company",
+                  "type": "string"
+                },
+                {
+                  "key": "first_name",
+                  "label": "First name",
+                  "type": "string"
+                },
+                {
+                  "key": "last_name",
+                  "label": "Last name",
+                  "type": "string"
+                },
+                {
+                  "key": "reference",
+                  "label": "Reference of this letter",
+                  "type": "string"
+                },
+                {
+                  "key": "destinataire_nom",
+                  "label": "Name on the letter",
+                  "type": "string"
+                },
+                {
+                  "key": "destinataire_adresse",
+                  "label": "Address on the letter",
+                  "type": "text"
+                },
+                {
+                  "key": "data",
+                  "label": "Other template values of this row (JSON)",
+                  "type": "text",
+                  "helpText": "A JSON object of this row's own template values, e.g. the co-owner's lots.",
+                  "placeholder": "{\"lots\": [\"Lot 12 : appartement\"]}"
+                }
+              ]
+            },
+            {
+              "key": "attachments",
+              "label": "Attachments for every letter",
+              "type": "file",
+              "helpText": "PDFs joined to every letter (ordre du jour, comptes…); stored once.",
+              "list": true
+            },
+            {
+              "key": "recipient_type",
+              "label": "Recipient type",
+              "type": "string",
+              "helpText": "For rows that give none. Individuals need their prior consent (CPCE art. L.100).",
+              "choices": [
+                {
+                  "value": "professional",
+                  "label": "Professional (company, sole trader)",
+                  "sample": "professional"
+                },
+                {
+                  "value": "individual",
+                  "label": "Individual (needs prior consent)",
+                  "sample": "individual"
+                },
+                {
+                  "value": "administration",
+                  "label": "Public administration",
+                  "sample": "administration"
+                },
+                {
+                  "value": "association",
+                  "label": "Association",
+                  "sample": "association"
+                }
+              ],
+              "default": "professional"
+            },
+            {
+              "key": "message",
+              "label": "Notification message",
+              "type": "text",
+              "helpText": "Text of the e-mail telling the recipient a registered letter awaits them."
+            },
+            {
+              "key": "reference",
+              "label": "Your reference",
+              "type": "string",
+              "helpText": "Your own reference (case, invoice…), to find the letter later.",
+              "placeholder": "DOSSIER-42"
+            },
+            {
+              "key": "allow_short_notice",
+              "label": "Urgent assembly (skip the 21-day notice check)",
+              "type": "boolean",
+              "group": "advanced"
+            },
+            {
+              "key": "idempotency_key",
+              "label": "Idempotency key",
+              "type": "string",
+              "helpText": "Leave empty: a key derived from the Zap and these inputs makes a retried run never send twice. Set it (e.g. a row id) to decide yourself what counts as the same letter.",
+              "group": "advanced"
+            },
+            {
+              "key": "sandbox_outcome",
+              "label": "Sandbox outcome",
+              "type": "string",
+              "helpText": "Only with the sandbox provider: the outcome the simulated letter will have.",
+              "choices": [
+                {
+                  "value": "accepted",
+                  "label": "Accepted",
+                  "sample": "accepted"
+                },
+                {
+                  "value": "refused",
+                  "label": "Refused",
+                  "sample": "refused"
+                },
+                {
+                  "value": "neglected",
+                  "label": "Not claimed within 15 days",
+                  "sample": "neglected"
+                },
+                {
+                  "value": "bounced",
+                  "label": "E-mail bounced",
+                  "sample": "bounced"
+                },
+                {
+                  "value": "failed",
+                  "label": "Could not be sent",
+                  "sample": "failed"
+                }
+              ],
+              "group": "advanced"
+            }
+          ],
+          "inputFieldGroups": [
+            {
+              "key": "advanced",
+              "label": "Advanced"
+            }
+          ],
+          "outputFields": [
+            {
+              "key": "id",
+              "label": "Batch ID",
+              "type": "string"
+            },
+            {
+              "key": "status",
+              "label": "Batch status",
+              "type": "string"
+            },
+            {
+              "key": "total",
+              "label": "Letters",
+              "type": "integer"
+            },
+            {
+              "key": "counts__pending",
+              "label": "Letters being made",
+              "type": "integer"
+            },
+            {
+              "key": "counts__submitted",
+              "label": "Letters submitted",
+              "type": "integer"
+            },
+            {
+              "key": "counts__accepted",
+              "label": "Letters accepted",
+              "type": "integer"
+            },
+            {
+              "key": "counts__failed",
+              "label": "Letters failed",
+              "type": "integer"
+            },
+            {
+              "key": "progress__final",
+              "label": "Share of letters at a final status",
+              "type": "number"
+            },
+            {
+              "key": "reference",
+              "label": "Reference",
+              "type": "string"
+            },
+            {
+              "key": "created_at",
+              "label": "Created at",
+              "type": "datetime"
+            },
+            {
+              "key": "links__self",
+              "label": "Batch URL (API)",
+              "type": "string"
+            },
+            {
+              "key": "links__report",
+              "label": "Bordereau URL (API)",
+              "type": "string"
+            }
+          ],
+          "sample": {
+            "id": "bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c",
+            "object": "batch",
+            "status": "processing",
+            "total": 412,
+            "counts": {
+              "pending": 412,
+              "rendered": 0,
+              "submitted": 0,
+              "queued": 0,
+              "deposited": 0,
+              "accepted": 0,
+              "refused": 0,
+              "neglected": 0,
+              "bounced": 0,
+              "failed": 0,
+              "cancelled": 0
+            },
+            "progress": {
+              "rendered": 0.0,
+              "submitted": 0.0,
+              "final": 0.0
+            },
+            "reference": "AG-2027",
+            "created_at": "2026-12-01T09:00:00Z",
+            "links": {
+              "self": "https://lre.exemple.fr/v1/batches/bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c",
+              "report": "https://lre.exemple.fr/v1/batches/bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c/report"
+            }
+          }
+        }
       }
     },
     "searches": {
@@ -1923,6 +2223,47 @@ module.exports = {
         "inputs": {
           "reference": {
             "to": "body.filters.reference"
+          }
+        }
+      },
+      "send_batch": {
+        "kind": "create",
+        "method": "POST",
+        "path": "/v1/batches",
+        "events": [],
+        "instant": false,
+        "inputs": {
+          "template": {
+            "to": "body.template",
+            "dynamic": "templates"
+          },
+          "common_data": {
+            "to": "body.data"
+          },
+          "rows": {
+            "to": "body.rows"
+          },
+          "attachments": {
+            "list": true
+          },
+          "recipient_type": {
+            "to": "body.recipient_type",
+            "default": "professional"
+          },
+          "message": {
+            "to": "body.message"
+          },
+          "reference": {
+            "to": "body.reference"
+          },
+          "allow_short_notice": {
+            "to": "body.allow_short_notice"
+          },
+          "idempotency_key": {
+            "to": "header.Idempotency-Key"
+          },
+          "sandbox_outcome": {
+            "to": "body.sandbox_outcome"
           }
         }
       }

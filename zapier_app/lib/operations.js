@@ -91,12 +91,30 @@ const listTemplates = async (z, bundle) => {
   return response.data.data.map((t) => ({ ...t, id: t.name, name: t.title || t.name }));
 };
 
+const isBlankUrl = (value) => value === undefined || value === null || String(value).trim() === '';
+
+// A batch: the line items are the rows as they are (their keys are the bridge's column names);
+// the attachments come as file URLs, which the bridge downloads once for every letter.
+const sendBatch = async (z, bundle) => {
+  const request = buildRequest(spec('send_batch'), bundle.inputData);
+  const attachments = [].concat(bundle.inputData.attachments || []).filter((url) => !isBlankUrl(url));
+  if (attachments.length) {
+    request.body.attachments = attachments.map((url, i) => ({ filename: `piece-jointe-${i + 1}.pdf`, url }));
+  }
+  const headers = {
+    'Idempotency-Key': request.header['Idempotency-Key'] || idempotencyKey(bundle, 'send_batch', request.body),
+  };
+  const response = await call(z, bundle, { method: 'POST', path: '/v1/batches', body: request.body, headers });
+  return response.data;
+};
+
 const PERFORMS = {
   send_letter_from_template: { perform: sendLetter('send_letter_from_template') },
   send_letter_with_pdf: { perform: sendLetter('send_letter_with_pdf') },
   render_letter: { perform: renderLetter },
   find_letter: { perform: findLetter },
   template_list: { perform: listTemplates },
+  send_batch: { perform: sendBatch },
 };
 
 // The operation's behaviour: a fixed perform, or the REST hook set for status triggers.
