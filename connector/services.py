@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,12 +85,21 @@ def open_archive(settings: Settings, url: str | None = None) -> BlobStore:
 def s3_client(settings: Settings) -> Any:
     """A boto3 S3 client for the configured endpoint; credentials from the settings, else boto3's
     usual chain (environment, ~/.aws, instance role)."""
+    return _s3_client(settings.storage_endpoint_url, settings.storage_region, settings.storage_access_key_id,
+                      settings.storage_secret_access_key, os.getpid())
+
+
+# One client per endpoint and credentials in a process (boto3 clients are thread-safe): every
+# archive opened in the process shares its connection pool, and none is left to leak its sockets.
+@functools.lru_cache(maxsize=8)
+def _s3_client(endpoint_url: str | None, region: str | None, access_key_id: str | None,
+               secret_access_key: str | None, pid: int) -> Any:
     import boto3
     from botocore.config import Config
 
     config = Config(
         # Path-style addressing for non-AWS endpoints: MinIO and Ceph rarely have wildcard DNS.
-        s3={"addressing_style": "path" if settings.storage_endpoint_url else "auto"},
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
         retries={"max_attempts": 5, "mode": "standard"},
         connect_timeout=10,
         read_timeout=60,
@@ -96,9 +107,9 @@ def s3_client(settings: Settings) -> Any:
     )
     return boto3.session.Session().client(
         "s3",
-        endpoint_url=settings.storage_endpoint_url,
-        region_name=settings.storage_region or "us-east-1",
-        aws_access_key_id=settings.storage_access_key_id,
-        aws_secret_access_key=settings.storage_secret_access_key,
+        endpoint_url=endpoint_url,
+        region_name=region or "us-east-1",
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
         config=config,
     )

@@ -9,6 +9,7 @@ figures do not include the server's. Each test gets its own bucket, created with
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -62,7 +63,9 @@ def serve_s3() -> Iterator[str]:
             process.wait()
 
 
+@functools.lru_cache(maxsize=4)
 def client(endpoint: str) -> Any:
+    """One boto3 client per endpoint for the whole session (a client per call would leak sockets)."""
     import boto3
 
     return boto3.session.Session().client(

@@ -30,7 +30,7 @@ from connector.evidence.timestamp import make_request, read_response
 from connector.evidence.verify import read_package, verify_package
 from connector.models import Document, Letter, Proof
 from connector.services import Services
-from connector.storage import RetentionLocked, S3Store
+from connector.storage import BlobCorrupted, RetentionLocked, S3Store
 from tests import s3_server, tsa_server
 from tests.helpers import letter_payload, make_pdf
 from tests.tsa_server import serve_tsa
@@ -145,6 +145,19 @@ class TestDamage:
         assert f"CHANGED  {document_key}" in output and "documents.storage_key" in output
         assert "0 missing, 1 changed" in output
 
+    def test_streams_go_in_and_out_in_pieces_and_the_same_bytes_are_one_object(self, services):
+        blobs = services.blobs
+        content = os.urandom(9 * 1024 * 1024 + 17)  # above the 8 MB part size: a multipart upload on S3
+        key = blobs.put_stream(io.BytesIO(content))
+        assert key == blobs.key_for(content) and blobs.get(key) == content
+        with blobs.open(key) as reader:
+            assert reader.read(1000) == content[:1000]
+            assert reader.read() == content[1000:]
+        assert blobs.put(content) == key  # written once: the same bytes are the same object
+        self._change(services, key, content[:-1])  # truncated in place
+        with pytest.raises(BlobCorrupted), blobs.open(key) as reader:
+            reader.read()
+
     def test_a_missing_object_is_reported_by_archive_verify(self, client, auth, services, settings_overrides):
         letter = send(client, auth, services, outcome="refused")
         proof_key = keys_of(services, letter["id"])[-1]
@@ -153,17 +166,6 @@ class TestDamage:
         assert code == 1
         assert f"MISSING  {proof_key}  (referenced by proofs.storage_key)" in output
         assert "1 missing, 0 changed" in output
-
-
-def test_streams_go_in_and_out_in_pieces_and_a_short_read_is_caught(services, tmp_path):
-    blobs = services.blobs
-    content = os.urandom(3 * 1024 * 1024 + 17)
-    key = blobs.put_stream(io.BytesIO(content))
-    assert key == blobs.key_for(content) and blobs.get(key) == content
-    with blobs.open(key) as reader:
-        assert reader.read(1000) == content[:1000]
-        assert reader.read() == content[1000:]
-    assert blobs.put(content) == key  # written once: the same bytes are the same object
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,6 +213,38 @@ class TestOnS3:
             blobs.delete(document_key)
         kept = s3.get_object(Bucket=bucket, Key=name, VersionId=version)["Body"].read()
         assert kept == make_pdf()
+
+    def test_a_letter_whose_document_cannot_be_archived_is_not_accepted(self, settings_overrides, tmp_path, s3):
+        """The bucket is unreachable for this request (here: it does not exist yet): nothing is
+        stored, and the same request succeeds once it is back."""
+        missing = f"lre-missing-{tmp_path.name[-8:].lower().replace('_', '-')}"
+        app = create_app({**settings_overrides, "storage_url": f"s3://{missing}/archive"})
+        try:
+            services = app.extensions["lre"]
+            client = app.test_client()
+            from connector.auth import create_api_key
+            from connector.models import Account, Job
+
+            with services.db.transaction() as session:
+                account = Account(name="Cabinet Durand")
+                session.add(account)
+                session.flush()
+                _, api_key = create_api_key(session, account, name="test")
+            auth = {"Authorization": f"Bearer {api_key}"}
+            body = letter_payload()
+            response = client.post("/v1/letters", json=body, headers=auth)
+            assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
+            with services.db.transaction() as session:
+                counts = [session.query(model).count() for model in (Letter, Document, Job)]
+            assert counts == [0, 0, 0]
+
+            s3.create_bucket(Bucket=missing, ObjectLockEnabledForBucket=True)
+            response = client.post("/v1/letters", json=body, headers=auth)
+            assert response.status_code == 201
+            stored = client.get(f"/v1/letters/{response.json['id']}/document", headers=auth)
+            assert stored.data == make_pdf()
+        finally:
+            app.extensions["lre"].db.dispose()
 
     def test_two_machines_share_one_archive_and_one_database(self, settings_overrides, tmp_path):
         signing_key = tmp_path / "seal.pem"
@@ -290,9 +324,17 @@ def test_archive_migrate_interrupted_and_resumed_loses_nothing(
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(keys) - 1} copied" in resumed.stdout and "1 already there, 0 failed" in resumed.stdout
 
+    # A letter the old machine archived locally after the copy: caught by one more pass after the switch.
+    late = send(client, auth, services, text="Lettre tardive")
+    late_keys = set(keys_of(services, late["id"])) - set(keys)
     moved = {**settings, **s3_server.s3_settings(s3_endpoint, bucket)}
     code, output = run_cli(["archive", "verify"], moved)
-    assert code == 0 and f"{len(keys)} object(s)" in output, output
+    assert code == 1 and f"{len(late_keys)} missing" in output, output
+    old_archive = str(services.settings.data_dir / "archive")
+    code, output = run_cli(["archive", "migrate", "--from", old_archive, "--to", target], moved)
+    assert code == 0 and f"{len(late_keys)} copied" in output, output
+    code, output = run_cli(["archive", "verify"], moved)
+    assert code == 0 and f"{len(keys) + len(late_keys)} object(s)" in output, output
     app = create_app({**moved, "data_dir": settings["data_dir"].parent / "new-machine"})
     try:
         on_s3 = app.test_client()

@@ -64,19 +64,29 @@ def verify_command() -> None:
 @archive_cli.command("migrate")
 @click.option("--to", "target_url", required=True, metavar="s3://BUCKET/PREFIX",
               help="The new archive. Endpoint and credentials: LRE_STORAGE_ENDPOINT_URL, LRE_STORAGE_ACCESS_KEY_ID…")
-def migrate_command(target_url: str) -> None:
+@click.option("--from", "source", default=None, metavar="s3://… | FOLDER",
+              help="Copy from this archive instead of the current one (e.g. a machine's old LRE_DATA_DIR/archive "
+                   "after the switch, to catch what it wrote in between).")
+def migrate_command(target_url: str, source: str | None) -> None:
     """Copy the current archive to TARGET, verifying every hash; run again to resume.
 
     Then set LRE_STORAGE_URL to the target on every machine. Exit status 1 if any object failed.
     """
     from connector.services import open_archive
-    from connector.storage import S3Store
+    from connector.storage import FileSystemStore, S3Store
 
     services = _services()
     try:
         target = open_archive(services.settings, target_url)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--to") from None
+    if source is not None:
+        if source.startswith("s3://"):
+            services.blobs = open_archive(services.settings, source)
+        elif Path(source).is_dir():
+            services.blobs = FileSystemStore(Path(source))
+        else:
+            raise click.BadParameter(f"{source} is neither s3://… nor an archive folder", param_hint="--from")
     if isinstance(target, S3Store):
         try:
             target.check()
