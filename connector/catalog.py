@@ -233,6 +233,29 @@ RECIPIENT = (
     InputField("recipient_last_name", Text("Last name", "Nom"), to="body.recipient.last_name",
                group=Group.RECIPIENT),
 )
+# Issue 18: why the recipient may receive an LRE, and a letter that waits for a pending invitation.
+LEGAL_BASIS = InputField(
+    "recipient_legal_basis", Text("Legal basis", "Base légale"), to="body.recipient.legal_basis",
+    group=Group.RECIPIENT,
+    choices=(Choice("professional", Text("Professional recipient (no consent needed)",
+                                         "Destinataire professionnel (sans consentement)")),
+             Choice("consent", Text("Recipient's consent (CPCE art. L.100)",
+                                    "Consentement du destinataire (CPCE art. L.100)")),
+             Choice("condominium", Text("Notification to a co-owner (loi 65-557 art. 42-1)",
+                                        "Notification à un copropriétaire (loi 65-557 art. 42-1)"))),
+    help=Text("Leave empty: professional for a professional, consent for anyone else. The co-owner basis must "
+              "be enabled for your account, and refuses co-owners who asked for paper.",
+              "Laissez vide : professionnel pour un professionnel, consentement sinon. La base copropriété doit "
+              "être activée pour votre compte et refuse les copropriétaires qui ont demandé le papier."),
+)
+HOLD_UNTIL_CONSENT = InputField(
+    "hold_until_consent", Text("Wait for the consent being asked", "Attendre le consentement demandé"),
+    FieldType.BOOLEAN, to="body.hold_until_consent", group=Group.ADVANCED,
+    help=Text("When the recipient has a pending consent invitation: the letter waits, is sent once they accept, "
+              "and fails (consent_refused) if they refuse or do not answer.",
+              "Si une invitation au consentement est en cours : la lettre attend, part dès l'accord, et échoue "
+              "(consent_refused) en cas de refus ou sans réponse."),
+)
 MESSAGE = InputField(
     "message", Text("Notification message", "Message de notification"), FieldType.TEXT, to="body.message",
     help=Text("Text of the e-mail telling the recipient a registered letter awaits them.",
@@ -409,8 +432,8 @@ SEND_FROM_TEMPLATE = Operation(
         "Remplit un de vos modèles, produit le PDF et l'envoie en lettre recommandée électronique qualifiée.",
     ),
     endpoint=Endpoint("POST", "/v1/letters"),
-    inputs=(TEMPLATE, TEMPLATE_FIELDS, *RECIPIENT, MESSAGE, REFERENCE, SENDER_OTP, METADATA, IDEMPOTENCY_KEY,
-            SANDBOX_OUTCOME),
+    inputs=(TEMPLATE, TEMPLATE_FIELDS, *RECIPIENT, LEGAL_BASIS, MESSAGE, REFERENCE, SENDER_OTP, METADATA,
+            IDEMPOTENCY_KEY, SANDBOX_OUTCOME, HOLD_UNTIL_CONSENT),
     outputs=LETTER_OUTPUTS,
     sample=LETTER_SAMPLE,
 )
@@ -432,7 +455,8 @@ SEND_PDF = Operation(
                              "Un fichier PDF d'une étape précédente (ou son URL) ; le bridge le télécharge.")),
         InputField("pdf_filename", Text("File name", "Nom du fichier"), to="body.documents.0.filename",
                    default="lettre.pdf"),
-        *RECIPIENT, MESSAGE, REFERENCE, SENDER_OTP, METADATA, IDEMPOTENCY_KEY, SANDBOX_OUTCOME,
+        *RECIPIENT, LEGAL_BASIS, MESSAGE, REFERENCE, SENDER_OTP, METADATA, IDEMPOTENCY_KEY, SANDBOX_OUTCOME,
+        HOLD_UNTIL_CONSENT,
     ),
     outputs=LETTER_OUTPUTS,
     sample={**LETTER_SAMPLE, "template": None,
