@@ -951,6 +951,30 @@ module.exports = {
               "group": "recipient"
             },
             {
+              "key": "recipient_legal_basis",
+              "label": "Legal basis",
+              "type": "string",
+              "helpText": "Leave empty: professional for a professional, consent for anyone else. The co-owner basis must be enabled for your account, and refuses co-owners who asked for paper.",
+              "choices": [
+                {
+                  "value": "professional",
+                  "label": "Professional recipient (no consent needed)",
+                  "sample": "professional"
+                },
+                {
+                  "value": "consent",
+                  "label": "Recipient's consent (CPCE art. L.100)",
+                  "sample": "consent"
+                },
+                {
+                  "value": "condominium",
+                  "label": "Notification to a co-owner (loi 65-557 art. 42-1)",
+                  "sample": "condominium"
+                }
+              ],
+              "group": "recipient"
+            },
+            {
               "key": "message",
               "label": "Notification message",
               "type": "text",
@@ -1017,6 +1041,13 @@ module.exports = {
                   "sample": "failed"
                 }
               ],
+              "group": "advanced"
+            },
+            {
+              "key": "hold_until_consent",
+              "label": "Wait for the consent being asked",
+              "type": "boolean",
+              "helpText": "When the recipient has a pending consent invitation: the letter waits, is sent once they accept, and fails (consent_refused) if they refuse or do not answer.",
               "group": "advanced"
             }
           ],
@@ -1247,6 +1278,30 @@ module.exports = {
               "group": "recipient"
             },
             {
+              "key": "recipient_legal_basis",
+              "label": "Legal basis",
+              "type": "string",
+              "helpText": "Leave empty: professional for a professional, consent for anyone else. The co-owner basis must be enabled for your account, and refuses co-owners who asked for paper.",
+              "choices": [
+                {
+                  "value": "professional",
+                  "label": "Professional recipient (no consent needed)",
+                  "sample": "professional"
+                },
+                {
+                  "value": "consent",
+                  "label": "Recipient's consent (CPCE art. L.100)",
+                  "sample": "consent"
+                },
+                {
+                  "value": "condominium",
+                  "label": "Notification to a co-owner (loi 65-557 art. 42-1)",
+                  "sample": "condominium"
+                }
+              ],
+              "group": "recipient"
+            },
+            {
               "key": "message",
               "label": "Notification message",
               "type": "text",
@@ -1313,6 +1368,13 @@ module.exports = {
                   "sample": "failed"
                 }
               ],
+              "group": "advanced"
+            },
+            {
+              "key": "hold_until_consent",
+              "label": "Wait for the consent being asked",
+              "type": "boolean",
+              "helpText": "When the recipient has a pending consent invitation: the letter waits, is sent once they accept, and fails (consent_refused) if they refuse or do not answer.",
               "group": "advanced"
             }
           ],
@@ -2038,6 +2100,9 @@ module.exports = {
           "recipient_last_name": {
             "to": "body.recipient.last_name"
           },
+          "recipient_legal_basis": {
+            "to": "body.recipient.legal_basis"
+          },
           "message": {
             "to": "body.message"
           },
@@ -2055,6 +2120,9 @@ module.exports = {
           },
           "sandbox_outcome": {
             "to": "body.sandbox_outcome"
+          },
+          "hold_until_consent": {
+            "to": "body.hold_until_consent"
           }
         }
       },
@@ -2088,6 +2156,9 @@ module.exports = {
           "recipient_last_name": {
             "to": "body.recipient.last_name"
           },
+          "recipient_legal_basis": {
+            "to": "body.recipient.legal_basis"
+          },
           "message": {
             "to": "body.message"
           },
@@ -2105,6 +2176,9 @@ module.exports = {
           },
           "sandbox_outcome": {
             "to": "body.sandbox_outcome"
+          },
+          "hold_until_consent": {
+            "to": "body.hold_until_consent"
           }
         }
       },
