@@ -114,9 +114,12 @@ def serve(host: str, port: int, threads: int, no_worker: bool) -> None:
 
 
 @main.command()
-@click.option("--concurrency", default=1, show_default=True, type=int, help="Worker threads in this process.")
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (each runs its own bounded pools per job kind).")
 def worker(concurrency: int) -> None:
     """Run standalone outbox workers (any number of processes or machines on one PostgreSQL)."""
+    import subprocess
+
     from connector.worker import run_worker
 
     services = _services()
@@ -124,13 +127,31 @@ def worker(concurrency: int) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = [threading.Thread(target=run_worker, args=(services, stop), daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    click.echo(f"{concurrency} worker(s) running; Ctrl-C to stop", err=True)
-    while any(t.is_alive() for t in threads):
-        for thread in threads:
-            thread.join(timeout=0.5)
+    # Processes, not threads: job handling is Python work, and one process uses one core at a time.
+    # Each child is a plain ``worker`` (same environment); this process is the first of them.
+    children = [subprocess.Popen([sys.executable, "-m", "connector.cli", "worker"], preexec_fn=_die_with_parent)
+                for _ in range(concurrency - 1)]
+    thread = threading.Thread(target=run_worker, args=(services, stop), daemon=True)
+    thread.start()
+    click.echo(f"{concurrency} worker process(es) running; Ctrl-C to stop", err=True)
+    while thread.is_alive():
+        thread.join(timeout=0.5)
+        if stop.is_set():
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+    for child in children:
+        child.wait()
+
+
+def _die_with_parent() -> None:
+    """In a worker child (Linux): be terminated when the parent worker dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 @main.group()

@@ -118,6 +118,7 @@ def _fail_letter(services: Services, letter_id: str, code: str, message: str) ->
 
 @outbox.job_handler(
     "submit_letter",
+    pool="provider",
     on_dead=lambda services, job, reason: _fail_letter(
         services, str(job.letter_id), "submission_failed", f"The provider could not be reached: {reason}"
     ),
@@ -177,7 +178,7 @@ def submit_letter(services: Services, job: Job) -> None:
     failpoint("submit.after_events")
 
 
-@outbox.job_handler("poll_letter")
+@outbox.job_handler("poll_letter", pool="provider")
 def poll_letter(services: Services, job: Job) -> None:
     """Re-read an open letter at its provider; reschedule itself until the letter is final."""
     letter_id = str(job.letter_id)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -147,7 +148,8 @@ class Event(Base):
     # seq orders the feed (newest first) and per-letter delivery order.
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(40), unique=True, default=lambda: new_id("evt"))
-    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # Indexed by ix_events_account_seq (account, then the feed's order).
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     letter_id: Mapped[str | None] = mapped_column(ForeignKey("letters.id"), index=True)
     type: Mapped[str] = mapped_column(String(60), index=True)
     occurred_at: Mapped[datetime] = mapped_column()
@@ -159,7 +161,11 @@ class Event(Base):
     raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Never navigated: orders the insert after its letter's in a shared flush (see Document.letter).
     letter: Mapped[Letter | None] = relationship(lazy="raise")
-    __table_args__ = (UniqueConstraint("provider", "provider_event_id", name="uq_event_provider_event"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_event_id", name="uq_event_provider_event"),
+        # The feed and polling triggers read an account's events newest first: no sort of all of them.
+        Index("ix_events_account_seq", "account_id", "seq"),
+    )
 
 
 class Proof(Base):
@@ -198,7 +204,16 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
-    __table_args__ = (Index("ix_jobs_due", "status", "run_at"),)
+    # Jobs of one lane (e.g. "hook:<id>", one webhook receiver) share a per-destination limit in a
+    # worker, and a lane's jobs for one letter run one at a time (see connector.worker).
+    lane: Mapped[str | None] = mapped_column(String(80), default=None)
+    __table_args__ = (
+        # Partial indexes: done jobs pile up forever, the claim and the due-time query never read them.
+        Index("ix_jobs_pending_due", "run_at", "id", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+        Index("ix_jobs_running_lease", "lease_until", postgresql_where=text("status = 'running'"),
+              sqlite_where=text("status = 'running'")),
+    )
 
 
 class IdempotencyKey(Base):
@@ -285,6 +300,11 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts_log: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Every delivery attempt looks for the pending neighbours of the same hook and letter (ordering).
+    __table_args__ = (
+        Index("ix_deliveries_pending_order", "hook_id", "letter_id", "event_seq",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+    )
 
 
 class InboundMessage(Base):

@@ -7,6 +7,11 @@ lease to expire; the next claim runs the job again, so handlers must be safe to 
 submit handler looks the letter up at the provider first, see ``connector.letters``).
 Failures back off exponentially with jitter; after ``max_attempts`` or a permanent error the
 job is dead-lettered with its reason kept.
+
+Each kind runs in a named pool of a worker (``job_handler(kind, pool=...)``: provider calls,
+webhook deliveries, renders), so a slow kind never holds up another; a job's ``lane`` (one
+webhook receiver, say) is a per-destination limit inside its pool. Writing a job wakes workers
+at commit (``connector.wakeup``).
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
+from connector import wakeup
 from connector.models import Job, utcnow
 
 if TYPE_CHECKING:
@@ -31,6 +39,9 @@ Handler = Callable[["Services", Job], None]
 DeadHandler = Callable[["Services", Job, str], None]
 HANDLERS: dict[str, Handler] = {}
 DEAD_HANDLERS: dict[str, DeadHandler] = {}
+# The worker pool each kind runs in (kinds not listed, and unknown kinds, run in DEFAULT_POOL).
+POOLS: dict[str, str] = {}
+DEFAULT_POOL = "default"
 
 
 class Reschedule(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -53,11 +64,17 @@ class PermanentError(Exception):
     """A failure retrying cannot fix: the job goes straight to the dead letters."""
 
 
-def job_handler(kind: str, *, on_dead: DeadHandler | None = None) -> Callable[[Handler], Handler]:
-    """Register the handler of one job kind (and, optionally, what to do when it dies)."""
+def job_handler(kind: str, *, on_dead: DeadHandler | None = None,
+                pool: str = DEFAULT_POOL) -> Callable[[Handler], Handler]:
+    """Register the handler of one job kind (and, optionally, what to do when it dies).
+
+    ``pool``: the worker pool it runs in ("provider", "delivery", "render" or "default"; see
+    ``connector.worker.POOL_SIZES``), so that slow work of one kind never delays another kind.
+    """
 
     def register(func: Handler) -> Handler:
         HANDLERS[kind] = func
+        POOLS[kind] = pool
         if on_dead is not None:
             DEAD_HANDLERS[kind] = on_dead
         return func
@@ -76,13 +93,16 @@ def enqueue(
     dedupe_key: str | None = None,
     max_attempts: int = 10,
     new: bool = False,
+    lane: str | None = None,
 ) -> Job:
     """Add a job in the caller's transaction. With ``dedupe_key``, an existing job of that key is
     revived (made pending, due no later than ``run_at``) instead of creating a second one;
     ``new=True`` says the key cannot exist yet (the unique constraint still guards it).
-    A new job has its id once the session flushes."""
+    ``lane``: the destination it shares a per-destination limit with (e.g. ``hook:<id>``).
+    A new job has its id once the session flushes; workers are woken when the transaction commits."""
     now = utcnow()
     due = run_at or now
+    wakeup.mark(session)
     if dedupe_key is not None and not new:
         existing = session.scalar(select(Job).where(Job.dedupe_key == dedupe_key))
         if existing is not None:
@@ -105,6 +125,7 @@ def enqueue(
         dedupe_key=dedupe_key,
         max_attempts=max_attempts,
         created_at=now,
+        lane=lane,
     )
     # No flush: the job goes out with the transaction's other inserts (a later query in the same
     # transaction autoflushes it, so a second enqueue of the same key still finds it).
@@ -118,34 +139,90 @@ def backoff_seconds(attempts: int, *, base: float = 2.0, cap: float = 3600.0) ->
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+@dataclass(frozen=True)
+class Exclusions:
+    """What a worker cannot take right now: kinds whose pool is full, lanes at their limit, and the
+    (lane, letter) pairs it is running (a lane's jobs for one letter run one at a time, in order)."""
+
+    kinds: frozenset[str] = frozenset()
+    lanes: frozenset[str] = frozenset()
+    lane_letters: frozenset[tuple[str, str]] = frozenset()
+
+    def where(self) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.kinds:
+            conditions.append(Job.kind.not_in(sorted(self.kinds)))
+        if self.lanes:
+            conditions.append(or_(Job.lane.is_(None), Job.lane.not_in(sorted(self.lanes))))
+        for lane, letter_id in sorted(self.lane_letters):
+            conditions.append(or_(Job.lane.is_(None), Job.letter_id.is_(None),
+                                  ~and_(Job.lane == lane, Job.letter_id == letter_id)))
+        return conditions
+
+
+NOTHING_EXCLUDED = Exclusions()
+# Written inline, not bound: a partial index (WHERE status = 'pending') only serves a query whose
+# condition the planner can see is the same (SQLite never, PostgreSQL not in a generic plan).
+IS_PENDING = Job.status == literal_column("'pending'")
+IS_RUNNING = Job.status == literal_column("'running'")
+
+
+def _claimable(now: datetime) -> tuple[tuple[ColumnElement[bool], ColumnElement[bool], Any], ...]:
+    """The two ways a job is due, each served by its partial index: a running job whose lease expired
+    (its worker died: take it over; looked at first so that a busy queue cannot starve it), and a
+    pending job whose time has come."""
+    return (
+        (IS_RUNNING, (Job.lease_until < now), Job.lease_until),
+        (IS_PENDING, (Job.run_at <= now), Job.run_at),
+    )
+
+
 def claim(services: Services, owner: str, *, now: datetime | None = None,
-          kinds: tuple[str, ...] | None = None) -> Job | None:
+          kinds: tuple[str, ...] | None = None, exclude: Exclusions = NOTHING_EXCLUDED) -> Job | None:
     """Take the lease on one due job, or return None. Safe with any number of workers."""
     now = now or services.clock()
     lease_until = now + timedelta(seconds=services.settings.worker_lease_seconds)
-    due = or_(
-        (Job.status == "pending") & (Job.run_at <= now),
-        # A running job whose lease expired: its worker died; take it over.
-        (Job.status == "running") & (Job.lease_until < now),
-    )
     with services.db.transaction() as session:
-        query = select(Job.id).where(due)
-        if kinds:
-            query = query.where(Job.kind.in_(kinds))
-        query = query.order_by(Job.run_at, Job.id).limit(1).with_for_update(skip_locked=True)
-        job_id = session.scalar(query)
-        if job_id is None:
-            return None
-        # The conditional UPDATE is the real claim: only one worker sees rowcount == 1.
-        result = session.execute(
-            update(Job)
-            .where(Job.id == job_id, due)
-            .values(status="running", lease_owner=owner, lease_until=lease_until, attempts=Job.attempts + 1,
-                    updated_at=now)
-        )
-        if result.rowcount != 1:
-            return None
-        return session.get(Job, job_id)
+        for status, is_due, order in _claimable(now):
+            query = select(Job.id).where(status, is_due, *exclude.where())
+            if kinds:
+                query = query.where(Job.kind.in_(kinds))
+            query = query.order_by(order, Job.id).limit(1).with_for_update(skip_locked=True)
+            job_id = session.scalar(query)
+            if job_id is None:
+                continue
+            # The conditional UPDATE is the real claim: only one worker sees rowcount == 1.
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, status, is_due)
+                .values(status="running", lease_owner=owner, lease_until=lease_until,
+                        attempts=Job.attempts + 1, updated_at=now)
+            )
+            if result.rowcount != 1:
+                return None
+            return session.get(Job, job_id)
+        return None
+
+
+def next_due(services: Services, exclude: Exclusions = NOTHING_EXCLUDED, *,
+             kinds: tuple[str, ...] | None = None) -> datetime | None:
+    """When the next job this worker could take becomes due (a pending job's ``run_at`` or a running
+    job's lease expiry), or None when there is none: how long an idle worker may sleep."""
+    conditions = exclude.where()
+    if kinds:
+        conditions.append(Job.kind.in_(kinds))
+    with services.db.transaction() as session:
+        pending = session.scalar(select(func.min(Job.run_at)).where(IS_PENDING, *conditions))
+        expiry = session.scalar(select(func.min(Job.lease_until)).where(IS_RUNNING, *conditions))
+    times = [t for t in (pending, expiry) if t is not None]
+    return min(times) if times else None
+
+
+def make_due(session: Session, job: Job, when: datetime) -> None:
+    """Bring a pending job forward to ``when`` (in the caller's transaction) and wake workers at commit."""
+    if job.status == "pending" and job.run_at > when:
+        job.run_at = when
+        wakeup.mark(session)
 
 
 def _finish(services: Services, job: Job, owner: str, **values: Any) -> bool:

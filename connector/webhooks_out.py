@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
 
 from connector import events, http, outbox, signing
@@ -176,8 +176,15 @@ def create_delivery(session: Session, hook: Hook, event: Event, run_at: datetime
         letter_id=event.letter_id,
         dedupe_key=_job_key(delivery.id),
         run_at=run_at,
+        # One lane per subscription: a receiver that hangs holds only its own lane's worker threads.
+        lane=hook_lane(hook.id),
     )
     return delivery
+
+
+def hook_lane(hook_id: str) -> str:
+    """The outbox lane of a subscription's deliveries (its per-destination limit)."""
+    return f"hook:{hook_id}"
 
 
 def _job_key(delivery_id: str) -> str:
@@ -279,7 +286,8 @@ def _pending_neighbour(session: Session, delivery: Delivery, *, before: bool) ->
         .where(
             Delivery.hook_id == delivery.hook_id,
             Delivery.letter_id == delivery.letter_id,
-            Delivery.status == DeliveryStatus.PENDING,
+            # Inline, not bound, so that the partial index ix_deliveries_pending_order serves it.
+            Delivery.status == literal_column(f"'{DeliveryStatus.PENDING}'"),
             seq,
         )
         .order_by(Delivery.event_seq.desc() if before else Delivery.event_seq)
@@ -311,8 +319,8 @@ def _wake_next(session: Session, delivery: Delivery, now: datetime) -> None:
     following = _pending_neighbour(session, delivery, before=False)
     if following is not None:
         job = delivery_job(session, following.id)
-        if job is not None and job.status == "pending" and job.run_at > now:
-            job.run_at = now
+        if job is not None:
+            outbox.make_due(session, job, now)
 
 
 def _log_attempt(delivery: Delivery, attempt: Attempt, now: datetime) -> None:
@@ -379,7 +387,7 @@ def _delivery_job_died(services: Services, job: Job, reason: str) -> None:
             _wake_next(session, delivery, now)
 
 
-@outbox.job_handler(JOB_KIND, on_dead=_delivery_job_died)
+@outbox.job_handler(JOB_KIND, on_dead=_delivery_job_died, pool="delivery")
 def deliver_webhook(services: Services, job: Job) -> None:
     """Send one delivery attempt; reschedule itself for the next one or to keep event order."""
     delivery_id = str(job.payload["delivery_id"])
@@ -465,8 +473,8 @@ def replay_event(session: Session, hook: Hook, event: Event, now: datetime) -> D
     )
     if pending is not None:
         job = delivery_job(session, pending.id)
-        if job is not None and job.status == "pending" and job.run_at > now:
-            job.run_at = now
+        if job is not None:
+            outbox.make_due(session, job, now)
         return pending
     return create_delivery(session, hook, event, run_at=now)
 

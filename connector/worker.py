@@ -1,4 +1,15 @@
-"""Outbox workers: a thread inside ``lre-bridge serve``, or standalone processes."""
+"""Outbox workers: a dispatcher inside ``lre-bridge serve``, or standalone processes.
+
+One dispatcher thread claims jobs and hands each to the bounded thread pool of its kind (provider
+calls, webhook deliveries, renders, the rest), so a slow provider never delays deliveries and a
+receiver that hangs holds at most :data:`PER_LANE_LIMIT` delivery threads: it delays only its own
+subscription. The dispatcher claims only what a pool can start now, so a claimed job never waits
+in memory holding a lease.
+
+It sleeps until the earliest due time (a retry, a sandbox step, a poll) or until a commit wakes it
+(``connector.wakeup``: in-process signal, PostgreSQL ``LISTEN``), never longer than the poll
+interval, which stays as the safety net.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +19,173 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import connector.jobs  # noqa: F401 - registers every job handler
-from connector import outbox
+from connector import outbox, wakeup
 from connector.idempotency import purge_expired
 from connector.inbound import purge_expired_messages
 from connector.monitoring.alerts import evaluate_if_due as evaluate_alerts_if_due
+from connector.models import Job
 from connector.services import Services
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_SECONDS = 3600.0
+# Threads per pool in one worker process (multiplied by ``lre-bridge worker --threads``).
+# Provider and webhook calls wait on the network, not the CPU: several overlap. Renders use the CPU.
+POOL_SIZES: dict[str, int] = {"provider": 4, "delivery": 8, "render": 1, outbox.DEFAULT_POOL: 2}
+# At most this many jobs of one lane (one webhook receiver) run at once in a process.
+PER_LANE_LIMIT = 2
+# Never sleep less than this when a job is due but could not be claimed (locked by another worker).
+MIN_SLEEP_SECONDS = 0.005
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def run_worker(services: Services, stop: threading.Event, *, name: str | None = None) -> None:
-    """Claim and run due jobs until ``stop`` is set. Survives any job failure."""
-    owner = name or worker_name()
-    log.info("worker %s started", owner)
-    interval = services.settings.worker_poll_interval_seconds
-    next_housekeeping = 0.0
-    while not stop.is_set():
-        if time.monotonic() >= next_housekeeping:
-            next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
-            housekeeping(services)
-        evaluate_alerts_if_due(services)  # alert rules (issue 17), every LRE_ALERT_EVALUATION_SECONDS
+@dataclass
+class _InFlight:
+    """What this process is running: counts per pool and per lane, (lane, letter) pairs."""
+
+    pools: Counter[str] = field(default_factory=Counter)
+    lanes: Counter[str] = field(default_factory=Counter)
+    lane_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+class Dispatcher:
+    """Claims due jobs and runs them on per-kind bounded pools until ``stop`` is set."""
+
+    def __init__(self, services: Services, stop: threading.Event, *, name: str | None = None,
+                 scale: int = 1, wake: wakeup.Wakeup = wakeup.WAKEUP) -> None:
+        self.services = services
+        self.stop = stop
+        self.owner = name or worker_name()
+        self.wake = wake
+        self.sizes = {pool: size * max(scale, 1) for pool, size in POOL_SIZES.items()}
+        self.executors = {pool: ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"lre-{pool}")
+                          for pool, size in self.sizes.items()}
+        self._lock = threading.Lock()
+        self._running = _InFlight()
+
+    def _pool_of(self, kind: str) -> str:
+        pool = outbox.POOLS.get(kind, outbox.DEFAULT_POOL)
+        return pool if pool in self.sizes else outbox.DEFAULT_POOL
+
+    def claim_filter(self) -> tuple[tuple[str, ...] | None, outbox.Exclusions] | None:
+        """What may be claimed now: (kinds to limit the claim to, or None for any; exclusions), or
+        None when every pool is full. Full pools' kinds, lanes at their limit and the (lane, letter)
+        pairs running are excluded."""
+        with self._lock:
+            full = {pool for pool, size in self.sizes.items() if self._running.pools[pool] >= size}
+            lanes = frozenset(lane for lane, n in self._running.lanes.items() if n >= PER_LANE_LIMIT)
+            pairs = frozenset(pair for pair, n in self._running.lane_letters.items() if n > 0)
+        if len(full) == len(self.sizes):
+            return None
+        if outbox.DEFAULT_POOL in full:
+            # Unknown kinds also run in the default pool: with it full, only the kinds of free pools.
+            kinds = tuple(sorted(kind for kind in outbox.POOLS if self._pool_of(kind) not in full))
+            return (kinds, outbox.Exclusions(lanes=lanes, lane_letters=pairs)) if kinds else None
+        excluded = frozenset(kind for kind in outbox.POOLS if self._pool_of(kind) in full)
+        return None, outbox.Exclusions(kinds=excluded, lanes=lanes, lane_letters=pairs)
+
+    def _start(self, job: Job) -> None:
+        pool = self._pool_of(job.kind)
+        pair = (job.lane, job.letter_id) if job.lane and job.letter_id else None
+        with self._lock:
+            self._running.pools[pool] += 1
+            if job.lane:
+                self._running.lanes[job.lane] += 1
+            if pair:
+                self._running.lane_letters[pair] += 1  # type: ignore[index]
+        self.executors[pool].submit(self._run, job, pool, pair)
+
+    def _run(self, job: Job, pool: str, pair: tuple[str, str] | None) -> None:
         try:
-            worked = outbox.run_once(services, owner)
-        except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
-            log.exception("worker %s: claim failed; retrying", owner)
-            worked = False
-        if not worked:
-            stop.wait(interval)
-    log.info("worker %s stopped", owner)
+            outbox.run_job(self.services, job, self.owner)
+        except Exception:  # noqa: BLE001 - recording the outcome failed; the lease will expire
+            log.exception("worker %s: job %s could not be recorded", self.owner, job.id)
+        finally:
+            with self._lock:
+                self._running.pools[pool] -= 1
+                if job.lane:
+                    self._running.lanes[job.lane] -= 1
+                    if self._running.lanes[job.lane] <= 0:
+                        del self._running.lanes[job.lane]
+                if pair:
+                    self._running.lane_letters[pair] -= 1
+                    if self._running.lane_letters[pair] <= 0:
+                        del self._running.lane_letters[pair]
+            # A slot is free, and the job may have made another one due (the next delivery in order).
+            self.wake.signal()
+
+    def claim_all(self) -> int:
+        """Start every due job a pool has room for; returns how many were started."""
+        started = 0
+        while not self.stop.is_set() and (allowed := self.claim_filter()) is not None:
+            kinds, exclude = allowed
+            job = outbox.claim(self.services, self.owner, kinds=kinds, exclude=exclude)
+            if job is None:
+                break
+            self._start(job)
+            started += 1
+        return started
+
+    def sleep_seconds(self) -> float:
+        """Until the next job this worker could take is due, within the poll interval (every pool
+        full: until a job ends, which signals)."""
+        interval = self.services.settings.worker_poll_interval_seconds
+        allowed = self.claim_filter()
+        if allowed is None:
+            return interval
+        kinds, exclude = allowed
+        due = outbox.next_due(self.services, exclude, kinds=kinds)
+        if due is None:
+            return interval
+        return min(max((due - self.services.clock()).total_seconds(), MIN_SLEEP_SECONDS), interval)
+
+    def run(self) -> None:
+        log.info("worker %s started (pools: %s)", self.owner, self.sizes)
+        next_housekeeping = 0.0
+        while not self.stop.is_set():
+            if time.monotonic() >= next_housekeeping:
+                next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+                housekeeping(self.services)
+            evaluate_alerts_if_due(self.services)  # alert rules (issue 17), every LRE_ALERT_EVALUATION_SECONDS
+            # Read before looking: a commit after this point ends the wait below at once.
+            seen = self.wake.generation
+            try:
+                self.claim_all()
+                pause = self.sleep_seconds()
+            except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
+                log.exception("worker %s: claim failed; retrying", self.owner)
+                pause = self.services.settings.worker_poll_interval_seconds
+            self.wake.wait(seen, pause)
+        for executor in self.executors.values():
+            executor.shutdown(wait=True)
+        log.info("worker %s stopped", self.owner)
+
+
+def run_worker(services: Services, stop: threading.Event, *, name: str | None = None, scale: int = 1) -> None:
+    """Claim and run due jobs until ``stop`` is set (then finish the running ones). Survives any job
+    failure. On PostgreSQL, a ``LISTEN`` connection wakes it when another process commits a job."""
+    listener = None
+    if services.db.url.startswith("postgresql"):
+        listener = wakeup.PostgresListener(services.db.url).start()
+    stop_waker = threading.Thread(target=_wake_on_stop, args=(stop,), daemon=True)
+    stop_waker.start()
+    try:
+        Dispatcher(services, stop, name=name, scale=scale).run()
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+def _wake_on_stop(stop: threading.Event) -> None:
+    stop.wait()
+    wakeup.WAKEUP.signal()
 
 
 def housekeeping(services: Services) -> None:

@@ -1,0 +1,130 @@
+"""Wake-ups for outbox workers: a job written in a transaction wakes a worker as soon as it commits.
+
+Two signals, one for each kind of neighbour:
+
+* in the same process (the embedded ``serve``), a SQLAlchemy ``after_commit`` listener sets the
+  process-wide :data:`WAKEUP` when the committed transaction called :func:`mark` (``outbox.enqueue``
+  and every other place that makes a job due sooner);
+* across processes and machines on PostgreSQL, the same transaction sends ``NOTIFY lre_jobs``
+  (delivered by PostgreSQL only if, and when, it commits) and every worker process keeps one
+  connection ``LISTEN``-ing (:class:`PostgresListener`), which sets its own :data:`WAKEUP`.
+
+Neither is needed for correctness: workers still poll (their safety net), so a lost signal costs
+at most one poll interval, never a job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "lre_jobs"
+_PENDING = "lre_wakeup"  # session.info key: this transaction made a job due
+
+
+class Wakeup:
+    """A counter workers wait on: every signal bumps it and wakes every waiter."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Read before looking for work; pass to :meth:`wait` so a signal in between is not missed."""
+        with self._cond:
+            return self._generation
+
+    def signal(self) -> None:
+        """Wake every waiting worker of this process."""
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds unless a signal came after ``seen``; True when signalled."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._generation != seen, timeout=max(timeout, 0.0))
+
+
+WAKEUP = Wakeup()
+
+
+def mark(session: Session) -> None:
+    """Say that this transaction makes a job due (new, revived or moved sooner): wake workers on commit."""
+    session.info[_PENDING] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if session.info.get(_PENDING) and session.get_bind().dialect.name == "postgresql":
+        # NOTIFY is transactional: PostgreSQL delivers it at commit, and drops it on rollback.
+        # ``connection()`` rather than ``execute``: no autoflush of its own (the commit flushes).
+        session.connection().execute(text(f"NOTIFY {CHANNEL}"))
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_PENDING, None):
+        WAKEUP.signal()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    """The database URL as psycopg's ``connect`` reads it (no ``+driver`` suffix)."""
+    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class PostgresListener:
+    """A daemon thread holding one ``LISTEN lre_jobs`` connection; sets ``wakeup`` on each notification.
+
+    It reconnects with a growing pause when the connection drops (workers keep polling meanwhile).
+    """
+
+    def __init__(self, url: str, wakeup: Wakeup = WAKEUP) -> None:
+        self.url = libpq_url(url)
+        self.wakeup = wakeup
+        self.stop = threading.Event()
+        self.listening = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="lre-listen", daemon=True)
+
+    def start(self) -> PostgresListener:
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        import psycopg
+
+        pause = 0.5
+        while not self.stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    pause = 0.5
+                    # A signal right after (re)connecting: anything committed while we were away is due.
+                    self.wakeup.signal()
+                    while not self.stop.is_set():
+                        # The timeout bounds how long ``close`` waits; notifications end the wait at once.
+                        for _notice in conn.notifies(timeout=1.0, stop_after=1):
+                            self.wakeup.signal()
+            except Exception as exc:  # noqa: BLE001 - the listener must outlive database restarts
+                self.listening.clear()
+                log.warning("job notifications unavailable (%s); polling meanwhile", type(exc).__name__)
+                self.stop.wait(pause)
+                pause = min(pause * 2, 30.0)
+

@@ -1,0 +1,278 @@
+"""The outbox keeps up: commits wake workers, due times wake them, a hung receiver delays only itself,
+and the hot queue queries use their indexes.
+
+These tests run the real worker (``connector.worker.run_worker``) in a thread of the test process,
+or ``lre-bridge worker`` as a subprocess, next to the API driven through the Flask test client.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select, text
+
+from connector import outbox
+from connector.models import Account, Delivery, Event, Job, utcnow
+from connector.worker import PER_LANE_LIMIT, run_worker
+from tests.helpers import letter_payload
+from tests.timed_receiver import HangingReceiver, TimedReceiver, percentile
+
+ROOT = Path(__file__).parent.parent
+
+
+@contextmanager
+def worker_thread(services: Any) -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(services, stop), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the worker did not stop"
+
+
+@contextmanager
+def started(receiver: Any) -> Iterator[Any]:
+    receiver.start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+def subscribe(client: Any, auth: dict[str, str], url: str) -> str:
+    response = client.post("/v1/hooks", json={"target_url": url}, headers=auth)
+    assert response.status_code == 201, response.json
+    return str(response.json["id"])
+
+
+def send(client: Any, auth: dict[str, str], **overrides: Any) -> str:
+    response = client.post("/v1/letters", json=letter_payload(**overrides), headers=auth)
+    assert response.status_code == 201, response.json
+    return str(response.json["id"])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"not reached in {timeout}s: {what}")
+
+
+def status_of(client: Any, auth: dict[str, str], letter_id: str) -> str:
+    return str(client.get(f"/v1/letters/{letter_id}", headers=auth).json["status"])
+
+
+@pytest.fixture
+def slow_poll(settings_overrides: dict[str, Any]) -> dict[str, Any]:
+    """A poll interval far longer than anything the tests wait: only wake-ups can make them pass."""
+    settings_overrides["worker_poll_interval_seconds"] = 30
+    return settings_overrides
+
+
+@pytest.mark.slow
+def test_a_receiver_that_never_answers_does_not_delay_another_subscriptions_deliveries(
+    slow_poll, client, auth, services
+):
+    """Letters first with one healthy subscription (the baseline), then with a second subscription whose
+    receiver hangs: the healthy one's p99 event-to-delivery time may not grow by 100 ms or more."""
+    per_phase = 20
+    with started(HangingReceiver()) as hung, started(TimedReceiver()) as healthy:
+        healthy_hook = subscribe(client, auth, healthy.url)
+        with worker_thread(services):
+
+            def send_and_wait(phase: str) -> list[str]:
+                letters = []
+                for i in range(per_phase):
+                    letters.append(send(client, auth, reference=f"{phase}-{i}"))
+                    time.sleep(0.2)  # a steady trickle: latency is measured, not the worker's throughput
+
+                def all_delivered() -> bool:
+                    with services.db.transaction() as session:
+                        statuses = list(session.scalars(select(Delivery.status).where(
+                            Delivery.hook_id == healthy_hook, Delivery.letter_id.in_(letters))))
+                    return len(statuses) == 3 * per_phase and all(s == "delivered" for s in statuses)
+
+                wait_until(all_delivered, 90, f"every delivery to the healthy subscription ({phase})")
+                return letters
+
+            baseline_letters = send_and_wait("baseline")
+            subscribe(client, auth, hung.url)
+            hung_letters = send_and_wait("hung")
+            # The hung receiver held requests open until the bridge's timeout, never more at once
+            # than its lane's share of the delivery threads.
+            assert hung.received >= 1 and hung.max_open <= PER_LANE_LIMIT
+            hung.released.set()
+        with services.db.transaction() as session:
+            rows = session.execute(select(Event.id, Event.created_at, Event.seq, Event.letter_id)).all()
+    event = {row.id: row for row in rows}
+    arrivals = healthy.arrivals
+
+    def p99_ms(letters: list[str]) -> float:
+        latencies = [(a.at - event[a.webhook_id].created_at).total_seconds() * 1000 for a in arrivals
+                     if event[a.webhook_id].letter_id in letters]
+        assert len(latencies) == 3 * per_phase  # each event exactly once
+        return percentile(latencies, 0.99)
+
+    baseline, with_hung = p99_ms(baseline_letters), p99_ms(hung_letters)
+    assert with_hung - baseline < 100, f"p99 {baseline:.0f} ms alone, {with_hung:.0f} ms next to a hung receiver"
+    # Per-letter order still holds with deliveries running concurrently.
+    for letter_id in baseline_letters + hung_letters:
+        seqs = [event[a.webhook_id].seq for a in arrivals if event[a.webhook_id].letter_id == letter_id]
+        assert seqs == sorted(seqs) and len(seqs) == 3
+
+
+def test_a_commit_that_writes_a_job_wakes_the_worker_at_once(slow_poll, client, auth, services):
+    with started(TimedReceiver()) as receiver:
+        subscribe(client, auth, receiver.url)
+        with worker_thread(services):
+            time.sleep(0.2)  # the worker is now asleep, for up to 30 s
+            started_at = time.monotonic()
+            letter_id = send(client, auth)
+            wait_until(lambda: status_of(client, auth, letter_id) == "accepted", 10, "accepted")
+            wait_until(lambda: receiver.count() == 3, 10, "three deliveries")
+            assert time.monotonic() - started_at < 5
+
+
+def test_a_job_due_later_wakes_the_worker_at_its_time(slow_poll, client, auth, services):
+    with services.db.transaction() as session:
+        outbox.enqueue(session, "no_such_kind", run_at=utcnow() + timedelta(seconds=0.5), max_attempts=1)
+    with worker_thread(services):
+        time.sleep(0.1)
+        started_at = time.monotonic()
+
+        def dead() -> bool:
+            with services.db.transaction() as session:
+                return session.scalar(select(Job.status).where(Job.kind == "no_such_kind")) == "dead"
+
+        wait_until(dead, 10, "the job ran (and died: no handler)")
+        assert time.monotonic() - started_at < 5
+
+
+@pytest.mark.slow
+def test_a_job_committed_by_another_process_wakes_a_postgresql_worker(slow_poll, client, auth, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite workers in other processes poll")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LRE_")}
+    env.update({
+        "LRE_DATABASE_URL": database_url,
+        "LRE_DATA_DIR": str(slow_poll["data_dir"]),
+        "LRE_ENCRYPTION_KEYS": slow_poll["encryption_keys"],
+        "LRE_PUBLIC_URL": slow_poll["public_url"],
+        "LRE_SANDBOX_STEP_SECONDS": "0",
+        "LRE_WORKER_POLL_INTERVAL_SECONDS": "30",
+    })
+    proc = subprocess.Popen([sys.executable, "-m", "connector.cli", "worker"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # A first letter shows the worker is up (its start-up pass may take it without a signal).
+        first = send(client, auth, reference="warm-up")
+        wait_until(lambda: status_of(client, auth, first) == "accepted", 60, "the worker is running")
+        time.sleep(0.5)
+        started_at = time.monotonic()
+        letter_id = send(client, auth)
+        wait_until(lambda: status_of(client, auth, letter_id) == "accepted", 10, "accepted")
+        assert time.monotonic() - started_at < 5
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# --- the hot queries use their indexes -----------------------------------------------------------
+
+
+def _fill(services: Any, account_id: str) -> None:
+    """Rows like a long-running installation's: many finished jobs and deliveries, a few live ones."""
+    now = utcnow()
+    with services.db.transaction() as session:
+        other = Account(name="Autre")
+        session.add(other)
+        session.flush()
+        session.execute(insert(Job), [
+            {"kind": "deliver_webhook", "payload": {}, "status": "done", "attempts": 1, "max_attempts": 10,
+             "run_at": now - timedelta(seconds=i), "created_at": now, "updated_at": now, "lane": f"hook:h{i % 50}"}
+            for i in range(20000)
+        ] + [
+            {"kind": "poll_letter", "payload": {}, "status": "pending", "attempts": 0, "max_attempts": 10,
+             "run_at": now + timedelta(seconds=i), "created_at": now, "updated_at": now}
+            for i in range(30)
+        ])
+        session.execute(insert(Event), [
+            {"id": f"evt_fill{i}", "account_id": account_id if i % 200 == 0 else other.id, "type": "letter.queued",
+             "occurred_at": now, "created_at": now, "data": {}, "raw": {}}
+            for i in range(20000)
+        ])
+        session.execute(insert(Delivery), [
+            {"id": f"dlv_fill{i}", "hook_id": f"h{i % 50}", "event_id": f"evt_fill{i}", "event_seq": i,
+             "letter_id": f"ltr_{i % 2000}", "status": "delivered", "attempts": 1, "attempts_log": [],
+             "created_at": now}
+            for i in range(20000)
+        ])
+    if services.db.url.startswith("postgresql"):
+        # PostgreSQL plans from statistics: give it those of a real installation. (SQLite, without
+        # statistics, prefers any usable index; ANALYZE would teach it our fill's all-NULL letter ids.)
+        with services.db.engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+
+
+@contextmanager
+def captured_selects(services: Any) -> Iterator[list[tuple[str, Any]]]:
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(services.db.engine, "before_cursor_execute", capture)
+    try:
+        yield statements
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", capture)
+
+
+def _plan(services: Any, statement: str, parameters: Any) -> str:
+    explain = "EXPLAIN " if services.db.url.startswith("postgresql") else "EXPLAIN QUERY PLAN "
+    with services.db.engine.connect() as conn:
+        rows = conn.exec_driver_sql(explain + statement, parameters).all()
+    return "\n".join(" ".join(str(c) for c in row) for row in rows)
+
+
+def test_the_hot_queue_queries_use_their_indexes(client, auth, account, services):
+    _fill(services, account[0])
+    subscribe(client, auth, "http://127.0.0.1:9/hook")  # refuses connections: the attempt fails fast
+    send(client, auth)  # an event insert, with its delivery
+    expectations: list[tuple[str, Callable[[], Any], tuple[str, ...]]] = [
+        ("claim (expired leases, then due jobs)", lambda: outbox.claim(services, "explain"),
+         ("ix_jobs_running_lease", "ix_jobs_pending_due")),
+        ("due-time wake-up", lambda: outbox.next_due(services), ("ix_jobs_pending_due", "ix_jobs_running_lease")),
+        ("event feed", lambda: client.get("/v1/events", headers=auth), ("ix_events_account_seq",)),
+        ("submission's events and the delivery attempts", lambda: outbox.drain(services),
+         ("uq_event_provider_event", "ix_deliveries_pending_order")),
+    ]
+    # SQLite names a table's unique constraints' indexes itself.
+    sqlite_names = {"uq_event_provider_event": "(provider=? AND provider_event_id=?)"}
+    for what, run, indexes in expectations:
+        with captured_selects(services) as statements:
+            run()
+        plans = [_plan(services, s, p) for s, p in statements]
+        for index in indexes:
+            shown = index if services.db.url.startswith("postgresql") else sqlite_names.get(index, index)
+            assert any(shown in p for p in plans), f"{what}: no query used {index}:\n" + "\n---\n".join(plans)
+        for plan in plans:
+            assert not any(f"{scan} {table}" in plan for scan in ("Seq Scan on", "SCAN")
+                           for table in ("jobs", "events", "deliveries")), f"{what}: {plan}"
