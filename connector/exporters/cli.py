@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from connector.catalog import LANGUAGES
-from connector.exporters.make import export_make_app
+from connector.exporters.make import NotAMakeAppDirectory, export_make_app
+from connector.exporters.n8n import export_n8n_package
 from connector.exporters.zapier import export_zapier_app
 
 
@@ -37,6 +38,25 @@ def export_zapier(directory: Path, lang: str) -> None:
               help="Language of labels and help texts (a Make app has one).")
 def export_make(directory: Path, lang: str) -> None:
     """Write the Make custom app (local-development layout, makecomapp.json) into DIRECTORY."""
-    written = export_make_app(directory, lang=lang)
+    try:
+        written = export_make_app(directory, lang=lang)
+    except NotAMakeAppDirectory as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {len(written)} files into {directory}")
     click.echo(f"next: open {directory} in VS Code with the Make Apps Editor and deploy it (docs/make.md)")
+
+
+@export.command("n8n")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def export_n8n(directory: Path) -> None:
+    """Write the n8n community node package into DIRECTORY (regenerates its generated catalogue).
+
+    n8n nodes are in English (n8n's rule for community nodes), so there is no --lang.
+    """
+    try:
+        written = export_n8n_package(directory)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: cd {directory} && npm ci --ignore-scripts && npm run build && npm run lint")

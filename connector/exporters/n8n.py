@@ -141,7 +141,9 @@ def _names(op: Operation) -> tuple[N8nName, ...]:
     if known:
         return known
     resource = camel(re.sub(r"[^a-z0-9]+", "_", op.noun.en.lower()).strip("_"))
-    return (N8nName(resource, camel(op.key), title_case(op.label.en), op.description.en.rstrip(".")),)
+    # n8n's action is the label in sentence case ("Send a batch of letters"); acronyms stay.
+    action = " ".join(w if w.isupper() or not i else w.lower() for i, w in enumerate(op.label.en.split(" ")))
+    return (N8nName(resource, camel(op.key), title_case(op.label.en), action),)
 
 
 def _display(resource: str, operation: str) -> dict[str, Any]:
@@ -242,8 +244,12 @@ def _is_limit(f: InputField) -> bool:
     return f.key == "limit" and f.to is None
 
 
-def _spec_param(f: InputField, where: str) -> dict[str, Any]:
-    """What the runtime needs to read a parameter and put its value in the request."""
+def _spec_param(f: InputField, where: str, path: str) -> dict[str, Any]:
+    """What the runtime needs to read a parameter and put its value in the request.
+
+    An input named in the endpoint's path (``/v1/templates/{template}/render``) goes there, whatever
+    its target for the other operations that share it.
+    """
     kind = "plain"
     if f.dynamic == Dynamic.TEMPLATES:
         kind = "locator"
@@ -257,7 +263,8 @@ def _spec_param(f: InputField, where: str) -> dict[str, Any]:
         kind = "idempotencyKey"
     elif f.type == FieldType.DATETIME:
         kind = "dateTime"
-    spec: dict[str, Any] = {"name": camel(f.key), "to": f.to, "kind": kind, "where": where}
+    to = f"path.{f.key}" if "{" + f.key + "}" in path else f.to
+    spec: dict[str, Any] = {"name": camel(f.key), "to": to, "kind": kind, "where": where}
     return {k: v for k, v in spec.items() if v is not None}
 
 
@@ -265,14 +272,15 @@ def _operation(op: Operation, n: N8nName) -> tuple[list[dict[str, Any]], dict[st
     """The n8n parameters of one (resource, operation) and its runtime spec."""
     inputs = [f for f in op.inputs if n.inputs is None or f.key in n.inputs]
     show = _display(n.resource, n.operation)
-    listing = op.kind in (Kind.SEARCH, Kind.TRIGGER) and not n.first_of_list and op.endpoint.method == "GET" \
-        and "{" not in op.endpoint.path
     binary = op.file_response or op.key in BINARY_RESPONSE
     path = op.endpoint.path
     for f in inputs:
         # A search by ID that the catalogue serves from the list endpoint: n8n's Get reads the letter.
         if f.to and f.to.startswith("path.") and "{" + f.to[5:] + "}" not in path:
             path += "/{" + f.to[5:] + "}"
+    # A GET of a collection (no ID in its path) answers a page of a list: n8n's Get Many.
+    listing = op.kind in (Kind.SEARCH, Kind.TRIGGER) and not n.first_of_list and op.endpoint.method == "GET" \
+        and "{" not in path
     params: list[dict[str, Any]] = []
     optional: list[dict[str, Any]] = []
     specs: list[dict[str, Any]] = []
@@ -282,21 +290,21 @@ def _operation(op: Operation, n: N8nName) -> tuple[list[dict[str, Any]], dict[st
             continue  # n8n's own Return All / Limit pair below
         if f.dynamic == Dynamic.TEMPLATES:
             params.append({**_template_locator(), "displayOptions": show})
-            specs.append(_spec_param(f, "top"))
+            specs.append(_spec_param(f, "top", path))
         elif f.dynamic == Dynamic.TEMPLATE_FIELDS:
             params.append({**_template_mapper(), "displayOptions": show})
-            specs.append(_spec_param(f, "top"))
+            specs.append(_spec_param(f, "top", path))
         elif f.type == FieldType.FILE:
             for p in _file_parameters(f):
                 extra = p.pop("displayOptions", {"show": {}})["show"]
                 params.append({**p, "displayOptions": {"show": {**show["show"], **extra}}})
-            specs.append(_spec_param(f, "top"))
+            specs.append(_spec_param(f, "top", path))
         elif required or f.group == Group.RECIPIENT:
             params.append({**_parameter(f, required), "displayOptions": show})
-            specs.append(_spec_param(f, "top"))
+            specs.append(_spec_param(f, "top", path))
         else:
             optional.append(_parameter(f, False))
-            specs.append(_spec_param(f, "collection"))
+            specs.append(_spec_param(f, "collection", path))
     if listing:
         params.append({"displayName": "Return All", "name": "returnAll", "type": "boolean", "default": False,
                        "description": "Whether to return all results or only up to a given limit",

@@ -111,7 +111,7 @@ export const PROPERTIES: INodeProperties[] = [
       {
         "name": "Invite a Recipient to Consent",
         "value": "inviteConsent",
-        "action": "Asks a person for their consent to receive registered e-mail (CPCE art. L.100) on a page the bridge hosts; the answer and its proof go to the register",
+        "action": "Invite a recipient to consent",
         "description": "Asks a person for their consent to receive registered email (CPCE art. L.100) on a page the bridge hosts; the answer and its proof go to the register."
       }
     ],
@@ -436,6 +436,37 @@ export const PROPERTIES: INodeProperties[] = [
     }
   },
   {
+    "displayName": "Legal Basis",
+    "name": "recipientLegalBasis",
+    "type": "options",
+    "options": [
+      {
+        "name": "Notification to a co-owner (loi 65-557 art. 42-1)",
+        "value": "condominium"
+      },
+      {
+        "name": "Professional recipient (no consent needed)",
+        "value": "professional"
+      },
+      {
+        "name": "Recipient's consent (CPCE art. L.100)",
+        "value": "consent"
+      }
+    ],
+    "default": "condominium",
+    "description": "Leave empty: professional for a professional, consent for anyone else. The co-owner basis must be enabled for your account, and refuses co-owners who asked for paper.",
+    "displayOptions": {
+      "show": {
+        "resource": [
+          "letter"
+        ],
+        "operation": [
+          "sendFromTemplate"
+        ]
+      }
+    }
+  },
+  {
     "displayName": "Additional Fields",
     "name": "additionalFields",
     "type": "collection",
@@ -536,6 +567,13 @@ export const PROPERTIES: INodeProperties[] = [
         "default": "",
         "placeholder": "123456",
         "description": "With AR24: the 6-digit code from the sender's authenticator app, valid a few seconds; the bridge exchanges it for a one-hour identification. Leave empty with the sandbox or Maileva (certificate identification)."
+      },
+      {
+        "displayName": "Wait for the Consent Being Asked",
+        "name": "holdUntilConsent",
+        "type": "boolean",
+        "default": false,
+        "description": "When the recipient has a pending consent invitation: the letter waits, is sent once they accept, and fails (consent_refused) if they refuse or do not answer."
       },
       {
         "displayName": "Your Reference",
@@ -720,6 +758,37 @@ export const PROPERTIES: INodeProperties[] = [
     }
   },
   {
+    "displayName": "Legal Basis",
+    "name": "recipientLegalBasis",
+    "type": "options",
+    "options": [
+      {
+        "name": "Notification to a co-owner (loi 65-557 art. 42-1)",
+        "value": "condominium"
+      },
+      {
+        "name": "Professional recipient (no consent needed)",
+        "value": "professional"
+      },
+      {
+        "name": "Recipient's consent (CPCE art. L.100)",
+        "value": "consent"
+      }
+    ],
+    "default": "condominium",
+    "description": "Leave empty: professional for a professional, consent for anyone else. The co-owner basis must be enabled for your account, and refuses co-owners who asked for paper.",
+    "displayOptions": {
+      "show": {
+        "resource": [
+          "letter"
+        ],
+        "operation": [
+          "sendPdf"
+        ]
+      }
+    }
+  },
+  {
     "displayName": "Additional Fields",
     "name": "additionalFields",
     "type": "collection",
@@ -826,6 +895,13 @@ export const PROPERTIES: INodeProperties[] = [
         "default": "",
         "placeholder": "123456",
         "description": "With AR24: the 6-digit code from the sender's authenticator app, valid a few seconds; the bridge exchanges it for a one-hour identification. Leave empty with the sandbox or Maileva (certificate identification)."
+      },
+      {
+        "displayName": "Wait for the Consent Being Asked",
+        "name": "holdUntilConsent",
+        "type": "boolean",
+        "default": false,
+        "description": "When the recipient has a pending consent invitation: the letter waits, is sent once they accept, and fails (consent_refused) if they refuse or do not answer."
       },
       {
         "displayName": "Your Reference",
@@ -944,46 +1020,6 @@ export const PROPERTIES: INodeProperties[] = [
         ],
         "operation": [
           "get"
-        ]
-      }
-    }
-  },
-  {
-    "displayName": "Return All",
-    "name": "returnAll",
-    "type": "boolean",
-    "default": false,
-    "description": "Whether to return all results or only up to a given limit",
-    "displayOptions": {
-      "show": {
-        "resource": [
-          "letter"
-        ],
-        "operation": [
-          "get"
-        ]
-      }
-    }
-  },
-  {
-    "displayName": "Limit",
-    "name": "limit",
-    "type": "number",
-    "default": 50,
-    "typeOptions": {
-      "minValue": 1
-    },
-    "description": "Max number of results to return",
-    "displayOptions": {
-      "show": {
-        "resource": [
-          "letter"
-        ],
-        "operation": [
-          "get"
-        ],
-        "returnAll": [
-          false
         ]
       }
     }
@@ -1759,6 +1795,12 @@ export const OPERATIONS: Record<string, OperationSpec> = {
         "where": "top"
       },
       {
+        "name": "recipientLegalBasis",
+        "to": "body.recipient.legal_basis",
+        "kind": "plain",
+        "where": "top"
+      },
+      {
         "name": "message",
         "to": "body.message",
         "kind": "plain",
@@ -1791,6 +1833,12 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       {
         "name": "sandboxOutcome",
         "to": "body.sandbox_outcome",
+        "kind": "plain",
+        "where": "collection"
+      },
+      {
+        "name": "holdUntilConsent",
+        "to": "body.hold_until_consent",
         "kind": "plain",
         "where": "collection"
       }
@@ -1870,6 +1918,12 @@ export const OPERATIONS: Record<string, OperationSpec> = {
         "where": "top"
       },
       {
+        "name": "recipientLegalBasis",
+        "to": "body.recipient.legal_basis",
+        "kind": "plain",
+        "where": "top"
+      },
+      {
         "name": "message",
         "to": "body.message",
         "kind": "plain",
@@ -1902,6 +1956,12 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       {
         "name": "sandboxOutcome",
         "to": "body.sandbox_outcome",
+        "kind": "plain",
+        "where": "collection"
+      },
+      {
+        "name": "holdUntilConsent",
+        "to": "body.hold_until_consent",
         "kind": "plain",
         "where": "collection"
       }
@@ -1940,7 +2000,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     "params": [
       {
         "name": "template",
-        "to": "body.template",
+        "to": "path.template",
         "kind": "locator",
         "where": "top"
       },
@@ -1957,7 +2017,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
     "catalogKey": "find_letter",
     "method": "GET",
     "path": "/v1/letters/{letter_id}",
-    "list": true,
+    "list": false,
     "firstOfList": false,
     "binary": false,
     "collection": "filters",
@@ -2442,6 +2502,11 @@ export const TRIGGER_EVENTS: Array<{ name: string; value: string; description?: 
     "name": "Letter Refused",
     "value": "letter.refused",
     "description": "Triggers when the recipient refuses a registered letter."
+  },
+  {
+    "name": "New Alert",
+    "value": "alert.raised",
+    "description": "Triggers when the bridge raises an alert: technical failures over 1 %, bounces over 5 %, a job given up, a webhook disabled, provider credentials refused."
   }
 ];
 
