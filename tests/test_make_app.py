@@ -62,13 +62,15 @@ def test_regenerating_the_make_app_gives_no_diff() -> None:
         assert (APP / relative).read_text(encoding="utf-8") == text, f"{relative} drifted: regenerate the app"
 
 
-def test_the_cli_exports_the_same_app_and_removes_stale_files(tmp_path: Path) -> None:
+def test_the_cli_exports_the_app_and_removes_stale_component_files(tmp_path: Path) -> None:
+    assert CliRunner().invoke(main, ["export", "make", str(tmp_path)]).exit_code == 0
     (tmp_path / "modules" / "gone").mkdir(parents=True)
     (tmp_path / "modules" / "gone" / "gone.communication.iml.json").write_text("{}")
     result = CliRunner().invoke(main, ["export", "make", str(tmp_path)])
     assert result.exit_code == 0, result.output
     exported = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert exported == _app_files()
+    assert exported == sorted(make_app_files())
+    assert not (tmp_path / "modules" / "gone").exists()
 
 
 @pytest.mark.parametrize("relative", [f for f in _app_files() if f.endswith(".json")])
@@ -161,3 +163,18 @@ def test_the_custom_iml_function_test_passes_under_node() -> None:
     done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ran 1"
+
+
+def test_an_export_never_removes_what_is_not_the_apps(tmp_path: Path) -> None:
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "blueprint.json").write_text("{}")
+    result = CliRunner().invoke(main, ["export", "make", str(tmp_path)])
+    assert result.exit_code != 0 and "holds no Make app" in result.output
+    assert (tmp_path / "scenarios" / "blueprint.json").read_text() == "{}"
+    app = tmp_path / "app"
+    assert CliRunner().invoke(main, ["export", "make", str(app)]).exit_code == 0
+    (app / ".secrets").mkdir()
+    (app / ".secrets" / "apikey").write_text("key")
+    (app / "NOTES.txt").write_text("mine")
+    assert CliRunner().invoke(main, ["export", "make", str(app)]).exit_code == 0
+    assert (app / ".secrets" / "apikey").read_text() == "key" and (app / "NOTES.txt").read_text() == "mine"

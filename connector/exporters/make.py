@@ -71,6 +71,13 @@ STATUS_ERRORS = {
 CONTENT_DISPOSITION_NAME = (
     "{{replace(get(headers; 'content-disposition'); '/^.*filename=\"?([^\";]+)\"?.*$/'; '$1')}}"
 )
+# Labels of the objects that group outputs (``recipient.email`` -> "Destinataire" > "E-mail…").
+PARENT_LABELS = {
+    "recipient": {"en": "Recipient", "fr": "Destinataire"}, "template": {"en": "Template", "fr": "Modèle"},
+    "documents": {"en": "Documents", "fr": "Documents"}, "failure": {"en": "Failure", "fr": "Échec"},
+    "links": {"en": "Links", "fr": "Liens"}, "proof": {"en": "Proof", "fr": "Preuve"},
+    "certificate": {"en": "Certificate", "fr": "Certificat"},
+}
 # Render preview: outputs that come from the answer's headers, not from its body.
 RENDER_OUTPUTS = {
     "template": "{{parameters.template}}",
@@ -298,7 +305,7 @@ def interface(op: Operation, lang: str, outputs: tuple[OutputField, ...] | None 
             name = part.removesuffix("[]")
             found = next((p for p in node if p["name"] == name), None)
             if found is None:
-                label = name.replace("_", " ").capitalize()
+                label = PARENT_LABELS.get(name, {}).get(lang) or name.replace("_", " ").capitalize()
                 if part.endswith("[]"):
                     found = {"name": name, "type": "array", "label": label,
                              "spec": {"type": "collection", "spec": []}}
@@ -627,18 +634,40 @@ def make_app_files(catalog: Catalog = CATALOG, lang: str = "fr") -> dict[str, st
     return dict(sorted(files.items()))
 
 
+APP_FOLDERS = ("connections", "modules", "rpcs", "webhooks", "functions", "endpoints", "general")
+
+
+def _is_app_file(relative: str) -> bool:
+    """A file of the app's own layout (the only files an export may remove)."""
+    top, _, rest = relative.partition("/")
+    if not rest:
+        return top in ("makecomapp.json", "README.md", ".gitignore")
+    return top in APP_FOLDERS and relative.endswith((".iml.json", ".json", ".js"))
+
+
+class NotAMakeAppDirectory(Exception):
+    """The target holds other things and no ``makecomapp.json``: writing there could destroy them."""
+
+
 def export_make_app(target: Path, lang: str = "fr", catalog: Catalog = CATALOG) -> list[Path]:
-    """Write the app into ``target``; files the catalogue no longer produces are removed, so that
-    regenerating gives exactly the catalogue's app. Returns the files written."""
+    """Write the app into ``target``: a new or empty directory, or one that holds the app already.
+
+    Files of the app's layout that the catalogue no longer produces are removed (so that
+    regenerating gives exactly the catalogue's app); nothing else in ``target`` is ever touched.
+    Raises NotAMakeAppDirectory for a non-empty directory without ``makecomapp.json``.
+    Returns the files written.
+    """
     files = make_app_files(catalog, lang)
+    if target.is_dir() and any(target.iterdir()) and not (target / "makecomapp.json").is_file():
+        raise NotAMakeAppDirectory(
+            f"{target} is not empty and holds no Make app (makecomapp.json): give an empty directory or the "
+            "app's own (make_blueprints/app)")
     target.mkdir(parents=True, exist_ok=True)
     for old in sorted(target.rglob("*"), reverse=True):
         relative = old.relative_to(target).as_posix()
-        if relative.startswith(".secrets"):
-            continue
-        if old.is_file() and relative not in files:
+        if old.is_file() and _is_app_file(relative) and relative not in files:
             old.unlink()
-        elif old.is_dir() and not any(old.iterdir()):
+        elif old.is_dir() and relative.split("/")[0] in APP_FOLDERS and not any(old.iterdir()):
             old.rmdir()
     written: list[Path] = []
     for relative, text in files.items():
