@@ -353,7 +353,12 @@ def _event_output(op: Operation, source: str, event_id: str) -> dict[str, Any]:
         top = o.key.split(".")[0].removesuffix("[]")
         if top in output:
             continue
-        output[top] = known[top] if letter_event and top in known else f"{{{{{data}.{top}}}}}"
+        if letter_event and top in known:
+            output[top] = known[top]
+        elif top in ("type", "occurred_at"):  # the event's own, for every kind of event
+            output[top] = known[top]
+        else:
+            output[top] = f"{{{{{data}.{top}}}}}"
     return output
 
 
