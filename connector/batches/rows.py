@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from connector.letters import CONSENT_REQUIRED, LetterIn
+from connector.letters import _loc_to_field as loc_to_field
 from connector.rendering.errors import TemplateDataError
 from connector.rendering.fields import FieldSpec, coerce_data
 
@@ -389,8 +390,7 @@ def validate_rows(raw_rows: list[Any], ctx: BatchContext) -> tuple[list[ValidRow
             parsed = LetterIn.model_validate(body)
         except ValidationError as exc:
             for err in exc.errors():
-                loc = [str(p) for p in err["loc"] if not str(p).startswith(("constrained", "function", "str", "int"))]
-                path = ".".join(loc) or None
+                path = loc_to_field(err["loc"])
                 if path == "recipient" and err["type"] == "value_error":
                     path = "recipient"
                 message = err["msg"].removeprefix("Value error, ")

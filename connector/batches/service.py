@@ -125,17 +125,20 @@ def batch_counts(session: Session, batch_id: str) -> dict[str, int]:
             counts["pending"] += number
         elif status in (CANCELLED, "failed"):
             counts[status] += number
+    # Grouped by plain columns: PostgreSQL does not match ``failure_code = :param`` in the select
+    # list with the same expression in GROUP BY (two parameters), and there are few failure codes.
+    submitted_expr = Letter.provider_letter_id.is_not(None)
     rows = session.execute(
-        select(Letter.status, Letter.failure_code == CANCELLED, Letter.provider_letter_id.is_not(None), func.count())
+        select(Letter.status, Letter.failure_code, submitted_expr, func.count())
         .join(BatchItem, BatchItem.letter_id == Letter.id)
         .where(BatchItem.batch_id == batch_id)
-        .group_by(Letter.status, Letter.failure_code == CANCELLED, Letter.provider_letter_id.is_not(None))
+        .group_by(Letter.status, Letter.failure_code, submitted_expr)
     )
-    for status, cancelled, submitted, number in rows:
+    for status, failure_code, submitted, number in rows:
         counts["rendered"] += number
         if submitted:
             counts["submitted"] += number
-        counts[CANCELLED if cancelled else status] += number
+        counts[CANCELLED if failure_code == CANCELLED else status] += number
     return dict(counts)
 
 
