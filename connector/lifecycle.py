@@ -98,7 +98,7 @@ def apply_provider_events(services: Services, provider: Provider, letter_id: str
                 session, letter, LetterStatus(status),
                 occurred_at=provider_event.occurred_at, provider=letter.provider,
                 provider_event_id=provider_event.provider_event_id, raw=raw, proof=proof,
-                public_url=services.settings.public_url,
+                public_url=services.settings.public_url, failure=provider_event.failure,
             )
     with services.db.transaction() as session:
         letter = session.get(Letter, letter_id)

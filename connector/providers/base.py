@@ -115,6 +115,8 @@ class ProviderEvent:
     proof: ProofRef | None = None
     # SHA-256 of the documents as the provider reports them, when it does (checked against ours).
     reported_document_sha256: tuple[str, ...] = ()
+    # For a failed letter: (code, message) saying why, shown as the letter's ``failure``.
+    failure: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ certificate (valid 30 days). ``prepare_submission`` does the OTP exchange when a
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from collections.abc import Mapping
@@ -61,6 +62,8 @@ _OTP_HELP = (
     "https://otp-client.ar24.fr/) in sender_otp and send the letter again."
 )
 
+log = logging.getLogger(__name__)
+
 # Proof type (RecipientProofResource.type) → the status it proves.
 PROOF_STATUS: dict[str, LetterStatus] = {
     "DEPOSIT_PROOF": LetterStatus.DEPOSITED,
@@ -82,6 +85,11 @@ RECIPIENT_STATUS: dict[str, LetterStatus] = {
     "CANCELED": LetterStatus.FAILED,
 }
 IN_PROGRESS = frozenset({"DRAFT", "PENDING", "PROCESSED", "TO_UPDATE"})
+# Why a recipient ended unsent, in the user's words (Maileva's cause is in status_detail).
+FAILURE_MESSAGES: dict[str, str] = {
+    "REJECTED": "Maileva rejected the letter after its checks",
+    "CANCELED": "The sending was cancelled at Maileva",
+}
 # Statuses whose event must carry the delivery proof (so it is emitted once, with its proof).
 NEEDS_DELIVERY_PROOF = frozenset({LetterStatus.ACCEPTED, LetterStatus.REFUSED, LetterStatus.NEGLECTED})
 
@@ -262,9 +270,18 @@ def events_from_recipient(sending_id: str, recipient: Mapping[str, Any], now: da
             provider_event_id=f"{sending_id}:{status.value}",
             raw={**raw_base, "delivery_proof": delivery} if delivery else raw_base,
             proof=proof,
+            failure=_failure(status_name, recipient.get("status_detail")) if status == LetterStatus.FAILED else None,
         )
     )
     return tuple(events)
+
+
+def _failure(status_name: str, detail: Any) -> tuple[str, str]:
+    """``failure.code`` and ``failure.message`` of a recipient Maileva ended unsent."""
+    cause = str(detail).strip() if detail not in (None, "") else ""
+    code = "maileva_" + (re.sub(r"[^a-z0-9]+", "_", cause.lower()).strip("_")[:60] or status_name.lower())
+    message = FAILURE_MESSAGES.get(status_name, f"Maileva ended the letter ({status_name})")
+    return code, f"{message}: {cause}." if cause else f"{message} (no cause given)."
 
 
 # --- The adapter -------------------------------------------------------------------------------
@@ -536,24 +553,28 @@ class MailevaProvider:
                 action="add the recipient",
                 expect=(200, 201),
             )
+            # The only step after which the letter may be on its way.
+            self._request(
+                "POST",
+                f"{LREQ_PATH}/sendings/{sending_id}/submit",
+                action="submit the sending",
+                creates=True,
+                expect=(200, 202),
+            )
         except ProviderError:
+            # Also after a failed submit: a DRAFT left in the customer's Maileva area could be sent by
+            # hand, and the retry makes a new sending. Maileva deletes drafts only, so a sending that
+            # the failed call did submit after all stays (and the retry finds it by reference).
             self._delete_draft(sending_id)
             raise
-        # The only step after which the letter may be on its way.
-        self._request(
-            "POST",
-            f"{LREQ_PATH}/sendings/{sending_id}/submit",
-            action="submit the sending",
-            creates=True,
-            expect=(200, 202),
-        )
         return SubmitResult(provider_letter_id=sending_id)
 
     def _delete_draft(self, sending_id: str) -> None:
         try:
             self._request("DELETE", f"{LREQ_PATH}/sendings/{sending_id}", action="delete the draft", expect=(200, 204))
         except ProviderError:
-            pass  # a leftover DRAFT is never sent; find_by_reference ignores drafts
+            # Best effort (the original error is the one to report); find_by_reference ignores drafts.
+            log.warning("maileva: the draft sending %s could not be deleted", sending_id)
 
     def find_by_reference(self, letter_id: str, *, page_size: int = 100, max_pages: int = 5) -> str | None:
         """The submitted sending whose ``custom_id`` is our letter id, if any.

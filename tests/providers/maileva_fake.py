@@ -39,6 +39,12 @@ class MailevaFake:
         self.sendings: dict[str, dict[str, Any]] = {}
         self.recipients: dict[str, dict[str, Any]] = {}
         self.submissions: list[str] = []
+        # Statuses the next submit calls answer instead of 202 (a 503 now, a 403 for good…).
+        self.submit_failures: list[int] = []
+        self.deleted: list[str] = []
+        # Set: Maileva's checks reject the next submitted sending, before any deposit, with this cause
+        # in the recipient's status_detail.
+        self.reject_with: str | None = None
         self._tokens = itertools.count(1)
         mock.add_callback(responses.POST, AUTH, callback=self._token)
         mock.add_callback(responses.POST, f"{LREQ}/sendings", callback=self._create)
@@ -66,6 +72,7 @@ class MailevaFake:
             re.compile(rf"{re.escape(LREQ)}/sendings/{_ID}/recipients/{_ID}/download_(\w+)_proof"),
             callback=self._proof,
         )
+        mock.add_callback(responses.DELETE, re.compile(rf"{re.escape(LREQ)}/sendings/{_ID}$"), callback=self._delete)
 
     def complete(self, sending_id: str, status: str = "ACCEPTED") -> None:
         proof_type = {
@@ -83,6 +90,19 @@ class MailevaFake:
                 "creation_date": "2026-11-29T17:22:05.000Z",
             },
         )
+
+
+    def _delete(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        sending_id = (request.url or "").split("/sendings/")[1].split("/")[0].split("?")[0]
+        sending = self.sendings.get(sending_id)
+        if sending is None:
+            return self._json(404, {"errors": [{"code": "NOT_FOUND", "message": "Envoi introuvable"}]})
+        if sending["status"] != "DRAFT":  # the specification: only a draft can be deleted
+            return self._json(409, {"errors": [{"code": "CONFLICT", "message": "Envoi déjà soumis"}]})
+        del self.sendings[sending_id]
+        self.recipients.pop(sending_id, None)
+        self.deleted.append(sending_id)
+        return 204, {}, ""
 
     @staticmethod
     def _json(status: int, body: Any) -> tuple[int, dict[str, str], str]:
@@ -135,7 +155,15 @@ class MailevaFake:
 
     def _submit(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         sending_id = (request.url or "").split("/sendings/")[1].split("/")[0]
+        if self.submit_failures:
+            status = self.submit_failures.pop(0)
+            return self._json(status, {"errors": [{"code": "ERROR", "message": f"HTTP {status}"}]})
         self.submissions.append(sending_id)
+        if self.reject_with:
+            self.sendings[sending_id]["status"] = "ACCEPTED"
+            self.recipients[sending_id].update(status="REJECTED", status_date="2026-11-27T08:01:12.000Z",
+                                               status_detail=self.reject_with)
+            return 202, {}, ""
         self.sendings[sending_id]["status"] = "ACCEPTED"
         self.recipients[sending_id].update(
             status="PROCESSED",
