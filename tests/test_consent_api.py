@@ -318,3 +318,28 @@ def test_a_letter_not_yet_handed_to_the_provider_fails_when_consent_is_withdrawn
     assert client.get(f"/v1/letters/{sent}", headers=auth).get_json()["status"] == "accepted"
     failed = client.get(f"/v1/letters/{waiting}", headers=auth).get_json()
     assert failed["status"] == "failed" and failed["failure"]["code"] == "consent_withdrawn"
+
+
+def test_two_answers_racing_record_exactly_one(app, client, auth, services):
+    """Two tabs (or a double click) posting at once: one answer, one register entry, one event."""
+    import threading
+
+    invitation = invite(client, auth)
+    fields = form_fields(html_of(client.get(path_of(invitation["url"]))))
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def post(decision: str) -> None:
+        with app.test_client() as own:
+            barrier.wait()
+            statuses.append(own.post(path_of(invitation["url"]), data={**fields, "decision": decision}).status_code)
+
+    threads = [threading.Thread(target=post, args=(d,)) for d in ("accept", "refuse", "accept", "refuse")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses.count(200) == 1 and sorted(statuses)[1:] == [409, 409, 409], statuses
+    answered = len(events_of(client, auth, "consent.accepted")) + len(events_of(client, auth, "consent.refused"))
+    assert answered == 1
+    assert len(client.get(f"/v1/consents?email={INDIVIDUAL['email']}", headers=auth).get_json()["data"]) <= 1

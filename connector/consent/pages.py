@@ -175,6 +175,13 @@ def _load(token: str) -> tuple[ConsentInvitation | None, str]:
     return invitation, account.name if account else ""
 
 
+def _reloaded(invitation_id: str) -> ConsentInvitation:
+    """The invitation as another request left it."""
+    invitation = db_session().get(ConsentInvitation, invitation_id, populate_existing=True)
+    assert invitation is not None
+    return invitation
+
+
 def _open(token: str, answerable: str) -> tuple[ConsentInvitation, str, str] | Response:
     """The invitation, its sender's name and the page language; or, when the link cannot be used
     for this (``answerable``: the status it must have), the page that says why."""
@@ -214,7 +221,10 @@ def answer(token: str) -> Response:
                      expires=_date(invitation.expires_at, lang), changed=True)
     svc = services()
     session = db_session()
-    service.answer(svc, session, invitation, accepted=decision == "accept", shown=shown, visitor=_visitor())
+    try:
+        service.answer(svc, session, invitation, accepted=decision == "accept", shown=shown, visitor=_visitor())
+    except service.AlreadyAnswered:
+        return _state_page(_reloaded(invitation.id), sender, lang)
     session.commit()
     kind = "accepted" if decision == "accept" else "refused"
     return _notice(kind, 200, lang, sender=sender, email=invitation.email,
@@ -231,7 +241,10 @@ def withdraw(token: str) -> Response:
         return opened
     invitation, sender, lang = opened
     session = db_session()
-    service.withdraw(services(), session, invitation, _visitor())
+    try:
+        service.withdraw(services(), session, invitation, _visitor())
+    except service.AlreadyAnswered:
+        return _state_page(_reloaded(invitation.id), sender, lang)
     session.commit()
     return _notice("withdrawn", 200, lang, sender=sender, email=invitation.email)
 

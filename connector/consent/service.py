@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connector import outbox
@@ -124,15 +124,33 @@ class Visitor:
     user_agent: str
 
 
+class AlreadyAnswered(Exception):  # noqa: N818 - a state, not a failure
+    """Another request changed the invitation first (a double click, two tabs)."""
+
+
+def _move(session: Session, invitation: ConsentInvitation, from_status: str, to_status: str) -> None:
+    """Change the status only if it is still ``from_status``, checked by the database itself: of two
+    answers racing (SQLite takes no row lock), exactly one moves the row; the other gets AlreadyAnswered."""
+    moved = session.execute(
+        update(ConsentInvitation).where(ConsentInvitation.id == invitation.id, ConsentInvitation.status == from_status)
+        .values(status=to_status).execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        session.rollback()
+        raise AlreadyAnswered(invitation.id)
+    invitation.status = to_status
+
+
 def answer(services: Services, session: Session, invitation: ConsentInvitation, *, accepted: bool,
            shown: ShownText, visitor: Visitor) -> Consent | None:
     """Record the answer to a pending invitation with its proof; returns the register entry if accepted.
 
-    The caller has checked that the invitation is pending and not past its expiry.
+    The caller has checked that the invitation is pending and not past its expiry. Raises
+    AlreadyAnswered (after rolling back) when another request answered it in the meantime.
     """
     now = services.clock()
     account = session.get(Account, invitation.account_id)
-    invitation.status = "accepted" if accepted else "refused"
+    _move(session, invitation, "pending", "accepted" if accepted else "refused")
     invitation.answered_at = now
     invitation.answer_ip = visitor.ip[:64]
     invitation.answer_user_agent = visitor.user_agent[:1000]
@@ -183,7 +201,7 @@ def expire(services: Services, session: Session, invitation: ConsentInvitation) 
 def withdraw(services: Services, session: Session, invitation: ConsentInvitation, visitor: Visitor) -> None:
     """The person withdraws an accepted consent: the register entry is revoked; later sends are refused."""
     now = services.clock()
-    invitation.status = "withdrawn"
+    _move(session, invitation, "accepted", "withdrawn")
     invitation.withdrawn_at = now
     invitation.withdrawal_ip = visitor.ip[:64]
     invitation.withdrawal_user_agent = visitor.user_agent[:1000]
