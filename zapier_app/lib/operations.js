@@ -108,6 +108,18 @@ const sendBatch = async (z, bundle) => {
   return response.data;
 };
 
+// A plain create: the catalogue says where the inputs go and which endpoint takes them; a retried
+// Zap run reuses its idempotency key, so it never creates twice.
+const createFromCatalogue = (key) => async (z, bundle) => {
+  const operation = spec(key);
+  const request = buildRequest(operation, bundle.inputData);
+  const headers = {
+    'Idempotency-Key': request.header['Idempotency-Key'] || idempotencyKey(bundle, key, request.body),
+  };
+  const response = await call(z, bundle, { method: operation.method, path: operation.path, body: request.body, headers });
+  return response.data;
+};
+
 const PERFORMS = {
   send_letter_from_template: { perform: sendLetter('send_letter_from_template') },
   send_letter_with_pdf: { perform: sendLetter('send_letter_with_pdf') },
@@ -115,6 +127,7 @@ const PERFORMS = {
   find_letter: { perform: findLetter },
   template_list: { perform: listTemplates },
   send_batch: { perform: sendBatch },
+  invite_consent: { perform: createFromCatalogue('invite_consent') },
 };
 
 // The operation's behaviour: a fixed perform, or the REST hook set for status triggers.
