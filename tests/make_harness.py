@@ -257,7 +257,8 @@ class _Parser:
         value = self.scope.get(text, UNDEFINED)
         while self.peek() in (("op", "."), ("op", "[")):
             if self.take()[1] == ".":
-                value = _get(value, self.take()[1]) if isinstance(value, (dict, list)) else UNDEFINED
+                key = self.take()[1]
+                value = _get(value, key) if isinstance(value, (dict, list)) else UNDEFINED
             else:
                 key = self.or_()
                 self.take("]")

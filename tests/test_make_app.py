@@ -178,3 +178,12 @@ def test_an_export_never_removes_what_is_not_the_apps(tmp_path: Path) -> None:
     (app / "NOTES.txt").write_text("mine")
     assert CliRunner().invoke(main, ["export", "make", str(app)]).exit_code == 0
     assert (app / ".secrets" / "apikey").read_text() == "key" and (app / "NOTES.txt").read_text() == "mine"
+
+
+def test_every_module_has_a_sample_with_its_interfaces_fields() -> None:
+    manifest = json.loads((APP / "makecomapp.json").read_text(encoding="utf-8"))
+    for cid, meta in manifest["components"]["module"].items():
+        interface = json.loads((APP / meta["codeFiles"]["interface"]).read_text(encoding="utf-8"))
+        sample = json.loads((APP / meta["codeFiles"]["samples"]).read_text(encoding="utf-8"))
+        assert interface and sample, cid
+        assert {p["name"] for p in interface} <= set(sample), cid

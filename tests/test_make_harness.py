@@ -395,3 +395,17 @@ def test_a_consent_invitation_and_its_answer_reach_the_scenario(make: MakeApp, b
     assert [(p["id"], p["status"]) for p in polled] == [(invitation["id"], "accepted")]
     make.detach("consentAnswered", {}, data)
     assert bridge.get(f"/v1/hooks/{data['hookId']}")[0] == 404
+
+
+@pytest.mark.parametrize(("status", "kind"), [(429, "RateLimitError"), (500, "ConnectionError"),
+                                              (503, "ConnectionError"), (409, "ConnectionError")])
+def test_answers_make_retries_become_the_error_types_it_retries(catcher: Receiver, status: int, kind: str) -> None:
+    """The base's error table, on a server that answers without the bridge's error body."""
+    catcher.always(status)
+    make = MakeApp(APP_DIR, connection={"base_url": catcher.url.removesuffix("/hook"), "api_key": "lre_x"})
+    try:
+        with pytest.raises(MakeError) as failed:
+            make.module("sendLetterFromTemplate", {"template": "mise_en_demeure", "data": {}, **RECIPIENT})
+    finally:
+        make.node.close()
+    assert (failed.value.type, failed.value.message) == (kind, f"The LRE Bridge answered {status}")
