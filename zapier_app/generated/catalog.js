@@ -1589,6 +1589,164 @@ module.exports = {
           }
         }
       },
+      "invite_consent": {
+        "key": "invite_consent",
+        "noun": "Consent Invitation",
+        "display": {
+          "label": "Invite a Recipient to Consent",
+          "description": "Asks a person for their consent to receive registered e-mail (CPCE art. L.100) on a page the bridge hosts; the answer and its proof go to the register."
+        },
+        "operation": {
+          "inputFields": [
+            {
+              "key": "email",
+              "label": "Recipient e-mail",
+              "type": "string",
+              "required": true,
+              "placeholder": "jeanne.martin@exemple.fr"
+            },
+            {
+              "key": "name",
+              "label": "Name",
+              "type": "string",
+              "required": true,
+              "helpText": "How the consent page addresses the person.",
+              "placeholder": "Jeanne Martin"
+            },
+            {
+              "key": "message",
+              "label": "Your message",
+              "type": "text",
+              "helpText": "Shown on the consent page (why you ask)."
+            },
+            {
+              "key": "expires_in_days",
+              "label": "Days to answer (3 to 30)",
+              "type": "integer",
+              "helpText": "Without an answer by then, the request counts as refused.",
+              "default": "7"
+            },
+            {
+              "key": "language",
+              "label": "Page language",
+              "type": "string",
+              "choices": [
+                {
+                  "value": "fr",
+                  "label": "French",
+                  "sample": "fr"
+                },
+                {
+                  "value": "en",
+                  "label": "English",
+                  "sample": "en"
+                }
+              ],
+              "default": "fr"
+            },
+            {
+              "key": "idempotency_key",
+              "label": "Idempotency key",
+              "type": "string",
+              "helpText": "Leave empty: a key derived from the Zap and these inputs makes a retried run never send twice. Set it (e.g. a row id) to decide yourself what counts as the same letter.",
+              "group": "advanced"
+            }
+          ],
+          "inputFieldGroups": [
+            {
+              "key": "advanced",
+              "label": "Advanced"
+            }
+          ],
+          "outputFields": [
+            {
+              "key": "id",
+              "label": "Invitation ID",
+              "type": "string"
+            },
+            {
+              "key": "status",
+              "label": "Status",
+              "type": "string"
+            },
+            {
+              "key": "email",
+              "label": "E-mail",
+              "type": "string"
+            },
+            {
+              "key": "name",
+              "label": "Name",
+              "type": "string"
+            },
+            {
+              "key": "url",
+              "label": "Consent link (send it to the person)",
+              "type": "string"
+            },
+            {
+              "key": "emailed",
+              "label": "E-mailed by the bridge",
+              "type": "boolean"
+            },
+            {
+              "key": "expires_at",
+              "label": "Expires at",
+              "type": "datetime"
+            },
+            {
+              "key": "answered_at",
+              "label": "Answered at",
+              "type": "datetime"
+            },
+            {
+              "key": "consent_id",
+              "label": "Consent ID (register)",
+              "type": "string"
+            },
+            {
+              "key": "proof__ip_address",
+              "label": "Answer's IP address",
+              "type": "string"
+            },
+            {
+              "key": "proof__text_sha256",
+              "label": "SHA-256 of the text shown",
+              "type": "string"
+            },
+            {
+              "key": "proof__certificate__url",
+              "label": "Certificate (PDF) URL",
+              "type": "string"
+            },
+            {
+              "key": "created_at",
+              "label": "Created at",
+              "type": "datetime"
+            }
+          ],
+          "sample": {
+            "id": "cinv_0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            "object": "consent_invitation",
+            "status": "pending",
+            "email": "jeanne.martin@exemple.fr",
+            "name": "Jeanne Martin",
+            "first_name": "Jeanne",
+            "last_name": "Martin",
+            "message": "Pour vos prochains avis d'échéance.",
+            "language": "fr",
+            "url": "https://lre.exemple.fr/consent/cinv_0f1e2d3c4b5a69788796a5b4c3d2e1f0.S1gn4tur3",
+            "emailed": false,
+            "created_at": "2026-12-01T09:00:00Z",
+            "expires_at": "2026-12-08T09:00:00Z",
+            "answered_at": null,
+            "consent_id": null,
+            "proof": null,
+            "withdrawn_at": null,
+            "expired_at": null
+          }
+        }
+      },
       "send_batch": {
         "key": "send_batch",
         "noun": "Batch",
@@ -2297,6 +2455,35 @@ module.exports = {
         "inputs": {
           "reference": {
             "to": "body.filters.reference"
+          }
+        }
+      },
+      "invite_consent": {
+        "kind": "create",
+        "method": "POST",
+        "path": "/v1/consents/invitations",
+        "events": [],
+        "instant": false,
+        "inputs": {
+          "email": {
+            "to": "body.email"
+          },
+          "name": {
+            "to": "body.name"
+          },
+          "message": {
+            "to": "body.message"
+          },
+          "expires_in_days": {
+            "to": "body.expires_in_days",
+            "default": "7"
+          },
+          "language": {
+            "to": "body.language",
+            "default": "fr"
+          },
+          "idempotency_key": {
+            "to": "header.Idempotency-Key"
           }
         }
       },
