@@ -49,3 +49,222 @@ def test_a_letter_of_too_many_pages_is_refused(client, auth):
     response = client.post("/v1/templates/long_letter/render", json={"data": {}}, headers=auth)
     assert response.status_code == 422
     assert "pages" in response.json["error"]["message"] and "long_letter" in response.json["error"]["message"]
+
+
+# --- one test per defect class -----------------------------------------------------------------------
+
+import base64  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import stat  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import quote  # noqa: E402
+
+import pypdf  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from connector.models import AccessLog, Letter  # noqa: E402
+from tests.helpers import letter_payload, make_pdf  # noqa: E402
+from tests.test_api import CONSENT  # noqa: E402
+from tests.test_templates_api import examples, pdf_text  # noqa: E402
+
+
+def _error(response) -> dict:
+    assert response.is_json, response.get_data(as_text=True)[:200]
+    return response.json["error"]
+
+
+def _count(services, model) -> int:
+    with services.db.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _raw_post(client, path, text, auth):
+    return client.post(path, data=text, headers={**auth, "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_standard_json_numbers_are_refused_at_the_door(client, auth, services, literal):
+    body = json.dumps(letter_payload(metadata={"n": 1}))[:-1] + f', "extra": {{"n": {literal}}}}}'
+    response = _raw_post(client, "/v1/letters", body, auth)
+    assert response.status_code == 422 and _error(response)["code"] == "invalid_json"
+    hook = _raw_post(client, "/v1/hooks", f'{{"target_url": "https://hooks.zapier.com/x", "n": {literal}}}', auth)
+    assert hook.status_code == 422
+    assert _count(services, Letter) == 0
+    assert "NaN" not in client.get("/v1/letters", headers=auth).get_data(as_text=True)
+
+
+def test_json_nested_a_thousand_deep_is_a_422_everywhere(client, auth, account):
+    deep = "[" * 1000 + "]" * 1000
+    for path in ("/v1/letters", "/v1/hooks", "/v1/templates", "/v1/consents", f"/v1/intake/{account[0]}"):
+        response = _raw_post(client, path, f'{{"metadata": {deep}}}', auth)
+        assert response.status_code in (401, 422), (path, response.status_code)
+        assert response.status_code != 500
+    response = _raw_post(client, "/v1/letters", f'{{"metadata": {deep}}}', auth)
+    assert _error(response)["code"] == "invalid_json" and "nested" in _error(response)["message"]
+    forty = "[" * 40 + "]" * 40  # parsed, then refused by the depth bound with the place named
+    response = _raw_post(client, "/v1/letters", f'{{"metadata": {{"a": {forty}}}}}', auth)
+    assert response.status_code == 422 and _error(response)["field"].startswith("metadata.a.0.0")
+
+
+def test_nul_characters_are_refused_with_the_field_named(client, auth, services):
+    payload = letter_payload(recipient={"type": "professional", "email": "compta@exemple.fr",
+                                        "company": "Ex\u0000ample"})
+    response = client.post("/v1/letters", json=payload, headers=auth)
+    assert response.status_code == 422
+    assert _error(response) == {**_error(response), "code": "invalid_text", "field": "recipient.company"}
+    listed = client.get("/v1/letters?reference=a%00", headers=auth)
+    assert listed.status_code == 422 and _error(listed)["field"] == "reference"
+    assert _count(services, Letter) == 0
+
+
+@pytest.mark.parametrize("cursor", [
+    "", "x", "!!!", base64.urlsafe_b64encode(b'[{"a": 1}, []]').decode(), base64.urlsafe_b64encode(b"[1, 2]").decode(),
+    base64.urlsafe_b64encode(b'["0001-01-01T00:00:00+14:00", "x"]').decode(),
+    base64.urlsafe_b64encode(b'["9999-12-31T23:59:59-14:00", "x"]').decode(),
+    base64.urlsafe_b64encode(b"[NaN, 1]").decode(), base64.urlsafe_b64encode(b"[" * 5000).decode(),
+    base64.urlsafe_b64encode(b'["' + b"a" * 5000 + b'", 1]').decode(),
+])  # fmt: skip
+def test_hand_made_cursors_are_a_400(client, auth, cursor):
+    for path in ("/v1/letters", "/v1/events", "/v1/hooks", "/v1/consents"):
+        response = client.get(f"{path}?cursor={quote(cursor)}", headers=auth)
+        assert response.status_code in (200, 400), (path, response.status_code)
+        if response.status_code == 400:
+            assert _error(response)["field"] == "cursor"
+
+
+@pytest.mark.parametrize("query", ["from=0001-01-01T00:00:00%2B14:00", "to=9999-12-31T23:59:59-14:00",
+                                   "from=0001-01-01", "limit=" + "9" * 30])
+def test_extreme_query_dates_and_numbers_are_a_400(client, auth, query):
+    response = client.get(f"/v1/letters?{query}", headers=auth)
+    assert response.status_code in (200, 400) and response.status_code != 500
+
+
+def test_a_position_of_thirty_digits_is_a_400(client, auth):
+    letter = client.post("/v1/letters", json=letter_payload(), headers=auth).json
+    response = client.get(f"/v1/letters/{letter['id']}/document?position={'9' * 30}", headers=auth)
+    assert response.status_code == 400 and _error(response)["field"] == "position"
+
+
+@pytest.fixture
+def public_urls_only(settings_overrides):
+    """The production policy (the other tests allow loopback URLs for their fake servers)."""
+    settings_overrides["allow_private_urls"] = False
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://hooks.example:99999/x", "https://[2002:7f00:1::]/x",
+                                 "http://100.100.100.200/latest/meta-data", "http://[::ffff:127.0.0.1]/"])
+def test_malformed_or_private_urls_are_422_not_500(public_urls_only, client, auth, url):
+    response = client.post("/v1/hooks", json={"target_url": url}, headers=auth)
+    assert response.status_code == 422, response.json
+    provider = client.put("/v1/account/provider", json={"provider": "ar24", "settings": {"base_url": url}},
+                          headers=auth)
+    assert provider.status_code == 422
+    documents = [{"filename": "a.pdf", "url": url}]
+    sent = client.post("/v1/letters", json=letter_payload(documents=documents), headers=auth)
+    assert sent.status_code == 422 and _error(sent)["field"] == "documents.0.url"  # not 413 "too large"
+
+
+def test_multipart_quirks_are_422(client, auth, services):
+    pdf = make_pdf()
+    nameless = (b"--xyz\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--xyz--\r\n")
+    response = client.post("/v1/letters", data=nameless, headers={**auth,
+                           "Content-Type": "multipart/form-data; boundary=xyz"})
+    assert response.status_code in (400, 422)
+    mixed = {"recipient": '{"type": "professional", "email": "a@exemple.fr", "company": "A"}',
+             "recipient.company": "B", "documents": (io.BytesIO(pdf), "a.pdf")}
+    response = client.post("/v1/letters", data=mixed, headers=auth, content_type="multipart/form-data")
+    assert response.status_code == 422 and _error(response)["field"] == "recipient"
+    not_an_object = {"recipient": "[1, 2]", "recipient.company": "B", "documents": (io.BytesIO(pdf), "a.pdf")}
+    response = client.post("/v1/letters", data=not_an_object, headers=auth, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert _count(services, Letter) == 0
+
+
+MISE_EN_DEMEURE = examples("mise_en_demeure")
+
+
+@pytest.mark.parametrize(("raw", "code"), [
+    ("1.234", "ambiguous_amount"), ("1,234", "ambiguous_amount"), ("1,2,3", "several_separators"),
+    ("12,345", "ambiguous_amount"), ("12,3456", "too_many_decimals"), ("-5", "negative_amount"),
+    (12.345, "too_many_decimals"), (-3, "negative_amount"),
+])  # fmt: skip
+def test_an_amount_that_could_be_read_two_ways_is_refused_never_guessed(client, auth, services, raw, code):
+    data = {**MISE_EN_DEMEURE, "montant_du": raw}
+    response = client.post("/v1/letters", json=letter_payload(documents=[], template="mise_en_demeure", data=data),
+                           headers=auth)
+    assert response.status_code == 422
+    error = _error(response)
+    assert error["field"] == "data.montant_du"
+    assert error["details"][0]["code"] == code
+    assert str(raw).lstrip("-") in error["details"][0]["message"]  # says what it read
+    assert _count(services, Letter) == 0
+
+
+@pytest.mark.parametrize(("raw", "printed"), [("1 234,56", "1 234,56 €"), ("1234.56", "1 234,56 €"),
+                                              ("1234,56", "1 234,56 €"), (1234.5, "1 234,50 €")])
+def test_unambiguous_amounts_print_exactly(client, auth, raw, printed):
+    data = {**MISE_EN_DEMEURE, "montant_du": raw}
+    response = client.post("/v1/templates/mise_en_demeure/render", json={"data": data}, headers=auth)
+    assert response.status_code == 200, response.json
+    assert printed in pdf_text(response.data)
+
+
+@pytest.mark.parametrize("raw", ["9999-12-31T23:30:00Z", "0001-01-01", "0001-01-01T00:00:00+14:00"])
+def test_extreme_dates_are_422_in_data_letter_date_and_obtained_at(client, auth, raw):
+    data = {**MISE_EN_DEMEURE, "date_echeance": raw}
+    response = client.post("/v1/templates/mise_en_demeure/render", json={"data": data}, headers=auth)
+    assert response.status_code == 422 and _error(response)["field"] == "data.date_echeance"
+    preview = client.post("/v1/templates/mise_en_demeure/render",
+                          json={"data": MISE_EN_DEMEURE, "letter_date": raw}, headers=auth)
+    assert preview.status_code == 422 and _error(preview)["field"] == "letter_date"
+    consent = client.post("/v1/consents", json={**CONSENT, "obtained_at": raw}, headers=auth)
+    assert consent.status_code == 422
+
+
+def test_a_405_says_which_methods_are_allowed(client, auth):
+    response = client.patch("/v1/letters", headers=auth)
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert _error(response)["code"] == "method_not_allowed"
+    assert _error(client.get("/nowhere", headers=auth))["code"] == "not_found"
+
+
+def test_the_bearer_scheme_is_case_insensitive(client, auth):
+    key = auth["Authorization"].split(" ", 1)[1]
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        assert client.get("/v1/me", headers={"Authorization": f"{scheme} {key}"}).status_code == 200
+    assert client.get("/v1/me", headers={"Authorization": f"Basic {key}"}).status_code == 401
+
+
+def test_a_non_latin_filename_downloads_with_filename_star_and_is_logged_once(client, auth, services):
+    documents = [{"filename": "契約書.pdf", "content_base64": base64.b64encode(make_pdf()).decode()}]
+    letter = client.post("/v1/letters", json=letter_payload(documents=documents), headers=auth).json
+    response = client.get(f"/v1/letters/{letter['id']}/document", headers=auth)
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    assert "filename*=UTF-8''" in disposition and quote("契約書") in disposition
+    assert disposition.encode("latin-1")  # sendable as an HTTP header
+    pypdf.PdfReader(io.BytesIO(response.data))
+    assert _count(services, AccessLog) == 1
+    missing = client.get(f"/v1/letters/{letter['id']}/document?position=5", headers=auth)
+    assert missing.status_code == 404 and _count(services, AccessLog) == 1  # no answer, no access line
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_the_data_directory_database_and_archive_are_private(client, auth, settings_overrides, services):
+    client.post("/v1/letters", json=letter_payload(), headers=auth)
+    data_dir = Path(settings_overrides["data_dir"])
+    assert _mode(data_dir) == 0o700
+    if services.db.is_sqlite:
+        database = Path(services.db.engine.url.database)
+        for path in (database, database.with_name(database.name + "-wal")):
+            if path.exists():
+                assert _mode(path) & 0o077 == 0, (path, oct(_mode(path)))
+    blobs = [p for p in (data_dir / "archive").rglob("*") if p.is_file()]
+    assert blobs and all(_mode(p) & 0o077 == 0 for p in blobs)
+    assert all(_mode(p) & 0o077 == 0 for p in (data_dir / "archive").rglob("*") if p.is_dir())

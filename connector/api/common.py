@@ -129,6 +129,22 @@ def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
     return value
 
 
+# Instants a request may carry (consent dates, a preview's letter date): outside these years the
+# value is a typo or a probe, and near year 1 or 9999 the conversion to UTC overflows.
+MIN_YEAR, MAX_YEAR = 1900, 2199
+
+
+def bounded_instant(value: datetime, field: str) -> datetime:
+    """``value`` in UTC, or a 422 naming ``field`` when it lies outside MIN_YEAR..MAX_YEAR."""
+    try:
+        moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise ApiError(422, "invalid_date", f"{field} must lie between the years {MIN_YEAR} and {MAX_YEAR}.", field)
+    return moment
+
+
 def content_disposition(filename: str) -> str:
     """``attachment`` with an ASCII ``filename`` and the exact name as RFC 5987 ``filename*``.
 

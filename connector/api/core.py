@@ -12,7 +12,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy import select
 
-from connector.api.common import limit_arg, page, parse_body, services
+from connector.api.common import bounded_instant, limit_arg, page, parse_body, services
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
@@ -97,6 +97,7 @@ def check_past_datetime(value: datetime, field: str, now: datetime) -> None:
     entry says when something happened, and an ambiguous or impossible time proves nothing."""
     if value.tzinfo is None:
         raise ApiError(422, "invalid_request", f"{field} needs a time zone (e.g. 2026-11-27T10:00:00+01:00).", field)
+    bounded_instant(value, field)  # year 1 with +14:00 cannot even be stored
     if value > now:
         raise ApiError(422, "invalid_request", f"{field} is in the future.", field)
 

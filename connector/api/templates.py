@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 
 from connector import rendering
-from connector.api.common import services
+from connector.api.common import bounded_instant, services
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
@@ -140,9 +140,8 @@ def _letter_time(raw: Any) -> datetime:
         try:
             if len(raw) == 10:
                 # Noon UTC is the same calendar day in Paris whatever the season.
-                return datetime.combine(date.fromisoformat(raw), time(12), tzinfo=UTC)
-            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
+                return bounded_instant(datetime.combine(date.fromisoformat(raw), time(12), tzinfo=UTC), "letter_date")
+            return bounded_instant(datetime.fromisoformat(raw.replace("Z", "+00:00")), "letter_date")
         except ValueError:
             pass
     raise ApiError(422, "invalid_date", "letter_date must be a date (YYYY-MM-DD) or an ISO 8601 date-time.",
