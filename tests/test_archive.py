@@ -26,6 +26,7 @@ from sqlalchemy import select
 from connector import outbox
 from connector.app import create_app
 from connector.cli import main as lre_bridge
+from connector.config import load_settings
 from connector.evidence.timestamp import make_request, read_response
 from connector.evidence.verify import read_package, verify_package
 from connector.models import Document, Letter, Proof
@@ -213,6 +214,24 @@ class TestOnS3:
             blobs.delete(document_key)
         kept = s3.get_object(Bucket=bucket, Key=name, VersionId=version)["Body"].read()
         assert kept == make_pdf()
+
+    @pytest.mark.parametrize("mode", ["compliance", "governance"])
+    def test_only_governance_mode_lets_a_bypassing_user_delete_early(self, settings_overrides, mode, s3, bucket):
+        from connector.services import open_archive
+
+        store = open_archive(load_settings({**settings_overrides, "storage_lock_mode": mode}))
+        key = store.put(b"proof kept for ten years")
+        name = store.object_name(key)
+        version = s3.list_object_versions(Bucket=bucket, Prefix=name)["Versions"][0]["VersionId"]
+        with pytest.raises(ClientError):
+            s3.delete_object(Bucket=bucket, Key=name, VersionId=version)  # no bypass asked: refused in both modes
+        if mode == "compliance":
+            with pytest.raises(ClientError):
+                s3.delete_object(Bucket=bucket, Key=name, VersionId=version, BypassGovernanceRetention=True)
+            assert store.get(key) == b"proof kept for ten years"
+        else:
+            s3.delete_object(Bucket=bucket, Key=name, VersionId=version, BypassGovernanceRetention=True)
+            assert not store.exists(key)
 
     def test_a_letter_whose_document_cannot_be_archived_is_not_accepted(self, settings_overrides, tmp_path, s3):
         """The bucket is unreachable for this request (here: it does not exist yet): nothing is

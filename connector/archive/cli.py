@@ -19,9 +19,13 @@ def _services():  # type: ignore[no-untyped-def] - a Services, imported late (CL
     from connector.services import build_services
 
     try:
-        return build_services(load_settings())
+        services = build_services(load_settings())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    # Close the database's connections when the command ends (a command run in-process, as the
+    # tests do, must not leave them to the garbage collector).
+    click.get_current_context().call_on_close(services.db.dispose)
+    return services
 
 
 @contextmanager
