@@ -187,3 +187,21 @@ def test_every_module_has_a_sample_with_its_interfaces_fields() -> None:
         sample = json.loads((APP / meta["codeFiles"]["samples"]).read_text(encoding="utf-8"))
         assert interface and sample, cid
         assert {p["name"] for p in interface} <= set(sample), cid
+
+
+def test_the_harness_evaluates_iml_as_makes_documentation_says() -> None:
+    from tests.make_harness import UNDEFINED, Iml, _prune
+
+    iml = Iml()
+    scope = {"parameters": {"n": 3, "name": "Durand", "list": ["a", "b"], "empty": ""},
+             "headers": {"content-disposition": 'attachment; filename="preuve.pdf"'}, "body": {"items": [1, 2]}}
+    assert iml.value("{{parameters.n}}", scope) == 3  # one template: the raw value
+    assert iml.value("n = {{parameters.n}}", scope) == "n = 3"  # text around it: text
+    assert iml.value("{{ifempty(parameters.empty; 'x')}}", scope) == "x"
+    assert iml.value("{{join(parameters.list; ',')}}", scope) == "a,b"
+    assert iml.value("{{replace(get(headers; 'Content-Disposition'); '/^.*filename=\"([^\"]+)\".*$/'; '$1')}}",
+                     scope) == "preuve.pdf"
+    assert iml.value("{{!parameters.missing || parameters.name == 'Durand'}}", scope) is True
+    assert iml.value("{{if(parameters.missing; 'a'; 'b')}}{{length(body.items)}}", scope) == "b2"
+    assert iml.value("{{parameters.missing}}", scope) is UNDEFINED
+    assert _prune({"a": UNDEFINED, "b": "", "c": {"d": UNDEFINED, "e": 0}}) == {"c": {"e": 0}}
