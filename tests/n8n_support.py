@@ -159,7 +159,9 @@ def pack_package(destination: Path) -> Path:
     """``npm pack`` of the built package: the tarball a user's npm (or n8n's installer) gets."""
     ensure_built()
     destination.mkdir(parents=True, exist_ok=True)
-    packed = npm("pack", "--pack-destination", str(destination), timeout=300)
+    # `npm pack` ignores --prefix: it runs in the package's directory.
+    packed = subprocess.run([tool("npm"), "pack", "--pack-destination", str(destination)], cwd=PACKAGE,
+                            capture_output=True, text=True, timeout=300, check=False)
     assert packed.returncode == 0, packed.stdout + packed.stderr
     return destination / packed.stdout.strip().splitlines()[-1]
 

@@ -11,6 +11,7 @@ removes its hook when unpublished.
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from tests.n8n_support import (
     CREDENTIAL,
@@ -109,11 +111,12 @@ def test_a_workflow_sends_a_letter_from_a_template_through_the_resource_mapper(e
     assert [letter["id"] for letter in letters] == [item["json"]["id"]]
     assert letters[0]["template"]["name"] == "mise_en_demeure"
     assert item["pairedItem"] == {"item": 0}
-    # What was rendered is what the mapper gave: the bridge's own preview with the same values is identical.
-    status, preview = bridge.call("POST", "/v1/templates/mise_en_demeure/render", {"data": MISE_EN_DEMEURE,
-                                  "letter_date": letters[0]["created_at"]}, raw=True)
+    # The letter's PDF carries the values the resource mapper gave.
+    status, pdf = bridge.call("GET", f"/v1/letters/{letters[0]['id']}/document", raw=True)
     assert status == 200
-    assert letters[0]["documents"][0]["sha256"] == hashlib.sha256(preview).hexdigest()
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    for value in ("F-2026-0412", "SARL Dupont", "Jean-Jaurès"):
+        assert value in text, value
 
 
 def test_a_pdf_from_a_previous_node_is_sent_and_a_proof_comes_back_as_binary(engine: Engine,

@@ -299,7 +299,9 @@ def _operation(op: Operation, n: N8nName) -> tuple[list[dict[str, Any]], dict[st
                 extra = p.pop("displayOptions", {"show": {}})["show"]
                 params.append({**p, "displayOptions": {"show": {**show["show"], **extra}}})
             specs.append(_spec_param(f, "top", path))
-        elif required or f.group == Group.RECIPIENT:
+        elif required or (f.group == Group.RECIPIENT and not (f.choices and f.default is None)):
+            # Recipient fields sit on top; a choice that may be left empty ("leave empty: …") cannot
+            # (an n8n options parameter always has a value), so it goes in the collection.
             params.append({**_parameter(f, required), "displayOptions": show})
             specs.append(_spec_param(f, "top", path))
         else:

@@ -436,37 +436,6 @@ export const PROPERTIES: INodeProperties[] = [
     }
   },
   {
-    "displayName": "Legal Basis",
-    "name": "recipientLegalBasis",
-    "type": "options",
-    "options": [
-      {
-        "name": "Notification to a co-owner (loi 65-557 art. 42-1)",
-        "value": "condominium"
-      },
-      {
-        "name": "Professional recipient (no consent needed)",
-        "value": "professional"
-      },
-      {
-        "name": "Recipient's consent (CPCE art. L.100)",
-        "value": "consent"
-      }
-    ],
-    "default": "condominium",
-    "description": "Leave empty: professional for a professional, consent for anyone else. The co-owner basis must be enabled for your account, and refuses co-owners who asked for paper.",
-    "displayOptions": {
-      "show": {
-        "resource": [
-          "letter"
-        ],
-        "operation": [
-          "sendFromTemplate"
-        ]
-      }
-    }
-  },
-  {
     "displayName": "Additional Fields",
     "name": "additionalFields",
     "type": "collection",
@@ -489,6 +458,27 @@ export const PROPERTIES: INodeProperties[] = [
         "type": "string",
         "default": "",
         "description": "Leave empty: a key derived from the execution, this node and the item makes a retried execution never send twice. Set it (e.g. a row ID) to decide yourself what counts as the same letter."
+      },
+      {
+        "displayName": "Legal Basis",
+        "name": "recipientLegalBasis",
+        "type": "options",
+        "options": [
+          {
+            "name": "Notification to a co-owner (loi 65-557 art. 42-1)",
+            "value": "condominium"
+          },
+          {
+            "name": "Professional recipient (no consent needed)",
+            "value": "professional"
+          },
+          {
+            "name": "Recipient's consent (CPCE art. L.100)",
+            "value": "consent"
+          }
+        ],
+        "default": "condominium",
+        "description": "Leave empty: professional for a professional, consent for anyone else. The co-owner basis must be enabled for your account, and refuses co-owners who asked for paper."
       },
       {
         "displayName": "Metadata",
@@ -758,37 +748,6 @@ export const PROPERTIES: INodeProperties[] = [
     }
   },
   {
-    "displayName": "Legal Basis",
-    "name": "recipientLegalBasis",
-    "type": "options",
-    "options": [
-      {
-        "name": "Notification to a co-owner (loi 65-557 art. 42-1)",
-        "value": "condominium"
-      },
-      {
-        "name": "Professional recipient (no consent needed)",
-        "value": "professional"
-      },
-      {
-        "name": "Recipient's consent (CPCE art. L.100)",
-        "value": "consent"
-      }
-    ],
-    "default": "condominium",
-    "description": "Leave empty: professional for a professional, consent for anyone else. The co-owner basis must be enabled for your account, and refuses co-owners who asked for paper.",
-    "displayOptions": {
-      "show": {
-        "resource": [
-          "letter"
-        ],
-        "operation": [
-          "sendPdf"
-        ]
-      }
-    }
-  },
-  {
     "displayName": "Additional Fields",
     "name": "additionalFields",
     "type": "collection",
@@ -817,6 +776,27 @@ export const PROPERTIES: INodeProperties[] = [
         "type": "string",
         "default": "",
         "description": "Leave empty: a key derived from the execution, this node and the item makes a retried execution never send twice. Set it (e.g. a row ID) to decide yourself what counts as the same letter."
+      },
+      {
+        "displayName": "Legal Basis",
+        "name": "recipientLegalBasis",
+        "type": "options",
+        "options": [
+          {
+            "name": "Notification to a co-owner (loi 65-557 art. 42-1)",
+            "value": "condominium"
+          },
+          {
+            "name": "Professional recipient (no consent needed)",
+            "value": "professional"
+          },
+          {
+            "name": "Recipient's consent (CPCE art. L.100)",
+            "value": "consent"
+          }
+        ],
+        "default": "condominium",
+        "description": "Leave empty: professional for a professional, consent for anyone else. The co-owner basis must be enabled for your account, and refuses co-owners who asked for paper."
       },
       {
         "displayName": "Metadata",
@@ -1798,7 +1778,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
         "name": "recipientLegalBasis",
         "to": "body.recipient.legal_basis",
         "kind": "plain",
-        "where": "top"
+        "where": "collection"
       },
       {
         "name": "message",
@@ -1921,7 +1901,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
         "name": "recipientLegalBasis",
         "to": "body.recipient.legal_basis",
         "kind": "plain",
-        "where": "top"
+        "where": "collection"
       },
       {
         "name": "message",
