@@ -409,3 +409,33 @@ def test_answers_make_retries_become_the_error_types_it_retries(catcher: Receive
     finally:
         make.node.close()
     assert (failed.value.type, failed.value.message) == (kind, f"The LRE Bridge answered {status}")
+
+
+# Alert triggers exist once the catalogue has them (new_alert); each one found in the app is run here.
+ALERT_HOOKS = [h for h in ("newAlert",) if h in json.loads(
+    (APP_DIR / "makecomapp.json").read_text(encoding="utf-8"))["components"]["webhook"]]
+
+
+@pytest.mark.parametrize("hook", ALERT_HOOKS)
+def test_an_alert_reaches_the_scenario(make: MakeApp, bridge: Bridge, catcher: Receiver, services: Any,
+                                       hook: str) -> None:
+    from connector.monitoring.alerts import evaluate_all
+
+    watch, poll = {"newAlert": ("watchNewAlert", "pollNewAlert")}[hook]
+    data = make.attach(hook, {}, catcher.url)
+    [rule] = make.module("makeApiCall", {"url": "/v1/alerts/rules/technical_failure_rate", "method": "PUT",
+                                         "body": {"threshold": 0, "min_volume": 1}})
+    assert rule["statusCode"] == 200
+    _send_from_template(make, reference="ALERT-1", sandbox_outcome="failed")
+    bridge.drain()
+    evaluate_all(services)  # what the worker does every minute
+    bridge.drain()
+    [delivery] = [d for d in catcher.delivered() if json.loads(d.body)["type"] == "alert.raised"]
+    bundle = make.incoming(hook, delivery.headers, delivery.body)
+    _conforms(make, watch, [bundle])
+    assert bundle["rule"] == "technical_failure_rate" and bundle["type"] == "alert.raised"
+    polled = make.module(poll, {})
+    _conforms(make, poll, polled)
+    assert [p["id"] for p in polled] == [bundle["id"]]
+    make.detach(hook, {}, data)
+    assert bridge.get(f"/v1/hooks/{data['hookId']}")[0] == 404
