@@ -90,3 +90,43 @@ def test_without_a_token_only_allowed_networks_read_the_metrics(app, client):
     app.extensions["lre"].settings.metrics_allow_networks = "10.0.0.0/8, 203.0.113.0/24"
     scrape(client, environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert client.get("/metrics").status_code == 403  # loopback is no longer in the list
+
+
+def test_json_logs_give_one_line_per_request_and_job_without_secrets(settings_overrides, capsys):
+    import json as json_module
+
+    from connector.app import create_app
+
+    settings_overrides["log_format"] = "json"
+    app = create_app(settings_overrides)
+    try:
+        services = app.extensions["lre"]
+        with services.db.transaction() as session:
+            from connector.auth import create_api_key
+            from connector.models import Account
+
+            account = Account(name="Cabinet Durand")
+            session.add(account)
+            session.flush()
+            _, key = create_api_key(session, account)
+        client = app.test_client()
+        letter = client.post("/v1/letters", json=letter_payload(), headers={"Authorization": f"Bearer {key}"}).json
+        client.get(f"/v1/letters/{letter['id']}", headers={"Authorization": f"Bearer {key}"})
+        client.get("/callbacks/sandbox/un-jeton-secret")
+        outbox.drain(services)
+        lines = [json_module.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    finally:
+        logging_root = __import__("logging").getLogger("connector")
+        for handler in list(logging_root.handlers):
+            logging_root.removeHandler(handler)
+        logging_root.propagate = True
+        app.extensions["lre"].db.dispose()
+    requests = [line for line in lines if line.get("event") == "request"]
+    jobs = [line for line in lines if line.get("event") == "job"]
+    read = next(r for r in requests if r["route"] == "/v1/letters/<letter_id>")
+    assert read["letter_id"] == letter["id"] and read["status"] == 200 and read["account_id"]
+    assert any(r["route"] == "/callbacks/<provider>/<token>" for r in requests)
+    assert any(j["kind"] == "submit_letter" and j["letter_id"] == letter["id"] and j["outcome"] == "done"
+               for j in jobs)
+    text = json_module.dumps(lines)
+    assert "un-jeton-secret" not in text and key not in text

@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import time
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from connector.api.common import services
 from connector.errors import ApiError
+from connector.monitoring.logs import configure as configure_logs
+from connector.monitoring.logs import log_request
 from connector.monitoring.metrics import exposition
 
 bp = Blueprint("metrics", __name__)
+# Structured request logs (LRE_LOG_FORMAT=json) hang on this blueprint, for every route of the app.
+bp.record_once(lambda state: configure_logs(state.app.extensions["lre"].settings))
+
+
+@bp.before_app_request
+def _start_clock() -> None:
+    g.request_started = time.perf_counter()
+
+
+@bp.after_app_request
+def _log_request(response: Response) -> Response:
+    started = g.get("request_started")
+    account = g.get("account")
+    log_request(services().settings, method=request.method,
+                # The route pattern, never the URL: provider callback URLs carry a secret token.
+                route=request.url_rule.rule if request.url_rule else "(no route)", status=response.status_code,
+                duration_ms=(time.perf_counter() - started) * 1000 if started else 0.0,
+                letter_id=(request.view_args or {}).get("letter_id"),
+                account_id=getattr(account, "id", None))
+    return response
 
 
 def _allowed(remote: str | None, networks: str) -> bool:

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from connector import outbox
 from connector.models import Alert, Delivery, Job, Letter
+from connector.monitoring import logs
 from connector.services import Services
 from connector.webhooks_out import JOB_KIND as WEBHOOK_JOB_KIND
 
@@ -89,12 +90,19 @@ def instrument_handlers() -> None:
 
         def timed(services: Services, job: Job, _handler: outbox.Handler = handler, _kind: str = kind) -> None:
             started = time.perf_counter()
+            failure: BaseException | None = None
             try:
                 _handler(services, job)
             except BaseException as exc:
-                _observe(_kind, time.perf_counter() - started, exc)
+                failure = exc
                 raise
-            _observe(_kind, time.perf_counter() - started, None)
+            finally:
+                seconds = time.perf_counter() - started
+                _observe(_kind, seconds, failure)
+                logs.configure(services.settings)
+                logs.log_job(services.settings, kind=_kind, job_id=job.id, letter_id=job.letter_id,
+                             account_id=job.account_id, outcome=_outcome(failure), duration_ms=seconds * 1000,
+                             attempts=job.attempts)
 
         functools.update_wrapper(timed, handler)
         timed._lre_timed = True  # type: ignore[attr-defined]
