@@ -21,7 +21,7 @@ import io
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -183,7 +183,7 @@ def _check(key: str, content: bytes) -> bytes:
 
 def _spool(fileobj: IO[bytes], directory: Path) -> tuple[str, int, IO[bytes]]:
     """Copy a stream to an anonymous temporary file while hashing it: (key, size, file at 0)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # documents are personal data
     spooled = tempfile.TemporaryFile(dir=directory)
     digest = hashlib.sha256()
     size = 0
@@ -228,11 +228,11 @@ class FileSystemStore:
             done: Future[str] = Future()
             done.set_result(key)
             return done
-        return _WRITERS.submit(self._write, key, path, content, new_dirs)
+        return _WRITERS.submit(self._write, key, path, (content,), new_dirs)
 
     def put(self, content: bytes, *, retain_until: datetime | None = None) -> str:
         key, path, new_dirs = self._prepare(self.key_for(content))
-        return key if path is None else self._write(key, path, content, new_dirs)
+        return key if path is None else self._write(key, path, (content,), new_dirs)
 
     def put_stream(self, fileobj: IO[bytes], *, retain_until: datetime | None = None) -> str:
         # Spooled beside the archive (same filesystem), then renamed: the key is known only at the end.
@@ -241,21 +241,7 @@ class FileSystemStore:
             key, path, new_dirs = self._prepare(key)
             if path is None:
                 return key
-            tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o400)
-            try:
-                while chunk := spooled.read(CHUNK_BYTES):
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
-                os.fsync(fd)
-            except BaseException:
-                os.close(fd)
-                tmp.unlink(missing_ok=True)
-                raise
-            os.close(fd)
-            os.replace(tmp, path)
-            self._sync_dirs(new_dirs)
+            self._write(key, path, iter(lambda: spooled.read(CHUNK_BYTES), b""), new_dirs)
         return key
 
     def _prepare(self, key: str) -> tuple[str, Path | None, tuple[Path, ...]]:
@@ -271,7 +257,7 @@ class FileSystemStore:
         return key, path, tuple(dict.fromkeys([*(d.parent for d in made), path.parent]))
 
     @classmethod
-    def _write(cls, key: str, path: Path, content: bytes, dirs: tuple[Path, ...]) -> str:
+    def _write(cls, key: str, path: Path, chunks: Iterable[bytes], dirs: tuple[Path, ...]) -> str:
         """Write durably under a temporary name, then rename into place (readers never see half a file).
 
         O_DSYNC makes each write return only once the bytes are on disk: a write and an fsync in one
@@ -284,9 +270,10 @@ class FileSystemStore:
         # Owner-only and read-only: archived documents are personal data and never change.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DSYNC | os.O_CLOEXEC, 0o400)
         try:
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view):]
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
         except BaseException:
             os.close(fd)
             tmp.unlink(missing_ok=True)

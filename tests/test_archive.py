@@ -66,6 +66,19 @@ def run_cli(args: list[str], settings: dict[str, Any]) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def new_account(services: Services) -> dict[str, str]:
+    """An account with an API key, made through ``services``' database; the request headers."""
+    from connector.auth import create_api_key
+    from connector.models import Account
+
+    with services.db.transaction() as session:
+        account = Account(name="Cabinet Durand")
+        session.add(account)
+        session.flush()
+        _, api_key = create_api_key(session, account, name="test")
+    return {"Authorization": f"Bearer {api_key}"}
+
+
 def keys_of(services: Services, letter_id: str) -> list[str]:
     with services.db.transaction() as session:
         documents = session.scalars(select(Document.storage_key).where(Document.letter_id == letter_id))
@@ -241,15 +254,9 @@ class TestOnS3:
         try:
             services = app.extensions["lre"]
             client = app.test_client()
-            from connector.auth import create_api_key
-            from connector.models import Account, Job
+            from connector.models import Job
 
-            with services.db.transaction() as session:
-                account = Account(name="Cabinet Durand")
-                session.add(account)
-                session.flush()
-                _, api_key = create_api_key(session, account, name="test")
-            auth = {"Authorization": f"Bearer {api_key}"}
+            auth = new_account(services)
             body = letter_payload()
             response = client.post("/v1/letters", json=body, headers=auth)
             assert response.status_code == 500 and response.json["error"]["code"] == "internal_error"
@@ -276,15 +283,7 @@ class TestOnS3:
         try:
             a, b = (app.test_client() for app in machines)
             services_a, services_b = (app.extensions["lre"] for app in machines)
-            from connector.auth import create_api_key
-            from connector.models import Account
-
-            with services_a.db.transaction() as session:
-                account = Account(name="Cabinet Durand")
-                session.add(account)
-                session.flush()
-                _, api_key = create_api_key(session, account, name="test")
-            auth = {"Authorization": f"Bearer {api_key}"}
+            auth = new_account(services_a)
 
             accepted = a.post("/v1/letters", json=letter_payload(sandbox_outcome="accepted"), headers=auth)
             assert accepted.status_code == 201
