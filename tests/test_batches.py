@@ -308,3 +308,22 @@ def test_the_batch_evidence_zip_holds_every_package_and_each_validates(client, a
         bag = bagit.Bag(str(bag_dir))
         bag.validate()
         assert bag.info["External-Identifier"].startswith("let_")
+
+
+def test_co_owners_on_the_condominium_basis_are_checked_against_the_paper_register(client, auth):
+    owner = {"type": "individual", "first_name": "Paul", "last_name": "Brun", "email": "paul.brun@exemple.fr"}
+    paper = {"type": "individual", "first_name": "Lucie", "last_name": "Noir", "email": "lucie.noir@exemple.fr"}
+    rows = [co_owner(1, **owner), co_owner(2, **paper)]
+    refused = post_batch(client, auth, batch_body(rows, legal_basis="condominium")).json["error"]
+    assert {(d["row"], d["code"]) for d in refused["details"]} == {(1, "legal_basis_not_enabled"),
+                                                                   (2, "legal_basis_not_enabled")}
+    enabled = client.put("/v1/consents/legal-bases", headers=auth, json={
+        "condominium": True, "statement": "Courrier du 2 janvier 2026 à chaque copropriétaire."})
+    assert enabled.status_code == 200, enabled.json
+    asked = client.post("/v1/consents/paper-requests", headers=auth, json={
+        "email": "lucie.noir@exemple.fr", "requested_at": "2026-02-01T10:00:00Z"})
+    assert asked.status_code == 201, asked.json
+    refused = post_batch(client, auth, batch_body(rows, legal_basis="condominium")).json["error"]
+    assert [(d["row"], d["code"]) for d in refused["details"]] == [(2, "paper_requested")]
+    accepted = post_batch(client, auth, batch_body(rows[:1], legal_basis="condominium"))
+    assert accepted.status_code == 202, accepted.json

@@ -40,7 +40,7 @@ from connector.letters import (
     load_documents,
     validate_object,
 )
-from connector.models import Consent, Letter
+from connector.models import Letter
 from connector.rendering import TemplateNotFound, TemplateSpec
 from connector.rendering.library import resolve_template
 
@@ -64,6 +64,8 @@ class BatchIn(BaseModel):
                                            "reference, message, sandbox_outcome, or null to ignore it.")
     recipient_type: str | None = Field(default=None, description="The type of rows that give none "
                                        "(professional, individual, administration, association).")
+    legal_basis: str | None = Field(default=None, description="The legal basis of rows that give none "
+                                    "(professional, consent, condominium; see POST /v1/letters).")
     message: str | None = Field(default=None, max_length=5000)
     reference: str | None = Field(default=None, max_length=200)
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=40)
@@ -137,17 +139,21 @@ def _rows(body: BatchIn, csv_bytes: bytes | None) -> list[Any]:
         raise ApiError(422, exc.code, exc.message, exc.field) from None
 
 
-def _consented(account_id: str) -> Any:
-    def lookup(emails: set[str]) -> set[str]:
-        found: set[str] = set()
-        ordered = sorted(emails)
-        for start in range(0, len(ordered), 500):  # bounded IN lists
-            found.update(db_session().scalars(select(Consent.email).where(
-                Consent.account_id == account_id, Consent.email.in_(ordered[start:start + 500]),
-                Consent.revoked_at.is_(None))))
-        return found
+def _legal_basis(account_id: str) -> Any:
+    """The consent gate letters go through, asked row by row before anything is stored."""
+    from connector.consent import gate
 
-    return lookup
+    session, now = db_session(), services().clock()
+
+    def check(email: str, needs_consent: bool, basis: str | None) -> tuple[str, str] | None:
+        try:
+            decision = gate.decide(session, account_id, email, needs_consent=needs_consent, basis=basis,
+                                   hold_until_consent=False, now=now)
+        except ApiError as exc:
+            return exc.code, exc.message
+        return None if decision is not None else ("consent_required", f"{email} has no legal basis.")
+
+    return check
 
 
 def _resolve(body: BatchIn, document: IncomingDocument | None) -> TemplateSpec | None:
@@ -194,10 +200,11 @@ def create_batch() -> tuple[Response, int, dict[str, str]]:
                        f"{svc.settings.max_documents} documents).", "attachments")
     raw_rows = _rows(body, csv_bytes)
     common = {"message": body.message, "reference": body.reference, "metadata": body.metadata,
-              "sandbox_outcome": body.sandbox_outcome, "recipient_type": body.recipient_type}
+              "sandbox_outcome": body.sandbox_outcome, "recipient_type": body.recipient_type,
+              "legal_basis": body.legal_basis}
     ctx = batch_rows.BatchContext(
         fields=spec.fields if spec else None, common_data=body.data, common=common,
-        consented=_consented(g.account.id), template_name=spec.name if spec else None,
+        legal_basis=_legal_basis(g.account.id), template_name=spec.name if spec else None,
         today=_paris_today(svc.clock()), allow_short_notice=body.allow_short_notice, mapping=body.mapping)
     valid, errors, total_errors = batch_rows.validate_rows(raw_rows, ctx)
     if errors:

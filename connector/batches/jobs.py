@@ -30,10 +30,12 @@ WATCH_DELAY_SECONDS = 30.0
 
 def _letter_in(batch: Batch, item: BatchItem, data: dict[str, Any] | None) -> LetterIn:
     metadata = {**(item.metadata_ or {}), "batch_id": batch.id, "batch_row": item.row_number}
+    recipient = {"type": item.recipient_type, "email": item.recipient_email, "first_name": item.recipient_first_name,
+                 "last_name": item.recipient_last_name, "company": item.recipient_company}
+    if item.legal_basis:
+        recipient["legal_basis"] = item.legal_basis
     return LetterIn.model_validate({
-        "recipient": {"type": item.recipient_type, "email": item.recipient_email,
-                      "first_name": item.recipient_first_name, "last_name": item.recipient_last_name,
-                      "company": item.recipient_company},
+        "recipient": recipient,
         "message": item.message, "reference": item.reference, "metadata": metadata,
         "sandbox_outcome": item.sandbox_outcome,
     }).model_copy(update={"template": batch.template_name, "data": data})

@@ -63,6 +63,7 @@ class BatchItem(Base):
     recipient_first_name: Mapped[str | None] = mapped_column(String(200))
     recipient_last_name: Mapped[str | None] = mapped_column(String(200))
     recipient_company: Mapped[str | None] = mapped_column(String(300))
+    legal_basis: Mapped[str | None] = mapped_column(String(20))
     reference: Mapped[str | None] = mapped_column(String(200))
     message: Mapped[str | None] = mapped_column(Text)
     sandbox_outcome: Mapped[str | None] = mapped_column(String(20))

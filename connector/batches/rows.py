@@ -29,7 +29,7 @@ MAX_CSV_BYTES = 10 * 1024 * 1024
 # In a CSV cell, list fields (ordre du jour, lots) take one item per line, or items separated by " | ".
 LIST_SEPARATOR = " | "
 
-RECIPIENT_KEYS = ("type", "email", "first_name", "last_name", "company")
+RECIPIENT_KEYS = ("type", "email", "first_name", "last_name", "company", "legal_basis")
 ROW_KEYS = ("reference", "message", "sandbox_outcome")
 IGNORE = "ignore"
 
@@ -45,6 +45,8 @@ _ALIASES: dict[str, str] = {
                                                 "recipient.last_name")},
     **{name: "recipient.company" for name in ("company", "societe", "raison_sociale", "recipient_company",
                                               "recipient.company")},
+    **{name: "recipient.legal_basis" for name in ("legal_basis", "base_legale", "recipient_legal_basis",
+                                                  "recipient.legal_basis")},
     **{name: "reference" for name in ("reference", "ref", "letter.reference")},
     "message": "message",
     "sandbox_outcome": "sandbox_outcome",
@@ -266,10 +268,12 @@ class BatchContext:
 
     fields: list[FieldSpec] | None  # the template's, or None when one PDF is sent to all
     common_data: dict[str, Any]
-    # Letter fields common to all rows: message, reference, sandbox_outcome, metadata, recipient_type.
+    # Letter fields common to all rows: message, reference, sandbox_outcome, metadata, and the defaults
+    # of recipient_type and legal_basis.
     common: dict[str, Any]
-    # Given the rows' lower-case e-mails, those holding an unrevoked consent (called once).
-    consented: Callable[[set[str]], set[str]]
+    # (e-mail, needs consent, legal basis or None) → None when the letter may go out on that basis,
+    # else (code, message): the consent register, the co-owners' paper register (connector.consent).
+    legal_basis: Callable[[str, bool, str | None], tuple[str, str] | None]
     template_name: str | None = None
     today: date | None = None
     allow_short_notice: bool = False
@@ -336,9 +340,6 @@ def validate_rows(raw_rows: list[Any], ctx: BatchContext) -> tuple[list[ValidRow
         add(error)
     column_of = {target: column for column, target in targets.items() if target != IGNORE}
 
-    email_column = column_of.get("recipient.email")
-    emails = {str(flat.get(email_column) or "").strip().lower() for flat in flat_rows if flat and email_column}
-    consented = ctx.consented(emails - {""})
     valid: list[ValidRow] = []
     seen: dict[str, int] = {}
     rule = NOTICE_RULES.get(ctx.template_name or "") if not ctx.allow_short_notice else None
@@ -377,6 +378,8 @@ def validate_rows(raw_rows: list[Any], ctx: BatchContext) -> tuple[list[ValidRow
         merged = {**ctx.common_data, **data}
         if "type" not in recipient and ctx.common.get("recipient_type"):
             recipient["type"] = ctx.common["recipient_type"]
+        if "legal_basis" not in recipient and ctx.common.get("legal_basis"):
+            recipient["legal_basis"] = ctx.common["legal_basis"]
         body = {
             "recipient": recipient,
             "message": letter.get("message", ctx.common.get("message")),
@@ -400,12 +403,13 @@ def validate_rows(raw_rows: list[Any], ctx: BatchContext) -> tuple[list[ValidRow
         email = str(recipient.get("email") or "").strip().lower()
         if parsed is not None:
             email = parsed.recipient.email.lower()
-            if parsed.recipient.type in CONSENT_REQUIRED and email not in consented:
-                row_errors.append(RowError(
-                    number, column_of.get("recipient.email"), "recipient.email", "consent_required",
-                    f"{email} is not a professional: French law (CPCE art. L.100; for co-owners, loi n° 65-557 "
-                    "art. 42-1) requires their prior consent to registered e-mail. Record it with "
-                    "POST /v1/consents, or send this one by post."))
+            refused = ctx.legal_basis(email, parsed.recipient.type in CONSENT_REQUIRED,
+                                      getattr(parsed.recipient, "legal_basis", None))
+            if refused is not None:
+                code, message = refused
+                column = column_of.get("recipient.legal_basis") if code != "consent_required" else None
+                row_errors.append(RowError(number, column or column_of.get("recipient.email"), "recipient.email",
+                                           code, message))
         if email:
             if email in seen:
                 row_errors.append(RowError(number, column_of.get("recipient.email"), "recipient.email",

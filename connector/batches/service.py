@@ -97,7 +97,8 @@ def store_batch(
             id=new_id("bit"), batch_id=batch.id, row_number=valid.row, status="pending",
             recipient_type=recipient.type, recipient_email=recipient.email.lower(),
             recipient_first_name=recipient.first_name, recipient_last_name=recipient.last_name,
-            recipient_company=recipient.company, reference=letter.reference, message=letter.message,
+            recipient_company=recipient.company, legal_basis=getattr(recipient, "legal_basis", None),
+            reference=letter.reference, message=letter.message,
             sandbox_outcome=letter.sandbox_outcome, metadata_=letter.metadata, data=valid.data,
             created_at=now, updated_at=now,
         ))

@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column('recipient_first_name', sa.String(length=200), nullable=True),
         sa.Column('recipient_last_name', sa.String(length=200), nullable=True),
         sa.Column('recipient_company', sa.String(length=300), nullable=True),
+        sa.Column('legal_basis', sa.String(length=20), nullable=True),
         sa.Column('reference', sa.String(length=200), nullable=True),
         sa.Column('message', sa.Text(), nullable=True),
         sa.Column('sandbox_outcome', sa.String(length=20), nullable=True),
