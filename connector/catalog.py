@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from connector.events import ACCOUNT_EVENTS
 from connector.vocabulary import (
     PROOF_KIND_BY_STATUS,
     RECIPIENT_TYPE_LABELS,
@@ -936,6 +937,41 @@ SEND_BATCH = Operation(
 )
 
 
+# --- alerts (issue 17): a new alert as a trigger, to post it to Slack or by e-mail ------------------
+
+ALERT_OUTPUTS = (
+    OutputField("id", Text("Alert ID", "ID de l'alerte")),
+    OutputField("type", Text("Event type", "Type d'événement")),
+    OutputField("occurred_at", Text("Raised at", "Levée le"), FieldType.DATETIME),
+    OutputField("rule", Text("Rule", "Règle")),
+    OutputField("label_en", Text("Rule (English)", "Règle (anglais)")),
+    OutputField("label_fr", Text("Rule (French)", "Règle (français)")),
+    OutputField("severity", Text("Severity", "Gravité")),
+    OutputField("message", Text("Message", "Message")),
+    OutputField("value", Text("Measured value", "Valeur mesurée"), FieldType.NUMBER),
+    OutputField("threshold", Text("Threshold", "Seuil"), FieldType.NUMBER),
+    OutputField("subject", Text("Subject (e.g. the webhook)", "Objet (par ex. le webhook)")),
+    OutputField("status", Text("Status", "Statut")),
+)
+NEW_ALERT = Operation(
+    key="new_alert",
+    kind=Kind.TRIGGER,
+    noun=Text("Alert", "Alerte"),
+    label=Text("New Alert", "Nouvelle alerte"),
+    description=Text("Triggers when the bridge raises an alert: technical failures over 1 %, bounces over 5 %, a "
+                     "job given up, a webhook disabled, provider credentials refused.",
+                     "Se déclenche quand le bridge lève une alerte : échecs techniques au-delà de 1 %, rebonds "
+                     "au-delà de 5 %, tâche abandonnée, webhook désactivé, identifiants refusés par le prestataire."),
+    endpoint=Endpoint("GET", "/v1/events"),
+    inputs=(),
+    outputs=ALERT_OUTPUTS,
+    sample={"id": "alr_12", "type": "alert.raised", "occurred_at": "2026-12-01T09:00:00Z",
+            **{k: v for k, v in ACCOUNT_EVENTS["alert.raised"].example.items() if k != "id"}},
+    events=("alert.raised",),
+    instant=True,
+)
+
+
 CATALOG = Catalog(
     version=CATALOG_VERSION,
     languages=LANGUAGES,
@@ -970,6 +1006,7 @@ CATALOG = Catalog(
         SEARCH_LETTERS, DOWNLOAD_PROOF, DOWNLOAD_DOCUMENT, DOWNLOAD_EVIDENCE,
         RECORD_CONSENT, LIST_CONSENTS, REVOKE_CONSENT,
         INVITE_CONSENT, CONSENT_ANSWERED,
+        NEW_ALERT,
         SEND_BATCH,
     ),
     search_or_creates=(

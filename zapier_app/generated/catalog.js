@@ -870,6 +870,102 @@ module.exports = {
             "proof_file": "SAMPLE FILE"
           }
         }
+      },
+      "new_alert": {
+        "key": "new_alert",
+        "noun": "Alert",
+        "display": {
+          "label": "New Alert",
+          "description": "Triggers when the bridge raises an alert: technical failures over 1 %, bounces over 5 %, a job given up, a webhook disabled, provider credentials refused."
+        },
+        "operation": {
+          "type": "hook",
+          "outputFields": [
+            {
+              "key": "id",
+              "label": "Alert ID",
+              "type": "string"
+            },
+            {
+              "key": "type",
+              "label": "Event type",
+              "type": "string"
+            },
+            {
+              "key": "occurred_at",
+              "label": "Raised at",
+              "type": "datetime"
+            },
+            {
+              "key": "rule",
+              "label": "Rule",
+              "type": "string"
+            },
+            {
+              "key": "label_en",
+              "label": "Rule (English)",
+              "type": "string"
+            },
+            {
+              "key": "label_fr",
+              "label": "Rule (French)",
+              "type": "string"
+            },
+            {
+              "key": "severity",
+              "label": "Severity",
+              "type": "string"
+            },
+            {
+              "key": "message",
+              "label": "Message",
+              "type": "string"
+            },
+            {
+              "key": "value",
+              "label": "Measured value",
+              "type": "number"
+            },
+            {
+              "key": "threshold",
+              "label": "Threshold",
+              "type": "number"
+            },
+            {
+              "key": "subject",
+              "label": "Subject (e.g. the webhook)",
+              "type": "string"
+            },
+            {
+              "key": "status",
+              "label": "Status",
+              "type": "string"
+            }
+          ],
+          "sample": {
+            "id": "alr_12",
+            "type": "alert.raised",
+            "occurred_at": "2026-12-01T09:00:00Z",
+            "object": "alert",
+            "rule": "technical_failure_rate",
+            "label_fr": "Taux d'échec technique",
+            "label_en": "Technical failure rate",
+            "status": "open",
+            "severity": "critical",
+            "message": "Taux d'échec technique de 2.0% sur 24 h (2 lettre(s) sur 100)",
+            "subject": null,
+            "letter_id": null,
+            "value": 0.02,
+            "threshold": 0.01,
+            "details": {
+              "failed": 2,
+              "submitted": 100
+            },
+            "raised_at": "2026-12-01T09:00:00Z",
+            "last_seen_at": "2026-12-01T09:00:00Z",
+            "resolved_at": null
+          }
+        }
       }
     },
     "creates": {
@@ -2486,6 +2582,16 @@ module.exports = {
             "to": "header.Idempotency-Key"
           }
         }
+      },
+      "new_alert": {
+        "kind": "trigger",
+        "method": "GET",
+        "path": "/v1/events",
+        "events": [
+          "alert.raised"
+        ],
+        "instant": true,
+        "inputs": {}
       },
       "send_batch": {
         "kind": "create",

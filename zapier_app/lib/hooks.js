@@ -43,6 +43,12 @@ const toItem = (z, { id, type, occurredAt, letter }) => {
   };
 };
 
+// Any delivery: a letter event as toItem gives it; an account event (alert.raised…) is its own object
+// with the event's type and time, as the n8n node gives it.
+const eventItem = (z, { id, type, occurredAt, data }) => (type.startsWith('letter.')
+  ? toItem(z, { id, type, occurredAt, letter: data })
+  : { id, type, occurred_at: occurredAt, ...data });
+
 // Headers arrive as "Http-Webhook-Id" (Zapier prefixes and Camel-Cases them).
 const header = (headers, name) => {
   const wanted = name.toLowerCase();
@@ -106,7 +112,7 @@ const hookTrigger = (operation) => ({
 
   perform: async (z, bundle) => {
     const { id, delivery } = verifyDelivery(z, bundle);
-    return [toItem(z, { id, type: delivery.type, occurredAt: delivery.timestamp, letter: delivery.data })];
+    return [eventItem(z, { id, type: delivery.type, occurredAt: delivery.timestamp, data: delivery.data })];
   },
 
   performList: async (z, bundle) => {
@@ -118,8 +124,8 @@ const hookTrigger = (operation) => ({
     const reference = bundle.inputData.reference;
     return response.data.data
       .filter((event) => !reference || (event.data && event.data.reference === reference))
-      .map((event) => toItem(z, { id: event.id, type: event.type, occurredAt: event.occurred_at, letter: event.data }));
+      .map((event) => eventItem(z, { id: event.id, type: event.type, occurredAt: event.occurred_at, data: event.data }));
   },
 });
 
-module.exports = { hookTrigger, toItem, verifyDelivery };
+module.exports = { eventItem, hookTrigger, toItem, verifyDelivery };
