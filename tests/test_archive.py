@@ -246,6 +246,20 @@ class TestOnS3:
             s3.delete_object(Bucket=bucket, Key=name, VersionId=version, BypassGovernanceRetention=True)
             assert not store.exists(key)
 
+    def test_a_bucket_without_object_lock_needs_lock_mode_off(self, settings_overrides, s3_endpoint):
+        from connector.services import open_archive
+
+        plain = s3_server.new_bucket(s3_endpoint, object_lock=False)
+        settings = {**settings_overrides, "storage_url": f"s3://{plain}/archive"}
+        with pytest.raises(ValueError, match="has no Object Lock"):
+            open_archive(load_settings(settings)).check()
+        store = open_archive(load_settings({**settings, "storage_lock_mode": "off"}))
+        store.check()
+        key = store.put(b"no lock here")
+        assert store.retained_until(key) is None
+        store.delete(key)
+        assert not store.exists(key)
+
     def test_a_letter_whose_document_cannot_be_archived_is_not_accepted(self, settings_overrides, tmp_path, s3):
         """The bucket is unreachable for this request (here: it does not exist yet): nothing is
         stored, and the same request succeeds once it is back."""
