@@ -12,7 +12,6 @@ from alembic import op
 
 import connector.models
 
-
 revision = '0004'
 down_revision = '0002'
 branch_labels = None
@@ -44,7 +43,9 @@ def upgrade() -> None:
         batch_op.create_unique_constraint('uq_alert_open_key', ['open_key'])
 
     with op.batch_alter_table('letters', schema=None) as batch_op:
-        batch_op.create_index('ix_letters_kpi', ['account_id', 'created_at', 'status', 'deposited_at', 'completed_at'], unique=False)
+        # Covering index of the KPI queries (connector.monitoring.models.KPI_INDEX).
+        batch_op.create_index('ix_letters_kpi', ['account_id', 'created_at', 'status', 'deposited_at',
+                                                 'completed_at'], unique=False)
 
 
 
