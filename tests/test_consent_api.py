@@ -13,7 +13,8 @@ from pypdf import PdfReader
 
 from tests.consent_helpers import INDIVIDUAL, form_fields, invite, letter_to, path_of
 
-BROWSER = {"User-Agent": "Mozilla/5.0 (Linux; Android 14) TestBrowser/1.0"}
+BROWSER = {"User-Agent": "Mozilla/5.0 (Linux; Android 14) TestBrowser/1.0",
+           "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
 def html_of(response):
@@ -156,7 +157,7 @@ def test_without_an_answer_the_invitation_expires_and_the_held_letter_fails(clie
     letter = client.get(f"/v1/letters/{letter_id}", headers=auth).get_json()
     assert letter["status"] == "failed" and letter["failure"]["code"] == "consent_expired"
     assert len(events_of(client, auth, "consent.expired")) == 1
-    page = client.get(path_of(invitation["url"]))
+    page = client.get(path_of(invitation["url"]), headers=BROWSER)
     assert page.status_code == 410 and "Ce lien a expiré" in html_of(page)
 
 
@@ -164,7 +165,7 @@ def test_an_expired_link_opened_before_the_job_ran_is_refused_and_expires(client
     invitation = invite(client, auth, expires_in_days=3)
     start = services.clock()
     services.clock = lambda: start + timedelta(days=4)
-    page = client.post(path_of(invitation["url"]), data={"decision": "accept"})
+    page = client.post(path_of(invitation["url"]), data={"decision": "accept"}, headers=BROWSER)
     assert page.status_code == 410
     assert client.get(f"/v1/consents/invitations/{invitation['id']}", headers=auth).get_json()["status"] == "expired"
 
@@ -172,7 +173,7 @@ def test_an_expired_link_opened_before_the_job_ran_is_refused_and_expires(client
 def test_a_used_link_cannot_answer_again(client, auth):
     invitation = invite(client, auth)
     answer(client, invitation, "refuse")
-    again = client.post(path_of(invitation["url"]), data={"decision": "accept"})
+    again = client.post(path_of(invitation["url"]), data={"decision": "accept"}, headers=BROWSER)
     assert again.status_code == 409 and "Ce lien a déjà été utilisé" in html_of(again)
     assert client.get(f"/v1/consents/invitations/{invitation['id']}", headers=auth).get_json()["status"] == "refused"
 
@@ -183,7 +184,8 @@ def test_a_link_with_one_character_changed_is_refused(client, auth, where):
     path = path_of(invitation["url"])
     index = len("/consent/cinv_") + 3 if where == "id" else len(path) - 5
     changed = path[:index] + ("a" if path[index] != "a" else "b") + path[index + 1:]
-    for response in (client.get(changed), client.post(changed, data={"decision": "accept"})):
+    for response in (client.get(changed, headers=BROWSER),
+                     client.post(changed, data={"decision": "accept"}, headers=BROWSER)):
         assert response.status_code == 404 and "Ce lien n'est pas valide" in html_of(response)
     assert client.get(f"/v1/consents/invitations/{invitation['id']}", headers=auth).get_json()["status"] == "pending"
 
@@ -191,7 +193,8 @@ def test_a_link_with_one_character_changed_is_refused(client, auth, where):
 def test_an_answer_to_a_text_other_than_the_one_shown_is_not_recorded(client, auth):
     invitation = invite(client, auth)
     fields = form_fields(html_of(client.get(path_of(invitation["url"]))))
-    response = client.post(path_of(invitation["url"]), data={**fields, "text_sha256": "0" * 64, "decision": "accept"})
+    response = client.post(path_of(invitation["url"]), data={**fields, "text_sha256": "0" * 64, "decision": "accept"},
+                           headers=BROWSER)
     assert response.status_code == 409 and "Le texte a changé" in html_of(response)
     assert client.get(f"/v1/consents/invitations/{invitation['id']}", headers=auth).get_json()["status"] == "pending"
 
@@ -200,7 +203,7 @@ def test_withdrawal_revokes_the_register_entry_and_blocks_the_next_send(client, 
     invitation = invite(client, auth)
     answer(client, invitation)
     assert client.post("/v1/letters", json=letter_to(INDIVIDUAL), headers=auth).status_code == 201
-    reopened = client.get(path_of(invitation["url"]))
+    reopened = client.get(path_of(invitation["url"]), headers=BROWSER)
     assert reopened.status_code == 409 and "Je retire mon accord" in html_of(reopened)
     withdrawn = client.post(path_of(invitation["url"]) + "/withdraw", headers=BROWSER)
     assert withdrawn.status_code == 200 and "Votre accord est retiré" in html_of(withdrawn)
@@ -343,3 +346,19 @@ def test_two_answers_racing_record_exactly_one(app, client, auth, services):
     answered = len(events_of(client, auth, "consent.accepted")) + len(events_of(client, auth, "consent.refused"))
     assert answered == 1
     assert len(client.get(f"/v1/consents?email={INDIVIDUAL['email']}", headers=auth).get_json()["data"]) <= 1
+
+
+def test_a_client_that_is_not_a_browser_gets_the_api_error_shape(client, auth, services):
+    invitation = invite(client, auth)
+    path = path_of(invitation["url"])
+    tampered = client.get(path[:-1] + ("x" if path[-1] != "x" else "y"))
+    assert tampered.status_code == 404 and tampered.is_json
+    assert tampered.get_json()["error"]["code"] == "invalid_link" and tampered.get_json()["error"]["field"] == "token"
+    answer(client, invitation, "refuse")
+    used = client.post(path_of(invitation["url"]), data={"decision": "accept"})
+    assert used.status_code == 409 and used.get_json()["error"]["code"] == "already_answered"
+    late = invite(client, auth, email="paul@exemple.fr", expires_in_days=3)
+    start = services.clock()
+    services.clock = lambda: start + timedelta(days=3, seconds=1)
+    expired = client.get(path_of(late["url"]))
+    assert expired.status_code == 410 and expired.get_json()["error"]["code"] == "link_expired"

@@ -7,9 +7,10 @@ that is expired, already used or altered, with a page that says which and what t
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from flask import Blueprint, Response, request, send_file
+from flask import Blueprint, Response, jsonify, request
 
 from connector.consent import service
 from connector.consent.certificate import ASSETS, environment
@@ -117,7 +118,20 @@ def _date(value: Any, lang: str) -> str:
     return value.strftime("%d/%m/%Y %H:%M UTC") if lang == "fr" else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+# The error code of each refusal, for a client that is not a browser (it gets the API's JSON error).
+ERROR_CODES = {"invalid": "invalid_link", "expired": "link_expired", "used": "already_answered",
+               "answered": "already_answered", "changed": "text_changed"}
+
+
 def _page(template: str, status: int, lang: str, **context: Any) -> Response:
+    if status >= 400 and not request.accept_mimetypes.accept_html:
+        kind = context.get("kind") or "changed"
+        w = WORDS[lang]
+        message = context.get("body") or w["changed_body"]
+        response = jsonify({"error": {"code": ERROR_CODES[kind], "message": message, "field": "token"}})
+        response.status_code = status
+        response.headers["Cache-Control"] = "no-store"
+        return response
     html = environment().get_template(template).render(lang=lang, w=WORDS[lang], other="en" if lang == "fr" else "fr",
                                                         path=request.path, **context)
     response = Response(html, status=status, mimetype="text/html")
@@ -251,8 +265,14 @@ def withdraw(token: str) -> Response:
 
 @bp.get("/consent-assets/consent.css")
 def stylesheet() -> Response:
-    response = send_file(ASSETS / "consent.css", mimetype="text/css", max_age=3600)
+    response = Response(_stylesheet(), mimetype="text/css")
+    response.cache_control.max_age = 3600
     return response
+
+
+@functools.cache
+def _stylesheet() -> bytes:
+    return (ASSETS / "consent.css").read_bytes()
 
 
 _PAGE = {"description": "The page (HTML)", "content": {"text/html": {"schema": {"type": "string"}}}}
