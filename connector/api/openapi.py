@@ -188,14 +188,39 @@ CORE_SCHEMAS: dict[str, Any] = {
     },
     "Event": {"type": "object", "required": ["id", "type", "occurred_at", "data"], "properties": {
         "id": {"type": "string"}, "object": {"const": "event"},
-        "type": {"enum": [f"letter.{s}" for s in STATUSES]},
+        # Letter events carry the letter; account events (consent.*, batch.*, alert.*, hook.*) their
+        # own object (connector.events), filled in by build_openapi once every module has registered.
+        "type": {"type": "string", "enum": [f"letter.{s}" for s in STATUSES]},
         "occurred_at": _dt, "created_at": _dt, "letter_id": _nullable_str, "provider": _nullable_str,
-        "data": ref("Letter")}},
+        "data": {"anyOf": [ref("Letter"), {"type": "object"}]}}},
     "Consent": {"type": "object", "required": ["id", "email", "status"], "properties": {
         "id": {"type": "string"}, "email": {"type": "string"}, "method": {"type": "string"},
         "obtained_at": _dt, "recorded_by": {"type": "string"}, "status": {"enum": ["active", "revoked"]},
         "revoked_at": _dt}},
 }
+
+
+# What any operation may answer, whatever it does: a malformed query or cursor (400), a missing key
+# (401), an unknown id (404), a field refused (422, NUL characters and non-standard JSON included);
+# and, for what takes a body, a body too large (413) and an Idempotency-Key in use (409).
+_COMMON_ERRORS = {"400": "BadRequest", "401": "Unauthorized", "404": "NotFound", "422": "Unprocessable"}
+_BODY_ERRORS = {"409": "Conflict", "413": "TooLarge"}
+
+
+def _document_common_errors(paths: dict[str, Any]) -> None:
+    """Add the shared error answers to every operation that does not describe them itself."""
+    for item in paths.values():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete") or not isinstance(operation, dict):
+                continue
+            answers = operation.setdefault("responses", {})
+            errors = dict(_COMMON_ERRORS)
+            if method in ("post", "put", "patch"):
+                errors.update(_BODY_ERRORS)
+            if operation.get("security") == []:
+                errors.pop("401")
+            for status, name in errors.items():
+                answers.setdefault(status, {"$ref": f"#/components/responses/{name}"})
 
 
 def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, Any]:
@@ -215,6 +240,12 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
 
     def response(description: str) -> dict[str, Any]:
         return {"description": description, **json_body(ref("Error"))}
+
+    _document_common_errors(paths)
+    from connector.events import ACCOUNT_EVENTS
+
+    schemas["Event"] = {**schemas["Event"], "properties": {**schemas["Event"]["properties"], "type": {
+        "enum": [*schemas["Event"]["properties"]["type"]["enum"], *sorted(ACCOUNT_EVENTS)]}}}
 
     return {
         "openapi": "3.1.0",

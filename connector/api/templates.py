@@ -233,7 +233,7 @@ SCHEMAS: dict[str, Any] = {
     "TemplateSummary": {
         "type": "object",
         "properties": {
-            "object": {"const": "template"},
+            "object": {"enum": ["template", "template_version"]},  # the history lists versions
             "name": {"type": "string"},
             "title": {"type": "string"},
             "description": {"type": "string"},

@@ -1,0 +1,46 @@
+"""schemathesis against a live ``lre-bridge serve`` on loopback: every documented operation, all
+phases (examples, coverage, fuzzing, stateful), with an API key; no server error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.live_server import running_bridge
+
+# Bounded for CI: a few examples per operation and a time budget for the whole run.
+MAX_EXAMPLES = os.environ.get("LRE_TEST_SCHEMATHESIS_EXAMPLES", "3")
+MAX_SECONDS = os.environ.get("LRE_TEST_SCHEMATHESIS_SECONDS", "150")
+# The checks this run holds the bridge to. Not yet in the list (see docs/security.md and the
+# report of issue 12): positive_data_acceptance (the documented schemas are looser than the
+# validation: a schema-valid e-mail the bridge refuses), ignored_auth/missing_required_header
+# (/metrics answers loopback callers without a key, by design), use_after_free.
+CHECKS = ",".join([
+    "not_a_server_error", "status_code_conformance", "content_type_conformance", "unsupported_method",
+    "allow_header_conformance", "negative_data_rejection",
+])  # fmt: skip
+# HTML pages (the dashboard and the consent pages) are for browsers, not API clients.
+EXCLUDED = "^/(dashboard|consent|consent-assets)(/|$)"
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_and_no_failed_check(tmp_path: Path) -> None:
+    with running_bridge(tmp_path / "bridge", "--no-worker") as (base, key):
+        report = tmp_path / "report"
+        completed = subprocess.run(
+            [str(Path(sys.executable).with_name("st")), "run", f"{base}/openapi.json",
+             "--header", f"Authorization: Bearer {key}", "--checks", CHECKS, "--max-examples", MAX_EXAMPLES,
+             "--max-time", MAX_SECONDS, "--workers", "2", "--request-timeout", "30", "--seed", "12",
+             "--exclude-path-regex", EXCLUDED, "--report", "json", "--report-dir", str(report)],
+            capture_output=True, text=True, timeout=int(MAX_SECONDS) + 240,
+        )
+    summary = completed.stdout[completed.stdout.find("SUMMARY"):]
+    assert "Server error" not in completed.stdout, summary
+    assert completed.returncode == 0, summary or completed.stderr[-3000:]
+    run = json.loads(next(report.glob("*.json")).read_text())
+    assert run, "schemathesis wrote no report"
