@@ -8,9 +8,6 @@ outcome through the API. Screenshots go to the test's temporary directory, and t
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,47 +15,25 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
 from connector import outbox
+from tests.browser_support import launched_chromium, served
 from tests.consent_helpers import INDIVIDUAL, invite, letter_to, path_of
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
-
-
-def _ensure_chromium() -> None:
-    """Debian's Chromium, installed once per machine (the tests never download a browser)."""
-    if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
-        return
-    if os.geteuid() != 0:
-        pytest.fail("Chromium is missing: run `apt-get install -y chromium` as root")
-    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], check=True,
-                   stdout=subprocess.DEVNULL, timeout=900)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    _ensure_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield instance
-        instance.close()
+    yield from launched_chromium()
 
 
 @pytest.fixture
 def live(app: Any) -> Iterator[str]:
     """The bridge on a loopback port, sharing the test's database and clock."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    yield from served(app)
 
 
 @pytest.fixture
