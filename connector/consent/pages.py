@@ -8,6 +8,7 @@ that is expired, already used or altered, with a page that says which and what t
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -196,6 +197,17 @@ def _reloaded(invitation_id: str) -> ConsentInvitation:
     return invitation
 
 
+def _commit(change: Callable[[], object], invitation: ConsentInvitation, sender: str, lang: str) -> Response | None:
+    """Run ``change`` and commit it; when another request changed the invitation first, the page of
+    the invitation as that request left it."""
+    try:
+        change()
+    except service.AlreadyAnswered:
+        return _state_page(_reloaded(invitation.id), sender, lang)
+    db_session().commit()
+    return None
+
+
 def _open(token: str, answerable: str) -> tuple[ConsentInvitation, str, str] | Response:
     """The invitation, its sender's name and the page language; or, when the link cannot be used
     for this (``answerable``: the status it must have), the page that says why."""
@@ -233,13 +245,10 @@ def answer(token: str) -> Response:
         # The person must answer the text we can prove they saw: show it again.
         return _page("consent.html", 409, lang, inv=invitation, sender=sender, shown=shown,
                      expires=_date(invitation.expires_at, lang), changed=True)
-    svc = services()
-    session = db_session()
-    try:
-        service.answer(svc, session, invitation, accepted=decision == "accept", shown=shown, visitor=_visitor())
-    except service.AlreadyAnswered:
-        return _state_page(_reloaded(invitation.id), sender, lang)
-    session.commit()
+    raced = _commit(lambda: service.answer(services(), db_session(), invitation, accepted=decision == "accept",
+                                           shown=shown, visitor=_visitor()), invitation, sender, lang)
+    if raced is not None:
+        return raced
     kind = "accepted" if decision == "accept" else "refused"
     return _notice(kind, 200, lang, sender=sender, email=invitation.email,
                    show_withdraw="yes" if kind == "accepted" else "no")
@@ -254,12 +263,10 @@ def withdraw(token: str) -> Response:
     if isinstance(opened, Response):
         return opened
     invitation, sender, lang = opened
-    session = db_session()
-    try:
-        service.withdraw(services(), session, invitation, _visitor())
-    except service.AlreadyAnswered:
-        return _state_page(_reloaded(invitation.id), sender, lang)
-    session.commit()
+    raced = _commit(lambda: service.withdraw(services(), db_session(), invitation, _visitor()), invitation, sender,
+                    lang)
+    if raced is not None:
+        return raced
     return _notice("withdrawn", 200, lang, sender=sender, email=invitation.email)
 
 
