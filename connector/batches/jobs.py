@@ -50,14 +50,20 @@ def _fail_item(services: Services, item_id: str, code: str, message: str) -> Non
         item.updated_at = services.clock()
 
 
-@outbox.job_handler(
-    BATCH_LETTER_JOB,
-    on_dead=lambda services, job, reason: _fail_item(services, str(job.payload.get("item_id")),
-                                                     "letter_not_made", f"The letter could not be made: {reason}"),
-)
-def make_batch_letter(services: Services, job: Job) -> None:
+def _job_died(services: Services, job: Job, reason: str) -> None:
+    for item_id in job.payload.get("item_ids", []):
+        _fail_item(services, str(item_id), "letter_not_made", f"The letter could not be made: {reason}")
+
+
+@outbox.job_handler(BATCH_LETTER_JOB, on_dead=_job_died)
+def make_batch_letters(services: Services, job: Job) -> None:
+    """Make the letters of a few rows, one transaction each (a rerun skips those already made)."""
+    for item_id in job.payload["item_ids"]:
+        make_batch_letter(services, str(item_id))
+
+
+def make_batch_letter(services: Services, item_id: str) -> None:
     """Render one row's letter and store it (with its submit job), unless it already exists."""
-    item_id = str(job.payload["item_id"])
     with services.db.transaction() as session:
         item = session.get(BatchItem, item_id)
         if item is None or item.status != "pending" or item.letter_id is not None:
