@@ -147,9 +147,13 @@ class Exclusions:
     kinds: frozenset[str] = frozenset()
     lanes: frozenset[str] = frozenset()
     lane_letters: frozenset[tuple[str, str]] = frozenset()
+    # The jobs the worker is running: a lease it let expire must not hand it its own job again.
+    job_ids: frozenset[int] = frozenset()
 
     def where(self) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
+        if self.job_ids:
+            conditions.append(Job.id.not_in(sorted(self.job_ids)))
         if self.kinds:
             conditions.append(Job.kind.not_in(sorted(self.kinds)))
         if self.lanes:
@@ -216,6 +220,17 @@ def next_due(services: Services, exclude: Exclusions = NOTHING_EXCLUDED, *,
         expiry = session.scalar(select(func.min(Job.lease_until)).where(IS_RUNNING, *conditions))
     times = [t for t in (pending, expiry) if t is not None]
     return min(times) if times else None
+
+
+def renew_leases(services: Services, owner: str, job_ids: list[int]) -> int:
+    """Extend the leases ``owner`` still holds on ``job_ids`` (a live worker keeps its slow jobs)."""
+    now = services.clock()
+    with services.db.transaction() as session:
+        result = session.execute(
+            update(Job).where(Job.id.in_(job_ids), Job.lease_owner == owner, IS_RUNNING)
+            .values(lease_until=now + timedelta(seconds=services.settings.worker_lease_seconds))
+        )
+        return int(result.rowcount)
 
 
 def make_due(session: Session, job: Job, when: datetime) -> None:

@@ -27,8 +27,8 @@ import connector.jobs  # noqa: F401 - registers every job handler
 from connector import outbox, wakeup
 from connector.idempotency import purge_expired
 from connector.inbound import purge_expired_messages
-from connector.monitoring.alerts import evaluate_if_due as evaluate_alerts_if_due
 from connector.models import Job
+from connector.monitoring.alerts import evaluate_if_due as evaluate_alerts_if_due
 from connector.services import Services
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class _InFlight:
     pools: Counter[str] = field(default_factory=Counter)
     lanes: Counter[str] = field(default_factory=Counter)
     lane_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
+    job_ids: set[int] = field(default_factory=set)
 
 
 class Dispatcher:
@@ -69,6 +70,7 @@ class Dispatcher:
                           for pool, size in self.sizes.items()}
         self._lock = threading.Lock()
         self._running = _InFlight()
+        self._next_renewal = 0.0
 
     def _pool_of(self, kind: str) -> str:
         pool = outbox.POOLS.get(kind, outbox.DEFAULT_POOL)
@@ -82,20 +84,22 @@ class Dispatcher:
             full = {pool for pool, size in self.sizes.items() if self._running.pools[pool] >= size}
             lanes = frozenset(lane for lane, n in self._running.lanes.items() if n >= PER_LANE_LIMIT)
             pairs = frozenset(pair for pair, n in self._running.lane_letters.items() if n > 0)
+            mine = frozenset(self._running.job_ids)
         if len(full) == len(self.sizes):
             return None
         if outbox.DEFAULT_POOL in full:
             # Unknown kinds also run in the default pool: with it full, only the kinds of free pools.
             kinds = tuple(sorted(kind for kind in outbox.POOLS if self._pool_of(kind) not in full))
-            return (kinds, outbox.Exclusions(lanes=lanes, lane_letters=pairs)) if kinds else None
+            return (kinds, outbox.Exclusions(lanes=lanes, lane_letters=pairs, job_ids=mine)) if kinds else None
         excluded = frozenset(kind for kind in outbox.POOLS if self._pool_of(kind) in full)
-        return None, outbox.Exclusions(kinds=excluded, lanes=lanes, lane_letters=pairs)
+        return None, outbox.Exclusions(kinds=excluded, lanes=lanes, lane_letters=pairs, job_ids=mine)
 
     def _start(self, job: Job) -> None:
         pool = self._pool_of(job.kind)
         pair = (job.lane, job.letter_id) if job.lane and job.letter_id else None
         with self._lock:
             self._running.pools[pool] += 1
+            self._running.job_ids.add(job.id)
             if job.lane:
                 self._running.lanes[job.lane] += 1
             if pair:
@@ -110,6 +114,7 @@ class Dispatcher:
         finally:
             with self._lock:
                 self._running.pools[pool] -= 1
+                self._running.job_ids.discard(job.id)
                 if job.lane:
                     self._running.lanes[job.lane] -= 1
                     if self._running.lanes[job.lane] <= 0:
@@ -146,6 +151,21 @@ class Dispatcher:
             return interval
         return min(max((due - self.services.clock()).total_seconds(), MIN_SLEEP_SECONDS), interval)
 
+    def renew_leases(self) -> float:
+        """Extend the leases of the jobs still running here once a third of the lease has passed, so
+        that a live worker's slow job (a provider taking its time) is not taken over as if it had
+        died; returns the seconds until the next renewal is due."""
+        period = self.services.settings.worker_lease_seconds / 3
+        with self._lock:
+            running = sorted(self._running.job_ids)
+        now = time.monotonic()
+        if running and now >= self._next_renewal:
+            outbox.renew_leases(self.services, self.owner, running)
+            self._next_renewal = now + period
+        elif not running:
+            self._next_renewal = now + period
+        return max(self._next_renewal - now, MIN_SLEEP_SECONDS)
+
     def run(self) -> None:
         log.info("worker %s started (pools: %s)", self.owner, self.sizes)
         next_housekeeping = 0.0
@@ -159,6 +179,7 @@ class Dispatcher:
             try:
                 self.claim_all()
                 pause = self.sleep_seconds()
+                pause = min(pause, self.renew_leases())
             except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
                 log.exception("worker %s: claim failed; retrying", self.owner)
                 pause = self.services.settings.worker_poll_interval_seconds
