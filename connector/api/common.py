@@ -100,11 +100,15 @@ class StrictJSONProvider(DefaultJSONProvider):
 
 
 def check_query_string() -> None:
-    """Refuse a NUL character in any query argument, naming it (a 500 on PostgreSQL otherwise)."""
+    """Refuse a NUL character in any query argument or path parameter, naming it (a 500 on
+    PostgreSQL otherwise: the ids of ``/v1/letters/<id>`` reach SQL as text too)."""
     for name, value in request.args.items(multi=True):
         if "\x00" in name or "\x00" in value:
             raise ApiError(422, "invalid_text", "Query arguments may not contain the NUL character (%00).",
                            name.replace("\x00", ""))
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ApiError(422, "invalid_text", "The URL may not contain the NUL character (%00).", name)
 
 
 def install_input_guards(app: Flask) -> None:
