@@ -57,6 +57,7 @@ import base64  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import stat  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import quote  # noqa: E402
@@ -268,3 +269,131 @@ def test_the_data_directory_database_and_archive_are_private(client, auth, setti
     blobs = [p for p in (data_dir / "archive").rglob("*") if p.is_file()]
     assert blobs and all(_mode(p) & 0o077 == 0 for p in blobs)
     assert all(_mode(p) & 0o077 == 0 for p in (data_dir / "archive").rglob("*") if p.is_dir())
+
+
+# --- generated: every documented operation, hostile JSON bodies and query strings -------------------
+
+import tempfile  # noqa: E402
+from typing import Any  # noqa: E402
+
+import jsonschema  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from connector.app import create_app  # noqa: E402
+
+GENERATED_EXAMPLES = int(os.environ.get("LRE_TEST_HYPOTHESIS_EXAMPLES", "12"))
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _documented() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as data_dir:
+        app = create_app({"data_dir": data_dir, "encryption_keys": Fernet.generate_key().decode()})
+        document = app.test_client().get("/openapi.json").json
+        app.extensions["lre"].db.dispose()
+    return document
+
+
+OPENAPI = _documented()
+OPERATIONS = sorted((method, path) for path, item in OPENAPI["paths"].items() for method in item if method in METHODS)
+
+_text = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", "\x00", "a\x00b", "9" * 30, "-1", "0", "NaN", "1e400", "0001-01-01T00:00:00+14:00",
+                     "9999-12-31T23:30:00Z", "http://[::1", "http://x:99999/", "契約書.pdf", "%00", "../../etc",
+                     "1.234", "1,2,3", "<script>", "' OR 1=1 --"]),
+)
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+                     st.floats(allow_nan=False, allow_infinity=False), _text)
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
+# Bodies no JSON encoder writes: non-standard numbers, deep nesting, broken text.
+_raw_bodies = st.sampled_from(['{"n": NaN}', '{"n": Infinity}', '{"a": 1e400}', "[" * 2000, '{"a":' * 1500,
+                               '"\\u0000"', '{"x": "\\ud800"}', "\xff\xfe", "null", "[]", "", "{"])
+
+
+def _properties(operation: dict[str, Any]) -> list[str]:
+    schema = (operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {}))
+    if "$ref" in schema:
+        schema = OPENAPI["components"]["schemas"].get(schema["$ref"].rsplit("/", 1)[1], {})
+    return sorted(schema.get("properties", {}))
+
+
+def _parameters(operation: dict[str, Any], path_item: dict[str, Any], where: str) -> list[str]:
+    names = []
+    for parameter in [*path_item.get("parameters", []), *operation.get("parameters", [])]:
+        if "$ref" in parameter:
+            parameter = OPENAPI["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[1]]
+        if parameter.get("in") == where:
+            names.append(parameter["name"])
+    return names
+
+
+@st.composite
+def _requests(draw: Any, method: str, path: str) -> tuple[str, dict[str, str], Any]:
+    operation = OPENAPI["paths"][path][method]
+    url = path
+    for name in re.findall(r"{(\w+)}", path):
+        url = url.replace("{" + name + "}", quote(draw(_text) or "x", safe=""))
+    query = {name: draw(_text) for name in _parameters(operation, OPENAPI["paths"][path], "query")
+             if draw(st.booleans())}
+    query.update(draw(st.dictionaries(st.sampled_from(["cursor", "limit", "from", "to", "status", "x"]), _text,
+                                      max_size=2)))
+    body: Any = None
+    if method in ("post", "put", "patch"):
+        fields = _properties(operation)
+        structured = st.fixed_dictionaries({}, optional={name: _json for name in fields}) if fields else _json
+        body = draw(st.one_of(structured, _json, _raw_bodies.map(lambda raw: ("raw", raw))))
+    return url, query, body
+
+
+def _check_answer(method: str, path: str, response: Any) -> None:
+    assert response.status_code < 500, (method, path, response.status_code, response.get_data(as_text=True)[:300])
+    if not response.is_json:
+        return
+    body = response.get_json()
+    if response.status_code >= 400:
+        jsonschema.validate(body, {**OPENAPI["components"]["schemas"]["Error"], "components": OPENAPI["components"]})
+        return
+    documented = OPENAPI["paths"][path][method].get("responses", {}).get(str(response.status_code))
+    assert documented is not None, (method, path, response.status_code, "an undocumented status")
+    if "$ref" in documented:
+        documented = OPENAPI["components"]["responses"][documented["$ref"].rsplit("/", 1)[1]]
+    schema = documented.get("content", {}).get("application/json", {}).get("schema")
+    if schema is not None:
+        jsonschema.validate(body, {**schema, "components": OPENAPI["components"]})
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m.upper()} {p}" for m, p in OPERATIONS])
+def test_generated_hostile_requests_never_get_a_500_or_an_undocumented_answer(app, auth, method, path, monkeypatch):
+    # Generated URLs never reach a resolver: every name is unknown, at once.
+    import socket
+
+    def no_dns(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("127.0.0.1", "localhost", "::1"):
+            return real(host, *args, **kwargs)
+        raise socket.gaierror("no DNS in this test")
+
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    client = app.test_client()
+
+    @settings(max_examples=GENERATED_EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                     HealthCheck.data_too_large])
+    @given(request=_requests(method, path))
+    def run(request: tuple[str, dict[str, str], Any]) -> None:
+        url, query, body = request
+        kwargs: dict[str, Any] = {"query_string": query, "headers": auth}
+        if isinstance(body, tuple) and body[:1] == ("raw",):
+            kwargs.update(data=body[1], content_type="application/json")
+        elif body is not None:
+            kwargs["json"] = body
+        response = client.open(url, method=method.upper(), **kwargs)
+        try:
+            _check_answer(method, path, response)
+        finally:
+            response.close()  # file answers (send_file) hold their file until closed
+
+    run()
