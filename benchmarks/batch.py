@@ -61,18 +61,17 @@ def rows(count: int) -> list[dict[str, Any]]:
             for n in range(1, count + 1)]
 
 
-def raw_render_rate(letters: int = 20) -> tuple[float, float]:
-    """Letters per second of the bare render (warm), one process, one thread; and its CPU seconds
-    per letter (which a busy machine does not inflate)."""
+def raw_render_rate(letters: int = 20) -> float:
+    """Letters per second of the bare render (warm), one caller."""
     spec = builtin_templates()[TEMPLATE]
     sample = {**common_data(), **{k: v for k, v in rows(1)[0].items() if k not in ("email", "company")}}
     now = datetime.now(UTC)
     for _ in range(3):
         render_spec(spec, sample, now)
-    started, cpu = time.perf_counter(), time.process_time()
+    started = time.perf_counter()
     for _ in range(letters):
         render_spec(spec, sample, now)
-    return letters / (time.perf_counter() - started), (time.process_time() - cpu) / letters
+    return letters / (time.perf_counter() - started)
 
 
 def _admin(url: str, sql: str) -> None:
@@ -154,7 +153,7 @@ def main() -> None:
                     break
             except requests.RequestException:
                 time.sleep(0.1)
-        render_rate, render_cpu = raw_render_rate()
+        render_rate = raw_render_rate()
         print(f"raw render rate (this process, before the batch): {render_rate:.2f} letters/s", flush=True)
         body = {"template": TEMPLATE, "data": common_data(), "rows": rows(args.rows), "recipient_type": "professional",
                 "reference": "AG-BENCH", "sandbox_outcome": "accepted"}
@@ -174,14 +173,11 @@ def main() -> None:
         procs.append(worker)
         started = time.perf_counter()
         peaks: dict[int, float] = {}
-        cpu: dict[int, float] = {}
         submitted = 0
         while submitted < args.rows:
             time.sleep(0.5)
             for pid in _tree(worker.pid) + [server.pid]:
                 peaks[pid] = max(peaks.get(pid, 0.0), _peak_rss_mb(pid))
-            for pid in _tree(worker.pid):
-                cpu[pid] = max(cpu.get(pid, 0.0), _cpu_seconds(pid))
             with db.transaction() as session:
                 submitted = int(session.scalar(select(func.count()).select_from(SandboxMail)) or 0)
                 failing = session.scalar(select(Job.last_error).where(Job.attempts >= 3, Job.last_error.is_not(None))
@@ -214,10 +210,6 @@ def main() -> None:
     print(f"time until {done} letters were submitted: {submitted_in:.1f} s  = {rate:.2f} letters/s")
     print(f"raw render rate: {render_rate:.2f} letters/s; baseline 2 × raw = {baseline:.2f} letters/s")
     print(f"ratio: {rate / baseline:.2f}  (goal ≥ 0.8)")
-    worker_cpu = sum(cpu.values()) / done
-    print(f"CPU per letter: workers {worker_cpu * 1000:.0f} ms (render, store, submit, journal) vs raw render "
-          f"{render_cpu * 1000:.0f} ms; CPU ratio {render_cpu / worker_cpu:.2f} (the same goal, seen without the "
-          "machine's load)")
     labels = {server.pid: "api server"}
     for pid, peak in sorted(peaks.items()):
         print(f"peak RSS {labels.get(pid, 'worker process')} (pid {pid}): {peak:.0f} MB  (goal < 200 MB)")
