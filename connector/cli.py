@@ -115,11 +115,9 @@ def serve(host: str, port: int, threads: int, no_worker: bool) -> None:
 
 @main.command()
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes (each runs its own bounded pools per job kind).")
+              help="Multiplies this process's thread pools per job kind (run more processes to use more cores).")
 def worker(concurrency: int) -> None:
-    """Run standalone outbox workers (any number of processes or machines on one PostgreSQL)."""
-    import subprocess
-
+    """Run a standalone outbox worker (any number of processes or machines on one PostgreSQL)."""
     from connector.worker import run_worker
 
     services = _services()
@@ -127,31 +125,11 @@ def worker(concurrency: int) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    # Processes, not threads: job handling is Python work, and one process uses one core at a time.
-    # Each child is a plain ``worker`` (same environment); this process is the first of them.
-    children = [subprocess.Popen([sys.executable, "-m", "connector.cli", "worker"], preexec_fn=_die_with_parent)
-                for _ in range(concurrency - 1)]
-    thread = threading.Thread(target=run_worker, args=(services, stop), daemon=True)
+    thread = threading.Thread(target=run_worker, args=(services, stop), kwargs={"scale": concurrency}, daemon=True)
     thread.start()
-    click.echo(f"{concurrency} worker process(es) running; Ctrl-C to stop", err=True)
+    click.echo(f"worker running (pools x{concurrency}); Ctrl-C to stop", err=True)
     while thread.is_alive():
         thread.join(timeout=0.5)
-        if stop.is_set():
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
-    for child in children:
-        child.wait()
-
-
-def _die_with_parent() -> None:
-    """In a worker child (Linux): be terminated when the parent worker dies, even by SIGKILL."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 @main.group()
