@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="length of the timed window")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--concurrency", type=int, default=1, help="worker processes (PostgreSQL)")
+    parser.add_argument("--concurrency", type=int, default=1, help="lre-bridge worker --concurrency (PostgreSQL)")
     args = parser.parse_args()
     with Bridge(Path(tempfile.mkdtemp(prefix="lre-throughput-")), backend=args.backend,
                 worker_concurrency=args.concurrency) as bridge:
