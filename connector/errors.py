@@ -53,9 +53,9 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "invalid_request",
-    414: "uri_too_long",
     429: "rate_limited",
 }
 

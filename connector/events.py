@@ -171,42 +171,6 @@ CONSENT_WITHDRAWN = register(AccountEventType(
 ))
 
 
-# Issue 16: batches (connector.batches). ``data`` is the batch as GET /v1/batches/{id} shows it.
-_BATCH_EXAMPLE = {
-    "id": "bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c", "object": "batch", "status": "processing", "total": 412,
-    "counts": {"pending": 412, "rendered": 0, "submitted": 0, "queued": 0, "deposited": 0, "accepted": 0,
-               "refused": 0, "neglected": 0, "bounced": 0, "failed": 0, "cancelled": 0},
-    "progress": {"rendered": 0.0, "submitted": 0.0, "final": 0.0},
-    "template": {"name": "convocation_ag_copropriete", "version": 2},
-    "documents": [{"id": "bdoc_5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b", "role": "attachment",
-                   "filename": "projets-de-resolution.pdf", "size": 48213,
-                   "sha256": "9f2c4e8a1b7d3f6e5c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"}],
-    "reference": "AG-2027", "metadata": {}, "created_at": "2026-12-01T09:00:00Z", "cancel_requested_at": None,
-    "completed_at": None,
-    "links": {"self": "https://lre.exemple.fr/v1/batches/bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c"},
-}
-BATCH_CREATED = register(AccountEventType(
-    type="batch.created",
-    label_fr="Envoi groupé créé",
-    label_en="Batch created",
-    description="A batch was accepted: every row was valid; its letters are being made and sent.",
-    example=_BATCH_EXAMPLE,
-    schema_ref="Batch",
-))
-BATCH_COMPLETED = register(AccountEventType(
-    type="batch.completed",
-    label_fr="Envoi groupé terminé",
-    label_en="Batch completed",
-    description="Every letter of a batch reached a final status (accepted, refused, neglected, bounced, failed "
-                "or cancelled); the bordereau is final.",
-    example={**_BATCH_EXAMPLE, "status": "completed", "completed_at": "2026-12-16T18:00:00Z",
-             "counts": {**_BATCH_EXAMPLE["counts"], "pending": 0, "rendered": 412, "submitted": 412,
-                        "accepted": 405, "neglected": 7},
-             "progress": {"rendered": 1.0, "submitted": 1.0, "final": 1.0}},
-    schema_ref="Batch",
-))
-
-
 def record_account_event(session: Session, account_id: str, event_type: str, data: dict[str, Any],
                          now: datetime, *, letter_id: str | None = None) -> Event:
     """Write one account event and queue its signed deliveries, in the caller's transaction."""

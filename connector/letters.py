@@ -15,8 +15,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 from pypdf import PdfReader
@@ -40,22 +39,13 @@ from connector.providers.base import (
     Recipient,
 )
 from connector.services import Services
+from connector.vocabulary import CONSENT_REQUIRED, RecipientType, SandboxOutcome
 from connector.webhooks_out import active_hooks, enqueue_deliveries
 
 log = logging.getLogger(__name__)
 
 
-class RecipientType(StrEnum):
-    PROFESSIONAL = "professional"
-    INDIVIDUAL = "individual"
-    ADMINISTRATION = "administration"
-    ASSOCIATION = "association"
-
-
-# CPCE art. L.100: a non-professional must have agreed beforehand to receive LRE.
-CONSENT_REQUIRED = frozenset({RecipientType.INDIVIDUAL, RecipientType.ADMINISTRATION, RecipientType.ASSOCIATION})
-
-SANDBOX_OUTCOMES = ("accepted", "refused", "neglected", "bounced", "failed")
+SANDBOX_OUTCOMES = tuple(SandboxOutcome)
 
 # Which statuses may follow which. Anything else (a late or duplicated provider report) is kept
 # as raw data by the provider adapter but changes nothing here.
@@ -117,7 +107,7 @@ class LetterIn(BaseModel):
     message: str | None = Field(default=None, max_length=5000)
     reference: str | None = Field(default=None, max_length=200)
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=50)
-    sandbox_outcome: Literal["accepted", "refused", "neglected", "bounced", "failed"] | None = None
+    sandbox_outcome: SandboxOutcome | None = None
     sender_otp: str | None = Field(default=None, max_length=20)
     # No consent yet but an invitation is pending: keep the letter queued until the answer.
     hold_until_consent: bool = False

@@ -226,6 +226,9 @@ class IdempotencyKey(Base):
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     response_headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # While in flight: the process doing the work ("host:pid:start") and until when it holds the key.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
 
 
 class Consent(Base):
@@ -241,9 +244,6 @@ class Consent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     proof_filename: Mapped[str | None] = mapped_column(String(255))
     proof_sha256: Mapped[str | None] = mapped_column(String(64))
-    # While in flight: the process doing the work ("host:pid:start") and until when it holds the key.
-    owner: Mapped[str | None] = mapped_column(String(200))
-    lease_expires_at: Mapped[datetime | None] = mapped_column()
     proof_storage_key: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -388,7 +388,7 @@ class Alert(Base):
     __table_args__ = (UniqueConstraint("open_key", name="uq_alert_open_key"),)
 
 
-import connector.monitoring.models  # noqa: E402,F401 - alert rules and the KPI index (issue 17)
 import connector.archive.models  # noqa: E402,F401 - archived packages and evidence records (issue 19)
 import connector.batches.models  # noqa: E402,F401 - batches, their documents and rows (issue 16)
 import connector.consent.models  # noqa: E402,F401 - consent invitations, legal bases, paper register (issue 18)
+import connector.monitoring.models  # noqa: E402,F401 - alert rules and the KPI index (issue 17)

@@ -142,11 +142,11 @@ def download_proof(letter_id: str, kind: str) -> Response:
             "Digest": _digest_header(proof.sha256),
         },
     )
-
     # Logged once the answer is ready: the access log records only reads that happened.
     log_access(session, account_id=g.account.id, letter_id=letter.id, what=f"proof:{kind}", who=_reader())
     session.commit()
     return response
+
 
 def _public_key_pem() -> bytes:
     return public_key_pem(load_signing_key(services().settings))
