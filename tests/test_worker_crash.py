@@ -50,9 +50,10 @@ def _worker_env(settings: dict[str, Any], **extra: str) -> dict[str, str]:
 
 
 def _start_worker(env: dict[str, str], concurrency: int = 1) -> subprocess.Popen[bytes]:
+    # Output goes nowhere: a pipe nobody reads fills up and blocks the worker (and leaks at the end).
     return subprocess.Popen(
         [sys.executable, "-m", "connector.cli", "worker", "--concurrency", str(concurrency)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parent.parent,
     )
 
 
