@@ -55,11 +55,25 @@ def _strip(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in (None, False, [], "")}
 
 
-def input_field(f: InputField, lang: str) -> dict[str, Any] | str:
+# Zapier wants every input key of an action unique, line items' children included: a child's key is
+# prefixed with its parent's (``rows__reference``) and the app's perform takes the prefix off again.
+CHILD_KEY_SEPARATOR = "__"
+
+
+def input_field(f: InputField, lang: str, parent: str | None = None) -> dict[str, Any] | str:
     if f.dynamic == Dynamic.TEMPLATE_FIELDS:
         return DYNAMIC_PLACEHOLDER + f.dynamic.value
+    if f.children:
+        # A line-item group has children and no type of its own (Zapier's schema: mutually exclusive).
+        return _strip({
+            "key": f.key,
+            "label": f.label.in_(lang),
+            "required": f.required,
+            "helpText": f.help.in_(lang) if f.help else None,
+            "children": [input_field(child, lang, parent=f.key) for child in f.children],
+        })
     return _strip({
-        "key": f.key,
+        "key": f"{parent}{CHILD_KEY_SEPARATOR}{f.key}" if parent else f.key,
         "label": f.label.in_(lang),
         "type": INPUT_TYPES[f.type],
         "required": f.required,
@@ -72,8 +86,6 @@ def input_field(f: InputField, lang: str) -> dict[str, Any] | str:
         "dynamic": f"{TEMPLATE_LIST_TRIGGER}.id.name" if f.dynamic == Dynamic.TEMPLATES else None,
         "altersDynamicFields": f.alters_dynamic_fields,
         "group": f.group.value if f.group else None,
-        # Line items: Zapier then gives the field as a list of objects with these keys.
-        "children": [input_field(child, lang) for child in f.children],
     })
 
 

@@ -1870,17 +1870,16 @@ module.exports = {
             {
               "key": "rows",
               "label": "Recipients (one per line item)",
-              "type": "string",
               "required": true,
               "children": [
                 {
-                  "key": "email",
+                  "key": "rows__email",
                   "label": "Recipient e-mail",
                   "type": "string",
                   "required": true
                 },
                 {
-                  "key": "type",
+                  "key": "rows__type",
                   "label": "Recipient type",
                   "type": "string",
                   "helpText": "Empty: the batch's recipient type.",
@@ -1908,37 +1907,37 @@ module.exports = {
                   ]
                 },
                 {
-                  "key": "company",
+                  "key": "rows__company",
                   "label": "Company",
                   "type": "string"
                 },
                 {
-                  "key": "first_name",
+                  "key": "rows__first_name",
                   "label": "First name",
                   "type": "string"
                 },
                 {
-                  "key": "last_name",
+                  "key": "rows__last_name",
                   "label": "Last name",
                   "type": "string"
                 },
                 {
-                  "key": "reference",
+                  "key": "rows__reference",
                   "label": "Reference of this letter",
                   "type": "string"
                 },
                 {
-                  "key": "destinataire_nom",
+                  "key": "rows__destinataire_nom",
                   "label": "Name on the letter",
                   "type": "string"
                 },
                 {
-                  "key": "destinataire_adresse",
+                  "key": "rows__destinataire_adresse",
                   "label": "Address on the letter",
                   "type": "text"
                 },
                 {
-                  "key": "data",
+                  "key": "rows__data",
                   "label": "Other template values of this row (JSON)",
                   "type": "text",
                   "helpText": "A JSON object of this row's own template values, e.g. the co-owner's lots.",

@@ -95,8 +95,15 @@ const isBlankUrl = (value) => value === undefined || value === null || String(va
 
 // A batch: the line items are the rows as they are (their keys are the bridge's column names);
 // the attachments come as file URLs, which the bridge downloads once for every letter.
+// Line-item keys arrive prefixed with their group's (`rows__email`: Zapier wants every key of an
+// action unique); the bridge's columns are the bare names.
+const unprefixed = (row, group) => Object.fromEntries(
+  Object.entries(row || {}).map(([key, value]) => [key.startsWith(`${group}__`) ? key.slice(group.length + 2) : key, value]),
+);
+
 const sendBatch = async (z, bundle) => {
-  const request = buildRequest(spec('send_batch'), bundle.inputData);
+  const inputData = { ...bundle.inputData, rows: [].concat(bundle.inputData.rows || []).map((row) => unprefixed(row, 'rows')) };
+  const request = buildRequest(spec('send_batch'), inputData);
   const attachments = [].concat(bundle.inputData.attachments || []).filter((url) => !isBlankUrl(url));
   if (attachments.length) {
     request.body.attachments = attachments.map((url, i) => ({ filename: `piece-jointe-${i + 1}.pdf`, url }));

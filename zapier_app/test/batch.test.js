@@ -17,16 +17,18 @@ const COMMON = {
   lieu_assemblee: 'Salle des fêtes, 2 rue d\'Enghien, 69002 Lyon',
   ordre_du_jour: 'Élection du président de séance\nApprobation des comptes',
 };
-const row = (n) => ({
+// As Zapier gives line items: each key prefixed with its group's.
+const row = (n) => Object.fromEntries(Object.entries({
   email: `zap-lot${n}@exemple.fr`, type: '', company: `SCI Lot ${n}`, first_name: '', last_name: '',
   reference: '', destinataire_nom: `SCI Lot ${n}`, destinataire_adresse: `${n} rue Victor-Hugo\n69002 Lyon`,
   data: JSON.stringify({ lots: [`Lot ${n} : appartement`] }),
-});
+}).map(([key, value]) => [`rows__${key}`, value]));
 
 describe('send a batch', () => {
   test('the rows are line items', () => {
     const rows = sendBatch.inputFields.find((field) => field.key === 'rows');
-    expect(rows.children.map((child) => child.key)).toEqual(expect.arrayContaining(['email', 'company', 'data']));
+    expect(rows.children.map((child) => child.key)).toEqual(expect.arrayContaining(['rows__email', 'rows__company', 'rows__data']));
+    expect(rows.type).toBeUndefined();
   });
 
   test('one letter per line item is made and sent', async () => {
@@ -42,7 +44,7 @@ describe('send a batch', () => {
   });
 
   test('a bad row stops the batch with every problem named', async () => {
-    const bad = { ...row(3), email: 'pas-une-adresse', data: '{"lots": ' };
+    const bad = { ...row(3), rows__email: 'pas-une-adresse', rows__data: '{"lots": ' };
     const error = await appTester(sendBatch.perform, {
       authData: authData(),
       inputData: { template: 'convocation_ag_copropriete', common_data: COMMON, rows: [bad],
