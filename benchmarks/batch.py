@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connector.auth import create_api_key  # noqa: E402
+from connector.api.auth import create_api_key  # noqa: E402
 from connector.db import Database  # noqa: E402
 from connector.migrate import upgrade  # noqa: E402
 from connector.models import Account, Job, SandboxMail  # noqa: E402

@@ -26,8 +26,8 @@ from xhtml2pdf import pisa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from connector.api.auth import create_api_key  # noqa: E402
 from connector.app import create_app  # noqa: E402
-from connector.auth import create_api_key  # noqa: E402
 from connector.migrate import upgrade  # noqa: E402
 from connector.models import Account  # noqa: E402
 from connector.rendering.fields import coerce_data  # noqa: E402

@@ -29,9 +29,9 @@ BLUEPRINTS: list[str] = [
     "connector.api.kpis",
     "connector.api.alerts",
     "connector.api.metrics",
-    "connector.dashboard",
+    "connector.api.dashboard",
     "connector.api.consents",
-    "connector.consent.pages",
+    "connector.api.consent_pages",
 ]
 
 
@@ -54,6 +54,6 @@ def create_app(overrides: dict[str, Any] | None = None, services: Services | Non
     app.teardown_appcontext(close_request_session)
     for module_name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module_name).bp)
-    import connector.jobs  # noqa: F401 - registers every job handler
+    import connector.delivery.jobs  # noqa: F401 - registers every job handler
     logging.getLogger("connector").setLevel(logging.INFO)
     return app

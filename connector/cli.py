@@ -18,7 +18,7 @@ from connector.services import Services, build_services
 
 # Command groups contributed by other modules, registered explicitly (module, attribute).
 EXTRA_COMMANDS: list[tuple[str, str]] = [
-    ("connector.exporters.cli", "export"),
+    ("connector.platforms.exporters.cli", "export"),
     ("connector.evidence.cli", "evidence_cli"),
     ("connector.batches.cli", "batch_cli"),
     ("connector.archive.cli", "archive_cli"),
@@ -55,7 +55,7 @@ def _safe_url(url: str) -> str:
 
 def _ensure_demo_key(services: Services) -> str | None:
     """On a brand-new installation, create a first account and return its API key."""
-    from connector.auth import create_api_key
+    from connector.api.auth import create_api_key
     from connector.models import Account
 
     with services.db.transaction() as session:
@@ -78,7 +78,7 @@ def serve(host: str, port: int, threads: int, no_worker: bool) -> None:
     from gunicorn.app.base import BaseApplication
 
     from connector.app import create_app
-    from connector.worker import start_in_process
+    from connector.delivery.worker import start_in_process
 
     services = _services()
     migrations.upgrade(services.db)
@@ -99,7 +99,7 @@ def serve(host: str, port: int, threads: int, no_worker: bool) -> None:
             self.cfg.set("accesslog", "-")
             # Never log query strings' secrets: only method, path and status.
             self.cfg.set("access_log_format", '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss')
-            self.cfg.set("logger_class", "connector.accesslog.RedactingLogger")
+            self.cfg.set("logger_class", "connector.api.accesslog.RedactingLogger")
             self.cfg.set("post_worker_init", lambda _worker: start_in_process(services) if run_worker else None)
 
         def load(self) -> Any:
@@ -118,7 +118,7 @@ def serve(host: str, port: int, threads: int, no_worker: bool) -> None:
               help="Multiplies this process's thread pools per job kind (run more processes to use more cores).")
 def worker(concurrency: int) -> None:
     """Run a standalone outbox worker (any number of processes or machines on one PostgreSQL)."""
-    from connector.worker import run_worker
+    from connector.delivery.worker import run_worker
 
     services = _services()
     migrations.upgrade(services.db)
@@ -142,7 +142,7 @@ def keys() -> None:
 @click.option("--name", default="", help="A label for the key.")
 def keys_create(account_name: str, name: str) -> None:
     """Create an API key; the key is printed alone on the last line."""
-    from connector.auth import create_api_key
+    from connector.api.auth import create_api_key
     from connector.models import Account
 
     services = _services()
@@ -251,8 +251,8 @@ def jobs_retry(job_id: int) -> None:
 @jobs.command("run")
 def jobs_run() -> None:
     """Run every due job now, then exit."""
-    import connector.jobs  # noqa: F401
-    from connector import outbox
+    import connector.delivery.jobs  # noqa: F401
+    from connector.delivery import outbox
 
     services = _services()
     click.echo(f"ran {outbox.drain(services)} job(s)")

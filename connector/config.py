@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     @classmethod
     def _storage_url(cls, value: str | None) -> str | None:
         if value:
-            from connector.storage import parse_storage_url
+            from connector.lib.storage import parse_storage_url
 
             parse_storage_url(value)
         return value or None
@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     @field_validator("storage_lock_mode")
     @classmethod
     def _lock_mode(cls, value: str) -> str:
-        from connector.storage import LOCK_MODES
+        from connector.lib.storage import LOCK_MODES
 
         if value.lower() not in LOCK_MODES:
             raise ValueError(f"must be one of {', '.join(LOCK_MODES)}")

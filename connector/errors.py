@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from connector.storage import BlobCorrupted
+from connector.lib.storage import BlobCorrupted
 
 
 class ApiError(Exception):

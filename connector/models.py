@@ -205,7 +205,7 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     # Jobs of one lane (e.g. "hook:<id>", one webhook receiver) share a per-destination limit in a
-    # worker, and a lane's jobs for one letter run one at a time (see connector.worker).
+    # worker, and a lane's jobs for one letter run one at a time (see connector.delivery.worker).
     lane: Mapped[str | None] = mapped_column(String(80), default=None)
     __table_args__ = (
         # Partial indexes: done jobs pile up forever, the claim and the due-time query never read them.

@@ -12,14 +12,14 @@ from typing import Any
 import requests
 from sqlalchemy.orm import Session
 
-from connector import http
 from connector.config import Settings
-from connector.crypto import Encryptor
 from connector.db import Database
+from connector.lib import http
+from connector.lib.crypto import Encryptor
+from connector.lib.storage import BlobStore, FileSystemStore, S3Store, parse_storage_url
 from connector.models import ProviderSettings, utcnow
 from connector.providers import provider_class
 from connector.providers.base import Provider, ProviderContext
-from connector.storage import BlobStore, FileSystemStore, S3Store, parse_storage_url
 
 DEFAULT_PROVIDER = "sandbox"
 

@@ -18,10 +18,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from connector import outbox
+from connector.api.auth import create_api_key
 from connector.app import create_app
-from connector.auth import create_api_key
 from connector.db import Database
+from connector.delivery import outbox
 from connector.migrate import upgrade
 from connector.models import Account
 from connector.services import Services

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
-from connector import signing
+from connector.delivery.hooks import disable_hook
+from connector.lib import signing
 from connector.models import Hook, Job, Letter, ProviderSettings, new_id
 from connector.monitoring.alerts import evaluate_all
 from connector.services import Services
-from connector.webhooks_out import disable_hook
 from tests.helpers import letter_payload
 from tests.receiver import Receiver, running_receiver
 

@@ -166,7 +166,7 @@ def test_a_document_over_the_size_limit_is_refused(tmp_path, settings_overrides)
 
     app = create_app({**settings_overrides, "max_document_bytes": 1000})
     client = app.test_client()
-    from connector.auth import create_api_key
+    from connector.api.auth import create_api_key
     from connector.models import Account
 
     services = app.extensions["lre"]
@@ -261,8 +261,8 @@ def test_a_forked_server_process_still_archives_documents(tmp_path):
 
     from cryptography.fernet import Fernet
 
+    from connector.api.auth import create_api_key
     from connector.app import create_app
-    from connector.auth import create_api_key
     from connector.migrate import upgrade
     from connector.models import Account
 
@@ -344,8 +344,8 @@ def test_it_reports_an_unreachable_document_url(client, auth, pdf_server):
 
 
 def test_it_never_fetches_private_addresses_unless_allowed(settings_overrides, pdf_server):
+    from connector.api.auth import create_api_key
     from connector.app import create_app
-    from connector.auth import create_api_key
     from connector.models import Account
 
     app = create_app({**settings_overrides, "allow_private_urls": False})
@@ -503,7 +503,7 @@ def test_health_endpoints(client):
 def test_idempotency_keys_are_kept_at_least_a_day_then_forgotten(client, auth, services):
     from datetime import timedelta
 
-    from connector.idempotency import purge_expired
+    from connector.api.idempotency import purge_expired
     from connector.models import IdempotencyKey
 
     headers = {**auth, "Idempotency-Key": "old-run"}

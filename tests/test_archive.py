@@ -23,15 +23,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from connector import outbox
 from connector.app import create_app
 from connector.cli import main as lre_bridge
 from connector.config import load_settings
+from connector.delivery import outbox
 from connector.evidence.timestamp import make_request, read_response
 from connector.evidence.verify import read_package, verify_package
+from connector.lib.storage import BlobCorrupted, RetentionLocked, S3Store
 from connector.models import Document, Letter, Proof
 from connector.services import Services
-from connector.storage import BlobCorrupted, RetentionLocked, S3Store
 from tests import s3_server, tsa_server
 from tests.helpers import letter_payload, make_pdf
 from tests.tsa_server import serve_tsa
@@ -68,7 +68,7 @@ def run_cli(args: list[str], settings: dict[str, Any]) -> tuple[int, str]:
 
 def new_account(services: Services) -> dict[str, str]:
     """An account with an API key, made through ``services``' database; the request headers."""
-    from connector.auth import create_api_key
+    from connector.api.auth import create_api_key
     from connector.models import Account
 
     with services.db.transaction() as session:

@@ -216,7 +216,7 @@ def test_the_same_idempotency_key_gives_the_same_batch_once(client, auth, servic
 def test_cancel_stops_the_letters_not_yet_submitted(client, auth, services):
     batch = post_batch(client, auth, batch_body([co_owner(n) for n in range(1, 5)])).json
     # Make one letter and stop before its submission: run only that row's job.
-    from connector import outbox
+    from connector.delivery import outbox
 
     job = outbox.claim(services, "test", kinds=("batch_letter",))
     assert job is not None

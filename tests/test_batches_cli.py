@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
-from connector import outbox
 from connector.cli import main
+from connector.delivery import outbox
 from tests.helpers import make_pdf
 from tests.test_batches import COMMON
 

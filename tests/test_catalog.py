@@ -9,11 +9,11 @@ import pytest
 from flask.testing import FlaskClient
 from pydantic import TypeAdapter
 
-from connector.catalog import CATALOG, Catalog, Kind, Operation, catalog_to_dict
-from connector.letters import LetterIn, RecipientIn
+from connector.delivery.hooks import EVENT_TYPES
+from connector.letters.service import LetterIn, RecipientIn
+from connector.platforms.catalog import CATALOG, Catalog, Kind, Operation, catalog_to_dict
 from connector.providers.base import PROOF_KIND_BY_STATUS
 from connector.rendering.fields import FIELD_TYPES
-from connector.webhooks_out import EVENT_TYPES
 
 KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 VISIBLE = [op for op in CATALOG.operations if not op.hidden]

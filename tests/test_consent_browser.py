@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from connector import outbox
+from connector.delivery import outbox
 from tests.browser_support import launched_chromium, served
 from tests.consent_helpers import INDIVIDUAL, invite, letter_to, path_of
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from connector import outbox
+from connector.delivery import outbox
 from connector.monitoring.alerts import evaluate_all
 from tests.browser_support import launched_chromium, served
 from tests.helpers import letter_payload, make_pdf

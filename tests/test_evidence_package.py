@@ -341,7 +341,7 @@ def test_the_journal_names_etsi_events_alongside_ours() -> None:
 def test_a_time_stamp_from_the_tsa_is_checked_with_the_package(
     tmp_path: Path, key: Ed25519PrivateKey
 ) -> None:
-    from connector import http
+    from connector.lib import http
 
     with serve_tsa() as (url, tsa):
         package = build_package(package_input(), key, lambda data: request_timestamp(url, data, http.request))
@@ -358,7 +358,7 @@ def test_a_time_stamp_from_the_tsa_is_checked_with_the_package(
 
 
 def test_a_time_stamp_does_not_transfer_to_another_seal(tmp_path: Path, key: Ed25519PrivateKey) -> None:
-    from connector import http
+    from connector.lib import http
 
     with serve_tsa() as (url, _tsa):
         stamped = build_package(package_input(), key, lambda data: request_timestamp(url, data, http.request))
@@ -369,7 +369,7 @@ def test_a_time_stamp_does_not_transfer_to_another_seal(tmp_path: Path, key: Ed2
 
 
 def test_a_refusing_tsa_is_an_error_not_a_missing_stamp() -> None:
-    from connector import http
+    from connector.lib import http
 
     with serve_tsa() as (url, tsa):
         tsa.refuse = True

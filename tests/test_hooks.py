@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from connector import signing
+from connector.lib import signing
 from connector.models import Hook
 
 TARGET = "https://hooks.zapier.com/hooks/standard/123/abc/"

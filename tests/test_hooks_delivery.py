@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
-from connector import signing
+from connector.delivery.hooks import DISABLE_AFTER, JOB_KIND, RETRY_SCHEDULE_SECONDS
+from connector.lib import signing
 from connector.models import Delivery, Hook, Job
-from connector.webhooks_out import DISABLE_AFTER, JOB_KIND, RETRY_SCHEDULE_SECONDS
 from tests.helpers import letter_payload
 from tests.receiver import Receiver, running_receiver
 

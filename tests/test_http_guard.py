@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connector import http
+from connector.lib import http
 
 
 @pytest.mark.parametrize(

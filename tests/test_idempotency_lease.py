@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from connector import idempotency
+from connector.api import idempotency
 from connector.models import IdempotencyKey, Letter, utcnow
 from tests.helpers import letter_payload
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from connector import signing
+from connector.lib import signing
 from connector.models import Account, InboundMessage, Letter
 from tests.helpers import letter_payload
 
@@ -131,7 +131,7 @@ def test_a_day_later_timestamped_ids_are_forgotten_and_still_cannot_be_replayed(
                                                                                   secret):
     from datetime import timedelta
 
-    from connector.worker import housekeeping
+    from connector.delivery.worker import housekeeping
 
     standard_body, hex_body = body_of(reference="STD"), body_of(reference="HEX")
     standard = standard_headers(secret, standard_body, msg_id="msg_crm_old")

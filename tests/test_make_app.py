@@ -17,9 +17,9 @@ from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from connector.catalog import CATALOG, Kind
 from connector.cli import main
-from connector.exporters.make import camel, make_app_files, make_operations
+from connector.platforms.catalog import CATALOG, Kind
+from connector.platforms.exporters.make import camel, make_app_files, make_operations
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "make_blueprints" / "app"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connector import outbox
+from connector.delivery import outbox
 from connector.models import Job
 from tests.helpers import letter_payload
 from tests.receiver import Receiver, running_receiver
@@ -102,7 +102,7 @@ def test_json_logs_give_one_line_per_request_and_job_without_secrets(settings_ov
     try:
         services = app.extensions["lre"]
         with services.db.transaction() as session:
-            from connector.auth import create_api_key
+            from connector.api.auth import create_api_key
             from connector.models import Account
 
             account = Account(name="Cabinet Durand")

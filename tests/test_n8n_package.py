@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from connector.catalog import CATALOG, Kind
 from connector.cli import main
-from connector.exporters.n8n import GENERATED_FILE, HEADER, n8n_definition, render_generated
+from connector.platforms.catalog import CATALOG, Kind
+from connector.platforms.exporters.n8n import GENERATED_FILE, HEADER, n8n_definition, render_generated
 from tests.n8n_support import PACKAGE, ensure_built, ensure_package_installed, live_bridge, npm, tool
 
 

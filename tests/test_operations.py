@@ -83,7 +83,7 @@ def test_a_database_from_the_first_release_upgrades_and_keeps_its_custom_templat
                       "worker_in_process": False})
     upgrade(app.extensions["lre"].db)
     with app.extensions["lre"].db.transaction() as session:
-        from connector.auth import create_api_key
+        from connector.api.auth import create_api_key
         from connector.models import Account
 
         _, key = create_api_key(session, session.get(Account, "acc_old"))
@@ -197,7 +197,7 @@ def test_serve_runs_the_bridge_and_its_worker_with_no_setup(tmp_path):
 
 
 def test_callback_tokens_never_reach_the_access_log():
-    from connector.accesslog import redact_path
+    from connector.api.accesslog import redact_path
 
     assert redact_path("/callbacks/ar24/SeCrEt-token_123") == "/callbacks/ar24/…"
     assert redact_path("/v1/letters/let_1") == "/v1/letters/let_1"

@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
     from cryptography.fernet import Fernet
     import connector
     from connector.app import create_app
-    from connector.auth import create_api_key
+    from connector.api.auth import create_api_key
     from connector.migrate import upgrade
     from connector.models import Account
 

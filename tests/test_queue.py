@@ -1,7 +1,7 @@
 """The outbox keeps up: commits wake workers, due times wake them, a hung receiver delays only itself,
 and the hot queue queries use their indexes.
 
-These tests run the real worker (``connector.worker.run_worker``) in a thread of the test process,
+These tests run the real worker (``connector.delivery.worker.run_worker``) in a thread of the test process,
 or ``lre-bridge worker`` as a subprocess, next to the API driven through the Flask test client.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event, insert, select, text
 
-from connector import outbox
+from connector.delivery import outbox
+from connector.delivery.worker import PER_LANE_LIMIT, run_worker
 from connector.models import Account, Delivery, Event, Job, utcnow
-from connector.worker import PER_LANE_LIMIT, run_worker
 from tests.helpers import letter_payload
 from tests.timed_receiver import HangingReceiver, TimedReceiver, percentile
 

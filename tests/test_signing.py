@@ -1,4 +1,4 @@
-"""connector.signing: Standard Webhooks and X-Signature, as pure functions over bytes."""
+"""connector.lib.signing: Standard Webhooks and X-Signature, as pure functions over bytes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks import Webhook
 
-from connector import signing
-from connector.signing import (
+from connector.lib import signing
+from connector.lib.signing import (
     InvalidSecret,
     MalformedHeader,
     MissingHeader,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from connector.catalog import CATALOG, Kind, event_sample, trigger_item
+from connector.platforms.catalog import CATALOG, Kind, event_sample, trigger_item
 from connector.rendering.library import builtin_templates
 
 ZAPIER_APP = Path(__file__).resolve().parents[1] / "zapier_app"

@@ -1,4 +1,4 @@
-"""Every table keyed by one of the bridge's words covers exactly those words (connector.vocabulary)."""
+"""Every table keyed by one of the bridge's words covers exactly those words (connector.letters.vocabulary)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from connector import catalog, vocabulary
 from connector.evidence import journal, summary
+from connector.letters import vocabulary
+from connector.letters.vocabulary import LetterStatus, ProofKind, RecipientType, SandboxOutcome
+from connector.platforms import catalog
 from connector.providers import sandbox
-from connector.vocabulary import LetterStatus, ProofKind, RecipientType, SandboxOutcome
 
 STEP_STATUSES = {s for s in LetterStatus if s not in (LetterStatus.QUEUED, LetterStatus.FAILED)}
 

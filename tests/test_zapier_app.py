@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli import main
-from connector.exporters.zapier import GENERATED_FILE, HEADER, export_zapier_app, render_generated
+from connector.platforms.exporters.zapier import GENERATED_FILE, HEADER, export_zapier_app, render_generated
 
 APP = Path(__file__).resolve().parents[1] / "zapier_app"
 BRIDGE_BIN = Path(sys.executable).parent / "lre-bridge"
@@ -86,8 +86,8 @@ def test_zapier_platform_validate_passes_under_node_22() -> None:
 
 
 def test_operations_not_offered_on_zapier_are_left_out_of_the_zapier_app() -> None:
-    from connector.catalog import CATALOG
-    from connector.exporters.zapier import zapier_definition
+    from connector.platforms.catalog import CATALOG
+    from connector.platforms.exporters.zapier import zapier_definition
 
     definition = zapier_definition()
     exported = {key for section in ("triggers", "creates", "searches") for key in definition["app"][section]}

@@ -16,12 +16,12 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
-from connector import http
+from connector.api.auth import require_api_key
 from connector.api.common import services
-from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
-from connector.letters import validation_error
+from connector.letters.service import validation_error
+from connector.lib import http
 from connector.models import Letter, ProviderSettings, utcnow
 from connector.providers import available_providers, provider_class
 from connector.providers.base import FINAL_STATUSES, ProviderError, settings_schema_fields

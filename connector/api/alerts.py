@@ -8,11 +8,11 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, page, parse_body
-from connector.auth import require_api_key
 from connector.db import db_session
+from connector.delivery.events import ACCOUNT_EVENTS
 from connector.errors import ApiError
-from connector.events import ACCOUNT_EVENTS
 from connector.models import Alert
 from connector.monitoring.alerts import RULES, alert_to_dict, rule_configs
 from connector.monitoring.models import AlertRuleSetting

@@ -11,8 +11,9 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
+from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, services
-from connector.auth import require_api_key
+from connector.api.idempotency import idempotent
 from connector.batches import rows as batch_rows
 from connector.batches.evidence import evidence_zip_chunks
 from connector.batches.models import Batch, BatchItem
@@ -30,8 +31,7 @@ from connector.batches.service import (
 from connector.db import db_session
 from connector.errors import ApiError
 from connector.evidence.access import reader_name
-from connector.idempotency import idempotent
-from connector.letters import (
+from connector.letters.service import (
     SANDBOX_OUTCOMES,
     DocumentIn,
     IncomingDocument,

@@ -1,4 +1,4 @@
-"""``GET /v1/catalog``: every action, search and trigger the no-code apps offer (see connector.catalog)."""
+"""``GET /v1/catalog``: every action, search and trigger the no-code apps offer (see connector.platforms.catalog)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from connector.catalog import catalog_json_schema, catalog_to_dict
+from connector.platforms.catalog import catalog_json_schema, catalog_to_dict
 
 bp = Blueprint("catalog", __name__)
 

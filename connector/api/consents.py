@@ -1,7 +1,7 @@
 """Consent collection: invitations, their certificates, the account's legal bases, the paper register.
 
 The register itself (``POST/GET/DELETE /v1/consents``) lives in ``connector.api.core``; this
-blueprint adds what fills it from the bridge's own consent page (``connector.consent.pages``).
+blueprint adds what fills it from the bridge's own consent page (``connector.api.consent_pages``).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import select
 
+from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, page, parse_body, services
 from connector.api.core import check_past_datetime, consent_to_dict
-from connector.auth import require_api_key
+from connector.api.idempotency import idempotent
 from connector.consent import service
 from connector.consent.models import AccountLegalBases, ConsentInvitation, PaperRequest
 from connector.db import db_session
 from connector.errors import ApiError
-from connector.idempotency import idempotent
 from connector.models import Consent
 
 bp = Blueprint("consents", __name__)

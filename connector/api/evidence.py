@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.api.auth import require_api_key
 from connector.api.common import content_disposition, parse_body, services
-from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
 from connector.evidence import formats
@@ -30,9 +30,9 @@ from connector.evidence.retention import (
     retention_ends_at,
 )
 from connector.evidence.timestamp import TimestampError
-from connector.letters import letter_to_dict
+from connector.letters.service import letter_to_dict
+from connector.lib.storage import RetentionLocked
 from connector.models import Account, Letter, Proof
-from connector.storage import RetentionLocked
 
 bp = Blueprint("evidence", __name__)
 

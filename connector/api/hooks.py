@@ -17,14 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from connector import http
+from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, parse_body, services
-from connector.auth import require_api_key
 from connector.db import db_session
-from connector.errors import ApiError
-from connector.events import ACCOUNT_EVENTS
-from connector.models import Delivery, Event, Hook, new_id
-from connector.webhooks_out import (
+from connector.delivery.events import ACCOUNT_EVENTS
+from connector.delivery.hooks import (
     ALL_EVENTS,
     EVENT_TYPES,
     HOOK_DISABLED,
@@ -40,6 +37,9 @@ from connector.webhooks_out import (
     replay_event,
     rotate_secret_list,
 )
+from connector.errors import ApiError
+from connector.lib import http
+from connector.models import Delivery, Event, Hook, new_id
 
 bp = Blueprint("hooks", __name__)
 

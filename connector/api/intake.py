@@ -15,21 +15,21 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from connector import signing
+from connector.api.auth import require_api_key
 from connector.api.common import parse_body, services, strict_json_loads
 from connector.api.hooks import ROTATION_REQUEST_BODY, RotationIn
-from connector.auth import require_api_key
 from connector.db import db_session
-from connector.errors import ApiError
-from connector.inbound import ReplayedMessage, already_received, remember_message
-from connector.letters import accept_letter, parse_letter
-from connector.models import Account
-from connector.webhooks_out import (
+from connector.delivery.hooks import (
     keys_from,
     new_secret_list,
     previous_secret_expiry,
     rotate_secret_list,
 )
+from connector.delivery.inbound import ReplayedMessage, already_received, remember_message
+from connector.errors import ApiError
+from connector.letters.service import accept_letter, parse_letter
+from connector.lib import signing
+from connector.models import Account
 
 bp = Blueprint("intake", __name__)
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import Select, or_, select
 
+from connector.api.auth import require_api_key
 from connector.api.common import (
     check_json_value,
     content_disposition,
@@ -19,12 +20,11 @@ from connector.api.common import (
     services,
     strict_json_loads,
 )
-from connector.auth import require_api_key
+from connector.api.idempotency import idempotent
 from connector.db import db_session
 from connector.errors import ApiError
 from connector.evidence.access import log_access, reader_name
-from connector.idempotency import idempotent
-from connector.letters import (
+from connector.letters.service import (
     IncomingDocument,
     accept_letter,
     check_pdf,
@@ -32,8 +32,8 @@ from connector.letters import (
     letter_to_dict,
     parse_letter,
 )
+from connector.letters.vocabulary import LetterStatus
 from connector.models import Document, Event, Letter, Proof
-from connector.vocabulary import LetterStatus
 
 bp = Blueprint("letters", __name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 
 from connector.api.core import ConsentIn
-from connector.letters import SANDBOX_OUTCOMES, LetterIn
-from connector.vocabulary import LetterStatus
+from connector.letters.service import SANDBOX_OUTCOMES, LetterIn
+from connector.letters.vocabulary import LetterStatus
 
 bp = Blueprint("openapi", __name__)
 
@@ -189,7 +189,7 @@ CORE_SCHEMAS: dict[str, Any] = {
     "Event": {"type": "object", "required": ["id", "type", "occurred_at", "data"], "properties": {
         "id": {"type": "string"}, "object": {"const": "event"},
         # Letter events carry the letter; account events (consent.*, batch.*, alert.*, hook.*) their
-        # own object (connector.events), filled in by build_openapi once every module has registered.
+        # own object (connector.delivery.events), filled in by build_openapi once every module has registered.
         "type": {"type": "string", "enum": [f"letter.{s}" for s in STATUSES]},
         "occurred_at": _dt, "created_at": _dt, "letter_id": _nullable_str, "provider": _nullable_str,
         "data": {"anyOf": [ref("Letter"), {"type": "object"}]}}},
@@ -242,7 +242,7 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
         return {"description": description, **json_body(ref("Error"))}
 
     _document_common_errors(paths)
-    from connector.events import ACCOUNT_EVENTS
+    from connector.delivery.events import ACCOUNT_EVENTS
 
     schemas["Event"] = {**schemas["Event"], "properties": {**schemas["Event"]["properties"], "type": {
         "enum": [*schemas["Event"]["properties"]["type"]["enum"], *sorted(ACCOUNT_EVENTS)]}}}

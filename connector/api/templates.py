@@ -13,11 +13,11 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 
 from connector import rendering
+from connector.api.auth import require_api_key
 from connector.api.common import bounded_instant, services
-from connector.auth import require_api_key
+from connector.api.idempotency import idempotent
 from connector.db import db_session
 from connector.errors import ApiError
-from connector.idempotency import idempotent
 from connector.rendering import library
 
 bp = Blueprint("templates", __name__)

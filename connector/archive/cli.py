@@ -76,8 +76,8 @@ def migrate_command(target_url: str, source: str | None) -> None:
 
     Then set LRE_STORAGE_URL to the target on every machine. Exit status 1 if any object failed.
     """
+    from connector.lib.storage import FileSystemStore, S3Store
     from connector.services import open_archive
-    from connector.storage import FileSystemStore, S3Store
 
     services = _services()
     try:

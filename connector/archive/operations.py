@@ -18,8 +18,8 @@ from sqlalchemy import null, select
 from sqlalchemy.orm import Session
 
 from connector import models
-from connector.failpoints import failpoint
-from connector.storage import CHUNK_BYTES, BlobCorrupted, BlobStore, digest_of
+from connector.lib.failpoints import failpoint
+from connector.lib.storage import CHUNK_BYTES, BlobCorrupted, BlobStore, digest_of
 
 # Called after each object with (key, outcome) so that a command can draw its progress bar.
 Progress = Callable[[str, str], None]

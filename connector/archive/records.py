@@ -63,7 +63,7 @@ def archive_packages(services: Services, now: datetime, timestamper: Timestamper
     """Seal and store the package of every ended letter not yet in the archive."""
     from connector.evidence.assemble import collect_package_input
     from connector.evidence.package import build_package
-    from connector.letters import letter_to_dict
+    from connector.letters.service import letter_to_dict
 
     done: list[str] = []
     with services.db.transaction() as session:

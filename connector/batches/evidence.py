@@ -22,7 +22,7 @@ from connector.batches.service import batch_to_dict
 from connector.evidence.access import log_access
 from connector.evidence.assemble import collect_package_input, tsa_timestamper
 from connector.evidence.package import build_package
-from connector.letters import letter_to_dict
+from connector.letters.service import letter_to_dict
 from connector.models import Letter
 from connector.services import Services
 

@@ -4,7 +4,7 @@
 would be locked all that time), then, under the item's row lock, creates the letter only if the
 item still has none. A worker killed before that commit leaves nothing behind and the job runs
 again; one killed after it finds ``letter_id`` set and stops. The letter's own ``submit_letter``
-job, written in the same transaction, then sends it exactly once (``connector.lifecycle``).
+job, written in the same transaction, then sends it exactly once (``connector.letters.lifecycle``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connector import outbox
 from connector.batches.models import Batch, BatchDocument, BatchItem
 from connector.batches.service import BATCH_LETTER_JOB, BATCH_WATCH_JOB, complete_if_done, spec_for
+from connector.delivery import outbox
 from connector.errors import ApiError
-from connector.failpoints import failpoint
-from connector.letters import IncomingDocument, LetterIn, create_letter
+from connector.letters.service import IncomingDocument, LetterIn, create_letter
+from connector.lib.failpoints import failpoint
 from connector.models import Job
 from connector.rendering import TemplateDataError, TemplateSourceError, render_spec
 from connector.services import Services

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from connector import outbox
 from connector.batches.models import Batch, BatchDocument, BatchItem
 from connector.batches.rows import ValidRow
-from connector.events import record_account_event
-from connector.letters import IncomingDocument, record_event
+from connector.delivery import outbox
+from connector.delivery.events import record_account_event
+from connector.letters.service import IncomingDocument, record_event
 from connector.models import Letter, TemplateVersion, new_id
 from connector.providers.base import FINAL_STATUSES, LetterStatus
 from connector.rendering.library import TemplateSpec, _spec_from_row, builtin_templates

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import smtplib
 
-from connector import outbox
 from connector.consent import mailer, service
 from connector.consent.models import ConsentInvitation
+from connector.delivery import outbox
 from connector.models import Account, Job
 from connector.services import Services
 

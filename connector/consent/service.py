@@ -14,16 +14,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from connector import outbox
 from connector.consent import certificate, mailer, tokens
 from connector.consent.models import ConsentInvitation, LetterLegalBasis
 from connector.consent.texts import ShownText
-from connector.events import record_account_event
+from connector.delivery import outbox
+from connector.delivery.events import record_account_event
 from connector.evidence import journal
+from connector.letters.vocabulary import ProofKind
 from connector.models import Account, Consent, Letter, Proof
 from connector.providers.base import LetterStatus
 from connector.services import Services
-from connector.vocabulary import ProofKind
 
 CONSENT_PROOF_KIND = ProofKind.CONSENT.value
 FAILURE_BY_STATUS = {
@@ -256,7 +256,7 @@ def release_held_letters(services: Services, session: Session, invitation: Conse
 
 def fail_unsent_letters(services: Services, session: Session, consent: Consent, failure: tuple[str, str]) -> None:
     """Fail the queued letters sent on ``consent`` that no worker has begun to submit."""
-    from connector.letters import record_event
+    from connector.letters.service import record_event
 
     rows = session.scalars(select(LetterLegalBasis).where(LetterLegalBasis.consent_id == consent.id))
     for row in list(rows):
@@ -270,7 +270,7 @@ def fail_unsent_letters(services: Services, session: Session, consent: Consent, 
 
 def fail_held_letters(services: Services, session: Session, invitation: ConsentInvitation,
                       failure: tuple[str, str] | None = None) -> None:
-    from connector.letters import record_event  # letters imports this package's gate
+    from connector.letters.service import record_event  # letters imports this package's gate
 
     failure = failure or FAILURE_BY_STATUS[invitation.status]
     for row in _held(session, invitation):

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector import http, models
+from connector import models
 from connector.config import Settings
 from connector.evidence import formats, journal
 from connector.evidence.access import access_log_jsonl, access_records
@@ -29,7 +29,8 @@ from connector.evidence.package import (
 )
 from connector.evidence.summary import SummaryFacts, SummaryFile, proof_labels, render_summary
 from connector.evidence.timestamp import request_timestamp
-from connector.storage import BlobStore
+from connector.lib import http
+from connector.lib.storage import BlobStore
 
 
 def recipient_display(letter: models.Letter) -> str:

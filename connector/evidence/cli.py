@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from connector import http
 from connector.evidence.access import log_access
 from connector.evidence.verify import PackageUnreadable, read_package, render_report, verify_package
+from connector.lib import http
 
 
 class PackageNotReadable(click.ClickException):
@@ -39,7 +39,7 @@ def export_command(letter_ids: tuple[str, ...], out_dir: Path) -> None:
     from connector.config import ConfigError, load_settings
     from connector.evidence.assemble import collect_package_input, tsa_timestamper
     from connector.evidence.package import build_package
-    from connector.letters import letter_to_dict
+    from connector.letters.service import letter_to_dict
     from connector.models import Letter
     from connector.services import build_services
 

@@ -4,7 +4,7 @@ Each line is RFC 8785 canonical JSON and carries ``prev``, the SHA-256 of the pr
 bytes (64 zeros for the first). Removing, reordering or editing any line breaks the chain, and the
 package seal covers the last line's hash, so truncation is caught too.
 
-``append_event`` is called by ``connector.letters.record_event`` inside the transaction that
+``append_event`` is called by ``connector.letters.service.record_event`` inside the transaction that
 changes the letter's status: a status change without its journal line cannot be committed.
 """
 

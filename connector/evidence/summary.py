@@ -13,10 +13,10 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
-from connector.vocabulary import PROOF_LABELS as VOCAB_PROOF_LABELS
-from connector.vocabulary import STATUS_PHRASES
+from connector.letters.vocabulary import PROOF_LABELS as VOCAB_PROOF_LABELS
+from connector.letters.vocabulary import STATUS_PHRASES
 
-# (French, English) as the summary prints them; the words are defined in connector.vocabulary.
+# (French, English) as the summary prints them; the words are defined in connector.letters.vocabulary.
 STATUS_LABELS: dict[str, tuple[str, str]] = {status.value: (phrase.fr, phrase.en)
                                              for status, phrase in STATUS_PHRASES.items()}
 PROOF_LABELS: dict[str, tuple[str, str]] = {kind.value: (label.fr, label.en)

@@ -29,8 +29,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connector import outbox
-from connector.events import record_account_event
+from connector.delivery import outbox
+from connector.delivery.events import record_account_event
 from connector.models import Account, Alert, Hook, Job, Letter, ProviderSettings
 from connector.monitoring.kpis import Window, compute_kpis
 from connector.monitoring.models import AlertRuleSetting

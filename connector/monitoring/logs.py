@@ -17,7 +17,7 @@ from typing import Any
 from connector.config import Settings
 
 REQUEST_LOG = logging.getLogger("connector.requests")
-JOB_LOG = logging.getLogger("connector.jobs")
+JOB_LOG = logging.getLogger("connector.delivery.jobs")
 # Fields a log call may add with ``extra=``; anything else stays out of the line.
 FIELDS = ("event", "method", "route", "status", "duration_ms", "letter_id", "account_id", "kind", "job_id",
           "outcome", "attempts")

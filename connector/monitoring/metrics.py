@@ -8,7 +8,7 @@ Two sources:
 - *work*, counted by this process as its worker runs jobs: job durations by kind and outcome,
   provider calls (the jobs that submit and poll letters) with their errors, webhook
   delivery jobs (failed webhook attempts are counted from the deliveries table). Every registered
-  job handler is wrapped once by :func:`instrument_handlers` (the last of ``connector.jobs.JOB_MODULES``).
+  job handler is wrapped once by :func:`instrument_handlers` (the last of ``connector.delivery.jobs.JOB_MODULES``).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from connector import outbox
+from connector.delivery import outbox
+from connector.delivery.hooks import JOB_KIND as WEBHOOK_JOB_KIND
 from connector.models import Alert, Delivery, Job, Letter
 from connector.monitoring import logs
 from connector.services import Services
-from connector.webhooks_out import JOB_KIND as WEBHOOK_JOB_KIND
 
 PROCESS_REGISTRY = CollectorRegistry(auto_describe=True)
 JOB_DURATION = Histogram(

@@ -14,10 +14,10 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import requests
 
-# The words live in connector.vocabulary; re-exported here because every adapter speaks them.
-from connector.vocabulary import FINAL_STATUSES as FINAL_STATUSES
-from connector.vocabulary import PROOF_KIND_BY_STATUS as PROOF_KIND_BY_STATUS
-from connector.vocabulary import LetterStatus as LetterStatus
+# The words live in connector.letters.vocabulary; re-exported here because every adapter speaks them.
+from connector.letters.vocabulary import FINAL_STATUSES as FINAL_STATUSES
+from connector.letters.vocabulary import PROOF_KIND_BY_STATUS as PROOF_KIND_BY_STATUS
+from connector.letters.vocabulary import LetterStatus as LetterStatus
 
 
 class ProviderError(Exception):

@@ -20,6 +20,7 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import select
 
 from connector.db import Database
+from connector.letters.vocabulary import PROOF_KIND_BY_STATUS, PROOF_LABELS, SandboxOutcome
 from connector.models import SandboxMail, new_id
 from connector.providers.base import (
     LetterStatus,
@@ -32,7 +33,6 @@ from connector.providers.base import (
     SubmitResult,
     WebhookRejected,
 )
-from connector.vocabulary import PROOF_KIND_BY_STATUS, PROOF_LABELS, SandboxOutcome
 
 # The outcomes the provider reports as a status; ``failed`` is a refused submission instead.
 OUTCOMES: dict[str, LetterStatus] = {

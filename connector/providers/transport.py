@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from connector.http import UnsafeUrl
+from connector.lib.http import UnsafeUrl
 from connector.providers.base import ProviderContext, ProviderError
 
 # The sender's one-time code: six digits from a TOTP app (AR24 and Maileva alike).

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connector import http
+from connector.lib import http
 from connector.providers.base import OutgoingDocument, OutgoingLetter, ProviderContext, Recipient
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -1,6 +1,6 @@
 """``/dashboard``: the account's KPIs, alerts, letters and batches, as server-rendered pages.
 
-Signed in with an API key, then a session cookie (see ``connector.dashboard.session``). Every page
+Signed in with an API key, then a session cookie (see ``connector.api.dashboard.session``). Every page
 but the sign-in form redirects a visitor without a session to it. Downloads (PDF, proofs,
 evidence package) run the API's own views, so access logging and headers are the same.
 """
@@ -18,12 +18,11 @@ from sqlalchemy import select
 from connector.api import evidence as evidence_api
 from connector.api import letters as letters_api
 from connector.api.alerts import alerts_query
+from connector.api.auth import authenticate
 from connector.api.common import services
-from connector.api.kpis import kpis_for_request
-from connector.auth import authenticate
-from connector.dashboard import charts
-from connector.dashboard.i18n import LANGUAGES, translate
-from connector.dashboard.session import (
+from connector.api.dashboard import charts
+from connector.api.dashboard.i18n import LANGUAGES, translate
+from connector.api.dashboard.session import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
     close_session,
@@ -33,6 +32,7 @@ from connector.dashboard.session import (
     same_token,
     set_login_token,
 )
+from connector.api.kpis import kpis_for_request
 from connector.db import db_session
 from connector.errors import ApiError
 from connector.models import Alert, Letter, Proof

@@ -8,8 +8,8 @@ from sqlalchemy import delete, not_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connector.lib.signing import body_message_id
 from connector.models import InboundMessage
-from connector.signing import body_message_id
 
 # A Standard Webhooks message is signed with its timestamp and refused once that is more than a few
 # minutes off, so its id only has to outlive that window; a day is ample. An X-Signature request has

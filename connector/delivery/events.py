@@ -1,6 +1,6 @@
 """Account events that are not a letter's status change (batch, consent, alert, hook events).
 
-Letter status events are written by ``connector.letters.record_event``; every other kind of event an
+Letter status events are written by ``connector.letters.service.record_event``; every other kind of event an
 account's hooks can subscribe to is declared once here, in :data:`ACCOUNT_EVENTS`, and written with
 :func:`record_account_event` in the caller's transaction, so the event and its deliveries commit
 together (or not at all). The hooks API, its OpenAPI document and the platform catalogues read the
@@ -175,7 +175,7 @@ def record_account_event(session: Session, account_id: str, event_type: str, dat
                          now: datetime, *, letter_id: str | None = None) -> Event:
     """Write one account event and queue its signed deliveries, in the caller's transaction."""
     # Imported here: webhooks_out imports this module for the list of event types.
-    from connector.webhooks_out import enqueue_deliveries
+    from connector.delivery.hooks import enqueue_deliveries
 
     if event_type not in ACCOUNT_EVENTS:
         raise ValueError(f"undeclared account event type {event_type!r}")

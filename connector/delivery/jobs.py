@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-JOB_MODULES = ("connector.lifecycle", "connector.webhooks_out", "connector.monitoring.alerts",
+JOB_MODULES = ("connector.letters.lifecycle", "connector.delivery.hooks", "connector.monitoring.alerts",
                "connector.batches.jobs", "connector.consent.jobs",
                # Last: it wraps the handlers registered before it to time them (issue 17).
                "connector.monitoring.metrics")

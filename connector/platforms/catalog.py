@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from connector.events import ACCOUNT_EVENTS
-from connector.vocabulary import (
+from connector.delivery.events import ACCOUNT_EVENTS
+from connector.letters.vocabulary import (
     PROOF_KIND_BY_STATUS,
     RECIPIENT_TYPE_LABELS,
     SANDBOX_OUTCOME_LABELS,
@@ -28,7 +28,7 @@ from connector.vocabulary import (
     RecipientType,
     SandboxOutcome,
 )
-from connector.vocabulary import STATUS_LABELS as VOCABULARY_STATUS_LABELS
+from connector.letters.vocabulary import STATUS_LABELS as VOCABULARY_STATUS_LABELS
 
 CATALOG_VERSION = 1
 LANGUAGES = ("en", "fr")

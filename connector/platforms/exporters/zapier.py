@@ -1,4 +1,4 @@
-"""The Zapier app, derived from :mod:`connector.catalog`.
+"""The Zapier app, derived from :mod:`connector.platforms.catalog`.
 
 :func:`zapier_definition` translates the catalogue into Zapier Platform shapes (display, input and
 output fields, samples) plus a ``bridge`` section (endpoints, where each input goes) that the
@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from connector.catalog import (
+from connector.platforms.catalog import (
     CATALOG,
     GROUP_LABELS,
     Catalog,
@@ -33,7 +33,7 @@ HEADER = (
 )
 # The hand-written part of the app (copied by an export to a new directory).
 RUNTIME_FILES = ("package.json", "package-lock.json", "index.js", "lib", "test", "scripts", ".gitignore", "README.md")
-SOURCE_APP = Path(__file__).resolve().parents[2] / "zapier_app"
+SOURCE_APP = Path(__file__).resolve().parents[3] / "zapier_app"
 
 # Placeholder inputs the runtime replaces by functions (Zapier's dynamic fields).
 DYNAMIC_PLACEHOLDER = "$dynamic:"

@@ -4,14 +4,14 @@ A worker claims one due job with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreS
 conditional ``UPDATE`` checked by row count everywhere), runs its handler *outside* any database
 transaction, and marks it done only after the handler returned. A worker that dies leaves the
 lease to expire; the next claim runs the job again, so handlers must be safe to re-run (the
-submit handler looks the letter up at the provider first, see ``connector.letters``).
+submit handler looks the letter up at the provider first, see ``connector.letters.service``).
 Failures back off exponentially with jitter; after ``max_attempts`` or a permanent error the
 job is dead-lettered with its reason kept.
 
 Each kind runs in a named pool of a worker (``job_handler(kind, pool=...)``: provider calls,
 webhook deliveries, renders), so a slow kind never holds up another; a job's ``lane`` (one
 webhook receiver, say) is a per-destination limit inside its pool. Writing a job wakes workers
-at commit (``connector.wakeup``).
+at commit (``connector.delivery.wakeup``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sqlalchemy import and_, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from connector import wakeup
+from connector.delivery import wakeup
 from connector.models import Job, utcnow
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def job_handler(kind: str, *, on_dead: DeadHandler | None = None,
     """Register the handler of one job kind (and, optionally, what to do when it dies).
 
     ``pool``: the worker pool it runs in ("provider", "delivery", "render" or "default"; see
-    ``connector.worker.POOL_SIZES``), so that slow work of one kind never delays another kind.
+    ``connector.delivery.worker.POOL_SIZES``), so that slow work of one kind never delays another kind.
     """
 
     def register(func: Handler) -> Handler:

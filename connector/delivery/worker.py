@@ -7,7 +7,7 @@ subscription. The dispatcher claims only what a pool can start now, so a claimed
 in memory holding a lease.
 
 It sleeps until the earliest due time (a retry, a sandbox step, a poll) or until a commit wakes it
-(``connector.wakeup``: in-process signal, PostgreSQL ``LISTEN``), never longer than the poll
+(``connector.delivery.wakeup``: in-process signal, PostgreSQL ``LISTEN``), never longer than the poll
 interval, which stays as the safety net.
 """
 
@@ -23,10 +23,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import connector.jobs  # noqa: F401 - registers every job handler
-from connector import outbox, wakeup
-from connector.idempotency import purge_expired
-from connector.inbound import purge_expired_messages
+import connector.delivery.jobs  # noqa: F401 - registers every job handler
+from connector.api.idempotency import purge_expired
+from connector.delivery import outbox, wakeup
+from connector.delivery.inbound import purge_expired_messages
 from connector.models import Job
 from connector.monitoring.alerts import evaluate_if_due as evaluate_alerts_if_due
 from connector.services import Services

@@ -23,10 +23,13 @@ from pypdf.errors import PyPdfError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector import http, outbox
 from connector.consent import gate as consent_gate
+from connector.delivery import outbox
+from connector.delivery.hooks import active_hooks, enqueue_deliveries
 from connector.errors import ApiError
 from connector.evidence import journal
+from connector.letters.vocabulary import CONSENT_REQUIRED, RecipientType, SandboxOutcome
+from connector.lib import http
 from connector.models import Consent, Document, Event, Hook, Letter, Proof, new_id
 from connector.providers.base import (
     FINAL_STATUSES,
@@ -39,8 +42,6 @@ from connector.providers.base import (
     Recipient,
 )
 from connector.services import Services
-from connector.vocabulary import CONSENT_REQUIRED, RecipientType, SandboxOutcome
-from connector.webhooks_out import active_hooks, enqueue_deliveries
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Outbound webhooks: subscriptions ("hooks") and their signed, durable, ordered deliveries.
 
-Flow: ``connector.letters.record_event`` calls :func:`enqueue_deliveries` in the transaction
+Flow: ``connector.letters.service.record_event`` calls :func:`enqueue_deliveries` in the transaction
 that writes the event; it adds one ``Delivery`` row and one ``deliver_webhook`` outbox job per
 matching active hook. The job POSTs ``{"type", "timestamp", "data"}`` signed with Standard
 Webhooks headers (``webhook-id`` = the event id on every attempt).
@@ -34,8 +34,9 @@ import requests
 from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
 
-from connector import events, http, outbox, signing
-from connector.crypto import Encryptor
+from connector.delivery import events, outbox
+from connector.lib import http, signing
+from connector.lib.crypto import Encryptor
 from connector.models import Delivery, Event, Hook, Job, new_id
 from connector.providers.base import LetterStatus
 
@@ -246,7 +247,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def post_delivery(services: Services, url: str, body: bytes, headers: dict[str, str], now: datetime) -> Attempt:
-    """POST once through ``connector.http`` (timeout, no redirects, address policy)."""
+    """POST once through ``connector.lib.http`` (timeout, no redirects, address policy)."""
     started = time.monotonic()
     try:
         response = services.http(

@@ -20,7 +20,7 @@ from flask import Response, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from connector.auth import AccountRef, KeyRef
+from connector.api.auth import AccountRef, KeyRef
 from connector.db import db_session
 from connector.models import Account, ApiKey
 from connector.services import Services

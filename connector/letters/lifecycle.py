@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connector import outbox
-from connector.failpoints import failpoint
-from connector.letters import record_event
+from connector.delivery import outbox
+from connector.letters.service import record_event
+from connector.lib.failpoints import failpoint
 from connector.models import Document, Event, Job, Letter
 from connector.providers.base import (
     FINAL_STATUSES,

@@ -1,4 +1,4 @@
-"""The Make custom app, derived from :mod:`connector.catalog`.
+"""The Make custom app, derived from :mod:`connector.platforms.catalog`.
 
 :func:`make_app_files` translates the catalogue into the layout of Make's "local development for
 apps" (``makecomapp.json`` plus one IMLJSON file per component part), which the Make Apps Editor
@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from connector.catalog import (
+from connector.platforms.catalog import (
     CATALOG,
     Catalog,
     Dynamic,

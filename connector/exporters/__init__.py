@@ -1,1 +1,0 @@
-"""Generators of the no-code platform apps, all derived from :mod:`connector.catalog`."""
