@@ -9,9 +9,9 @@ from typing import Any
 from flask import Flask
 
 from connector.api.common import install_input_guards
+from connector.api.db import close_request_session
+from connector.api.errors import register_error_handlers
 from connector.config import load_settings
-from connector.db import close_request_session
-from connector.errors import register_error_handlers
 from connector.services import Services, build_services
 
 # Explicit list: every blueprint module of the API (each exposes ``bp``).

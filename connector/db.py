@@ -1,4 +1,5 @@
-"""Database access: one engine per app, short explicit transactions, a session per request."""
+"""Database access: one engine per process, short explicit transactions (the request's session is in
+``connector/api/db.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import current_app, g
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,24 +82,3 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def get_db() -> Database:
-    """The Database of the current Flask app."""
-    db: Database = current_app.extensions["lre"].db
-    return db
-
-
-def db_session() -> Session:
-    """The session of the current request (created on first use, closed at teardown)."""
-    if "db_session" not in g:
-        g.db_session = get_db().sessionmaker()
-    session: Session = g.db_session
-    return session
-
-
-def close_request_session(_exc: BaseException | None = None) -> None:
-    session: Session | None = g.pop("db_session", None)
-    if session is not None:
-        session.rollback()
-        session.close()

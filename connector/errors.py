@@ -1,91 +1,66 @@
-"""The API's error shape: ``{"error": {"code", "message", "field"}}`` with a 4xx status."""
+"""The bridge's own refusals, in its own words: no HTTP status, no Flask.
+
+The letter flow, the consent gate, batches and rendering raise these; ``connector/api/errors.py`` holds
+the one table that turns each kind into an HTTP answer (``{"error": {"code", "message", "field"}}``),
+and a worker that meets one fails or retries the job by its kind. Keeping the status out of the domain
+means a batch row refused in a worker and a letter refused at the API carry the same words.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
-
-from connector.lib.storage import BlobCorrupted
+from typing import Any, Protocol
 
 
-class ApiError(Exception):
-    """An error to show the API client. ``field`` names the request field at fault, if any."""
+class BridgeError(Exception):
+    """Something the bridge refuses to do. ``code`` is stable (clients branch on it); ``message`` says
+    what to change, in words for the person who built the Zap; ``field`` names the input at fault."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        field: str | None = None,
-        *,
-        details: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None, *,
+                 details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
         self.message = message
         self.field = field
         self.details = details
-        self.headers = headers or {}
-
-    def to_body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message, "field": self.field}
-        if self.details:
-            error["details"] = self.details
-        return {"error": error}
 
 
-def error_response(error: ApiError) -> Response:
-    response = jsonify(error.to_body())
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
+class MalformedRequest(BridgeError):
+    """The input cannot be read at all (not a JSON object, not a form)."""
 
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    414: "uri_too_long",
-    415: "unsupported_media_type",
-    422: "invalid_request",
-    429: "rate_limited",
-}
+class InvalidInput(BridgeError):
+    """The input is readable but refused: a field is missing, ambiguous or out of bounds."""
 
 
-def register_error_handlers(app: Flask) -> None:
-    """Every error leaves as JSON; client mistakes never become a 500."""
+class LetterRejected(InvalidInput):
+    """A letter the bridge will not create: a bad document, no legal basis, a provider's refusal."""
 
-    @app.errorhandler(ApiError)
-    def _api_error(error: ApiError) -> Response:
-        return error_response(error)
 
-    @app.errorhandler(HTTPException)
-    def _http_error(error: HTTPException) -> Response:
-        status = error.code or 500
-        message = error.description or error.name
-        if status == 413:
-            message = "The request body is too large."
-        # Keep what the exception says beyond its body: 405's Allow, 401's WWW-Authenticate.
-        kept = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
-        return error_response(ApiError(status, _HTTP_CODES.get(status, "http_error"), message, headers=kept))
+class NotFound(BridgeError):
+    """What the input names does not exist for this account (a template, a letter)."""
 
-    @app.errorhandler(BlobCorrupted)
-    def _archive_damaged(error: BlobCorrupted) -> Response:
-        # Never hand out bytes that are not the ones archived: say so plainly, and log the key.
-        app.logger.error("%s", error)
-        return error_response(ApiError(500, "archive_object_damaged",
-                                       "A stored document or proof no longer matches its fingerprint; "
-                                       "the operator's log names it (lre-bridge archive verify lists them all)."))
 
-    @app.errorhandler(Exception)
-    def _unexpected(error: Exception) -> Response:
-        app.logger.exception("unexpected error")
-        return error_response(ApiError(500, "internal_error", "Something went wrong on our side."))
+class Conflict(BridgeError):
+    """The operation clashes with what exists (a template name taken, a version in use)."""
+
+
+class TooLarge(BridgeError):
+    """The input is over a size bound (a document, a download)."""
+
+
+class Unavailable(BridgeError):
+    """A provider or another dependency cannot answer now: the same request may succeed later."""
+
+
+class _ProviderFailure(Protocol):
+    code: str
+    message: str
+    field: str | None
+    permanent: bool
+
+
+def from_provider(exc: _ProviderFailure) -> BridgeError:
+    """A provider's refusal as a letter refusal (permanent) or an outage (worth a retry)."""
+    if exc.permanent:
+        return LetterRejected(exc.code, exc.message, exc.field)
+    return Unavailable(exc.code, exc.message, exc.field)

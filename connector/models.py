@@ -386,9 +386,3 @@ class Alert(Base):
     clear_since: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     __table_args__ = (UniqueConstraint("open_key", name="uq_alert_open_key"),)
-
-
-import connector.archive.models  # noqa: E402,F401 - archived packages and evidence records (issue 19)
-import connector.batches.models  # noqa: E402,F401 - batches, their documents and rows (issue 16)
-import connector.consent.models  # noqa: E402,F401 - consent invitations, legal bases, paper register (issue 18)
-import connector.monitoring.models  # noqa: E402,F401 - alert rules and the KPI index (issue 17)

@@ -20,6 +20,7 @@ from connector.lib.storage import BlobStore, FileSystemStore, S3Store, parse_sto
 from connector.models import ProviderSettings, utcnow
 from connector.providers import provider_class
 from connector.providers.base import Provider, ProviderContext
+from connector.tables import metadata as _schema  # noqa: F401 - every table mapped in every process
 
 DEFAULT_PROVIDER = "sandbox"
 

@@ -503,7 +503,7 @@ def test_health_endpoints(client):
 def test_idempotency_keys_are_kept_at_least_a_day_then_forgotten(client, auth, services):
     from datetime import timedelta
 
-    from connector.api.idempotency import purge_expired
+    from connector.delivery.housekeeping import purge_expired
     from connector.models import IdempotencyKey
 
     headers = {**auth, "Idempotency-Key": "old-run"}

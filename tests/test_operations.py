@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from connector.app import create_app
 from connector.cli import main
 from connector.config import ConfigError, load_settings
-from connector.models import Base
+from connector.tables import metadata
 from tests.helpers import letter_payload
 
 ROOT = Path(__file__).parent.parent
@@ -56,7 +56,7 @@ def test_the_embedded_default_needs_no_setting(tmp_path, monkeypatch):
 def test_migrations_match_the_models(app):
     services = app.extensions["lre"]
     with services.db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == [], "run: alembic revision --autogenerate (see docs/development.md)"
 
 

@@ -18,8 +18,9 @@ from sqlalchemy import select
 
 from connector.api.auth import require_api_key
 from connector.api.common import services
-from connector.db import db_session
-from connector.errors import ApiError
+from connector.api.db import db_session
+from connector.api.errors import ApiError
+from connector.errors import from_provider
 from connector.letters.service import validation_error
 from connector.lib import http
 from connector.models import Letter, ProviderSettings, utcnow
@@ -214,7 +215,7 @@ def check_provider() -> Response:
     try:
         result = check()
     except ProviderError as exc:
-        raise ApiError(422 if exc.permanent else 503, exc.code, exc.message, exc.field) from None
+        raise from_provider(exc) from None
     return jsonify({"object": "provider_check", "provider": name, **result})
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, page, parse_body
-from connector.db import db_session
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.delivery.events import ACCOUNT_EVENTS
-from connector.errors import ApiError
 from connector.models import Alert
 from connector.monitoring.alerts import RULES, alert_to_dict, rule_configs
 from connector.monitoring.models import AlertRuleSetting

@@ -12,9 +12,9 @@ from flask import g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.config import random_token
-from connector.db import db_session
-from connector.errors import ApiError
 from connector.models import Account, ApiKey
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -13,6 +13,8 @@ from sqlalchemy import select
 
 from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, services
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
 from connector.batches import rows as batch_rows
 from connector.batches.evidence import evidence_zip_chunks
@@ -28,8 +30,7 @@ from connector.batches.service import (
     item_to_dict,
     store_batch,
 )
-from connector.db import db_session
-from connector.errors import ApiError
+from connector.errors import BridgeError
 from connector.evidence.access import reader_name
 from connector.letters.service import (
     SANDBOX_OUTCOMES,
@@ -41,7 +42,7 @@ from connector.letters.service import (
     validate_object,
 )
 from connector.models import Letter
-from connector.rendering import TemplateNotFound, TemplateSpec
+from connector.rendering import TemplateNotFound, TemplateSpec, as_bridge_error
 from connector.rendering.library import resolve_template
 
 bp = Blueprint("batches", __name__)
@@ -117,7 +118,7 @@ def _multipart() -> tuple[BatchIn, bytes | None, IncomingDocument | None, list[I
 def _load(docs: list[DocumentIn], field: str) -> list[IncomingDocument]:
     try:
         return load_documents(services(), docs)
-    except ApiError as exc:
+    except BridgeError as exc:
         # load_documents names "documents.<n>"; here the same list is called ``field``.
         if exc.field and exc.field.startswith("documents"):
             exc.field = field + exc.field.removeprefix("documents")
@@ -149,7 +150,7 @@ def _legal_basis(account_id: str) -> Any:
         try:
             decision = gate.decide(session, account_id, email, needs_consent=needs_consent, basis=basis,
                                    hold_until_consent=False, now=now)
-        except ApiError as exc:
+        except BridgeError as exc:
             return exc.code, exc.message
         return None if decision is not None else ("consent_required", f"{email} has no legal basis.")
 
@@ -164,12 +165,10 @@ def _resolve(body: BatchIn, document: IncomingDocument | None) -> TemplateSpec |
         if body.data:
             raise ApiError(422, "invalid_request", "data is only used with a template.", "data")
         return None
-    from connector.api.templates import template_api_error
-
     try:
         return resolve_template(db_session(), g.account.id, body.template)
     except TemplateNotFound as exc:
-        raise template_api_error(exc) from None
+        raise as_bridge_error(exc) from None
 
 
 @bp.post("/v1/batches")

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from connector.db import db_session
-from connector.errors import ApiError
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.letters.service import validate_object
 from connector.models import UTCDateTime
 from connector.services import Services

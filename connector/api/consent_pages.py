@@ -13,11 +13,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from connector.api.db import db_session
 from connector.consent import service
 from connector.consent.certificate import ASSETS, environment
 from connector.consent.models import ConsentInvitation
 from connector.consent.texts import LANGUAGES, ShownText, consent_text
-from connector.db import db_session
 from connector.models import Account
 
 bp = Blueprint("consent_page", __name__)

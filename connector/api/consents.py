@@ -16,11 +16,11 @@ from sqlalchemy import select
 from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, page, parse_body, services
 from connector.api.core import check_past_datetime, consent_to_dict
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
 from connector.consent import service
 from connector.consent.models import AccountLegalBases, ConsentInvitation, PaperRequest
-from connector.db import db_session
-from connector.errors import ApiError
 from connector.models import Consent
 
 bp = Blueprint("consents", __name__)

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from connector.api.auth import require_api_key
 from connector.api.common import bounded_instant, limit_arg, page, parse_body, services
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
-from connector.db import db_session
-from connector.errors import ApiError
 from connector.letters.lifecycle import schedule_poll
 from connector.models import Consent, Letter
 from connector.providers.base import FINAL_STATUSES, WebhookRejected

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from connector.api.auth import require_api_key
 from connector.api.common import content_disposition, parse_body, services
-from connector.db import db_session
-from connector.errors import ApiError
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.evidence import formats
 from connector.evidence.access import log_access, reader_name
 from connector.evidence.assemble import collect_package_input, public_key_url, tsa_timestamper

@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, parse_body, services
-from connector.db import db_session
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.delivery.events import ACCOUNT_EVENTS
 from connector.delivery.hooks import (
     ALL_EVENTS,
@@ -37,7 +38,6 @@ from connector.delivery.hooks import (
     replay_event,
     rotate_secret_list,
 )
-from connector.errors import ApiError
 from connector.lib import http
 from connector.models import Delivery, Event, Hook, new_id
 

@@ -31,8 +31,9 @@ from flask import Response, current_app, g, request
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from connector.db import Database, db_session, get_db
-from connector.errors import ApiError
+from connector.api.db import db_session, get_db
+from connector.api.errors import ApiError
+from connector.db import Database
 from connector.models import IdempotencyKey, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -276,10 +277,3 @@ def _run_reserved(view: Callable[..., Any], session: Any, account_id: str, key: 
         )
     session.commit()
     return response
-
-
-def purge_expired(session: Any, ttl_hours: int) -> int:
-    """Forget keys older than the retention window (at least 24 h)."""
-    cutoff = utcnow() - timedelta(hours=max(ttl_hours, 24))
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
-    return int(result.rowcount or 0)

@@ -17,8 +17,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from connector.api.auth import require_api_key
 from connector.api.common import parse_body, services, strict_json_loads
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.api.hooks import ROTATION_REQUEST_BODY, RotationIn
-from connector.db import db_session
 from connector.delivery.hooks import (
     keys_from,
     new_secret_list,
@@ -26,7 +27,6 @@ from connector.delivery.hooks import (
     rotate_secret_list,
 )
 from connector.delivery.inbound import ReplayedMessage, already_received, remember_message
-from connector.errors import ApiError
 from connector.letters.service import accept_letter, parse_letter
 from connector.lib import signing
 from connector.models import Account

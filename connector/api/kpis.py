@@ -8,8 +8,8 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from connector.api.auth import require_api_key
 from connector.api.common import iso_datetime_arg, services
-from connector.db import db_session
-from connector.errors import ApiError
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.monitoring.kpis import GROUPINGS, PRESETS, KpiQueryError, compute_kpis, resolve_window
 
 bp = Blueprint("kpis", __name__)

@@ -20,9 +20,9 @@ from connector.api.common import (
     services,
     strict_json_loads,
 )
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
-from connector.db import db_session
-from connector.errors import ApiError
 from connector.evidence.access import log_access, reader_name
 from connector.letters.service import (
     IncomingDocument,

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from connector.api.common import services
-from connector.errors import ApiError
+from connector.api.errors import ApiError
 from connector.monitoring.logs import configure as configure_logs
 from connector.monitoring.logs import log_request
 from connector.monitoring.metrics import exposition

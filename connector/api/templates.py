@@ -15,42 +15,12 @@ from flask import Blueprint, Response, g, jsonify, request
 from connector import rendering
 from connector.api.auth import require_api_key
 from connector.api.common import bounded_instant, services
+from connector.api.db import db_session
+from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
-from connector.db import db_session
-from connector.errors import ApiError
 from connector.rendering import library
 
 bp = Blueprint("templates", __name__)
-
-
-def template_api_error(exc: Exception, field: str = "template") -> ApiError:
-    """The API error for a template failure; ``POST /v1/letters`` uses it too."""
-    if isinstance(exc, rendering.TemplateNotFound):
-        return ApiError(404, "template_not_found", f"No template named {exc.name!r} in your account.", field)
-    if isinstance(exc, rendering.TemplateDataError):
-        named = "; ".join(f"{error['field']} ({error['code']})" for error in exc.errors)
-        first = exc.errors[0]["field"] if exc.errors else "data"
-        return ApiError(
-            422,
-            "invalid_template_data",
-            f"The template data is invalid: {named}. See details for each field.",
-            first,
-            details=exc.errors,
-        )
-    if isinstance(exc, rendering.TemplateSourceError):
-        detail = {"field": exc.field, "line": exc.line, "message": exc.message}
-        return ApiError(422, "invalid_template", str(exc), exc.field, details=[detail])
-    if isinstance(exc, library.TemplateConflict):
-        return ApiError(409, exc.code, exc.message, "name")
-    raise TypeError(f"not a template error: {exc!r}")
-
-
-_TEMPLATE_ERRORS = (
-    rendering.TemplateNotFound,
-    rendering.TemplateDataError,
-    rendering.TemplateSourceError,
-    library.TemplateConflict,
-)
 
 
 def _json_body() -> dict[str, Any]:
@@ -83,8 +53,8 @@ def _account_template(name: str) -> rendering.TemplateSpec:
     """The version of ``name`` the account's letters use; 404 when it has none."""
     try:
         return library.resolve_template(db_session(), g.account.id, name)
-    except _TEMPLATE_ERRORS as exc:
-        raise template_api_error(exc, "name") from None
+    except rendering.TEMPLATE_ERRORS as exc:
+        raise rendering.as_bridge_error(exc, "name") from None
 
 
 @bp.get("/v1/templates/<name>/fields")
@@ -108,8 +78,8 @@ def list_versions(name: str) -> Response:
     """Every live version of a template, newest first (a shadowed built-in last)."""
     try:
         specs = library.version_history(db_session(), g.account.id, name)
-    except _TEMPLATE_ERRORS as exc:
-        raise template_api_error(exc, "name") from None
+    except rendering.TEMPLATE_ERRORS as exc:
+        raise rendering.as_bridge_error(exc, "name") from None
     data = [{"object": "template_version", **spec.summary()} for spec in specs]
     return jsonify({"object": "list", "data": data, "next_cursor": None})
 
@@ -123,8 +93,8 @@ def render_preview(name: str) -> Response:
     try:
         spec = library.resolve_template(db_session(), g.account.id, name)
         rendered = rendering.render_spec(spec, body.get("data", {}), letter_time)
-    except _TEMPLATE_ERRORS as exc:
-        raise template_api_error(exc, "name") from None
+    except rendering.TEMPLATE_ERRORS as exc:
+        raise rendering.as_bridge_error(exc, "name") from None
     response = Response(rendered.pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'inline; filename="{rendered.filename}"'
     response.headers["X-Template-Version"] = str(rendered.template_version)
@@ -174,8 +144,8 @@ def _store_version(name: Any, body: dict[str, Any], *, must_exist: bool) -> tupl
             db_session(), g.account.id, name, body.get("title"), body.get("source"), body.get("fields"),
             must_exist=must_exist, description=body.get("description"),
         )
-    except _TEMPLATE_ERRORS as exc:
-        raise template_api_error(exc, "name") from None
+    except rendering.TEMPLATE_ERRORS as exc:
+        raise rendering.as_bridge_error(exc, "name") from None
     return jsonify(_template_body(spec)), 201, {"Location": f"/v1/templates/{spec.name}"}
 
 
@@ -186,8 +156,8 @@ def delete_template(name: str) -> tuple[str, int]:
     session = db_session()
     try:
         library.delete_custom(session, g.account.id, name)
-    except _TEMPLATE_ERRORS as exc:
-        raise template_api_error(exc, "name") from None
+    except rendering.TEMPLATE_ERRORS as exc:
+        raise rendering.as_bridge_error(exc, "name") from None
     session.commit()
     return "", 204
 

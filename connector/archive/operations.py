@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from connector import models
 from connector.lib.failpoints import failpoint
 from connector.lib.storage import CHUNK_BYTES, BlobCorrupted, BlobStore, digest_of
+from connector.tables import metadata as schema
 
 # Called after each object with (key, outcome) so that a command can draw its progress bar.
 Progress = Callable[[str, str], None]
@@ -44,7 +45,7 @@ def referenced_objects(session: Session) -> list[ArchiveObject]:
     """
     letters = models.Letter.__table__
     found: dict[str, ArchiveObject] = {}
-    for table in models.Base.metadata.sorted_tables:
+    for table in schema.sorted_tables:
         letter_col = table.columns.get("letter_id") if table is not letters else None
         for column in table.columns:
             if not column.name.endswith("storage_key"):

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from connector.batches.models import Batch, BatchDocument, BatchItem
 from connector.batches.service import BATCH_LETTER_JOB, BATCH_WATCH_JOB, complete_if_done, spec_for
 from connector.delivery import outbox
-from connector.errors import ApiError
+from connector.errors import BridgeError, Unavailable
 from connector.letters.service import IncomingDocument, LetterIn, create_letter
 from connector.lib.failpoints import failpoint
 from connector.models import Job
@@ -93,8 +93,8 @@ def make_batch_letter(services: Services, item_id: str) -> None:
         try:
             letter, _ = create_letter(services, session, batch.account_id, payload, documents,
                                       (spec.name, spec.version) if spec is not None else None)
-        except ApiError as exc:
-            if exc.status >= 500:
+        except BridgeError as exc:
+            if isinstance(exc, Unavailable):
                 raise outbox.RetryableError(f"{exc.code}: {exc.message}") from exc
             session.rollback()
             _fail_item(services, item_id, exc.code, exc.message)  # e.g. the consent was revoked since

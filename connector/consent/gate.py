@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.consent.models import AccountLegalBases, ConsentInvitation, LetterLegalBasis, PaperRequest
-from connector.errors import ApiError
+from connector.errors import LetterRejected
 from connector.models import Consent, Letter
 
 
@@ -74,21 +74,21 @@ def pending_invitation(session: Session, account_id: str, email: str, now: datet
 
 def decide(session: Session, account_id: str, email: str, *, needs_consent: bool, basis: str | None,
            hold_until_consent: bool, now: datetime) -> Decision:
-    """The basis a letter to ``email`` may go out on; raises ApiError (422, naming the field) when none
+    """The basis a letter to ``email`` may go out on; raises LetterRejected (naming the field) when none
     applies. ``needs_consent``: the recipient is not a professional (CPCE art. L.100)."""
     chosen = basis or ("consent" if needs_consent else "professional")
     if chosen == "professional":
         if needs_consent:
-            raise ApiError(422, "invalid_legal_basis", "legal_basis professional is only for a professional "
+            raise LetterRejected("invalid_legal_basis", "legal_basis professional is only for a professional "
                            "recipient (recipient.type professional).", "recipient.legal_basis")
         return Decision("professional")
     if chosen == "condominium":
         if not condominium_enabled(session, account_id):
-            raise ApiError(422, "legal_basis_not_enabled", "The condominium basis is not enabled for this account: "
+            raise LetterRejected("legal_basis_not_enabled", "The condominium basis is not enabled for this account: "
                            "a syndic enables it with PUT /v1/consents/legal-bases.", "recipient.legal_basis")
         request = paper_request(session, account_id, email)
         if request is not None:
-            raise ApiError(422, "paper_requested", f"{email} asked to receive notifications by post "
+            raise LetterRejected("paper_requested", f"{email} asked to receive notifications by post "
                            f"(paper register entry {request.id}, loi n° 65-557 art. 42-1): send a paper "
                            "registered letter instead.", "recipient.email")
         return Decision("condominium")
@@ -99,11 +99,11 @@ def decide(session: Session, account_id: str, email: str, *, needs_consent: bool
         invitation = pending_invitation(session, account_id, email, now)
         if invitation is not None:
             return Decision("consent", invitation_id=invitation.id)
-        raise ApiError(422, "consent_required", f"{email} has no consent in the register and no pending "
+        raise LetterRejected("consent_required", f"{email} has no consent in the register and no pending "
                        "invitation to wait for: invite them first with POST /v1/consents/invitations.",
                        "hold_until_consent")
-    raise ApiError(
-        422, "consent_required",
+    raise LetterRejected(
+        "consent_required",
         f"{email} is not a professional: French law (CPCE art. L.100) requires their prior consent to "
         "receive registered e-mail. Record it with POST /v1/consents, or invite them with "
         "POST /v1/consents/invitations (and send with hold_until_consent to wait for the answer).",

@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import connector.delivery.jobs  # noqa: F401 - registers every job handler
-from connector.api.idempotency import purge_expired
 from connector.delivery import outbox, wakeup
+from connector.delivery.housekeeping import purge_expired
 from connector.delivery.inbound import purge_expired_messages
 from connector.models import Job
 from connector.monitoring.alerts import evaluate_if_due as evaluate_alerts_if_due

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from connector import models
 from connector.archive.models import ArchivedPackage
 from connector.providers.base import FINAL_STATUSES
+from connector.tables import metadata as schema
 
 DEFAULT_RETENTION_DAYS = 3650
 MIN_RETENTION_DAYS = 365
@@ -79,7 +80,7 @@ def _letter_tables() -> list[Table]:
     letters = models.Letter.__table__
     known = {model.__table__ for model in _KNOWN_LETTER_TABLES}
     tables = []
-    for table in reversed(models.Base.metadata.sorted_tables):
+    for table in reversed(schema.sorted_tables):
         column = table.columns.get("letter_id")
         if table is letters or column is None:
             continue
@@ -90,7 +91,7 @@ def _letter_tables() -> list[Table]:
 
 def _blob_columns() -> list[Column[Any]]:
     """Every column that holds an archive key, in every table (what a blob may still be used by)."""
-    return [column for table in models.Base.metadata.sorted_tables for column in table.columns
+    return [column for table in schema.sorted_tables for column in table.columns
             if column.name.endswith("storage_key")]
 
 

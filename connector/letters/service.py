@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from connector.consent import gate as consent_gate
 from connector.delivery import outbox
 from connector.delivery.hooks import active_hooks, enqueue_deliveries
-from connector.errors import ApiError
+from connector.errors import BridgeError, InvalidInput, LetterRejected, MalformedRequest, TooLarge, from_provider
 from connector.evidence import journal
 from connector.letters.vocabulary import CONSENT_REQUIRED, RecipientType, SandboxOutcome
 from connector.lib import http
@@ -138,7 +138,7 @@ def _loc_to_field(loc: tuple[Any, ...]) -> str | None:
     return ".".join(parts) or None
 
 
-def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:
+def validation_error(exc: ValidationError, prefix: str = "") -> InvalidInput:
     """A pydantic error as a 422 naming the first field, with every problem in ``details``."""
     details = []
     for err in exc.errors():
@@ -146,7 +146,7 @@ def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:
         message = err["msg"].removeprefix("Value error, ")
         details.append({"field": (prefix + field) if field else (prefix.rstrip(".") or None), "message": message})
     first = details[0]
-    return ApiError(422, "invalid_request", first["message"], first["field"], details=details)
+    return InvalidInput("invalid_request", first["message"], first["field"], details=details)
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -155,7 +155,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def validate_object(model: type[ModelT], payload: Any) -> ModelT:
     """``payload`` validated by ``model``: 400 when it is not a JSON object, 422 naming the field."""
     if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+        raise MalformedRequest("invalid_json", "The request body must be a JSON object.")
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
@@ -177,20 +177,20 @@ class IncomingDocument:
 def check_pdf(content: bytes, field: str, max_bytes: int) -> None:
     """Refuse anything that is not a readable PDF within the size limit (by content, not name)."""
     if len(content) > max_bytes:
-        raise ApiError(413, "document_too_large", f"The document is larger than {max_bytes // (1024 * 1024)} MB.",
+        raise TooLarge("document_too_large", f"The document is larger than {max_bytes // (1024 * 1024)} MB.",
                        field)
     if not content.lstrip()[:5] == b"%PDF-":
-        raise ApiError(422, "not_a_pdf", "The document is not a PDF file.", field)
+        raise LetterRejected("not_a_pdf", "The document is not a PDF file.", field)
     try:
         reader = PdfReader(io.BytesIO(content))
         if reader.is_encrypted:
-            raise ApiError(422, "encrypted_pdf", "The PDF is password-protected; send it unprotected.", field)
+            raise LetterRejected("encrypted_pdf", "The PDF is password-protected; send it unprotected.", field)
         if len(reader.pages) < 1:
-            raise ApiError(422, "not_a_pdf", "The PDF has no pages.", field)
-    except ApiError:
+            raise LetterRejected("not_a_pdf", "The PDF has no pages.", field)
+    except BridgeError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        raise ApiError(422, "not_a_pdf", f"The PDF cannot be read ({type(exc).__name__}).", field) from None
+        raise LetterRejected("not_a_pdf", f"The PDF cannot be read ({type(exc).__name__}).", field) from None
 
 
 def load_documents(services: Services, docs: list[DocumentIn]) -> list[IncomingDocument]:
@@ -203,7 +203,7 @@ def load_documents(services: Services, docs: list[DocumentIn]) -> list[IncomingD
             try:
                 content = base64.b64decode(doc.content_base64, validate=True)
             except (binascii.Error, ValueError):
-                raise ApiError(422, "invalid_base64", "content_base64 is not valid base64.",
+                raise LetterRejected("invalid_base64", "content_base64 is not valid base64.",
                                field + ".content_base64") from None
             check_pdf(content, field + ".content_base64", settings.max_document_bytes)
             out.append(IncomingDocument(doc.filename, content))
@@ -218,12 +218,12 @@ def load_documents(services: Services, docs: list[DocumentIn]) -> list[IncomingD
                     timeout=settings.url_fetch_timeout_seconds,
                 )
             except http.UnsafeUrl as exc:
-                raise ApiError(422, "url_not_allowed", f"The document URL {exc}.", field + ".url") from None
+                raise LetterRejected("url_not_allowed", f"The document URL {exc}.", field + ".url") from None
             except http.TooLarge as exc:
-                raise ApiError(413, "document_too_large", f"The document at this URL is {exc}.",
+                raise TooLarge("document_too_large", f"The document at this URL is {exc}.",
                                field + ".url") from None
             except Exception as exc:  # noqa: BLE001 - any network failure is the client's URL problem
-                raise ApiError(422, "url_fetch_failed", f"The document could not be downloaded: {type(exc).__name__}.",
+                raise LetterRejected("url_fetch_failed", f"The document could not be downloaded: {type(exc).__name__}.",
                                field + ".url") from None
             check_pdf(content, field + ".url", settings.max_document_bytes)
             out.append(IncomingDocument(doc.filename, content, source_url=doc.url))
@@ -257,7 +257,7 @@ def create_letter(
     letter and its public shape (as its ``letter.queued`` event carries it).
 
     ``documents`` are the already-checked PDFs (uploads, downloads, or the rendered template).
-    Raises ApiError (422 ``consent_required``, provider preparation errors) before writing.
+    Raises LetterRejected (``consent_required``, a provider's refusal) or Unavailable before writing.
     """
     recipient = payload.recipient
     # The legal basis (consent register, paper register, or a pending invitation to wait for).
@@ -265,10 +265,10 @@ def create_letter(
                                 basis=recipient.legal_basis, hold_until_consent=payload.hold_until_consent,
                                 now=services.clock())
     if not documents:
-        raise ApiError(422, "invalid_request", "Give a template (with its data) or at least one PDF document.",
+        raise LetterRejected("invalid_request", "Give a template (with its data) or at least one PDF document.",
                        "documents")
     if len(documents) > services.settings.max_documents:
-        raise ApiError(422, "too_many_documents", f"At most {services.settings.max_documents} documents.",
+        raise LetterRejected("too_many_documents", f"At most {services.settings.max_documents} documents.",
                        "documents")
 
     provider_name, provider_settings = services.provider_settings(session, account_id)
@@ -288,8 +288,7 @@ def create_letter(
         ))
         submit_context = provider.prepare_submission(payload.sender_otp)
     except ProviderError as exc:
-        status = 422 if exc.permanent else 503
-        raise ApiError(status, exc.code, exc.message, exc.field) from None
+        raise from_provider(exc) from None
 
     now = services.clock()
     letter = Letter(
@@ -368,15 +367,13 @@ def accept_letter(
     rendered = None
     if payload.template:
         from connector import rendering  # the template engine is loaded only when used
-        from connector.api.templates import template_api_error
-
         try:
             rendered = rendering.render_for_letter(
                 session, account_id, payload.template, payload.data or {}, services.clock()
             )
         except (rendering.TemplateNotFound, rendering.TemplateDataError, rendering.TemplateSourceError) as exc:
             # One mapping for /v1/letters and /v1/templates: 404, or 422 naming every field / the line.
-            raise template_api_error(exc) from None
+            raise rendering.as_bridge_error(exc) from None
         documents.append(IncomingDocument(rendered.filename, rendered.pdf))
     documents += downloaded
     documents += uploaded or []

@@ -1,14 +1,14 @@
-"""Alembic environment: the URL comes from the bridge's settings, the schema from connector.models."""
+"""Alembic environment: the URL comes from the bridge's settings, the schema from connector.tables."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from connector.models import Base
+from connector.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_online() -> None:

@@ -32,9 +32,10 @@ from connector.api.dashboard.session import (
     same_token,
     set_login_token,
 )
+from connector.api.db import db_session
+from connector.api.errors import ApiError, status_of
 from connector.api.kpis import kpis_for_request
-from connector.db import db_session
-from connector.errors import ApiError
+from connector.errors import BridgeError
 from connector.models import Alert, Letter, Proof
 from connector.monitoring.alerts import alert_to_dict, rule_configs
 from connector.monitoring.kpis import STATUSES, batch_items_table
@@ -252,6 +253,8 @@ def _download(view: Callable[..., Response], *args: str) -> Response:
     # The API view itself (undecorated: the session stands in for the Authorization header).
     try:
         return view.__wrapped__(*args)  # type: ignore[attr-defined,no-any-return]
+    except BridgeError as exc:
+        return _page("error.html", status_of(exc), message=exc.message)
     except ApiError as exc:
         return _page("error.html", exc.status, message=exc.message)
 

@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from connector.api.auth import AccountRef, KeyRef
-from connector.db import db_session
+from connector.api.db import db_session
 from connector.models import Account, ApiKey
 from connector.services import Services
 

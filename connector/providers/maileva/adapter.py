@@ -1,30 +1,8 @@
-"""Maileva LREQ (``electronic_qualified_registered_mail`` v1) qualified electronic registered letters.
-
-From Maileva's published OpenAPI specifications (sources in docs/providers.md):
-
-* OAuth2 *password* grant on the ``connexion`` host (client_credentials is not implemented by
-  Maileva), bearer JWT, ``refresh_token`` grant to renew;
-* a letter is a *sending*: ``POST /sendings`` (DRAFT) → ``POST /sendings/{id}/documents``
-  (multipart ``document`` + ``name``) → ``POST /sendings/{id}/recipients`` →
-  ``POST /sendings/{id}/submit`` (202);
-* the recipient's ``status`` and its ``deposit_proof`` / ``delivery_proof`` give the lifecycle;
-  LREQ has no webhook resource type in the notification centre, so the bridge polls;
-* errors: ``{"errors": [{"code", "message"}]}`` with HTTP 400/401/403/404.
-
-The sender must be authenticated at Maileva before a qualified send: by a 6-digit OTP
-(``electronic_mail_emitter`` ``POST /senders/{id}/authenticate_by_otp``, valid one hour) or by
-certificate (valid 30 days). ``prepare_submission`` does the OTP exchange when a code is given.
-"""
+"""The Maileva LREQ adapter behind the bridge's Provider Protocol."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import re
-import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import requests
@@ -32,8 +10,6 @@ import requests
 from connector.providers import transport
 from connector.providers.base import (
     FINAL_STATUSES,
-    PROOF_KIND_BY_STATUS,
-    LetterStatus,
     OutgoingLetter,
     ProofRef,
     ProviderContext,
@@ -43,248 +19,25 @@ from connector.providers.base import (
     SubmitResult,
     WebhookRejected,
 )
-
-LREQ_PATH = "/electronic_qualified_registered_mail/v1"
-EMITTER_PATH = "/electronic_mail_emitter/v1"
-DEFAULT_TIMEOUT = 60.0
-# Field limits from the SendingCreation and RecipientCreation schemas.
-MAX_CUSTOM_ID = 38
-MAX_NAME = 256
-MAX_CUSTOM_DATA = 255
-MAX_MESSAGE = 450
-MAX_PERSON_NAME = 50
-MAX_COMPANY = 38
-# The recipient e-mail pattern of the RecipientCreation schema, checked before calling Maileva.
-EMAIL_PATTERN = re.compile(r"^[\w]{1,}[\w.+-]{0,}@[\w-]{2,}([.][a-zA-Z]{2,}|[.][\w-]{2,}[.][a-zA-Z]{2,})+$")
-_CHECK_SETTINGS = "Check the Maileva settings of this account (PUT /v1/account/provider)."
-_OTP_HELP = (
-    "Type a fresh 6-digit code from the sender's Maileva/AR24 OTP key (authenticator app, or "
-    "https://otp-client.ar24.fr/) in sender_otp and send the letter again."
+from connector.providers.maileva.auth import _EXPIRY_MARGIN, _TOKENS, _TOKENS_LOCK, _Token, _token_cache_key
+from connector.providers.maileva.errors import error_for
+from connector.providers.maileva.events import events_from_recipient
+from connector.providers.maileva.protocol import (
+    _CHECK_SETTINGS,
+    _OTP_HELP,
+    DEFAULT_TIMEOUT,
+    EMAIL_PATTERN,
+    EMITTER_PATH,
+    LREQ_PATH,
+    MAX_COMPANY,
+    MAX_CUSTOM_DATA,
+    MAX_CUSTOM_ID,
+    MAX_MESSAGE,
+    MAX_NAME,
+    MAX_PERSON_NAME,
+    log,
+    parse_iso,
 )
-
-log = logging.getLogger(__name__)
-
-# Proof type (RecipientProofResource.type) → the status it proves.
-PROOF_STATUS: dict[str, LetterStatus] = {
-    "DEPOSIT_PROOF": LetterStatus.DEPOSITED,
-    "ACKNOWLEDGMENT_OF_RECEIPT": LetterStatus.ACCEPTED,
-    "REFUSAL_PROOF": LetterStatus.REFUSED,
-    "NOT_CLAIMED_PROOF": LetterStatus.NEGLECTED,
-}
-# Recipient status → our status when the status is final. Statuses not listed here
-# (DRAFT, PENDING, PROCESSED, TO_UPDATE) are steps on the way: no event of their own.
-RECIPIENT_STATUS: dict[str, LetterStatus] = {
-    "ACCEPTED": LetterStatus.ACCEPTED,
-    "REFUSED": LetterStatus.REFUSED,
-    "NOT_CLAIMED": LetterStatus.NEGLECTED,
-    # ERROR: the notification could not reach the recipient (Maileva's closest to AR24's bounce);
-    # Maileva issues no proof for it.
-    "ERROR": LetterStatus.BOUNCED,
-    # REJECTED (by Maileva's checks, cause in status_detail) and CANCELED end the letter unsent.
-    "REJECTED": LetterStatus.FAILED,
-    "CANCELED": LetterStatus.FAILED,
-}
-IN_PROGRESS = frozenset({"DRAFT", "PENDING", "PROCESSED", "TO_UPDATE"})
-# Why a recipient ended unsent, in the user's words (Maileva's cause is in status_detail).
-FAILURE_MESSAGES: dict[str, str] = {
-    "REJECTED": "Maileva rejected the letter after its checks",
-    "CANCELED": "The sending was cancelled at Maileva",
-}
-# Statuses whose event must carry the delivery proof (so it is emitted once, with its proof).
-NEEDS_DELIVERY_PROOF = frozenset({LetterStatus.ACCEPTED, LetterStatus.REFUSED, LetterStatus.NEGLECTED})
-
-
-def parse_iso(value: Any) -> datetime | None:
-    """A Maileva date-time (ISO 8601, ``Z`` suffix) as an aware UTC datetime."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-# --- OAuth2 token cache (per settings, shared by adapter instances in the process) ------------
-
-
-@dataclass(slots=True)
-class _Token:
-    access_token: str
-    expires_at: float
-    refresh_token: str | None
-    refresh_expires_at: float
-
-
-_TOKENS: dict[str, _Token] = {}
-_TOKENS_LOCK = threading.Lock()
-# Renew a little before expiry so a token does not lapse mid-request.
-_EXPIRY_MARGIN = 30.0
-
-
-def _token_cache_key(settings: Mapping[str, Any]) -> str:
-    material = "\x00".join(
-        str(settings.get(k) or "") for k in ("auth_url", "client_id", "client_secret", "username", "password")
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
-def clear_token_cache() -> None:
-    """Forget every cached token (tests; credentials changed)."""
-    with _TOKENS_LOCK:
-        _TOKENS.clear()
-
-
-# --- Errors ----------------------------------------------------------------------------------
-
-
-def _error_items(response: requests.Response) -> list[dict[str, str]]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return []
-    if isinstance(payload, dict) and isinstance(payload.get("errors"), list):
-        return [
-            {"code": str(e.get("code") or ""), "message": str(e.get("message") or "")}
-            for e in payload["errors"]
-            if isinstance(e, dict)
-        ]
-    return []
-
-
-def error_for(response: requests.Response, *, action: str, creates: bool = False) -> ProviderError:
-    """The bridge error for a Maileva error answer (``ErrorsDto`` body, by HTTP status)."""
-    status = response.status_code
-    items = _error_items(response)
-    detail = "; ".join(f"{i['message'] or i['code']}" for i in items if i["message"] or i["code"])
-    provider_code = items[0]["code"] if items and items[0]["code"] else f"http_{status}"
-    suffix = f": {detail}" if detail else "."
-    if status == 400:
-        return ProviderError(
-            "provider_rejected",
-            f"Maileva refused to {action}{suffix}",
-            permanent=True,
-            provider_code=provider_code,
-        )
-    if status == 401:
-        return ProviderError(
-            "provider_auth_failed",
-            f"Maileva refused the credentials. {_CHECK_SETTINGS}",
-            permanent=True,
-            provider_code=provider_code,
-        )
-    if status == 403:
-        # Forbidden on a sending: the account may not use this sender, or the sender is not
-        # authenticated for qualified sends (OTP hour elapsed, certificate missing).
-        return ProviderError(
-            "sender_not_authorised",
-            f"Maileva did not allow this sender to {action}{suffix} Check sender_id; if the sender "
-            "authenticates by OTP, " + _OTP_HELP,
-            permanent=True,
-            field="sender_otp",
-            provider_code=provider_code,
-        )
-    if status == 404:
-        return ProviderError(
-            "provider_not_found",
-            f"Maileva does not know this item ({action}){suffix}",
-            permanent=True,
-            provider_code=provider_code,
-        )
-    if transport.is_transient_status(status):
-        return ProviderError(
-            "provider_unavailable",
-            f"Maileva is unavailable (HTTP {status}); the bridge will try again.",
-            permanent=False,
-            retry_after=transport.retry_after(response),
-            provider_code=provider_code,
-            ambiguous=creates and status >= 500,
-        )
-    return ProviderError(
-        "provider_error",
-        f"Maileva answered HTTP {status} to {action}{suffix}",
-        permanent=True,
-        provider_code=provider_code,
-    )
-
-
-# --- Lifecycle -------------------------------------------------------------------------------
-
-
-def events_from_recipient(sending_id: str, recipient: Mapping[str, Any], now: datetime) -> tuple[ProviderEvent, ...]:
-    """The normalised events a Maileva recipient shows, oldest first."""
-    events: list[ProviderEvent] = []
-    recipient_id = str(recipient.get("id") or "")
-    raw_base = {k: recipient.get(k) for k in ("id", "status", "status_detail", "status_date") if k in recipient}
-    deposit = recipient.get("deposit_proof")
-    if isinstance(deposit, dict) and deposit.get("id"):
-        events.append(
-            ProviderEvent(
-                status=LetterStatus.DEPOSITED,
-                occurred_at=parse_iso(deposit.get("creation_date")) or now,
-                provider_event_id=f"{sending_id}:{LetterStatus.DEPOSITED.value}",
-                raw={**raw_base, "deposit_proof": deposit},
-                proof=ProofRef(
-                    kind=PROOF_KIND_BY_STATUS[LetterStatus.DEPOSITED],
-                    url=f"{LREQ_PATH}/sendings/{sending_id}/recipients/{recipient_id}/download_deposit_proof",
-                    filename=f"maileva-{sending_id}-deposit.pdf",
-                ),
-            )
-        )
-    status_name = str(recipient.get("status") or "")
-    status = RECIPIENT_STATUS.get(status_name)
-    delivery = recipient.get("delivery_proof")
-    if isinstance(delivery, dict) and delivery.get("type") in PROOF_STATUS:
-        # The proof type is authoritative for what happened (acknowledgement, refusal, non-claim).
-        status = PROOF_STATUS[str(delivery["type"])]
-    if status is None:
-        if status_name and status_name not in IN_PROGRESS:
-            # A status Maileva adds later: recorded, never a crash.
-            events.append(
-                ProviderEvent(
-                    status="unknown",
-                    occurred_at=parse_iso(recipient.get("status_date")) or now,
-                    provider_event_id=f"{sending_id}:unknown:{status_name}",
-                    raw=raw_base,
-                )
-            )
-        return tuple(events)
-    proof: ProofRef | None = None
-    if status in NEEDS_DELIVERY_PROOF:
-        if not (isinstance(delivery, dict) and delivery.get("id")):
-            return tuple(events)  # the outcome is known but its proof not yet issued: wait for it
-        proof = ProofRef(
-            kind=PROOF_KIND_BY_STATUS[status],
-            url=f"{LREQ_PATH}/sendings/{sending_id}/recipients/{recipient_id}/download_delivery_proof",
-            filename=f"maileva-{sending_id}-{PROOF_KIND_BY_STATUS[status]}.pdf",
-        )
-    occurred = (parse_iso(delivery.get("creation_date")) if isinstance(delivery, dict) else None) or parse_iso(
-        recipient.get("status_date")
-    )
-    events.append(
-        ProviderEvent(
-            status=status,
-            occurred_at=occurred or now,
-            provider_event_id=f"{sending_id}:{status.value}",
-            raw={**raw_base, "delivery_proof": delivery} if delivery else raw_base,
-            proof=proof,
-            failure=_failure(status_name, recipient.get("status_detail")) if status == LetterStatus.FAILED else None,
-        )
-    )
-    return tuple(events)
-
-
-def _failure(status_name: str, detail: Any) -> tuple[str, str]:
-    """``failure.code`` and ``failure.message`` of a recipient Maileva ended unsent."""
-    cause = str(detail).strip() if detail not in (None, "") else ""
-    code = "maileva_" + (re.sub(r"[^a-z0-9]+", "_", cause.lower()).strip("_")[:60] or status_name.lower())
-    message = FAILURE_MESSAGES.get(status_name, f"Maileva ended the letter ({status_name})")
-    return code, f"{message}: {cause}." if cause else f"{message} (no cause given)."
-
-
-# --- The adapter -------------------------------------------------------------------------------
 
 
 class MailevaProvider:
