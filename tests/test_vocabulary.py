@@ -44,8 +44,31 @@ def test_the_journal_names_an_etsi_event_for_every_status() -> None:
 
 def test_the_api_documents_and_accepts_exactly_the_letter_statuses(client: Any, auth: dict[str, str]) -> None:
     document = client.get("/openapi.json").get_json()
-    letter = document["components"]["schemas"]["Letter"]["properties"]
-    assert set(letter["status"]["enum"]) == set(LetterStatus)
+    schemas = document["components"]["schemas"]
+    status = schemas["Letter"]["properties"]["status"]
+    status = schemas[status["$ref"].rsplit("/", 1)[-1]] if "$ref" in status else status
+    assert set(status["enum"]) == set(LetterStatus)
     for status in LetterStatus:
         assert client.get(f"/v1/letters?status={status}", headers=auth).status_code == 200
     assert client.get("/v1/letters?status=lost", headers=auth).status_code == 400
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = set(cls.__subclasses__())
+    for sub in list(found):
+        found |= _subclasses(sub)
+    return found
+
+
+def test_every_domain_error_kind_has_one_http_status() -> None:
+    from connector import errors
+    from connector.api.errors import STATUS_BY_ERROR, status_of
+
+    kinds = {cls for cls in _subclasses(errors.BridgeError) if cls.__module__ == errors.__name__}
+    # each kind answers a 4xx/5xx from the one table, directly or through its parent
+    for kind in kinds:
+        assert any(cls in STATUS_BY_ERROR for cls in kind.__mro__), kind
+        assert 400 <= status_of(kind("code", "message")) < 600
+    assert set(STATUS_BY_ERROR) <= kinds
+    assert status_of(errors.LetterRejected("consent_required", "m")) == 422
+    assert status_of(errors.Unavailable("provider_unavailable", "m")) == 503

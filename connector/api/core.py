@@ -12,6 +12,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy import select
 
+from connector import shapes
 from connector.api.auth import require_api_key
 from connector.api.common import bounded_instant, limit_arg, page, parse_body, services
 from connector.api.db import db_session
@@ -69,10 +70,9 @@ class ConsentIn(BaseModel):
 
 
 def consent_to_dict(consent: Consent) -> dict[str, Any]:
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value else None
-
-    return {
+    """A register entry as the API shows it."""
+    iso = shapes.iso
+    return shapes.Consent.dump(**{
         "id": consent.id,
         "object": "consent",
         "email": consent.email,
@@ -89,7 +89,7 @@ def consent_to_dict(consent: Consent) -> dict[str, Any]:
         "created_at": iso(consent.created_at),
         "revoked_at": iso(consent.revoked_at),
         "revoked_by": consent.revoked_by,
-    }
+    })
 
 
 def check_past_datetime(value: datetime, field: str, now: datetime) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from connector import shapes
 from connector.errors import (
     BridgeError,
     Conflict,
@@ -71,7 +72,7 @@ class ApiError(Exception):
         error: dict[str, Any] = {"code": self.code, "message": self.message, "field": self.field}
         if self.details:
             error["details"] = self.details
-        return {"error": error}
+        return shapes.Error.dump(error=error)
 
 
 def error_response(error: ApiError) -> Response:

@@ -12,8 +12,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from connector import shapes
 from connector.api.core import ConsentIn
-from connector.letters.service import SANDBOX_OUTCOMES, LetterIn
+from connector.letters.service import LetterIn
 from connector.letters.vocabulary import LetterStatus
 
 bp = Blueprint("openapi", __name__)
@@ -144,59 +145,11 @@ CORE_PATHS: dict[str, Any] = {
     },
 }
 
-_nullable_str = {"type": ["string", "null"]}
-_dt = {"type": ["string", "null"], "format": "date-time"}
 
 CORE_SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message", "field"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": _nullable_str,
-                       "details": {"type": "array", "items": {"type": "object"}}}}}},
     "Account": {"type": "object", "required": ["id", "name"], "properties": {
         "id": {"type": "string"}, "object": {"const": "account"}, "name": {"type": "string"},
         "provider": {"type": "string"}, "api_key": {"type": "object"}}},
-    "Letter": {
-        "type": "object",
-        "required": ["id", "status", "recipient", "documents", "created_at"],
-        "properties": {
-            "id": {"type": "string", "example": "let_5f2c…"},
-            "object": {"const": "letter"},
-            "status": {"enum": STATUSES},
-            "reference": _nullable_str,
-            "recipient": {"type": "object", "properties": {
-                "type": {"enum": ["professional", "individual", "administration", "association"]},
-                "email": {"type": "string", "format": "email"}, "first_name": _nullable_str,
-                "last_name": _nullable_str, "company": _nullable_str}},
-            "message": _nullable_str,
-            "metadata": {"type": "object"},
-            "documents": {"type": "array", "items": {"type": "object", "properties": {
-                "id": {"type": "string"}, "filename": {"type": "string"}, "size": {"type": "integer"},
-                "sha256": {"type": "string"}}}},
-            "template": {"type": ["object", "null"], "properties": {"name": {"type": "string"},
-                                                                    "version": {"type": "integer"}}},
-            "provider": {"type": "string"},
-            "provider_letter_id": _nullable_str,
-            "sandbox_outcome": {"enum": [*SANDBOX_OUTCOMES, None]},
-            "failure": {"type": ["object", "null"], "properties": {"code": {"type": "string"},
-                                                                   "message": {"type": "string"}}},
-            "proofs": {"type": "array", "items": {"type": "object", "properties": {
-                "kind": {"type": "string"}, "filename": {"type": "string"}, "sha256": {"type": "string"},
-                "size": {"type": "integer"}, "url": {"type": "string"}}}},
-            "created_at": _dt, "updated_at": _dt, "deposited_at": _dt, "completed_at": _dt,
-            "links": {"type": "object"},
-        },
-    },
-    "Event": {"type": "object", "required": ["id", "type", "occurred_at", "data"], "properties": {
-        "id": {"type": "string"}, "object": {"const": "event"},
-        # Letter events carry the letter; account events (consent.*, batch.*, alert.*, hook.*) their
-        # own object (connector.delivery.events), filled in by build_openapi once every module has registered.
-        "type": {"type": "string", "enum": [f"letter.{s}" for s in STATUSES]},
-        "occurred_at": _dt, "created_at": _dt, "letter_id": _nullable_str, "provider": _nullable_str,
-        "data": {"anyOf": [ref("Letter"), {"type": "object"}]}}},
-    "Consent": {"type": "object", "required": ["id", "email", "status"], "properties": {
-        "id": {"type": "string"}, "email": {"type": "string"}, "method": {"type": "string"},
-        "obtained_at": _dt, "recorded_by": {"type": "string"}, "status": {"enum": ["active", "revoked"]},
-        "revoked_at": _dt}},
 }
 
 
@@ -228,6 +181,8 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
     paths: dict[str, Any] = dict(CORE_PATHS)
     webhooks: dict[str, Any] = {}  # OpenAPI 3.1 "webhooks": what subscribers receive
     schemas: dict[str, Any] = dict(CORE_SCHEMAS)
+    # The answers' shapes come from the models that build them (connector/shapes.py).
+    schemas.update(shapes.components())
     schemas["LetterIn"] = LetterIn.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(schemas["LetterIn"].pop("$defs", {}))
     schemas["ConsentIn"] = ConsentIn.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -235,7 +190,11 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
         module = importlib.import_module(module_name)
         for path, operations in getattr(module, "OPENAPI", {}).items():
             paths.setdefault(path, {}).update(operations)
-        schemas.update(getattr(module, "SCHEMAS", {}))
+        contributed = getattr(module, "SCHEMAS", {})
+        # A module may reuse a shared model's schema (the same DocumentIn), never redefine a name.
+        clash = {name for name in set(contributed) & set(schemas) if contributed[name] != schemas[name]}
+        assert not clash, f"{module_name} redefines {sorted(clash)}"
+        schemas.update(contributed)
         webhooks.update(getattr(module, "WEBHOOKS", {}))
 
     def response(description: str) -> dict[str, Any]:
@@ -244,8 +203,12 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
     _document_common_errors(paths)
     from connector.delivery.events import ACCOUNT_EVENTS
 
-    schemas["Event"] = {**schemas["Event"], "properties": {**schemas["Event"]["properties"], "type": {
-        "enum": [*schemas["Event"]["properties"]["type"]["enum"], *sorted(ACCOUNT_EVENTS)]}}}
+    # Letter events carry the letter; account events (consent.*, batch.*, alert.*, hook.*) their own
+    # object (connector.delivery.events), known once every module has registered.
+    schemas["Event"] = {**schemas["Event"], "properties": {
+        **schemas["Event"]["properties"],
+        "type": {"type": "string", "enum": [*(f"letter.{s}" for s in STATUSES), *sorted(ACCOUNT_EVENTS)]},
+        "data": {"anyOf": [ref("Letter"), {"type": "object"}]}}}
 
     return {
         "openapi": "3.1.0",

@@ -27,14 +27,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import requests
 from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
 
+from connector import shapes
 from connector.delivery import events, outbox
+from connector.letters.vocabulary import DeliveryStatus
 from connector.lib import http, signing
 from connector.lib.crypto import Encryptor
 from connector.models import Delivery, Event, Hook, Job, new_id
@@ -69,13 +70,6 @@ DELIVERY_TIMEOUT_SECONDS = 15.0
 MAX_WAIT_SECONDS = 3600.0  # a waiting delivery re-checks at least hourly, whatever it waits for
 ATTEMPTS_LOG_LIMIT = 20
 USER_AGENT = "LRE-Bridge-Webhooks/1"
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"  # retries exhausted, or the subscription answered 410 Gone
-    CANCELLED = "cancelled"  # the hook was deleted or disabled before this one was delivered
 
 
 # --- secrets -----------------------------------------------------------------------------------
@@ -483,28 +477,27 @@ def replay_event(session: Session, hook: Hook, event: Event, now: datetime) -> D
 # --- public shapes -----------------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+_iso = shapes.iso
 
 
 def hook_to_dict(hook: Hook) -> dict[str, Any]:
     """A hook as the API shows it (never with its secret)."""
-    return {
-        "id": hook.id,
-        "object": "hook",
-        "target_url": hook.target_url,
-        "events": hook.events or [ALL_EVENTS],
-        "filters": hook.filters or {},
-        "status": hook.status,
-        "disabled_reason": hook.disabled_reason,
-        "failing_since": _iso(hook.failing_since),
-        "created_at": _iso(hook.created_at),
-    }
+    return shapes.Hook.dump(
+        id=hook.id,
+        object="hook",
+        target_url=hook.target_url,
+        events=hook.events or [ALL_EVENTS],
+        filters=hook.filters or {},
+        status=hook.status,
+        disabled_reason=hook.disabled_reason,
+        failing_since=_iso(hook.failing_since),
+        created_at=_iso(hook.created_at),
+    )
 
 
 def delivery_to_dict(delivery: Delivery, event_type: str | None, next_attempt_at: datetime | None) -> dict[str, Any]:
     """A delivery as the delivery log shows it."""
-    return {
+    return shapes.Delivery.dump(**{
         "id": delivery.id,
         "object": "delivery",
         "hook_id": delivery.hook_id,
@@ -519,4 +512,4 @@ def delivery_to_dict(delivery: Delivery, event_type: str | None, next_attempt_at
         "created_at": _iso(delivery.created_at),
         "delivered_at": _iso(delivery.delivered_at),
         "attempts_log": delivery.attempts_log or [],
-    }
+    })

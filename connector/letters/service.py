@@ -23,6 +23,7 @@ from pypdf.errors import PyPdfError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector import shapes
 from connector.consent import gate as consent_gate
 from connector.delivery import outbox
 from connector.delivery.hooks import active_hooks, enqueue_deliveries
@@ -381,8 +382,7 @@ def accept_letter(
     return create_letter(services, session, account_id, payload, documents, template)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+_iso = shapes.iso
 
 
 def letter_to_dict(
@@ -402,7 +402,7 @@ def letter_to_dict(
         proofs = list(session.scalars(select(Proof).where(Proof.letter_id == letter.id)
                                       .order_by(Proof.created_at)))
     base = f"{public_url}/v1/letters/{letter.id}"
-    return {
+    return shapes.Letter.dump(**{
         "id": letter.id,
         "object": "letter",
         "status": letter.status,
@@ -438,21 +438,21 @@ def letter_to_dict(
         "deposited_at": _iso(letter.deposited_at),
         "completed_at": _iso(letter.completed_at),
         "links": {"self": base, "document": f"{base}/document", "evidence": f"{base}/evidence"},
-    }
+    })
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
     """An event as the feed shows it (and as webhooks carry it)."""
-    return {
-        "id": event.id,
-        "object": "event",
-        "type": event.type,
-        "occurred_at": _iso(event.occurred_at),
-        "created_at": _iso(event.created_at),
-        "letter_id": event.letter_id,
-        "provider": event.provider,
-        "data": event.data,
-    }
+    return shapes.Event.dump(
+        id=event.id,
+        object="event",
+        type=event.type,
+        occurred_at=_iso(event.occurred_at),
+        created_at=_iso(event.created_at),
+        letter_id=event.letter_id,
+        provider=event.provider,
+        data=event.data,
+    )
 
 
 def record_event(

@@ -140,3 +140,12 @@ class HookStatus(StrEnum):
 
     ACTIVE = "active"
     DISABLED = "disabled"
+
+
+class DeliveryStatus(StrEnum):
+    """A webhook delivery's state (one event to one hook)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # retries exhausted, or the subscription answered 410 Gone
+    CANCELLED = "cancelled"  # the hook was deleted or disabled before this one was delivered

@@ -1,0 +1,220 @@
+"""The public shapes of the bridge's answers: a letter, an event, a hook, a delivery, a consent, an error.
+
+Each shape is a closed pydantic model (``extra="forbid"``). The code that answers builds its dict
+through the model (``Letter.dump(...)``), and ``components()`` gives the OpenAPI document the same
+models' JSON Schema, so the document cannot describe a field the answer does not have, and a field
+renamed in one place fails the suite (the hostile-input and schemathesis tests validate every answer
+against the document). Timestamps are already-formatted strings (``iso``): one format, chosen once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from connector.letters.vocabulary import (
+    DeliveryStatus,
+    HookStatus,
+    LetterStatus,
+    ProofKind,
+    RecipientType,
+    SandboxOutcome,
+)
+
+DateTime = str  # an ISO 8601 instant in UTC with a Z (``iso``)
+
+
+def iso(value: datetime | None) -> str | None:
+    """An instant as the API writes it: ISO 8601 in UTC with ``Z`` (naive values are UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
+
+
+class Shape(BaseModel):
+    """A closed answer shape: unknown keys are an error, and ``dump`` gives the JSON-ready dict."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+    @classmethod
+    def dump(cls, **values: Any) -> dict[str, Any]:
+        """Validate ``values`` against the shape and return them as the API sends them.
+
+        Every field is required (null where it has no value) except the few with a default, which
+        are left out of the answer when not given (a hook's secret outside its creation answer).
+        """
+        model: Self = cls.model_validate(values)
+        return model.model_dump(mode="json", exclude_unset=True)
+
+
+def _date_time(description: str | None = None) -> Any:
+    return Field(description=description, json_schema_extra={"format": "date-time"})
+
+
+class Recipient(Shape):
+    type: RecipientType
+    email: str = Field(json_schema_extra={"format": "email"})
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+
+
+class DocumentRef(Shape):
+    id: str
+    filename: str
+    size: int
+    sha256: str
+
+
+class TemplateRef(Shape):
+    name: str
+    version: int
+
+
+class Failure(Shape):
+    code: str | None = Field(description="stable code of the cause (provider or bridge)")
+    message: str | None = Field(description="why, in words for the sender")
+
+
+class ProofRef(Shape):
+    kind: ProofKind
+    filename: str
+    sha256: str
+    size: int
+    url: str
+
+
+class LetterLinks(Shape):
+    self: str
+    document: str
+    evidence: str
+
+
+class Letter(Shape):
+    """A registered letter, as the API, the event feed and the webhooks show it."""
+
+    id: str = Field(examples=["let_5f2c9b1e4a7d"])
+    object: Literal["letter"]
+    status: LetterStatus
+    reference: str | None
+    recipient: Recipient
+    message: str | None
+    metadata: dict[str, Any]
+    documents: list[DocumentRef]
+    template: TemplateRef | None
+    provider: str
+    provider_letter_id: str | None
+    sandbox_outcome: SandboxOutcome | None
+    failure: Failure | None = Field(description="set when status is failed")
+    proofs: list[ProofRef]
+    created_at: DateTime = _date_time()
+    updated_at: DateTime | None = _date_time()
+    deposited_at: DateTime | None = _date_time()
+    completed_at: DateTime | None = _date_time()
+    links: LetterLinks
+
+
+class Event(Shape):
+    """A status change of a letter (``letter.*``, data = the letter) or an account event (``hook.*``,
+    ``batch.*``, ``consent.*``, ``alert.*``, data = its own object)."""
+
+    id: str
+    object: Literal["event"]
+    type: str  # the OpenAPI document lists every type (build_openapi adds the account events)
+    occurred_at: DateTime | None = _date_time()
+    created_at: DateTime | None = _date_time()
+    letter_id: str | None
+    provider: str | None
+    data: dict[str, Any]
+
+
+class Hook(Shape):
+    """A webhook subscription (never with its secret, except in the answer that created or rotated it)."""
+
+    id: str
+    object: Literal["hook"]
+    target_url: str
+    events: list[str]
+    filters: dict[str, Any]
+    status: HookStatus
+    disabled_reason: str | None
+    failing_since: DateTime | None = _date_time()
+    created_at: DateTime = _date_time()
+    secret: str | None = Field(default=None, description="`whsec_…` signing secret; only in the answer that "
+                                                         "created or rotated it.")
+    previous_secret_expires_at: DateTime | None = Field(
+        default=None, description="when the secret before the rotation stops being accepted",
+        json_schema_extra={"format": "date-time"})
+
+
+class Delivery(Shape):
+    """One event sent (or being sent) to one hook, with every attempt."""
+
+    id: str
+    object: Literal["delivery"]
+    hook_id: str
+    event_id: str = Field(description="Sent as the `webhook-id` header.")
+    event_type: str | None
+    letter_id: str | None
+    status: DeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: DateTime | None = _date_time()
+    created_at: DateTime = _date_time()
+    delivered_at: DateTime | None = _date_time()
+    attempts_log: list[dict[str, Any]]
+
+
+class ConsentProof(Shape):
+    filename: str | None
+    sha256: str
+
+
+class Consent(Shape):
+    """An entry of the consent register (CPCE art. L.100)."""
+
+    id: str
+    object: Literal["consent"]
+    email: str
+    first_name: str | None
+    last_name: str | None
+    method: str
+    obtained_at: DateTime | None = _date_time()
+    recorded_by: str | None
+    note: str | None
+    proof: ConsentProof | None
+    status: Literal["active", "revoked"]
+    created_at: DateTime | None = _date_time()
+    revoked_at: DateTime | None = _date_time()
+    revoked_by: str | None
+    invitation: dict[str, Any] | None = Field(default=None, description="the invitation this consent answers, "
+                                                                        "when the bridge's page collected it")
+
+
+class ErrorBody(Shape):
+    code: str
+    message: str
+    field: str | None
+    details: list[dict[str, Any]] | None = None  # left out when there is only one problem
+
+
+class Error(Shape):
+    """Every refusal: ``{"error": {"code", "message", "field"}}`` (``details`` lists each problem)."""
+
+    error: ErrorBody
+
+
+SHAPES: tuple[type[Shape], ...] = (Letter, Event, Hook, Delivery, Consent, Error)
+
+
+def components() -> dict[str, Any]:
+    """The JSON Schema of every shape (and the enums and parts they use), as OpenAPI components."""
+    _, schema = models_json_schema([(shape, "serialization") for shape in SHAPES],
+                                   ref_template="#/components/schemas/{model}")
+    return dict(schema.get("$defs", {}))
