@@ -25,6 +25,7 @@ from connector.letters.vocabulary import (
 )
 
 DateTime = str  # an ISO 8601 instant in UTC with a Z (``iso``)
+Texts = list[str]  # (a template field is called ``list``, which hides the builtin in its class)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -197,6 +198,72 @@ class Consent(Shape):
                                                                         "when the bridge's page collected it")
 
 
+class TemplateField(Shape):
+    """One input of a template, shaped for Zapier dynamic fields, Make and n8n."""
+
+    key: str = Field(description="The key to use in `data`.")
+    label: str = Field(description="French label for the user.")
+    type: Literal["text", "long_text", "date", "amount", "email", "list"]
+    required: bool
+    help_text: str | None
+    example: Any
+    list: bool = Field(description="True when the value is a list of texts.")
+    choices: Texts | None
+
+
+class TemplateVersion(Shape):
+    """One version of a template (the history lists them, newest first)."""
+
+    object: Literal["template_version"]
+    name: str
+    title: str
+    description: str
+    version: int
+    origin: Literal["builtin", "custom"]
+    sha256: str = Field(description="SHA-256 of the template source.")
+    created_at: DateTime | None = _date_time()
+
+
+class TemplateSummary(Shape):
+    """A template as the list shows it (its latest version)."""
+
+    object: Literal["template"]
+    name: str
+    title: str
+    description: str
+    version: int
+    origin: Literal["builtin", "custom"]
+    sha256: str = Field(description="SHA-256 of the template source.")
+    created_at: DateTime | None = _date_time()
+
+
+class TemplateLinks(Shape):
+    self: str
+
+
+class Template(TemplateSummary):
+    """A template with the fields its data must fill."""
+
+    fields: list[TemplateField]
+    links: TemplateLinks
+
+
+class ApiKeyRef(Shape):
+    id: str
+    name: str | None
+    prefix: str
+
+
+class Account(Shape):
+    """The account behind the API key (what the platforms call to test a connection)."""
+
+    id: str
+    object: Literal["account"]
+    name: str
+    provider: str
+    api_key: ApiKeyRef
+
+
 class ErrorBody(Shape):
     code: str
     message: str
@@ -210,7 +277,8 @@ class Error(Shape):
     error: ErrorBody
 
 
-SHAPES: tuple[type[Shape], ...] = (Letter, Event, Hook, Delivery, Consent, Error)
+SHAPES: tuple[type[Shape], ...] = (Letter, Event, Hook, Delivery, Consent, Template, TemplateSummary,
+                                   TemplateVersion, Account, Error)
 
 
 def components() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import select
 
+from connector import shapes
 from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, page, parse_body, services
 from connector.api.core import check_past_datetime, consent_to_dict
@@ -164,8 +165,7 @@ class LegalBasesIn(BaseModel):
         return self
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+_iso = shapes.iso  # one timestamp format for every answer
 
 
 def _bases_to_dict(row: AccountLegalBases | None) -> dict[str, Any]:

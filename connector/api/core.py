@@ -47,13 +47,13 @@ def readyz() -> tuple[Response, int]:
 def me() -> Response:
     """The account behind the API key (what Zapier, Make and n8n call to test a connection)."""
     name, _ = services().provider_settings(db_session(), g.account.id)
-    return jsonify({
-        "id": g.account.id,
-        "object": "account",
-        "name": g.account.name,
-        "provider": name,
-        "api_key": {"id": g.api_key.id, "name": g.api_key.name, "prefix": g.api_key.prefix},
-    })
+    return jsonify(shapes.Account.dump(
+        id=g.account.id,
+        object="account",
+        name=g.account.name,
+        provider=name,
+        api_key={"id": g.api_key.id, "name": g.api_key.name, "prefix": g.api_key.prefix},
+    ))
 
 
 class ConsentIn(BaseModel):

@@ -146,13 +146,6 @@ CORE_PATHS: dict[str, Any] = {
 }
 
 
-CORE_SCHEMAS: dict[str, Any] = {
-    "Account": {"type": "object", "required": ["id", "name"], "properties": {
-        "id": {"type": "string"}, "object": {"const": "account"}, "name": {"type": "string"},
-        "provider": {"type": "string"}, "api_key": {"type": "object"}}},
-}
-
-
 # What any operation may answer, whatever it does: a malformed query or cursor (400), a missing key
 # (401), an unknown id (404), a field refused (422, NUL characters and non-standard JSON included);
 # and, for what takes a body, a body too large (413) and an Idempotency-Key in use (409).
@@ -180,7 +173,7 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
     """The whole document: core paths plus what each blueprint module contributes."""
     paths: dict[str, Any] = dict(CORE_PATHS)
     webhooks: dict[str, Any] = {}  # OpenAPI 3.1 "webhooks": what subscribers receive
-    schemas: dict[str, Any] = dict(CORE_SCHEMAS)
+    schemas: dict[str, Any] = {}
     # The answers' shapes come from the models that build them (connector/shapes.py).
     schemas.update(shapes.components())
     schemas["LetterIn"] = LetterIn.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from connector import rendering
+from connector import rendering, shapes
 from connector.api.auth import require_api_key
 from connector.api.common import bounded_instant, services
 from connector.api.db import db_session
@@ -31,14 +31,15 @@ def _json_body() -> dict[str, Any]:
 
 
 def _template_body(spec: rendering.TemplateSpec) -> dict[str, Any]:
-    return {"object": "template", **spec.public(), "links": {"self": f"/v1/templates/{spec.name}"}}
+    return shapes.Template.dump(object="template", **spec.public(), links={"self": f"/v1/templates/{spec.name}"})
 
 
 @bp.get("/v1/templates")
 @require_api_key
 def list_templates() -> Response:
     """Built-in templates and the account's own (latest versions), by name."""
-    data = [{"object": "template", **item} for item in rendering.list_templates(db_session(), g.account.id)]
+    data = [shapes.TemplateSummary.dump(object="template", **item)
+            for item in rendering.list_templates(db_session(), g.account.id)]
     return jsonify({"object": "list", "data": data, "next_cursor": None})
 
 
@@ -80,7 +81,7 @@ def list_versions(name: str) -> Response:
         specs = library.version_history(db_session(), g.account.id, name)
     except rendering.TEMPLATE_ERRORS as exc:
         raise rendering.as_bridge_error(exc, "name") from None
-    data = [{"object": "template_version", **spec.summary()} for spec in specs]
+    data = [shapes.TemplateVersion.dump(object="template_version", **spec.summary()) for spec in specs]
     return jsonify({"object": "list", "data": data, "next_cursor": None})
 
 
@@ -185,38 +186,6 @@ def _list(item: str) -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, Any] = {
-    "TemplateField": {
-        "type": "object",
-        "description": "One input of a template, shaped for Zapier dynamic fields, Make and n8n.",
-        "required": ["key", "label", "type", "required"],
-        "properties": {
-            "key": {"type": "string", "description": "The key to use in `data`."},
-            "label": {"type": "string", "description": "French label for the user."},
-            "type": {"enum": ["text", "long_text", "date", "amount", "email", "list"]},
-            "required": {"type": "boolean"},
-            "help_text": {"type": "string"},
-            "example": {},
-            "list": {"type": "boolean", "description": "True when the value is a list of texts."},
-            "choices": {"type": ["array", "null"], "items": {"type": "string"}},
-        },
-    },
-    "TemplateSummary": {
-        "type": "object",
-        "properties": {
-            "object": {"enum": ["template", "template_version"]},  # the history lists versions
-            "name": {"type": "string"},
-            "title": {"type": "string"},
-            "description": {"type": "string"},
-            "version": {"type": "integer"},
-            "origin": {"enum": ["builtin", "custom"]},
-            "sha256": {"type": "string", "description": "SHA-256 of the template source."},
-            "created_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-    },
-    "Template": {
-        "allOf": [_ref("TemplateSummary"), {"type": "object", "properties": {
-            "fields": {"type": "array", "items": _ref("TemplateField")}}}],
-    },
     "TemplateUpload": {
         "type": "object",
         "required": ["name", "title", "source"],

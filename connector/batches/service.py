@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from connector import shapes
 from connector.batches.models import Batch, BatchDocument, BatchItem
 from connector.batches.rows import ValidRow
 from connector.delivery import outbox
@@ -36,8 +36,7 @@ BATCH_WATCH_JOB = "batch_watch"
 ROWS_PER_JOB = 5
 
 
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+iso = shapes.iso  # one timestamp format for every answer
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from connector import shapes
 from connector.consent import certificate, mailer, tokens
 from connector.consent.models import ConsentInvitation, LetterLegalBasis
 from connector.consent.texts import ShownText
@@ -33,8 +34,7 @@ FAILURE_BY_STATUS = {
 }
 
 
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+iso = shapes.iso  # one timestamp format for every answer
 
 
 def invitation_url(services: Services, invitation: ConsentInvitation) -> str:

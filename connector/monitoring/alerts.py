@@ -22,13 +22,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connector import shapes
 from connector.delivery import outbox
 from connector.delivery.events import record_account_event
 from connector.models import Account, Alert, Hook, Job, Letter, ProviderSettings
@@ -296,8 +297,7 @@ def evaluate_if_due(services: Services) -> None:
 # --- public shape and e-mail -----------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+_iso = shapes.iso  # one timestamp format for every answer
 
 
 def alert_to_dict(alert: Alert) -> dict[str, Any]:

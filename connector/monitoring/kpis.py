@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, Select, case, cast, func, literal, or_, se
 from sqlalchemy import Float as SqlFloat
 from sqlalchemy.orm import Session
 
+from connector import shapes
 from connector.models import Letter
 
 STATUSES = ("queued", "deposited", "accepted", "refused", "neglected", "bounced", "failed")
@@ -296,6 +297,5 @@ def _every_day(window: Window) -> list[str]:
     return days
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+_iso = shapes.iso  # one timestamp format for every answer
 
