@@ -91,6 +91,19 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class DashboardSessionRow(Base):
+    """One signed-in browser. The cookie carries a random token; only its SHA-256 is stored, so a
+    copy of the database opens no session. Sign-out deletes the row: a copied cookie is then refused."""
+
+    __tablename__ = "dashboard_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Letter(Base):
     __tablename__ = "letters"
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("let"))

@@ -1,4 +1,5 @@
-"""KPI daily rollups: kpi_daily, kpi_delay_daily, letters.acceptance_delay_seconds and two indexes
+"""KPI daily rollups (kpi_daily, kpi_delay_daily, letters.acceptance_delay_seconds, two indexes) and
+server-side dashboard sessions
 
 Revision ID: 0010_h3
 Revises: 0009
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+import connector.models
 
 revision = '0010_h3'
 down_revision = '0009'
@@ -46,11 +49,26 @@ def upgrade() -> None:
         batch_op.create_index('ix_letters_acceptance_delay', ['account_id', 'acceptance_delay_seconds', 'created_at'],
                               unique=False)
         batch_op.create_index('ix_letters_account_deposited', ['account_id', 'deposited_at'], unique=False)
+    op.create_table('dashboard_sessions',
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('account_id', sa.String(length=40), nullable=False),
+    sa.Column('api_key_id', sa.String(length=40), nullable=False),
+    sa.Column('csrf', sa.String(length=64), nullable=False),
+    sa.Column('created_at', connector.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', connector.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ),
+    sa.ForeignKeyConstraint(['api_key_id'], ['api_keys.id'], ),
+    sa.PrimaryKeyConstraint('token_hash')
+    )
+    with op.batch_alter_table('dashboard_sessions', schema=None) as batch_op:
+        batch_op.create_index('ix_dashboard_sessions_api_key_id', ['api_key_id'], unique=False)
+        batch_op.create_index('ix_dashboard_sessions_expires_at', ['expires_at'], unique=False)
     from connector.monitoring.rollups import rebuild
     rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_table('dashboard_sessions')
     with op.batch_alter_table('letters', schema=None) as batch_op:
         batch_op.drop_index('ix_letters_account_deposited')
         batch_op.drop_index('ix_letters_acceptance_delay')
