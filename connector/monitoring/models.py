@@ -22,8 +22,9 @@ class AlertRuleSetting(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-# Every KPI query filters on (account, created_at) and reads status and the two dates: with all of
-# them in one index, SQLite and PostgreSQL answer from the index without touching the table.
+# The KPI reads of letters (the partial days at a window's edges, a day's delays) filter on
+# (account, created_at) and read the status, the deposit date, the delay and the template: with all
+# of them in one index, SQLite and PostgreSQL answer from the index without touching the table.
 KPI_INDEX = Index(
     "ix_letters_kpi",
     Letter.account_id,
@@ -31,6 +32,8 @@ KPI_INDEX = Index(
     Letter.status,
     Letter.deposited_at,
     Letter.completed_at,
+    Letter.acceptance_delay_seconds,
+    Letter.template_name,
 )
 
 
@@ -73,8 +76,8 @@ class KpiDelayDaily(Base):
 
 
 # The k-th delay of a bucket within a window: the range scan stays inside one bucket of one account,
-# and created_at is checked in the index.
+# and created_at (and the template, when grouping by it) is checked in the index.
 ACCEPTANCE_DELAY_INDEX = Index("ix_letters_acceptance_delay", Letter.account_id, Letter.acceptance_delay_seconds,
-                               Letter.created_at)
+                               Letter.created_at, Letter.template_name)
 # Neglect at the edge of the 15-day window: the letters deposited on the cutoff's day, before it.
 DEPOSITED_INDEX = Index("ix_letters_account_deposited", Letter.account_id, Letter.deposited_at)
