@@ -224,3 +224,29 @@ def test_neglect_on_the_cutoff_day_counts_to_the_exact_time(client, auth, servic
     assert client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]["neglect"]["eligible"] == 1
     services.clock = lambda: NOW + 2 * HOUR
     assert client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]["neglect"]["eligible"] == 2
+
+
+def test_letters_written_by_bulk_sql_count_after_lre_bridge_kpis_rebuild(client, auth, services, account, letters,
+                                                                        settings_overrides, monkeypatch):
+    """The flush hooks do not see a bulk SQL import; the rebuild command recomputes the rollups."""
+    from click.testing import CliRunner
+    from sqlalchemy import insert
+
+    from connector.cli import main
+
+    created = NOW - 6 * DAY
+    with services.db.engine.begin() as conn:
+        conn.execute(insert(Letter.__table__).values(
+            id=new_id("let"), account_id=account[0], status="accepted", recipient_type="professional",
+            recipient_email="import@exemple.fr", provider="sandbox", metadata={}, created_at=created,
+            updated_at=created, deposited_at=created, completed_at=created + 6 * HOUR))
+    assert client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]["letters"] == 11  # not seen yet
+    for name in ("database_url", "data_dir", "encryption_keys"):  # the command reads the environment
+        monkeypatch.setenv(f"LRE_{name.upper()}", str(settings_overrides[name]))
+    result = CliRunner().invoke(main, ["kpis", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "rollups rebuilt from 14 letter(s)" in result.output
+    totals = client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]
+    assert totals["letters"] == 12 and totals["by_status"]["accepted"] == 5
+    # delays 1800, 7200, 14400, 21600, 86400 s
+    assert totals["acceptance_delay_seconds"] == {"count": 5, "mean": 26280.0, "median": 14400.0, "p90": 86400.0}
