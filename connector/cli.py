@@ -264,3 +264,20 @@ for _module, _attr in EXTRA_COMMANDS:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+@main.group()
+def kpis() -> None:
+    """The KPI rollups (kpi_daily, kpi_delay_daily) behind GET /v1/kpis."""
+
+
+@kpis.command("rebuild")
+@click.option("--account", "account_id", default=None, help="only this account's rollups")
+def kpis_rebuild(account_id: str | None) -> None:
+    """Recompute the rollups from the letters (after a bulk SQL import, which the flush hooks do not see)."""
+    from connector.monitoring.rollups import rebuild
+
+    services = _services()
+    with services.db.engine.begin() as conn:
+        counted = rebuild(conn, account_id)
+    click.echo(f"rollups rebuilt from {counted} letter(s)")

@@ -91,11 +91,26 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class DashboardSessionRow(Base):
+    """One signed-in browser. The cookie carries a random token; only its SHA-256 is stored, so a
+    copy of the database opens no session. Sign-out deletes the row: a copied cookie is then refused."""
+
+    __tablename__ = "dashboard_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    api_key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Letter(Base):
     __tablename__ = "letters"
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("let"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    # active_history on the columns the KPI rollups read: their old value is loaded before a change,
+    # so the flush hook (connector.monitoring.rollups) can take the letter out of its old rollup row.
+    status: Mapped[str] = mapped_column(String(20), index=True, active_history=True)
     recipient_type: Mapped[str] = mapped_column(String(20))
     recipient_email: Mapped[str] = mapped_column(String(320), index=True)
     recipient_first_name: Mapped[str | None] = mapped_column(String(200))
@@ -109,7 +124,7 @@ class Letter(Base):
     provider_letter_id: Mapped[str | None] = mapped_column(String(200), index=True)
     # Unguessable token in the provider callback URL (AR24 signs nothing).
     callback_token: Mapped[str | None] = mapped_column(String(80), unique=True)
-    template_name: Mapped[str | None] = mapped_column(String(100))
+    template_name: Mapped[str | None] = mapped_column(String(100), active_history=True)
     template_version: Mapped[int | None] = mapped_column(Integer)
     # Provider-specific data the submission needs but we must not keep in clear (e.g. OTP proof).
     submit_context_encrypted: Mapped[str | None] = mapped_column(Text)
@@ -118,10 +133,14 @@ class Letter(Base):
     submit_attempted_at: Mapped[datetime | None] = mapped_column(default=None)
     failure_code: Mapped[str | None] = mapped_column(String(80))
     failure_reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True, active_history=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    deposited_at: Mapped[datetime | None] = mapped_column(default=None)
-    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    deposited_at: Mapped[datetime | None] = mapped_column(default=None, active_history=True)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None, active_history=True)
+    # Seconds from deposit to acceptance (rounded to the millisecond), set on accepted letters only by
+    # connector.monitoring.rollups when the row is flushed: the exact median and p90 of the KPIs read
+    # it through ix_letters_acceptance_delay.
+    acceptance_delay_seconds: Mapped[float | None] = mapped_column(Float, default=None, active_history=True)
     next_poll_at: Mapped[datetime | None] = mapped_column(default=None)
     retain_until: Mapped[datetime | None] = mapped_column(default=None)
 

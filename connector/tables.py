@@ -14,6 +14,7 @@ import connector.archive.models  # noqa: F401 - archived packages and evidence r
 import connector.batches.models  # noqa: F401 - batches, their documents and rows
 import connector.consent.models  # noqa: F401 - consent invitations, legal bases, paper register
 import connector.monitoring.models  # noqa: F401 - alert rules and the KPI index
+import connector.monitoring.rollups  # noqa: F401 - flush hooks that keep the KPI rollups in step
 from connector.models import Base
 
 metadata: MetaData = Base.metadata

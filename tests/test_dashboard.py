@@ -85,6 +85,38 @@ def test_sign_out_needs_the_sessions_token_and_then_ends_the_session(client, aut
     assert client.get("/dashboard/").status_code == 302
 
 
+def test_a_cookie_copied_before_sign_out_is_refused_after_it(app, client, auth):
+    """The session lives on the server: signing out ends it for every copy of the cookie."""
+    sign_in(client, auth)
+    copied = client.get_cookie("lre_dashboard", path="/dashboard").value
+    thief = app.test_client()
+    thief.set_cookie("lre_dashboard", copied, path="/dashboard")
+    assert thief.get("/dashboard/").status_code == 200  # the copy works while the session is open
+    token = csrf_of(client.get("/dashboard/").get_data(as_text=True))
+    assert client.post("/dashboard/logout", data={"csrf": token}).status_code == 302
+    for url in ("/dashboard/", "/dashboard/alerts"):
+        refused = thief.get(url)
+        assert refused.status_code == 302 and refused.headers["Location"].startswith("/dashboard/login?next=")
+    # The copy cannot sign out or post a form either; a new sign-in opens a new session.
+    assert thief.post("/dashboard/logout", data={"csrf": token}).status_code == 302
+    sign_in(client, auth)
+    assert client.get("/dashboard/").status_code == 200
+    assert thief.get("/dashboard/").status_code == 302
+
+
+def test_the_sessions_of_one_key_are_bounded(app, client, auth, services):
+    from connector.api.dashboard.session import MAX_SESSIONS_PER_KEY
+    from connector.models import DashboardSessionRow
+
+    first = app.test_client()
+    sign_in(first, auth)
+    for _ in range(MAX_SESSIONS_PER_KEY):
+        sign_in(app.test_client(), auth)
+    with services.db.transaction() as session:
+        assert len(session.scalars(select(DashboardSessionRow)).all()) == MAX_SESSIONS_PER_KEY
+    assert first.get("/dashboard/").status_code == 302  # the oldest session was ended
+
+
 def test_revoking_the_key_ends_its_dashboard_sessions(client, auth, services):
     sign_in(client, auth)
     with services.db.transaction() as session:

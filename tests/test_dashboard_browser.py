@@ -76,8 +76,28 @@ def send(client: Any, auth: dict[str, str], outcome: str, reference: str) -> dic
     return dict(response.json)
 
 
+def chart_state(page: Any) -> dict[str, Any]:
+    """What uPlot drew: per chart, its data arrays and whether its canvas and the page's boxes are in place."""
+    page.wait_for_function("window.lreCharts && ['volume', 'delays', 'failures'].every(n => window.lreCharts[n])")
+    return page.evaluate("""() => Object.fromEntries(['volume', 'delays', 'failures'].map(name => {
+        const chart = window.lreCharts[name];
+        const box = document.querySelector(`[data-uplot="${name}"]`);
+        const canvas = box.querySelector('.uplot canvas');
+        const fallback = box.closest('.chart-card').querySelector('.svg-fallback');
+        return [name, {data: chart.data, labels: chart.series.map(s => s.label),
+                       drawnByUplot: chart.root.parentElement === box && box.dataset.drawn === 'uplot',
+                       canvas: canvas ? [canvas.width, canvas.height] : null,
+                       fallbackShown: getComputedStyle(fallback).display !== 'none'}];
+    }))""")
+
+
 def test_sign_in_figures_alert_batch_proof_and_sign_out(client, auth, services, live, context, shoot, app):
+    requests: list[str] = []
+    problems: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
     page = context.new_page()
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     sign_in(page, live, auth)
     assert page.locator("html").get_attribute("lang") == "fr"
     assert page.get_by_text("Aucune alerte ouverte.").is_visible()
@@ -116,6 +136,25 @@ def test_sign_in_figures_alert_batch_proof_and_sign_out(client, auth, services, 
     assert "RELANCES-DECEMBRE" in batch_row.inner_text()
     assert batch_row.locator(".progress-figure").get_attribute("data-progress") == "1.0"
     assert batch_row.get_by_label("Avancement").get_attribute("value") == "100.0"
+
+    # The three charts are drawn by the vendored uPlot (a canvas in each box, the SVG fallback
+    # hidden), with the API's figures for the same window, day by day.
+    drawn = chart_state(page)
+    by_day = client.get("/v1/kpis?preset=7d&group_by=day", headers=auth).json
+    for name, chart in drawn.items():
+        assert chart["drawnByUplot"] and chart["canvas"] and min(chart["canvas"]) > 100, name
+        assert not chart["fallbackShown"], name
+    volume = drawn["volume"]["data"]
+    assert len(volume[0]) == len(by_day["groups"])
+    assert volume[1] == [g["letters"] for g in by_day["groups"]]  # the tallest stack: every status
+    assert volume[-1] == [g["by_status"]["queued"] for g in by_day["groups"]]
+    assert drawn["volume"]["labels"][1] == "échec"  # drawn first: the stack of every status, down to "failed"
+    assert drawn["delays"]["data"][1] == [b["count"] for b in by_day["totals"]["acceptance_delay_distribution"]]
+    failures = drawn["failures"]["data"]
+    assert failures[1] == [None if g["technical_failure_rate"] is None else round(g["technical_failure_rate"] * 100, 2)
+                           for g in by_day["groups"]]
+    assert set(failures[2]) == {1.0}  # the alert threshold, 1 %
+    assert sum(by_day["totals"]["by_status"].values()) == 6
     shoot(page, "overview-fr")
 
     # A proof downloads, byte for byte the API's.
@@ -147,6 +186,7 @@ def test_sign_in_figures_alert_batch_proof_and_sign_out(client, auth, services, 
 
     page.goto(f"{live}/dashboard/alerts?lang=fr")
     shoot(page, "alerts-fr")
+    copied = context.cookies()
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_url(re.compile(r".*/dashboard/login\?signed_out=1"))
     assert page.get_by_text("Vous êtes déconnecté.").is_visible()
@@ -163,3 +203,18 @@ def test_sign_in_figures_alert_batch_proof_and_sign_out(client, auth, services, 
         page.goto(live + path)
         assert page.url.startswith(f"{live}/dashboard/login?next="), path
         assert page.get_by_role("button", name="Se connecter").is_visible()
+
+    # A copy of the session cookie taken before signing out is refused after it (server-side session).
+    assert any(c["name"] == "lre_dashboard" for c in copied)
+    thief = context.browser.new_context(viewport=DESKTOP)
+    thief.add_cookies(copied)
+    stolen = thief.new_page()
+    stolen.goto(f"{live}/dashboard/")
+    assert stolen.url.startswith(f"{live}/dashboard/login?next="), stolen.url
+    thief.close()
+
+    # Nothing left loopback (no CDN: the chart library is served by the bridge), and no script error.
+    assert requests and all(url.startswith(live + "/") for url in requests), \
+        [u for u in requests if not u.startswith(live + "/")]
+    assert f"{live}/dashboard/static/vendor/uplot/uPlot.iife.min.js" in requests
+    assert not problems, problems

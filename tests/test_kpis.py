@@ -164,3 +164,89 @@ def test_an_account_without_letters_has_null_rates(client, other_auth):
     assert totals["letters"] == 0
     assert totals["deliverability"] is None and totals["technical_failure_rate"] is None
     assert totals["acceptance_delay_seconds"]["mean"] is None
+
+
+@pytest.fixture
+def through_the_histogram(monkeypatch):
+    """Every median and p90 located in the fine histogram then read from the delay index, as for a
+    big account (by default a window of few letters reads its delays directly)."""
+    import connector.monitoring.kpis as kpis
+
+    monkeypatch.setattr(kpis, "DIRECT_PERCENTILES_MAX", 0)
+
+
+def test_the_histogram_path_gives_the_same_exact_percentiles(client, auth, letters, through_the_histogram):
+    totals = client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]
+    assert totals["acceptance_delay_seconds"] == {"count": 4, "mean": 27450.0, "median": 10800.0, "p90": 86400.0}
+    groups = client.get("/v1/kpis?preset=30d&group_by=template", headers=auth).json["groups"]
+    assert groups[0]["acceptance_delay_seconds"]["median"] == (7200 + 86400) / 2
+    assert groups[1]["acceptance_delay_seconds"] == {"count": 2, "mean": 8100.0, "median": 8100.0, "p90": 14400.0}
+    days = {g["key"]: g for g in client.get("/v1/kpis?preset=7d&group_by=day", headers=auth).json["groups"]}
+    assert days["2026-11-29"]["acceptance_delay_seconds"]["median"] == 14400.0
+
+
+def test_the_rollups_follow_status_changes_and_equal_a_rebuild(client, auth, services, letters):
+    """A status change through record_event moves the letter in the rollups in its own transaction;
+    the incremental rollups then equal the ones rebuilt from the letters."""
+    from connector.letters.service import record_event
+    from connector.letters.vocabulary import LetterStatus
+    from connector.monitoring.rollups import rebuild
+
+    with services.db.transaction() as session:
+        letter = session.get(Letter, letters["deposited_14d"])
+        assert record_event(session, letter, LetterStatus.ACCEPTED, occurred_at=NOW - 13 * DAY, provider="sandbox",
+                            provider_event_id=None, raw={}) is not None
+    with services.db.transaction() as session:  # rolled back: the rollups do not move
+        letter = session.get(Letter, letters["deposited_16d"])
+        record_event(session, letter, LetterStatus.REFUSED, occurred_at=NOW - DAY, provider="sandbox",
+                     provider_event_id=None, raw={})
+        session.rollback()
+    incremental = client.get("/v1/kpis?preset=30d&group_by=day", headers=auth).json
+    totals = incremental["totals"]
+    assert totals["by_status"]["accepted"] == 5 and totals["by_status"]["deposited"] == 1
+    assert totals["by_status"]["refused"] == 1
+    # delays 1800, 7200, 14400, 86400 and now 86400 s
+    assert totals["acceptance_delay_seconds"] == {"count": 5, "mean": 39240.0, "median": 14400.0, "p90": 86400.0}
+    assert totals["neglect"] == {"eligible": 4, "neglected": 1, "rate": 0.25}
+    with services.db.engine.begin() as conn:
+        assert rebuild(conn) == 13
+    assert client.get("/v1/kpis?preset=30d&group_by=day", headers=auth).json == incremental
+
+
+def test_neglect_on_the_cutoff_day_counts_to_the_exact_time(client, auth, services, account):
+    """The 15-day window closes at deposit + 15 days to the second, not at midnight."""
+    account_id = account[0]
+    services.clock = lambda: NOW
+    closed = NOW - 15 * DAY - HOUR  # same UTC day as the cutoff (NOW - 15 days), before it
+    add_letter(services, account_id, "deposited", closed - HOUR, deposited=closed)
+    still_open = NOW - 15 * DAY + HOUR  # same day, after the cutoff
+    add_letter(services, account_id, "deposited", still_open - HOUR, deposited=still_open)
+    assert client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]["neglect"]["eligible"] == 1
+    services.clock = lambda: NOW + 2 * HOUR
+    assert client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]["neglect"]["eligible"] == 2
+
+
+def test_letters_written_by_bulk_sql_count_after_lre_bridge_kpis_rebuild(client, auth, services, account, letters,
+                                                                        settings_overrides, monkeypatch):
+    """The flush hooks do not see a bulk SQL import; the rebuild command recomputes the rollups."""
+    from click.testing import CliRunner
+    from sqlalchemy import insert
+
+    from connector.cli import main
+
+    created = NOW - 6 * DAY
+    with services.db.engine.begin() as conn:
+        conn.execute(insert(Letter.__table__).values(
+            id=new_id("let"), account_id=account[0], status="accepted", recipient_type="professional",
+            recipient_email="import@exemple.fr", provider="sandbox", metadata={}, created_at=created,
+            updated_at=created, deposited_at=created, completed_at=created + 6 * HOUR))
+    assert client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]["letters"] == 11  # not seen yet
+    for name in ("database_url", "data_dir", "encryption_keys"):  # the command reads the environment
+        monkeypatch.setenv(f"LRE_{name.upper()}", str(settings_overrides[name]))
+    result = CliRunner().invoke(main, ["kpis", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "rollups rebuilt from 14 letter(s)" in result.output
+    totals = client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]
+    assert totals["letters"] == 12 and totals["by_status"]["accepted"] == 5
+    # delays 1800, 7200, 14400, 21600, 86400 s
+    assert totals["acceptance_delay_seconds"] == {"count": 5, "mean": 26280.0, "median": 14400.0, "p90": 86400.0}

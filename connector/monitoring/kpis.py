@@ -1,8 +1,16 @@
 """KPIs of an account's letters over a window, optionally grouped by day, template or batch.
 
-Letters are selected by ``created_at`` in ``[from, to)``. Every figure is computed by the database over
-the ``ix_letters_kpi`` index (percentiles with a window function): a handful of rows come back,
-whatever the number of letters.
+Letters are selected by ``created_at`` in ``[from, to)``. The whole UTC days of the window are read
+from the daily rollups (``kpi_daily``, ``kpi_delay_daily``, kept by connector.monitoring.rollups in
+the letters' own transactions); the partial days at the two edges are counted from the letters
+(``ix_letters_kpi``). Every figure is exact:
+
+- counts, rates and the mean delay are sums of exact integers (delays in milliseconds);
+- neglect: the rollups know each letter's deposit day; the letters deposited on the day the 15-day
+  window closes are counted one by one against the exact cutoff;
+- median and p90: the fine histogram locates the bucket holding the rank, then the k-th delay of
+  that bucket in the window is read from ``ix_letters_acceptance_delay`` (a short index range); for
+  a group of few letters (a day) the delays are read directly.
 
 Definitions (also in the OpenAPI description of ``GET /v1/kpis``):
 
@@ -22,17 +30,19 @@ A rate is ``null`` when its denominator is 0.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, cast, func, literal, or_, select
-from sqlalchemy import Float as SqlFloat
+from sqlalchemy import ColumnElement, case, exists, func, literal, select
 from sqlalchemy.orm import Session
 
 from connector import shapes
+from connector.batches.models import BatchItem
 from connector.models import Letter
+from connector.monitoring import rollups
+from connector.monitoring.models import KpiDaily, KpiDelayDaily
 
 STATUSES = ("queued", "deposited", "accepted", "refused", "neglected", "bounced", "failed")
 DEPOSITED_STATUSES = frozenset({"deposited", "accepted", "refused", "neglected", "bounced"})
@@ -64,27 +74,6 @@ class KpiQueryError(ValueError):
         self.field = field
 
 
-@dataclass
-class _Delays:
-    """Acceptance-delay statistics of one group, as the database computed them."""
-
-    count: int = 0
-    total: float = 0.0
-    # Delays at the ranks the median and the p90 need (rank → seconds).
-    at_rank: dict[int, float] = field(default_factory=dict)
-
-    def figures(self) -> dict[str, Any]:
-        n = self.count
-        if not n:
-            return {"count": 0, "mean": None, "median": None, "p90": None}
-        if n % 2:
-            median = self.at_rank[(n + 1) // 2]
-        else:
-            median = (self.at_rank[n // 2] + self.at_rank[n // 2 + 1]) / 2
-        return {"count": n, "mean": round(self.total / n, 1), "median": round(median, 1),
-                "p90": round(self.at_rank[_p90_rank(n)], 1)}
-
-
 def _p90_rank(n: int) -> int:
     """Nearest rank of the 90th percentile among ``n`` sorted values (1-based): ceil(0.9 n)."""
     return (9 * n + 9) // 10
@@ -97,7 +86,32 @@ class _Tally:
     by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     closed_delivered: int = 0
     closed_neglected: int = 0
-    delays: _Delays = field(default_factory=_Delays)
+    delay_count: int = 0
+    delay_sum_ms: int = 0
+    # Fine delay bucket → letters (connector.monitoring.rollups.DELAY_BOUNDS).
+    buckets: Counter[int] = field(default_factory=Counter)
+    # Delays at the ranks the median and the p90 need (rank → seconds), filled by _percentiles.
+    at_rank: dict[int, float] = field(default_factory=dict)
+
+    def merge(self, other: _Tally) -> None:
+        for status, count in other.by_status.items():
+            self.by_status[status] = self.by_status.get(status, 0) + count
+        self.closed_delivered += other.closed_delivered
+        self.closed_neglected += other.closed_neglected
+        self.delay_count += other.delay_count
+        self.delay_sum_ms += other.delay_sum_ms
+        self.buckets.update(other.buckets)
+
+    def delay_figures(self) -> dict[str, Any]:
+        n = self.delay_count
+        if not n:
+            return {"count": 0, "mean": None, "median": None, "p90": None}
+        if n % 2:
+            median = self.at_rank[(n + 1) // 2]
+        else:
+            median = (self.at_rank[n // 2] + self.at_rank[n // 2 + 1]) / 2
+        return {"count": n, "mean": round(self.delay_sum_ms / n / 1000, 1), "median": round(median, 1),
+                "p90": round(self.at_rank[_p90_rank(n)], 1)}
 
     def figures(self) -> dict[str, Any]:
         counts = self.by_status
@@ -111,7 +125,7 @@ class _Tally:
             "submitted": submitted,
             "deposited": deposited,
             "deliverability": _rate(deposited - counts["bounced"], deposited),
-            "acceptance_delay_seconds": self.delays.figures(),
+            "acceptance_delay_seconds": self.delay_figures(),
             "refusal_rate": _rate(counts["refused"], decided),
             "neglect": {
                 "eligible": self.closed_delivered,
@@ -152,95 +166,70 @@ def resolve_window(now: datetime, preset: str | None, start: datetime | None, en
     return Window(start.astimezone(UTC), end.astimezone(UTC), None)
 
 
-def _day_expression(dialect: str) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", Letter.created_at), "YYYY-MM-DD")
-    # SQLite stores UTC as "YYYY-MM-DD HH:MM:SS.ffffff": the day is the first ten characters.
-    return func.substr(Letter.created_at, 1, 10)
-
-
-def _delay_expression(dialect: str) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return func.extract("epoch", Letter.completed_at - Letter.deposited_at)
-    return (func.julianday(Letter.completed_at) - func.julianday(Letter.deposited_at)) * 86400.0
-
-
 def batch_items_table() -> Any:
-    """The batch items model (issue 16's ``connector.batches``), or None on a bridge without batches.
-
-    A letter belongs to a batch through ``batch_items.letter_id`` (unique): grouping by batch joins it.
-    """
-    try:
-        from connector.batches.models import BatchItem
-    except ImportError:
-        return None
+    """The batch items model: a letter belongs to a batch through ``batch_items.letter_id`` (unique)."""
     return BatchItem
 
 
-def _group_expression(group_by: str | None, dialect: str) -> ColumnElement[Any]:
-    if group_by is None:
-        return literal("")
+# Below this many letters in a group's span of time, its delays are read directly (a day's worth);
+# above, the median and p90 go through the histogram and one short index range per rank.
+DIRECT_PERCENTILES_MAX = 20_000
+
+
+def _midnight(value: datetime, up: bool = False) -> datetime:
+    day = value.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day + timedelta(days=1) if up and day != value else day
+
+
+def _group_of(group_by: str | None, created_at: datetime, template: str | None, batch: str | None) -> Any:
     if group_by == "day":
-        return _day_expression(dialect)
+        return rollups.utc_day(created_at)
     if group_by == "template":
-        return Letter.template_name
+        return template or None
     if group_by == "batch":
-        items = batch_items_table()
-        if items is None:
-            raise KpiQueryError("this bridge has no batches.", "group_by")
-        return items.batch_id  # type: ignore[no-any-return]
-    raise KpiQueryError(f"group_by must be one of {', '.join(GROUPINGS)}.", "group_by")
-
-
-def _joined(query: Select[Any], group_by: str | None) -> Select[Any]:
-    if group_by == "batch":
-        items = batch_items_table()
-        return query.outerjoin(items, items.letter_id == Letter.id)
-    return query
+        return batch or None
+    return ""
 
 
 def compute_kpis(session: Session, account_id: str, window: Window, now: datetime,
-                 group_by: str | None = None) -> dict[str, Any]:
-    """The KPIs of ``account_id``'s letters created in ``window``, as ``GET /v1/kpis`` returns them."""
-    dialect = session.get_bind().dialect.name
-    key = _group_expression(group_by, dialect).label("key")
-    in_window = (Letter.account_id == account_id, Letter.created_at >= window.start,
-                 Letter.created_at < window.end)
-    closed = Letter.deposited_at <= now - ACCEPTANCE_WINDOW
+                 group_by: str | None = None, *, use_rollups: bool = True) -> dict[str, Any]:
+    """The KPIs of ``account_id``'s letters created in ``window``, as ``GET /v1/kpis`` returns them.
+
+    ``use_rollups=False`` counts every letter of the window one by one instead (the benchmark's
+    baseline, and a cross-check: both give the same figures)."""
+    if group_by is not None and group_by not in GROUPINGS:
+        raise KpiQueryError(f"group_by must be one of {', '.join(GROUPINGS)}.", "group_by")
+    cutoff = now - ACCEPTANCE_WINDOW
     tallies: dict[Any, _Tally] = defaultdict(_Tally)
-    counts: Select[Any] = (
-        select(key, Letter.status, func.count(),
-               func.sum(case((closed & Letter.status.in_(DELIVERED_STATUSES), 1), else_=0)))
-        .where(*in_window).group_by(key, Letter.status)
-    )
-    counts = _joined(counts, group_by)
-    for group, status, count, closed_count in session.execute(counts):
-        tally = tallies[group]
-        tally.by_status[status] = tally.by_status.get(status, 0) + count
-        tally.closed_delivered += int(closed_count or 0)
-        if status == "neglected":
-            tally.closed_neglected += int(closed_count or 0)
+    full_start, full_end = _midnight(window.start, up=True), _midnight(window.end)
+    if full_start < full_end and use_rollups:
+        _from_rollups(session, account_id, full_start, full_end, cutoff, group_by, tallies)
+        edges = [(s, e) for s, e in ((window.start, full_start), (full_end, window.end)) if s < e]
+    else:
+        edges = [(window.start, window.end)]
+    for start, end in edges:
+        _from_letters(session, account_id, start, end, cutoff, group_by, tallies)
     totals = _Tally()
     for tally in tallies.values():
-        for status, count in tally.by_status.items():
-            totals.by_status[status] += count
-        totals.closed_delivered += tally.closed_delivered
-        totals.closed_neglected += tally.closed_neglected
-    accepted = (*in_window, Letter.status == "accepted", Letter.deposited_at.is_not(None),
-                Letter.completed_at.is_not(None))
-    delay = cast(_delay_expression(dialect), SqlFloat)
+        totals.merge(tally)
+    total_letters = sum(totals.by_status.values())
+    _percentiles(session, account_id, window, totals, None, None, total_letters)
     if group_by is not None:
-        for group, stats in _delay_statistics(session, key, delay, accepted, group_by).items():
-            tallies[group].delays = stats
-    totals.delays = _delay_statistics(session, literal(""), delay, accepted, None).get("", _Delays())
-    distribution = _distribution(session, delay, accepted)
+        for key, tally in tallies.items():
+            span = sum(tally.by_status.values()) if group_by == "day" else total_letters
+            _percentiles(session, account_id, window, tally, group_by, key, span)
+    distribution = [0] * len(DELAY_BUCKETS)
+    for bucket, count in totals.buckets.items():
+        distribution[rollups.display_bucket(bucket)] += count
     result: dict[str, Any] = {
         "object": "kpis",
         "from": _iso(window.start),
         "to": _iso(window.end),
         "preset": window.preset,
         "group_by": group_by,
-        "totals": {**totals.figures(), "acceptance_delay_distribution": distribution},
+        "totals": {**totals.figures(), "acceptance_delay_distribution": [
+            {"label": label, "le_seconds": None if math.isinf(upper) else upper, "count": distribution[i]}
+            for i, (label, upper) in enumerate(DELAY_BUCKETS)]},
     }
     if group_by is not None:
         keys: list[Any] = sorted(tallies, key=lambda k: (k is None, str(k)))
@@ -250,40 +239,116 @@ def compute_kpis(session: Session, account_id: str, window: Window, now: datetim
     return result
 
 
-def _delay_statistics(session: Session, key: ColumnElement[Any], delay: ColumnElement[Any],
-                      accepted: tuple[ColumnElement[bool], ...], group_by: str | None) -> dict[Any, _Delays]:
-    """Count, sum, and the delays at the median's and p90's ranks, per value of ``key``.
-
-    The ranks come from a window function, so the database sorts the delays and sends back at
-    most four rows per group instead of every accepted letter (a year of a big account's letters).
-    """
-    stats: dict[Any, _Delays] = {}
-    sums = _joined(select(key.label("key"), func.count(), func.sum(delay)).where(*accepted), group_by)
-    for group, count, total in session.execute(sums.group_by(key)):
-        stats[group] = _Delays(int(count), float(total or 0.0))
-    if not stats:
-        return stats
-    ranked = _joined(select(
-        key.label("key"), delay.label("delay"),
-        func.row_number().over(partition_by=key, order_by=delay).label("rank"),
-        func.count().over(partition_by=key).label("n"),
-    ).where(*accepted), group_by).subquery()
-    n, rank = ranked.c.n, ranked.c.rank
-    wanted = select(ranked.c.key, rank, ranked.c.delay).where(
-        or_(rank == (n + 1) // 2, rank == n // 2, rank == n // 2 + 1, rank == (n * 9 + 9) // 10))
-    for group, at, value in session.execute(wanted):
-        stats[group].at_rank[int(at)] = max(0.0, float(value))
-    return stats
+def _rollup_key(table: Any, group_by: str | None) -> ColumnElement[Any]:
+    return {None: literal(""), "day": table.day, "template": table.template_name,
+            "batch": table.batch_id}[group_by]  # type: ignore[no-any-return]
 
 
-def _distribution(session: Session, delay: ColumnElement[Any],
-                  accepted: tuple[ColumnElement[bool], ...]) -> list[dict[str, Any]]:
-    """The acceptance-delay histogram (every bucket, empty ones as 0), counted by the database."""
-    bucket = case(*((delay < upper, index) for index, (_, upper) in enumerate(DELAY_BUCKETS[:-1])),
-                  else_=len(DELAY_BUCKETS) - 1).label("bucket")
-    counts = dict(session.execute(select(bucket, func.count()).where(*accepted).group_by(bucket)).all())
-    return [{"label": label, "le_seconds": None if math.isinf(upper) else upper, "count": int(counts.get(i, 0))}
-            for i, (label, upper) in enumerate(DELAY_BUCKETS)]
+def _from_rollups(session: Session, account_id: str, start: datetime, end: datetime, cutoff: datetime,
+                  group_by: str | None, tallies: dict[Any, _Tally]) -> None:
+    """Whole days ``[start, end)`` from the rollups, and the letters deposited on the cutoff's day."""
+    first, last, cutoff_day = rollups.utc_day(start), rollups.utc_day(end), rollups.utc_day(cutoff)
+    empty_is_none = group_by in ("template", "batch")  # the rollups store "no template/batch" as ""
+    key = _rollup_key(KpiDaily, group_by).label("key")
+    closed = (KpiDaily.deposit_day != "") & (KpiDaily.deposit_day < cutoff_day)
+    counts = (select(key, KpiDaily.status, func.sum(KpiDaily.letters), func.sum(KpiDaily.delay_count),
+                     func.sum(KpiDaily.delay_sum_ms), func.sum(case((closed, KpiDaily.letters), else_=0)))
+              .where(KpiDaily.account_id == account_id, KpiDaily.day >= first, KpiDaily.day < last)
+              .group_by(key, KpiDaily.status))
+    for group, status, letters, delay_count, delay_sum, closed_count in session.execute(counts):
+        tally = tallies[(group or None) if empty_is_none else group]
+        tally.by_status[status] = tally.by_status.get(status, 0) + int(letters or 0)
+        tally.delay_count += int(delay_count or 0)
+        tally.delay_sum_ms += int(delay_sum or 0)
+        if status in DELIVERED_STATUSES:
+            tally.closed_delivered += int(closed_count or 0)
+            if status == "neglected":
+                tally.closed_neglected += int(closed_count or 0)
+    bucket_key = _rollup_key(KpiDelayDaily, group_by).label("key")
+    histogram = (select(bucket_key, KpiDelayDaily.bucket, func.sum(KpiDelayDaily.letters))
+                 .where(KpiDelayDaily.account_id == account_id, KpiDelayDaily.day >= first, KpiDelayDaily.day < last)
+                 .group_by(bucket_key, KpiDelayDaily.bucket))
+    for group, bucket, letters in session.execute(histogram):
+        tallies[(group or None) if empty_is_none else group].buckets[int(bucket)] += int(letters or 0)
+    # Deposited on the cutoff's day: closed only if deposited at or before the cutoff itself.
+    edge = (select(Letter.created_at, Letter.template_name, BatchItem.batch_id, Letter.status)
+            .outerjoin(BatchItem, BatchItem.letter_id == Letter.id)
+            .where(Letter.account_id == account_id, Letter.deposited_at >= _midnight(cutoff),
+                   Letter.deposited_at <= cutoff, Letter.created_at >= start, Letter.created_at < end,
+                   Letter.status.in_(DELIVERED_STATUSES)))
+    for created_at, template, batch, status in session.execute(edge):
+        tally = tallies[_group_of(group_by, created_at, template, batch)]
+        tally.closed_delivered += 1
+        tally.closed_neglected += status == "neglected"
+
+
+def _from_letters(session: Session, account_id: str, start: datetime, end: datetime, cutoff: datetime,
+                  group_by: str | None, tallies: dict[Any, _Tally]) -> None:
+    """Letters created in ``[start, end)`` (less than a day), counted one by one."""
+    query = (select(Letter.created_at, Letter.template_name, BatchItem.batch_id, Letter.status, Letter.deposited_at,
+                    Letter.acceptance_delay_seconds)
+             .outerjoin(BatchItem, BatchItem.letter_id == Letter.id)
+             .where(Letter.account_id == account_id, Letter.created_at >= start, Letter.created_at < end))
+    for created_at, template, batch, status, deposited_at, delay in session.execute(query):
+        tally = tallies[_group_of(group_by, created_at, template, batch)]
+        tally.by_status[status] = tally.by_status.get(status, 0) + 1
+        if status in DELIVERED_STATUSES and deposited_at is not None and deposited_at <= cutoff:
+            tally.closed_delivered += 1
+            tally.closed_neglected += status == "neglected"
+        if delay is not None:
+            tally.delay_count += 1
+            tally.delay_sum_ms += round(delay * 1000)
+            tally.buckets[rollups.delay_bucket(delay)] += 1
+
+
+def _group_filter(window: Window, group_by: str | None, key: Any) -> tuple[ColumnElement[bool], ...]:
+    start, end = window.start, window.end
+    if group_by == "day":
+        day = datetime.fromisoformat(key).replace(tzinfo=UTC)
+        start, end = max(start, day), min(end, day + timedelta(days=1))
+    conditions: list[ColumnElement[bool]] = [Letter.created_at >= start, Letter.created_at < end]
+    if group_by == "template":
+        conditions.append(Letter.template_name == key if key is not None else Letter.template_name.is_(None))
+    elif group_by == "batch":
+        in_batch = select(BatchItem.letter_id).where(BatchItem.batch_id == key)
+        conditions.append(Letter.id.in_(in_batch) if key is not None
+                          else ~exists().where(BatchItem.letter_id == Letter.id))
+    return tuple(conditions)
+
+
+def _percentiles(session: Session, account_id: str, window: Window, tally: _Tally, group_by: str | None,
+                 key: Any, span: int) -> None:
+    """Fill ``tally.at_rank`` with the exact delays at the median's and the p90's ranks."""
+    n = tally.delay_count
+    if not n:
+        return
+    ranks = sorted({(n + 1) // 2, n // 2 or 1, n // 2 + 1 if n > 1 else 1, _p90_rank(n)})
+    conditions = (Letter.account_id == account_id, *_group_filter(window, group_by, key))
+    if span <= DIRECT_PERCENTILES_MAX:
+        # No condition on the delay (NULLs are dropped here): the planner then ranges over created_at
+        # (ix_letters_kpi, a day of letters) rather than over an account's every delay.
+        delays = sorted(d for d in session.scalars(select(Letter.acceptance_delay_seconds).where(*conditions))
+                        if d is not None)
+        for rank in ranks:
+            tally.at_rank[rank] = max(0.0, float(delays[rank - 1]))
+        return
+    seen = 0
+    wanted = iter(ranks)
+    rank = next(wanted)
+    for bucket in sorted(tally.buckets):
+        count = tally.buckets[bucket]
+        while rank is not None and rank <= seen + count:
+            low, high = rollups.bucket_range(bucket)
+            delay = Letter.acceptance_delay_seconds
+            query = select(delay).where(*conditions, delay.is_not(None))
+            if not math.isinf(low):
+                query = query.where(delay >= low)
+            if not math.isinf(high):
+                query = query.where(delay < high)
+            value = session.scalar(query.order_by(delay).offset(rank - seen - 1).limit(1))
+            tally.at_rank[rank] = max(0.0, float(value if value is not None else low))
+            rank = next(wanted, None)
+        seen += count
 
 
 def _every_day(window: Window) -> list[str]:

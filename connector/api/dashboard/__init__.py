@@ -80,7 +80,7 @@ def _headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'")
     if request.args.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, str(request.args["lang"]), max_age=365 * 86400, path="/dashboard",
@@ -181,9 +181,24 @@ def _kpi_context(account_id: str) -> dict[str, Any]:
     failures = charts.rate_line("chart-failures", translate("failure_vs_threshold", lang),
                                 translate("failure_vs_threshold_desc", lang), short_days,
                                 [group["technical_failure_rate"] for group in kpis["groups"]], threshold)
+    # The same figures for the uPlot charts (static/dashboard-charts.js), read from the page itself.
+    chart_data = {
+        "days": days,
+        "statuses": [{"key": s, "label": translate(f"status_{s}", lang), "colour": charts.STATUS_COLOURS[s]}
+                     for s in STATUSES],
+        "volume": {s: [group["by_status"][s] for group in kpis["groups"]] for s in STATUSES},
+        "delays": [{"label": b["label"], "count": b["count"]} for b in distribution],
+        "failure_rates": [group["technical_failure_rate"] for group in kpis["groups"]],
+        "threshold": threshold,
+        "accepted_colour": charts.STATUS_COLOURS["accepted"],
+        "labels": {key: translate(text_key, lang) for key, text_key in (
+            ("day", "day"), ("delay", "delay"), ("letters", "letters"), ("volume", "daily_volume"),
+            ("delays", "delay_distribution"), ("failures", "failure_vs_threshold"),
+            ("failure_rate", "failure_rate"), ("threshold", "alert_threshold"), ("accepted", "status_accepted"))},
+    }
     return {"kpis": kpis, "preset": preset, "presets": PRESET_KEYS, "statuses": STATUSES,
             "status_colours": charts.STATUS_COLOURS, "chart_volume": volume, "chart_delays": delays,
-            "chart_failures": failures, "failure_threshold": threshold}
+            "chart_failures": failures, "failure_threshold": threshold, "chart_data": chart_data}
 
 
 def _recent_letters(account_id: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -310,6 +325,7 @@ OPENAPI: dict[str, Any] = {
                                                                  ["letter_id", "kind"])},
     "/dashboard/letters/{letter_id}/evidence": {"get": _doc("Dashboard: the evidence package", _file,
                                                             ["letter_id"])},
-    "/dashboard/static/{filename}": {"get": _doc("Dashboard style sheet", {"200": {"description": "CSS"}},
+    "/dashboard/static/{filename}": {"get": _doc("Dashboard style sheets and scripts (uPlot vendored, MIT)",
+                                                 {"200": {"description": "CSS or JavaScript"}},
                                                  ["filename"])},
 }

@@ -1,4 +1,7 @@
-"""Small server-rendered SVG charts: no JavaScript, no CDN, readable by screen readers.
+"""Small server-rendered SVG charts: the no-JavaScript fallback of the uPlot charts.
+
+With JavaScript, static/dashboard-charts.js draws the same figures with the vendored uPlot and
+hides these; without it (or if the script fails) these stay.
 
 Each chart is an ``<svg role="img">`` with a title and a description, and the page shows the same
 numbers in a table beside it (``<details>``), so nobody has to read a chart to get a figure.

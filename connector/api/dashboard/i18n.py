@@ -44,6 +44,7 @@ TEXTS: dict[str, tuple[str, str]] = {
                                   "Failure rate per day; the dashed line is the alert threshold."),
     "data_table": ("Voir les chiffres", "See the figures"),
     "day": ("Jour", "Day"),
+    "alert_threshold": ("Seuil d'alerte", "Alert threshold"),
     "delay": ("Délai", "Delay"),
     "count": ("Nombre", "Count"),
     "open_alerts": ("Alertes ouvertes", "Open alerts"),

@@ -1,8 +1,11 @@
 """The dashboard's sign-in: an API key once, then a signed session cookie.
 
-The cookie holds the account id, the API key's id and a CSRF token, signed (HMAC) with a key
-derived from ``LRE_ENCRYPTION_KEYS``; the API key itself is never stored. Every request checks
-that the key still exists and is not revoked, so revoking the key ends its dashboard sessions.
+The cookie holds a random session token, signed (HMAC) with a key derived from
+``LRE_ENCRYPTION_KEYS``; the API key itself is never stored. The session lives on the server, in
+``dashboard_sessions`` (keyed by the token's SHA-256, with the account, the key, the CSRF token and
+the expiry): every request reads that row and checks that the key still exists and is not revoked.
+Signing out deletes the row, so a copy of the cookie stops working at once; revoking the key ends
+its sessions too.
 The cookie is ``HttpOnly``, ``SameSite=Strict``, limited to ``/dashboard`` and ``Secure`` when
 the bridge's public URL is https. Forms carry the CSRF token (the sign-in form uses a
 double-submit cookie, since there is no session yet).
@@ -14,21 +17,25 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import Response, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from connector.api.auth import AccountRef, KeyRef
 from connector.api.db import db_session
-from connector.models import Account, ApiKey
+from connector.models import Account, ApiKey, DashboardSessionRow
 from connector.services import Services
 
 SESSION_COOKIE = "lre_dashboard"
 LOGIN_CSRF_COOKIE = "lre_dashboard_login"
 LANG_COOKIE = "lre_dashboard_lang"
 COOKIE_PATH = "/dashboard"
+# Sessions one API key may hold at once: a new sign-in beyond it ends that key's oldest session
+# (the table cannot grow without bound however often someone signs in).
+MAX_SESSIONS_PER_KEY = 20
 
 
 @dataclass(frozen=True)
@@ -50,37 +57,68 @@ def _secure(services: Services) -> bool:
     return services.settings.public_url.startswith("https://")
 
 
-def load_session(services: Services) -> DashboardSession | None:
-    """The visitor's session, or None (no cookie, tampered, expired, or the key was revoked)."""
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _cookie_token(services: Services) -> str | None:
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         return None
     try:
-        data: dict[str, Any] = _serializer(services).loads(
-            raw, max_age=int(services.settings.dashboard_session_hours * 3600))
+        data: Any = _serializer(services).loads(raw, max_age=int(services.settings.dashboard_session_hours * 3600))
     except BadSignature:
         return None
-    found = db_session().execute(
-        select(ApiKey, Account).join(Account, Account.id == ApiKey.account_id)
-        .where(ApiKey.id == str(data.get("k")), ApiKey.account_id == str(data.get("a")))
-    ).first()
-    if found is None or found[0].revoked_at is not None:
+    token = data.get("s") if isinstance(data, dict) else None
+    return token if isinstance(token, str) else None
+
+
+def load_session(services: Services) -> DashboardSession | None:
+    """The visitor's session, or None (no cookie, tampered, expired, signed out, or the key was revoked)."""
+    token = _cookie_token(services)
+    if token is None:
         return None
-    key, account = found
+    found = db_session().execute(
+        select(DashboardSessionRow, ApiKey, Account)
+        .join(ApiKey, ApiKey.id == DashboardSessionRow.api_key_id)
+        .join(Account, Account.id == DashboardSessionRow.account_id)
+        .where(DashboardSessionRow.token_hash == _token_hash(token), ApiKey.account_id == Account.id)
+    ).first()
+    if found is None:
+        return None
+    row, key, account = found
+    if key.revoked_at is not None or row.expires_at <= services.clock():
+        return None
     return DashboardSession(AccountRef(account.id, account.name),
-                            KeyRef(key.id, f"{key.name} (tableau de bord)".strip(), key.prefix), str(data["c"]))
+                            KeyRef(key.id, f"{key.name} (tableau de bord)".strip(), key.prefix), row.csrf)
 
 
 def open_session(services: Services, response: Response, account_id: str, key_id: str) -> None:
-    """Sign the visitor in: set the session cookie on ``response``."""
-    value = _serializer(services).dumps({"a": account_id, "k": key_id, "c": secrets.token_urlsafe(24)})
-    response.set_cookie(SESSION_COOKIE, value, max_age=int(services.settings.dashboard_session_hours * 3600),
+    """Sign the visitor in: store a new session and set its cookie on ``response``."""
+    token = secrets.token_urlsafe(32)
+    now = services.clock()
+    lifetime = timedelta(hours=services.settings.dashboard_session_hours)
+    with services.db.transaction() as session:
+        session.execute(delete(DashboardSessionRow).where(DashboardSessionRow.expires_at <= now))
+        kept = select(DashboardSessionRow.token_hash).where(DashboardSessionRow.api_key_id == key_id).order_by(
+            DashboardSessionRow.created_at.desc()).limit(MAX_SESSIONS_PER_KEY - 1)
+        session.execute(delete(DashboardSessionRow).where(DashboardSessionRow.api_key_id == key_id,
+                                                          DashboardSessionRow.token_hash.not_in(kept)))
+        session.add(DashboardSessionRow(token_hash=_token_hash(token), account_id=account_id, api_key_id=key_id,
+                                        csrf=secrets.token_urlsafe(24), created_at=now, expires_at=now + lifetime))
+    value = _serializer(services).dumps({"s": token})
+    response.set_cookie(SESSION_COOKIE, value, max_age=int(lifetime.total_seconds()),
                         path=COOKIE_PATH, httponly=True, samesite="Strict", secure=_secure(services))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=COOKIE_PATH)
 
 
 def close_session(services: Services, response: Response) -> None:
-    """Sign out: remove the session cookie."""
+    """Sign out: delete the session on the server (a copied cookie is refused from now on) and
+    remove the cookie."""
+    token = _cookie_token(services)
+    if token is not None:
+        with services.db.transaction() as session:
+            session.execute(delete(DashboardSessionRow).where(DashboardSessionRow.token_hash == _token_hash(token)))
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="Strict",
                            secure=_secure(services))
 
