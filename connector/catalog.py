@@ -887,9 +887,9 @@ SEND_BATCH = Operation(
     noun=Text("Batch", "Lot"),
     label=Text("Send a Batch of Registered Letters", "Envoyer un lot de LRE"),
     description=Text(
-        "Sends one letter from a template to every row (line items): e.g. an AG convocation to every co-owner. "
+        "Sends one letter from a template to every row: e.g. an AG convocation to every co-owner. "
         "Every row is checked first; one bad row stops the whole batch, and none is sent.",
-        "Envoie une lettre depuis un modèle à chaque ligne (éléments de ligne) : par ex. la convocation à l'AG "
+        "Envoie une lettre depuis un modèle à chaque ligne : par ex. la convocation à l'AG "
         "à chaque copropriétaire. Toutes les lignes sont vérifiées d'abord ; une seule erreur arrête le lot, "
         "rien n'est envoyé.",
     ),
@@ -904,8 +904,10 @@ SEND_BATCH = Operation(
                              "ordre_du_jour; a row's own value wins.",
                              "Paires clé/valeur, par ex. date_assemblee, heure_assemblee, lieu_assemblee, "
                              "ordre_du_jour ; la valeur propre à une ligne l'emporte.")),
-        InputField("rows", Text("Recipients (one per line item)", "Destinataires (un par élément de ligne)"),
+        InputField("rows", Text("Recipients (one per row)", "Destinataires (un par ligne)"),
                    required=True, to="body.rows", children=BATCH_ROW_CHILDREN),
+        # A list of files without a target: each exporter sends it as the body's ``attachments``
+        # documents ({filename, url} or {filename, content_base64}).
         InputField("attachments", Text("Attachments for every letter", "Pièces jointes à chaque lettre"),
                    FieldType.FILE, list=True,
                    help=Text("PDFs joined to every letter (ordre du jour, comptes…); stored once.",
@@ -922,9 +924,7 @@ SEND_BATCH = Operation(
         IDEMPOTENCY_KEY, SANDBOX_OUTCOME,
     ),
     outputs=BATCH_OUTPUTS,
-    # Make (an array of collections) and n8n (all input items as one batch) join once their exporters
-    # map ``children``; until then they would offer ``rows`` as one text field.
-    platforms=("zapier",),
+    # Every platform: Zapier line items, Make an array of collections, n8n every input item as one row.
     sample={
         "id": "bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c", "object": "batch", "status": "processing", "total": 412,
         "counts": {"pending": 412, "rendered": 0, "submitted": 0, "queued": 0, "deposited": 0, "accepted": 0,

@@ -14,6 +14,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,66 @@ def test_consents_are_recorded_listed_with_pagination_and_revoked(make: MakeApp,
     _conforms(make, "revokeConsent", [revoked])
     assert revoked["status"] == "revoked" and revoked["revoked_by"] == "Cabinet Durand"
     assert [c["id"] for c in make.module("listConsents", {"status": "revoked"})] == [consent["id"]]
+
+
+# --- batches (issue 16): the rows as an array of collections -----------------------------------
+
+ASSEMBLY_DAY = (date.today() + timedelta(days=40)).isoformat()
+CONVOCATION = {
+    "expediteur_nom": "Cabinet Durand, syndic", "expediteur_adresse": "3 place Bellecour\n69002 Lyon",
+    "lieu": "Lyon", "nom_copropriete": "Résidence Les Tilleuls", "adresse_immeuble": "18 rue Victor-Hugo, 69002 Lyon",
+    "date_assemblee": ASSEMBLY_DAY, "heure_assemblee": "18 h 30",
+    "lieu_assemblee": "Salle des fêtes, 2 rue d'Enghien, 69002 Lyon",
+    "ordre_du_jour": "Élection du président de séance\nApprobation des comptes 2026",
+}
+
+
+def _co_owner(n: int, **extra: Any) -> dict[str, Any]:
+    """One row as Make gives an array item: the collection's fields that were mapped."""
+    return {"email": f"make-lot{n}@exemple.fr", "company": f"SCI Lot {n}", "destinataire_nom": f"SCI Lot {n}",
+            "destinataire_adresse": f"{n} rue Victor-Hugo\n69002 Lyon",
+            "data": json.dumps({"lots": [f"Lot {n} : appartement"]}), **extra}
+
+
+def test_a_batch_is_sent_from_an_array_of_rows_with_common_attachments(make: MakeApp, bridge: Bridge) -> None:
+    attachment = make_pdf("Projets de résolution")
+    params = {"template": "convocation_ag_copropriete",
+              "common_data": [{"key": k, "value": v} for k, v in CONVOCATION.items()],
+              "rows": [_co_owner(1), _co_owner(2, type="professional"), _co_owner(3)],
+              "attachments": [{"filename": "projets.pdf", "data": attachment}],
+              "recipient_type": "professional", "reference": "MAKE-AG", "sandbox_outcome": "accepted"}
+    [batch] = make.module("sendBatch", params)
+    _conforms(make, "sendBatch", [batch])
+    assert (batch["object"], batch["total"], batch["reference"]) == ("batch", 3, "MAKE-AG")
+    sent = make.requests[-1]
+    assert (sent["method"], sent["url"]) == ("POST", bridge.url + "/v1/batches")
+    assert [r["email"] for r in sent["body"]["rows"]] == [
+        "make-lot1@exemple.fr", "make-lot2@exemple.fr", "make-lot3@exemple.fr"]
+    # The same execution again (Make retries an incomplete one): the same batch, not a second one.
+    [again] = make.module("sendBatch", params)
+    assert again["id"] == batch["id"]
+    while bridge.drain():
+        pass
+    progress = bridge.json(f"/v1/batches/{batch['id']}")
+    assert progress["counts"]["submitted"] == 3 and progress["progress"]["submitted"] == 1.0
+    letters = bridge.json(f"/v1/batches/{batch['id']}/letters")["data"]
+    assert sorted(row["recipient"]["email"] for row in letters) == [f"make-lot{n}@exemple.fr" for n in (1, 2, 3)]
+    attached = [d for d in progress["documents"] if d["role"] == "attachment"]
+    assert [(d["filename"], d["sha256"]) for d in attached] == [("projets.pdf", hashlib.sha256(attachment).hexdigest())]
+
+
+def test_a_bad_row_is_a_data_error_naming_the_rows_and_nothing_is_sent(make: MakeApp, bridge: Bridge) -> None:
+    params = {"template": "convocation_ag_copropriete",
+              "common_data": [{"key": k, "value": v} for k, v in CONVOCATION.items()],
+              "rows": [_co_owner(1), _co_owner(2, email="pas-une-adresse"), _co_owner(3, data='{"lots": ')],
+              "recipient_type": "professional", "reference": "MAKE-AG-BAD"}
+    with pytest.raises(MakeError) as refused:
+        make.module("sendBatch", params)
+    assert refused.value.type == "DataError" and refused.value.status == 422
+    # The bridge's message counts every bad row and names the first (its JSON is checked first).
+    assert "2 problem(s) in the rows; nothing was stored. First, row 3, column 'data'" in refused.value.message
+    assert refused.value.message.endswith("(field: rows)")
+    assert bridge.json("/v1/batches")["data"] == []  # nothing half-stored
 
 
 def test_the_universal_module_calls_the_bridge_with_the_connection(make: MakeApp) -> None:

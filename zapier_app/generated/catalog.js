@@ -1848,7 +1848,7 @@ module.exports = {
         "noun": "Batch",
         "display": {
           "label": "Send a Batch of Registered Letters",
-          "description": "Sends one letter from a template to every row (line items): e.g. an AG convocation to every co-owner. Every row is checked first; one bad row stops the whole batch, and none is sent."
+          "description": "Sends one letter from a template to every row: e.g. an AG convocation to every co-owner. Every row is checked first; one bad row stops the whole batch, and none is sent."
         },
         "operation": {
           "inputFields": [
@@ -1869,7 +1869,7 @@ module.exports = {
             },
             {
               "key": "rows",
-              "label": "Recipients (one per line item)",
+              "label": "Recipients (one per row)",
               "required": true,
               "children": [
                 {

@@ -5,8 +5,14 @@ import type { INodeProperties } from 'n8n-workflow';
 export interface ParameterSpec {
 	name: string;
 	to?: string;
-	kind: 'plain' | 'locator' | 'mapper' | 'file' | 'pairs' | 'idempotencyKey' | 'dateTime';
+	kind: 'plain' | 'locator' | 'mapper' | 'file' | 'fileList' | 'pairs' | 'idempotencyKey' | 'dateTime';
 	where: 'top' | 'collection';
+}
+
+export interface RowSpec {
+	name: string;
+	key: string;
+	where: 'top' | 'rowFields';
 }
 
 export interface OperationSpec {
@@ -19,6 +25,7 @@ export interface OperationSpec {
 	collection: 'filters' | 'additionalFields';
 	params: ParameterSpec[];
 	sampleKeys: string[];
+	rows?: { to: string; params: RowSpec[] };
 }
 
 export const CATALOG_VERSION = 1;
@@ -30,6 +37,10 @@ export const PROPERTIES: INodeProperties[] = [
     "type": "options",
     "noDataExpression": true,
     "options": [
+      {
+        "name": "Batch",
+        "value": "batch"
+      },
       {
         "name": "Consent",
         "value": "consent"
@@ -60,6 +71,28 @@ export const PROPERTIES: INodeProperties[] = [
       }
     ],
     "default": "letter"
+  },
+  {
+    "displayName": "Operation",
+    "name": "operation",
+    "type": "options",
+    "noDataExpression": true,
+    "displayOptions": {
+      "show": {
+        "resource": [
+          "batch"
+        ]
+      }
+    },
+    "options": [
+      {
+        "name": "Send",
+        "value": "send",
+        "action": "Send a batch of registered letters",
+        "description": "Sends one letter from a template to every row: e.g. an AG convocation to every co-owner. Every row is checked first; one bad row stops the whole batch, and none is sent."
+      }
+    ],
+    "default": "send"
   },
   {
     "displayName": "Operation",
@@ -1719,6 +1752,373 @@ export const PROPERTIES: INodeProperties[] = [
         "description": "Shown on the consent page (why you ask)."
       }
     ]
+  },
+  {
+    "displayName": "Template",
+    "name": "template",
+    "type": "resourceLocator",
+    "required": true,
+    "default": {
+      "mode": "list",
+      "value": ""
+    },
+    "description": "The letter template; its fields appear below once chosen.",
+    "modes": [
+      {
+        "displayName": "From List",
+        "name": "list",
+        "type": "list",
+        "typeOptions": {
+          "searchListMethod": "searchTemplates",
+          "searchable": true
+        }
+      },
+      {
+        "displayName": "By Name",
+        "name": "name",
+        "type": "string",
+        "placeholder": "mise_en_demeure"
+      }
+    ],
+    "displayOptions": {
+      "show": {
+        "resource": [
+          "batch"
+        ],
+        "operation": [
+          "send"
+        ]
+      }
+    }
+  },
+  {
+    "displayName": "Row Recipient Email",
+    "name": "rowEmail",
+    "type": "string",
+    "default": "={{ $json.email }}",
+    "required": true,
+    "description": "Read for each input item (one row per item).",
+    "displayOptions": {
+      "show": {
+        "resource": [
+          "batch"
+        ],
+        "operation": [
+          "send"
+        ]
+      }
+    }
+  },
+  {
+    "displayName": "Row Fields",
+    "name": "rowFields",
+    "type": "collection",
+    "default": {},
+    "placeholder": "Add Row Field",
+    "displayOptions": {
+      "show": {
+        "resource": [
+          "batch"
+        ],
+        "operation": [
+          "send"
+        ]
+      }
+    },
+    "description": "Fields of each row, read for each input item",
+    "options": [
+      {
+        "displayName": "Row Address on the Letter",
+        "name": "rowDestinataireAdresse",
+        "type": "string",
+        "default": "={{ $json.destinataire_adresse }}",
+        "typeOptions": {
+          "rows": 4
+        },
+        "description": "Read for each input item (one row per item)."
+      },
+      {
+        "displayName": "Row Company",
+        "name": "rowCompany",
+        "type": "string",
+        "default": "={{ $json.company }}",
+        "description": "Read for each input item (one row per item)."
+      },
+      {
+        "displayName": "Row First Name",
+        "name": "rowFirstName",
+        "type": "string",
+        "default": "={{ $json.first_name }}",
+        "description": "Read for each input item (one row per item)."
+      },
+      {
+        "displayName": "Row Last Name",
+        "name": "rowLastName",
+        "type": "string",
+        "default": "={{ $json.last_name }}",
+        "description": "Read for each input item (one row per item)."
+      },
+      {
+        "displayName": "Row Name on the Letter",
+        "name": "rowDestinataireNom",
+        "type": "string",
+        "default": "={{ $json.destinataire_nom }}",
+        "description": "Read for each input item (one row per item)."
+      },
+      {
+        "displayName": "Row Other Template Values of This Row (JSON)",
+        "name": "rowData",
+        "type": "string",
+        "default": "={{ $json.data }}",
+        "typeOptions": {
+          "rows": 4
+        },
+        "placeholder": "{\"lots\": [\"Lot 12 : appartement\"]}",
+        "description": "A JSON object of this row's own template values, e.g. the co-owner's lots. Read for each input item (one row per item)."
+      },
+      {
+        "displayName": "Row Recipient Type",
+        "name": "rowType",
+        "type": "options",
+        "options": [
+          {
+            "name": "Association",
+            "value": "association"
+          },
+          {
+            "name": "Individual (needs prior consent)",
+            "value": "individual"
+          },
+          {
+            "name": "Professional (company, sole trader)",
+            "value": "professional"
+          },
+          {
+            "name": "Public administration",
+            "value": "administration"
+          }
+        ],
+        "default": "association",
+        "description": "Empty: the batch's recipient type. Read for each input item (one row per item)."
+      },
+      {
+        "displayName": "Row Reference of This Letter",
+        "name": "rowReference",
+        "type": "string",
+        "default": "={{ $json.reference }}",
+        "description": "Read for each input item (one row per item)."
+      }
+    ]
+  },
+  {
+    "displayName": "Attachments for Every Letter Source",
+    "name": "attachmentsSource",
+    "type": "options",
+    "default": "none",
+    "description": "PDFs joined to every letter (ordre du jour, comptes…); stored once.",
+    "options": [
+      {
+        "name": "Binary Properties of the First Input Item",
+        "value": "binary"
+      },
+      {
+        "name": "None",
+        "value": "none"
+      },
+      {
+        "name": "URLs",
+        "value": "url"
+      }
+    ],
+    "displayOptions": {
+      "show": {
+        "resource": [
+          "batch"
+        ],
+        "operation": [
+          "send"
+        ]
+      }
+    }
+  },
+  {
+    "displayName": "Input Binary Fields",
+    "name": "attachmentsBinaryProperties",
+    "type": "string",
+    "default": "data",
+    "required": true,
+    "placeholder": "ordre_du_jour, comptes",
+    "hint": "Names of the first input item's binary fields holding the PDFs, separated by commas",
+    "displayOptions": {
+      "show": {
+        "resource": [
+          "batch"
+        ],
+        "operation": [
+          "send"
+        ],
+        "attachmentsSource": [
+          "binary"
+        ]
+      }
+    }
+  },
+  {
+    "displayName": "Attachments for Every Letter URLs",
+    "name": "attachmentsUrls",
+    "type": "string",
+    "default": "",
+    "required": true,
+    "placeholder": "https://example.com/ordre-du-jour.pdf",
+    "hint": "URLs the bridge downloads, separated by commas or new lines",
+    "displayOptions": {
+      "show": {
+        "resource": [
+          "batch"
+        ],
+        "operation": [
+          "send"
+        ],
+        "attachmentsSource": [
+          "url"
+        ]
+      }
+    }
+  },
+  {
+    "displayName": "Additional Fields",
+    "name": "additionalFields",
+    "type": "collection",
+    "default": {},
+    "placeholder": "Add Field",
+    "displayOptions": {
+      "show": {
+        "resource": [
+          "batch"
+        ],
+        "operation": [
+          "send"
+        ]
+      }
+    },
+    "options": [
+      {
+        "displayName": "Idempotency Key",
+        "name": "idempotencyKey",
+        "type": "string",
+        "default": "",
+        "description": "Leave empty: a key derived from the execution, this node and the item makes a retried execution never send twice. Set it (e.g. a row ID) to decide yourself what counts as the same letter."
+      },
+      {
+        "displayName": "Notification Message",
+        "name": "message",
+        "type": "string",
+        "default": "",
+        "typeOptions": {
+          "rows": 4
+        },
+        "description": "Text of the email telling the recipient a registered letter awaits them."
+      },
+      {
+        "displayName": "Recipient Type",
+        "name": "recipientType",
+        "type": "options",
+        "options": [
+          {
+            "name": "Association",
+            "value": "association"
+          },
+          {
+            "name": "Individual (needs prior consent)",
+            "value": "individual"
+          },
+          {
+            "name": "Professional (company, sole trader)",
+            "value": "professional"
+          },
+          {
+            "name": "Public administration",
+            "value": "administration"
+          }
+        ],
+        "default": "professional",
+        "description": "For rows that give none. Individuals need their prior consent (CPCE art. L.100)."
+      },
+      {
+        "displayName": "Sandbox Outcome",
+        "name": "sandboxOutcome",
+        "type": "options",
+        "options": [
+          {
+            "name": "Accepted",
+            "value": "accepted"
+          },
+          {
+            "name": "Could not be sent",
+            "value": "failed"
+          },
+          {
+            "name": "E-mail bounced",
+            "value": "bounced"
+          },
+          {
+            "name": "Not claimed within 15 days",
+            "value": "neglected"
+          },
+          {
+            "name": "Refused",
+            "value": "refused"
+          }
+        ],
+        "default": "accepted",
+        "description": "Only with the sandbox provider: the outcome the simulated letter will have."
+      },
+      {
+        "displayName": "Template Values Common to Every Letter",
+        "name": "commonData",
+        "type": "fixedCollection",
+        "typeOptions": {
+          "multipleValues": true
+        },
+        "default": {},
+        "placeholder": "Add Pair",
+        "options": [
+          {
+            "name": "pairs",
+            "displayName": "Pair",
+            "values": [
+              {
+                "displayName": "Key",
+                "name": "key",
+                "type": "string",
+                "default": ""
+              },
+              {
+                "displayName": "Value",
+                "name": "value",
+                "type": "string",
+                "default": ""
+              }
+            ]
+          }
+        ],
+        "description": "Key/value pairs, e.g. date_assemblee, heure_assemblee, lieu_assemblee, ordre_du_jour; a row's own value wins."
+      },
+      {
+        "displayName": "Urgent Assembly (Skip the 21-day Notice Check)",
+        "name": "allowShortNotice",
+        "type": "boolean",
+        "default": false
+      },
+      {
+        "displayName": "Your Reference",
+        "name": "reference",
+        "type": "string",
+        "default": "",
+        "placeholder": "DOSSIER-42",
+        "description": "Your own reference (case, invoice…), to find the letter later."
+      }
+    ]
   }
 ];
 
@@ -2433,6 +2833,132 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       "url",
       "withdrawn_at"
     ]
+  },
+  "batch:send": {
+    "catalogKey": "send_batch",
+    "method": "POST",
+    "path": "/v1/batches",
+    "list": false,
+    "firstOfList": false,
+    "binary": false,
+    "collection": "additionalFields",
+    "params": [
+      {
+        "name": "template",
+        "to": "body.template",
+        "kind": "locator",
+        "where": "top"
+      },
+      {
+        "name": "commonData",
+        "to": "body.data",
+        "kind": "pairs",
+        "where": "collection"
+      },
+      {
+        "name": "attachments",
+        "to": "body.attachments",
+        "kind": "fileList",
+        "where": "top"
+      },
+      {
+        "name": "recipientType",
+        "to": "body.recipient_type",
+        "kind": "plain",
+        "where": "collection"
+      },
+      {
+        "name": "message",
+        "to": "body.message",
+        "kind": "plain",
+        "where": "collection"
+      },
+      {
+        "name": "reference",
+        "to": "body.reference",
+        "kind": "plain",
+        "where": "collection"
+      },
+      {
+        "name": "allowShortNotice",
+        "to": "body.allow_short_notice",
+        "kind": "plain",
+        "where": "collection"
+      },
+      {
+        "name": "idempotencyKey",
+        "to": "header.Idempotency-Key",
+        "kind": "idempotencyKey",
+        "where": "collection"
+      },
+      {
+        "name": "sandboxOutcome",
+        "to": "body.sandbox_outcome",
+        "kind": "plain",
+        "where": "collection"
+      }
+    ],
+    "sampleKeys": [
+      "counts",
+      "created_at",
+      "id",
+      "links",
+      "object",
+      "progress",
+      "reference",
+      "status",
+      "total"
+    ],
+    "rows": {
+      "to": "body.rows",
+      "params": [
+        {
+          "name": "rowEmail",
+          "key": "email",
+          "where": "top"
+        },
+        {
+          "name": "rowType",
+          "key": "type",
+          "where": "rowFields"
+        },
+        {
+          "name": "rowCompany",
+          "key": "company",
+          "where": "rowFields"
+        },
+        {
+          "name": "rowFirstName",
+          "key": "first_name",
+          "where": "rowFields"
+        },
+        {
+          "name": "rowLastName",
+          "key": "last_name",
+          "where": "rowFields"
+        },
+        {
+          "name": "rowReference",
+          "key": "reference",
+          "where": "rowFields"
+        },
+        {
+          "name": "rowDestinataireNom",
+          "key": "destinataire_nom",
+          "where": "rowFields"
+        },
+        {
+          "name": "rowDestinataireAdresse",
+          "key": "destinataire_adresse",
+          "where": "rowFields"
+        },
+        {
+          "name": "rowData",
+          "key": "data",
+          "where": "rowFields"
+        }
+      ]
+    }
   }
 };
 
