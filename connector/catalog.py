@@ -399,6 +399,23 @@ def trigger_item(event_id: str, event_type: str, occurred_at: str, letter: Mappi
     }
 
 
+def account_event_item(event_id: str, event_type: str, occurred_at: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The item a trigger on an account event (consent.*, alert.*, batch.*) gives the next step.
+
+    The item's ``id`` is the EVENT's (Zapier de-duplicates items by id: an invitation accepted then
+    withdrawn is two events of one invitation); the object's own id is under its name
+    (``invitation_id``, ``alert_id``: :attr:`AccountEventType.id_key`); its other fields keep theirs.
+    One definition for every platform: the Zapier app's ``eventItem`` (``zapier_app/lib/hooks.js``),
+    the n8n trigger and the Make webhook give these keys, and the catalogue's samples are made by it.
+    """
+    id_key = ACCOUNT_EVENTS[event_type].id_key
+    own = {key: value for key, value in data.items() if key not in ("id", "type", "occurred_at", id_key)}
+    return {"id": event_id, "type": event_type, "occurred_at": occurred_at, id_key: data.get("id"), **own}
+
+
+# Event ids of the samples (an event id is ``evt_`` and 32 hex digits).
+SAMPLE_EVENT_ID = "evt_8c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"
+
 # letter.<status> -> kind of the proof issued with it (``/v1/letters/<id>/proofs/<kind>``).
 CATALOG_PROOF_KINDS: dict[str, str] = {f"letter.{status.value}": kind.value
                                        for status, kind in PROOF_KIND_BY_STATUS.items()}
@@ -772,6 +789,12 @@ REVOKE_CONSENT = Operation(
 
 # --- consent collection (issue 18): invite a recipient, and the answer as a trigger ----------------
 
+# The event's own fields, first in every account-event trigger's item (see account_event_item).
+ACCOUNT_EVENT_OUTPUTS = (
+    OutputField("id", Text("Event ID", "ID de l'événement")),
+    OutputField("type", Text("Event type", "Type d'événement")),
+    OutputField("occurred_at", Text("Occurred at", "Survenu le"), FieldType.DATETIME),
+)
 CONSENT_INVITATION_OUTPUTS = (
     OutputField("id", Text("Invitation ID", "ID de l'invitation")),
     OutputField("status", Text("Status", "Statut")),
@@ -837,14 +860,14 @@ CONSENT_ANSWERED = Operation(
                      "expirer l'invitation."),
     endpoint=Endpoint("GET", "/v1/events"),
     inputs=(),
-    outputs=CONSENT_INVITATION_OUTPUTS,
-    sample={**CONSENT_INVITATION_SAMPLE, "status": "accepted", "url": None, "answered_at": "2026-12-02T10:15:00Z",
-            "consent_id": "cns_5a4b3c2d1e0f99887766554433221100"},
+    # The item is the event (its own id, so that Zapier, which de-duplicates by id, sees an acceptance
+    # and a later withdrawal of one invitation as two items) with the invitation's fields.
+    outputs=ACCOUNT_EVENT_OUTPUTS + (OutputField("invitation_id", Text("Invitation ID", "ID de l'invitation")),)
+    + tuple(o for o in CONSENT_INVITATION_OUTPUTS if o.key not in ("id", "url")),
+    sample=account_event_item(SAMPLE_EVENT_ID, "consent.accepted", "2026-12-02T10:15:00Z",
+                              ACCOUNT_EVENTS["consent.accepted"].example),
     events=("consent.accepted", "consent.refused", "consent.expired", "consent.withdrawn"),
     instant=True,
-    # Not in Zapier yet: Zapier de-duplicates trigger items by id, and an invitation's acceptance and
-    # later withdrawal share the invitation's id.
-    platforms=NOT_ZAPIER,
 )
 
 # --- batches (issue 16): one template to every row of a list (Zapier line items) ----------------
@@ -940,9 +963,10 @@ SEND_BATCH = Operation(
 # --- alerts (issue 17): a new alert as a trigger, to post it to Slack or by e-mail ------------------
 
 ALERT_OUTPUTS = (
-    OutputField("id", Text("Alert ID", "ID de l'alerte")),
+    OutputField("id", Text("Event ID", "ID de l'événement")),
     OutputField("type", Text("Event type", "Type d'événement")),
     OutputField("occurred_at", Text("Raised at", "Levée le"), FieldType.DATETIME),
+    OutputField("alert_id", Text("Alert ID", "ID de l'alerte")),
     OutputField("rule", Text("Rule", "Règle")),
     OutputField("label_en", Text("Rule (English)", "Règle (anglais)")),
     OutputField("label_fr", Text("Rule (French)", "Règle (français)")),
@@ -965,8 +989,8 @@ NEW_ALERT = Operation(
     endpoint=Endpoint("GET", "/v1/events"),
     inputs=(),
     outputs=ALERT_OUTPUTS,
-    sample={"id": "alr_12", "type": "alert.raised", "occurred_at": "2026-12-01T09:00:00Z",
-            **{k: v for k, v in ACCOUNT_EVENTS["alert.raised"].example.items() if k != "id"}},
+    sample=account_event_item(SAMPLE_EVENT_ID, "alert.raised", "2026-12-01T09:00:00Z",
+                              ACCOUNT_EVENTS["alert.raised"].example),
     events=("alert.raised",),
     instant=True,
 )

@@ -450,10 +450,13 @@ def test_a_consent_invitation_and_its_answer_reach_the_scenario(make: MakeApp, b
     [delivery] = catcher.delivered()
     bundle = make.incoming("consentAnswered", delivery.headers, delivery.body)
     _conforms(make, "watchConsentAnswered", [bundle])
-    assert (bundle["id"], bundle["status"]) == (invitation["id"], "accepted") and bundle["consent_id"]
+    # The bundle is the event (its id), the invitation's id under its own name.
+    assert (bundle["invitation_id"], bundle["status"]) == (invitation["id"], "accepted") and bundle["consent_id"]
+    assert bundle["id"].startswith("evt_") and bundle["type"] == "consent.accepted"
     polled = make.module("pollConsentAnswered", {})
     _conforms(make, "pollConsentAnswered", polled)
-    assert [(p["id"], p["status"]) for p in polled] == [(invitation["id"], "accepted")]
+    assert [(p["id"], p["invitation_id"], p["status"]) for p in polled] == [(bundle["id"], invitation["id"],
+                                                                             "accepted")]
     make.detach("consentAnswered", {}, data)
     assert bridge.get(f"/v1/hooks/{data['hookId']}")[0] == 404
 
@@ -495,6 +498,7 @@ def test_an_alert_reaches_the_scenario(make: MakeApp, bridge: Bridge, catcher: R
     bundle = make.incoming(hook, delivery.headers, delivery.body)
     _conforms(make, watch, [bundle])
     assert bundle["rule"] == "technical_failure_rate" and bundle["type"] == "alert.raised"
+    assert bundle["id"].startswith("evt_") and bundle["alert_id"].startswith("alr_")
     polled = make.module(poll, {})
     _conforms(make, poll, polled)
     assert [p["id"] for p in polled] == [bundle["id"]]

@@ -38,6 +38,7 @@ from connector.catalog import (
     Operation,
     OutputField,
 )
+from connector.events import ACCOUNT_EVENTS
 
 PLATFORM = "make"
 CONNECTION = "lreBridge"
@@ -373,9 +374,13 @@ def _event_output(op: Operation, source: str, event_id: str) -> dict[str, Any]:
         "proof_kind": f"{{{{switch({source}.type; {'; '.join(kinds)}; null)}}}}",
         "letter_created_at": f"{{{{{data}.created_at}}}}",
     }
-    # Other events (consent.*, alert.*) carry their object as ``data``: its keys are the outputs.
+    # Other events (consent.*, alert.*) carry their object as ``data``: the item is the event (its id)
+    # with the object's id under its name (invitation_id…) and its other keys (catalog.account_event_item).
     letter_event = all(event.startswith("letter.") for event in op.events)
     output: dict[str, Any] = {}
+    if not letter_event:
+        output["id"] = event_id
+        output[ACCOUNT_EVENTS[op.events[0]].id_key] = f"{{{{{data}.id}}}}"
     for o in op.outputs:
         if o.type == FieldType.FILE:
             continue

@@ -33,6 +33,7 @@ from connector.catalog import (
     Kind,
     Operation,
 )
+from connector.events import ACCOUNT_EVENTS
 
 PLATFORM = "n8n"
 GENERATED_FILE = Path("nodes") / "LreBridge" / "generated" / "catalog.ts"
@@ -484,6 +485,7 @@ def n8n_definition(catalog: Catalog = CATALOG) -> dict[str, Any]:
         "triggerEvents": trigger_events(catalog),
         "triggerFilters": trigger_filters(catalog),
         "proofKinds": dict(catalog.proof_kinds),
+        "eventIdKeys": {t: e.id_key for t, e in sorted(ACCOUNT_EVENTS.items())},
         "authTest": {"method": catalog.authentication.test.method, "path": catalog.authentication.test.path},
     }
 
@@ -512,7 +514,9 @@ def render_generated(catalog: Catalog = CATALOG) -> str:
         f"{dump(data['triggerEvents'])};\n\n"
         f"export const TRIGGER_FILTERS: Array<INodeProperties & {{ to: string }}> = "
         f"{dump(data['triggerFilters'])};\n\n"
-        f"export const PROOF_KINDS: Record<string, string> = {dump(data['proofKinds'])};\n"
+        f"export const PROOF_KINDS: Record<string, string> = {dump(data['proofKinds'])};\n\n"
+        "// Account event type -> the item's key for its object's id (catalog.account_event_item).\n"
+        f"export const EVENT_ID_KEYS: Record<string, string> = {dump(data['eventIdKeys'])};\n"
     )
 
 

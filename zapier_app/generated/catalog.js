@@ -871,6 +871,130 @@ module.exports = {
           }
         }
       },
+      "consent_answered": {
+        "key": "consent_answered",
+        "noun": "Consent Invitation",
+        "display": {
+          "label": "Consent Answered",
+          "description": "Triggers when a person accepts, refuses or withdraws consent, or lets an invitation expire."
+        },
+        "operation": {
+          "type": "hook",
+          "outputFields": [
+            {
+              "key": "id",
+              "label": "Event ID",
+              "type": "string"
+            },
+            {
+              "key": "type",
+              "label": "Event type",
+              "type": "string"
+            },
+            {
+              "key": "occurred_at",
+              "label": "Occurred at",
+              "type": "datetime"
+            },
+            {
+              "key": "invitation_id",
+              "label": "Invitation ID",
+              "type": "string"
+            },
+            {
+              "key": "status",
+              "label": "Status",
+              "type": "string"
+            },
+            {
+              "key": "email",
+              "label": "E-mail",
+              "type": "string"
+            },
+            {
+              "key": "name",
+              "label": "Name",
+              "type": "string"
+            },
+            {
+              "key": "emailed",
+              "label": "E-mailed by the bridge",
+              "type": "boolean"
+            },
+            {
+              "key": "expires_at",
+              "label": "Expires at",
+              "type": "datetime"
+            },
+            {
+              "key": "answered_at",
+              "label": "Answered at",
+              "type": "datetime"
+            },
+            {
+              "key": "consent_id",
+              "label": "Consent ID (register)",
+              "type": "string"
+            },
+            {
+              "key": "proof__ip_address",
+              "label": "Answer's IP address",
+              "type": "string"
+            },
+            {
+              "key": "proof__text_sha256",
+              "label": "SHA-256 of the text shown",
+              "type": "string"
+            },
+            {
+              "key": "proof__certificate__url",
+              "label": "Certificate (PDF) URL",
+              "type": "string"
+            },
+            {
+              "key": "created_at",
+              "label": "Created at",
+              "type": "datetime"
+            }
+          ],
+          "sample": {
+            "id": "evt_8c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f",
+            "type": "consent.accepted",
+            "occurred_at": "2026-12-02T10:15:00Z",
+            "invitation_id": "cinv_0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            "object": "consent_invitation",
+            "status": "accepted",
+            "email": "jeanne.martin@exemple.fr",
+            "name": "Jeanne Martin",
+            "first_name": "Jeanne",
+            "last_name": "Martin",
+            "message": "Pour vos prochains avis d'échéance.",
+            "language": "fr",
+            "url": null,
+            "emailed": false,
+            "created_at": "2026-12-01T09:00:00Z",
+            "expires_at": "2026-12-08T09:00:00Z",
+            "answered_at": "2026-12-02T10:15:00Z",
+            "consent_id": "cns_5a4b3c2d1e0f99887766554433221100",
+            "proof": {
+              "answered_at": "2026-12-02T10:15:00Z",
+              "ip_address": "203.0.113.7",
+              "user_agent": "Mozilla/5.0",
+              "text_version": "2026-12-01",
+              "text_language": "fr",
+              "text_sha256": "9f2c0d6e2b1a4c3d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5",
+              "text": "…",
+              "certificate": {
+                "sha256": "4be1c1d0a8f8e1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a",
+                "size": 30120,
+                "url": "https://lre.exemple.fr/v1/consents/invitations/cinv_0f1e2d3c4b5a69788796a5b4c3d2e1f0/certificate"
+              }
+            },
+            "withdrawn_at": null,
+            "expired_at": null
+          }
+        }
+      },
       "new_alert": {
         "key": "new_alert",
         "noun": "Alert",
@@ -883,7 +1007,7 @@ module.exports = {
           "outputFields": [
             {
               "key": "id",
-              "label": "Alert ID",
+              "label": "Event ID",
               "type": "string"
             },
             {
@@ -895,6 +1019,11 @@ module.exports = {
               "key": "occurred_at",
               "label": "Raised at",
               "type": "datetime"
+            },
+            {
+              "key": "alert_id",
+              "label": "Alert ID",
+              "type": "string"
             },
             {
               "key": "rule",
@@ -943,9 +1072,10 @@ module.exports = {
             }
           ],
           "sample": {
-            "id": "alr_12",
+            "id": "evt_8c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f",
             "type": "alert.raised",
             "occurred_at": "2026-12-01T09:00:00Z",
+            "alert_id": "alr_12",
             "object": "alert",
             "rule": "technical_failure_rate",
             "label_fr": "Taux d'échec technique",
@@ -2582,6 +2712,19 @@ module.exports = {
           }
         }
       },
+      "consent_answered": {
+        "kind": "trigger",
+        "method": "GET",
+        "path": "/v1/events",
+        "events": [
+          "consent.accepted",
+          "consent.refused",
+          "consent.expired",
+          "consent.withdrawn"
+        ],
+        "instant": true,
+        "inputs": {}
+      },
       "new_alert": {
         "kind": "trigger",
         "method": "GET",
@@ -2648,6 +2791,18 @@ module.exports = {
       "letter.refused": "refusal",
       "letter.neglected": "negligence",
       "letter.bounced": "bounce"
+    },
+    "eventIdKeys": {
+      "alert.raised": "alert_id",
+      "alert.resolved": "alert_id",
+      "batch.completed": "batch_id",
+      "batch.created": "batch_id",
+      "consent.accepted": "invitation_id",
+      "consent.expired": "invitation_id",
+      "consent.invited": "invitation_id",
+      "consent.refused": "invitation_id",
+      "consent.withdrawn": "invitation_id",
+      "hook.disabled": "hook_id"
     }
   }
 };

@@ -3034,3 +3034,17 @@ export const PROOF_KINDS: Record<string, string> = {
   "letter.neglected": "negligence",
   "letter.bounced": "bounce"
 };
+
+// Account event type -> the item's key for its object's id (catalog.account_event_item).
+export const EVENT_ID_KEYS: Record<string, string> = {
+  "alert.raised": "alert_id",
+  "alert.resolved": "alert_id",
+  "batch.completed": "batch_id",
+  "batch.created": "batch_id",
+  "consent.accepted": "invitation_id",
+  "consent.expired": "invitation_id",
+  "consent.invited": "invitation_id",
+  "consent.refused": "invitation_id",
+  "consent.withdrawn": "invitation_id",
+  "hook.disabled": "hook_id"
+};
