@@ -940,6 +940,14 @@ SEND_BATCH = Operation(
                    help=Text("For rows that give none. Individuals need their prior consent (CPCE art. L.100).",
                              "Pour les lignes qui n'en donnent pas. Un particulier doit avoir consenti (CPCE "
                              "art. L.100).")),
+        InputField("legal_basis", LEGAL_BASIS.label, to="body.legal_basis", choices=LEGAL_BASIS.choices,
+                   help=Text("For rows whose recipients are individuals: consent (each must have consented), or "
+                             "the co-owner basis for a syndic's notifications (enabled for your account; "
+                             "co-owners who asked for paper are refused). Empty: as for one letter.",
+                             "Pour les lignes dont le destinataire est un particulier : consentement (chacun doit "
+                             "avoir consenti) ou la base copropriété pour les notifications du syndic (activée "
+                             "pour votre compte ; les copropriétaires qui ont demandé le papier sont refusés). "
+                             "Vide : comme pour une lettre.")),
         MESSAGE, REFERENCE,
         InputField("allow_short_notice", Text("Urgent assembly (skip the 21-day notice check)",
                                               "Assemblée urgente (sans le contrôle du délai de 21 jours)"),

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from pypdf import PdfReader
 from werkzeug.serving import make_server
 
 from tests.consent_helpers import form_fields, path_of
@@ -301,11 +302,17 @@ def _co_owner(n: int, **extra: Any) -> dict[str, Any]:
 
 def test_a_batch_is_sent_from_an_array_of_rows_with_common_attachments(make: MakeApp, bridge: Bridge) -> None:
     attachment = make_pdf("Projets de résolution")
+    # A syndic's co-owners are individuals: the account opts into the condominium basis (loi 65-557 42-1).
+    [enabled] = make.module("makeApiCall", {"url": "/v1/consents/legal-bases", "method": "PUT", "body": {
+        "condominium": True, "statement": "Courrier d'information du 2 mai 2024 et affichage dans le hall."}})
+    assert enabled["statusCode"] == 200
+    individual = _co_owner(3, type="individual", first_name="Jeanne", last_name="Martin", company="")
     params = {"template": "convocation_ag_copropriete",
               "common_data": [{"key": k, "value": v} for k, v in CONVOCATION.items()],
-              "rows": [_co_owner(1), _co_owner(2, type="professional"), _co_owner(3)],
+              "rows": [_co_owner(1), _co_owner(2, type="professional"), individual],
               "attachments": [{"filename": "projets.pdf", "data": attachment}],
-              "recipient_type": "professional", "reference": "MAKE-AG", "sandbox_outcome": "accepted"}
+              "recipient_type": "professional", "legal_basis": "condominium", "reference": "MAKE-AG",
+              "sandbox_outcome": "accepted"}
     [batch] = make.module("sendBatch", params)
     _conforms(make, "sendBatch", [batch])
     assert (batch["object"], batch["total"], batch["reference"]) == ("batch", 3, "MAKE-AG")
@@ -322,6 +329,8 @@ def test_a_batch_is_sent_from_an_array_of_rows_with_common_attachments(make: Mak
     assert progress["counts"]["submitted"] == 3 and progress["progress"]["submitted"] == 1.0
     letters = bridge.json(f"/v1/batches/{batch['id']}/letters")["data"]
     assert sorted(row["recipient"]["email"] for row in letters) == [f"make-lot{n}@exemple.fr" for n in (1, 2, 3)]
+    assert {row["recipient"]["email"]: row["recipient"]["type"] for row in letters}["make-lot3@exemple.fr"] == \
+        "individual"
     attached = [d for d in progress["documents"] if d["role"] == "attachment"]
     assert [(d["filename"], d["sha256"]) for d in attached] == [("projets.pdf", hashlib.sha256(attachment).hexdigest())]
 
@@ -338,6 +347,46 @@ def test_a_bad_row_is_a_data_error_naming_the_rows_and_nothing_is_sent(make: Mak
     assert "2 problem(s) in the rows; nothing was stored. First, row 3, column 'data'" in refused.value.message
     assert refused.value.message.endswith("(field: rows)")
     assert bridge.json("/v1/batches")["data"] == []  # nothing half-stored
+
+
+def test_the_convocation_blueprint_sends_its_sheet_as_one_batch(make: MakeApp, bridge: Bridge) -> None:
+    """make_blueprints/scenarios/convocation-ag-sheets: the aggregator's row mapping applied to sheet rows
+    (as Make maps ``{{1.`N`}}``), then the batch module's own mapper, against the live bridge."""
+    import re
+
+    blueprint = json.loads((APP_DIR.parent / "scenarios" / "convocation-ag-sheets" / "blueprint.json").read_text())
+    aggregator, send = blueprint["flow"][1], blueprint["flow"][2]
+    sheet = [["lot1@exemple.fr", "individual", "", "Jeanne", "Martin", "Mme Jeanne Martin",
+              "18 rue Victor-Hugo, apt 12\n69002 Lyon", "Lot 12 : appartement | Lot 112 : cave", "AG-LOT-12"],
+             ["sci@exemple.fr", "professional", "SCI du Parc", "", "", "SCI du Parc",
+              "4 quai Saint-Antoine\n69002 Lyon", "Lot 3 : local commercial", "AG-LOT-3"]]
+
+    def mapped(value: str, row: list[str]) -> str:
+        return re.sub(r"{{1\.`(\d+)`}}", lambda m: row[int(m.group(1))], value)
+
+    rows = [{key: mapped(value, row) for key, value in aggregator["mapper"].items()} for row in sheet]
+    params = {k: v for k, v in send["mapper"].items() if k != "rows"}
+    assert send["mapper"]["rows"] == "{{2.array}}"
+    soon = (date.today() + timedelta(days=40)).isoformat()  # the blueprint's date is an example to edit
+    params["common_data"] = [{**p, "value": soon} if p["key"] == "date_assemblee" else p
+                             for p in params["common_data"]]
+    [enabled] = make.module("makeApiCall", {"url": "/v1/consents/legal-bases", "method": "PUT", "body": {
+        "condominium": True, "statement": "Courrier d'information du 2 mai 2024 et affichage dans le hall."}})
+    assert enabled["statusCode"] == 200
+    [batch] = make.module("sendBatch", {**params, "rows": rows})
+    assert batch["total"] == 2 and batch["reference"] == "AG-2027-03-15"
+    while bridge.drain():
+        pass
+    letters = bridge.json(f"/v1/batches/{batch['id']}/letters")["data"]
+    assert sorted((row["recipient"]["email"], row["recipient"]["type"]) for row in letters) == [
+        ("lot1@exemple.fr", "individual"), ("sci@exemple.fr", "professional")]
+    # The row's own values (the lots, from the sheet's column H) are in that co-owner's letter.
+    jeanne = next(row for row in letters if row["recipient"]["email"] == "lot1@exemple.fr")
+    letter_id = jeanne.get("letter_id") or jeanne["id"]
+    status, _, pdf = bridge.get(f"/v1/letters/{letter_id}/document")
+    assert status == 200
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Lot 112 : cave" in text and "Mme Jeanne Martin" in text
 
 
 def test_the_universal_module_calls_the_bridge_with_the_connection(make: MakeApp) -> None:

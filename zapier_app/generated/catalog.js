@@ -2112,6 +2112,29 @@ module.exports = {
               "default": "professional"
             },
             {
+              "key": "legal_basis",
+              "label": "Legal basis",
+              "type": "string",
+              "helpText": "For rows whose recipients are individuals: consent (each must have consented), or the co-owner basis for a syndic's notifications (enabled for your account; co-owners who asked for paper are refused). Empty: as for one letter.",
+              "choices": [
+                {
+                  "value": "professional",
+                  "label": "Professional recipient (no consent needed)",
+                  "sample": "professional"
+                },
+                {
+                  "value": "consent",
+                  "label": "Recipient's consent (CPCE art. L.100)",
+                  "sample": "consent"
+                },
+                {
+                  "value": "condominium",
+                  "label": "Notification to a co-owner (loi 65-557 art. 42-1)",
+                  "sample": "condominium"
+                }
+              ]
+            },
+            {
               "key": "message",
               "label": "Notification message",
               "type": "text",
@@ -2758,6 +2781,9 @@ module.exports = {
           "recipient_type": {
             "to": "body.recipient_type",
             "default": "professional"
+          },
+          "legal_basis": {
+            "to": "body.legal_basis"
           },
           "message": {
             "to": "body.message"

@@ -2010,6 +2010,27 @@ export const PROPERTIES: INodeProperties[] = [
         "description": "Leave empty: a key derived from the execution, this node and the item makes a retried execution never send twice. Set it (e.g. a row ID) to decide yourself what counts as the same letter."
       },
       {
+        "displayName": "Legal Basis",
+        "name": "legalBasis",
+        "type": "options",
+        "options": [
+          {
+            "name": "Notification to a co-owner (loi 65-557 art. 42-1)",
+            "value": "condominium"
+          },
+          {
+            "name": "Professional recipient (no consent needed)",
+            "value": "professional"
+          },
+          {
+            "name": "Recipient's consent (CPCE art. L.100)",
+            "value": "consent"
+          }
+        ],
+        "default": "condominium",
+        "description": "For rows whose recipients are individuals: consent (each must have consented), or the co-owner basis for a syndic's notifications (enabled for your account; co-owners who asked for paper are refused). Empty: as for one letter."
+      },
+      {
         "displayName": "Notification Message",
         "name": "message",
         "type": "string",
@@ -2864,6 +2885,12 @@ export const OPERATIONS: Record<string, OperationSpec> = {
       {
         "name": "recipientType",
         "to": "body.recipient_type",
+        "kind": "plain",
+        "where": "collection"
+      },
+      {
+        "name": "legalBasis",
+        "to": "body.legal_basis",
         "kind": "plain",
         "where": "collection"
       },
