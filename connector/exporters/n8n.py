@@ -196,11 +196,14 @@ def _parameter(f: InputField, required: bool) -> dict[str, Any]:
     return param
 
 
-def _template_locator() -> dict[str, Any]:
+def _template_locator(f: InputField) -> dict[str, Any]:
+    # Its fields appear below only where the template's fields are inputs (not for a batch's rows).
+    description = "The letter template; its fields appear below once chosen." if f.alters_dynamic_fields \
+        else _help(f) or "The letter template."
     return {
         "displayName": "Template", "name": "template", "type": "resourceLocator", "required": True,
         "default": {"mode": "list", "value": ""},
-        "description": "The letter template; its fields appear below once chosen.",
+        "description": description,
         "modes": [
             {"displayName": "From List", "name": "list", "type": "list",
              "typeOptions": {"searchListMethod": "searchTemplates", "searchable": True}},
@@ -362,7 +365,7 @@ def _operation(op: Operation, n: N8nName) -> tuple[list[dict[str, Any]], dict[st
             specs.append(_spec_param(f, "top", path))
             continue
         if f.dynamic == Dynamic.TEMPLATES:
-            params.append({**_template_locator(), "displayOptions": show})
+            params.append({**_template_locator(f), "displayOptions": show})
             specs.append(_spec_param(f, "top", path))
         elif f.dynamic == Dynamic.TEMPLATE_FIELDS:
             params.append({**_template_mapper(), "displayOptions": show})

@@ -1762,7 +1762,7 @@ export const PROPERTIES: INodeProperties[] = [
       "mode": "list",
       "value": ""
     },
-    "description": "The letter template; its fields appear below once chosen.",
+    "description": "The letter template every row is filled into.",
     "modes": [
       {
         "displayName": "From List",
