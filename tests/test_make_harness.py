@@ -345,7 +345,9 @@ def test_a_bad_row_is_a_data_error_naming_the_rows_and_nothing_is_sent(make: Mak
     assert refused.value.type == "DataError" and refused.value.status == 422
     # The bridge's message counts every bad row and names the first (its JSON is checked first).
     assert "2 problem(s) in the rows; nothing was stored. First, row 3, column 'data'" in refused.value.message
-    assert refused.value.message.endswith("(field: rows)")
+    # …and the app lists every bad row after it (the problemList IML function over error.details).
+    listed = refused.value.message.split("(field: rows) — ", 1)[1].split("; row ")
+    assert sorted(problem.removeprefix("row ").split(":")[0] for problem in listed) == ["2, email", "3, data"]
     assert bridge.json("/v1/batches")["data"] == []  # nothing half-stored
 
 

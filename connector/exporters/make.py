@@ -48,6 +48,8 @@ UNIVERSAL_MODULE = "makeApiCall"
 IDEMPOTENCY_FUNCTION = "idempotencyKey"
 # A list of files (a batch's common attachments) as the bridge's documents: [{filename, content_base64|url}].
 DOCUMENTS_FUNCTION = "documentList"
+# A 422 that lists problems (a batch's bad rows, error.details): every one after the message.
+PROBLEMS_FUNCTION = "problemList"
 FUNCTION_DIR = Path(__file__).resolve().parent / "make_functions"
 README_SOURCE = Path(__file__).resolve().parent / "make_app_readme.md"
 
@@ -481,6 +483,7 @@ def base() -> dict[str, Any]:
     error: dict[str, Any] = {"message": ERROR_MESSAGE, "type": "RuntimeError"}
     for status, kind in STATUS_ERRORS.items():
         error[status] = {"message": ERROR_MESSAGE, "type": kind}
+    error["422"]["message"] = ERROR_MESSAGE + f"{{{{{PROBLEMS_FUNCTION}(body.error.details)}}}}"
     error["401"] = {"message": "The LRE Bridge refused the API key: edit the connection and paste a valid key "
                                "({{body.error.message}})", "type": "InvalidAccessTokenError"}
     return {
@@ -585,6 +588,9 @@ def make_components(catalog: Catalog = CATALOG, lang: str = "fr") -> dict[str, d
     components["function"][DOCUMENTS_FUNCTION] = {"meta": {}, "files": {
         "code": (FUNCTION_DIR / "document-list.code.js").read_text(encoding="utf-8"),
         "test": (FUNCTION_DIR / "document-list.test.js").read_text(encoding="utf-8")}}
+    components["function"][PROBLEMS_FUNCTION] = {"meta": {}, "files": {
+        "code": (FUNCTION_DIR / "problem-list.code.js").read_text(encoding="utf-8"),
+        "test": (FUNCTION_DIR / "problem-list.test.js").read_text(encoding="utf-8")}}
     polling = {"en": " (polling)", "fr": " (par interrogation)"}[lang]
     for op in make_operations(catalog):
         label, description = op.label.in_(lang), op.description.in_(lang)
