@@ -150,12 +150,13 @@ def test_the_universal_module_only_calls_the_bridge() -> None:
     assert spec["url"].startswith("/")
 
 
-def test_the_custom_iml_function_test_passes_under_node() -> None:
+@pytest.mark.parametrize("name", sorted(p.name for p in (APP / "functions").iterdir()))
+def test_the_custom_iml_function_test_passes_under_node(name: str) -> None:
     node = shutil.which("node")
     if node is None:
-        pytest.fail("node is needed to run the Make app's custom IML function test")
-    code = (APP / "functions/idempotency-key/idempotency-key.code.js").read_text()
-    test = (APP / "functions/idempotency-key/idempotency-key.test.js").read_text()
+        pytest.fail("node is needed to run the Make app's custom IML function tests")
+    code = (APP / f"functions/{name}/{name}.code.js").read_text()
+    test = (APP / f"functions/{name}/{name}.test.js").read_text()
     script = ("const assert = require('assert'); const crypto = require('crypto');\n"
               "const iml = { sha256: (t) => crypto.createHash('sha256').update(t).digest('hex') };\n"
               "let ran = 0; const it = (name, fn) => { fn(); ran += 1; };\n"

@@ -31,6 +31,7 @@ THIRD_PARTY_OUTPUTS: dict[str, dict[str, Any]] = {
     "google-sheets:updateRow": {},
     "slack:CreateMessage": {"channel": {}, "ts": {}, "message": {}},
     "gateway:WebhookRespond": {},
+    "builtin:BasicAggregator": {"array": {}},  # the array aggregator: the bundles it collected
 }
 # Custom webhooks output the payload the sender posts: Tally's form response, DocuSign Connect's JSON.
 WEBHOOK_PAYLOADS: dict[str, dict[str, Any]] = {
@@ -110,7 +111,7 @@ def _load(scenario: Path) -> dict[str, Any]:
 
 def test_there_is_a_blueprint_for_each_scenario_users_ask_for() -> None:
     assert {s.name for s in SCENARIOS} == {"sheets-mise-en-demeure", "formulaire-resiliation", "docusign-pdf-signe",
-                                           "lettre-refusee-slack-sheets"}
+                                           "lettre-refusee-slack-sheets", "convocation-ag-sheets"}
     for scenario in SCENARIOS:
         readme = (scenario / "README.md").read_text(encoding="utf-8")
         assert "Connexions" in readme and "Importer" in readme, scenario.name

@@ -14,11 +14,13 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
+from pypdf import PdfReader
 from werkzeug.serving import make_server
 
 from tests.consent_helpers import form_fields, path_of
@@ -279,6 +281,116 @@ def test_consents_are_recorded_listed_with_pagination_and_revoked(make: MakeApp,
     assert [c["id"] for c in make.module("listConsents", {"status": "revoked"})] == [consent["id"]]
 
 
+# --- batches (issue 16): the rows as an array of collections -----------------------------------
+
+ASSEMBLY_DAY = (date.today() + timedelta(days=40)).isoformat()
+CONVOCATION = {
+    "expediteur_nom": "Cabinet Durand, syndic", "expediteur_adresse": "3 place Bellecour\n69002 Lyon",
+    "lieu": "Lyon", "nom_copropriete": "Résidence Les Tilleuls", "adresse_immeuble": "18 rue Victor-Hugo, 69002 Lyon",
+    "date_assemblee": ASSEMBLY_DAY, "heure_assemblee": "18 h 30",
+    "lieu_assemblee": "Salle des fêtes, 2 rue d'Enghien, 69002 Lyon",
+    "ordre_du_jour": "Élection du président de séance\nApprobation des comptes 2026",
+}
+
+
+def _co_owner(n: int, **extra: Any) -> dict[str, Any]:
+    """One row as Make gives an array item: the collection's fields that were mapped."""
+    return {"email": f"make-lot{n}@exemple.fr", "company": f"SCI Lot {n}", "destinataire_nom": f"SCI Lot {n}",
+            "destinataire_adresse": f"{n} rue Victor-Hugo\n69002 Lyon",
+            "data": json.dumps({"lots": [f"Lot {n} : appartement"]}), **extra}
+
+
+def test_a_batch_is_sent_from_an_array_of_rows_with_common_attachments(make: MakeApp, bridge: Bridge) -> None:
+    attachment = make_pdf("Projets de résolution")
+    # A syndic's co-owners are individuals: the account opts into the condominium basis (loi 65-557 42-1).
+    [enabled] = make.module("makeApiCall", {"url": "/v1/consents/legal-bases", "method": "PUT", "body": {
+        "condominium": True, "statement": "Courrier d'information du 2 mai 2024 et affichage dans le hall."}})
+    assert enabled["statusCode"] == 200
+    individual = _co_owner(3, type="individual", first_name="Jeanne", last_name="Martin", company="")
+    params = {"template": "convocation_ag_copropriete",
+              "common_data": [{"key": k, "value": v} for k, v in CONVOCATION.items()],
+              "rows": [_co_owner(1), _co_owner(2, type="professional"), individual],
+              "attachments": [{"filename": "projets.pdf", "data": attachment}],
+              "recipient_type": "professional", "legal_basis": "condominium", "reference": "MAKE-AG",
+              "sandbox_outcome": "accepted"}
+    [batch] = make.module("sendBatch", params)
+    _conforms(make, "sendBatch", [batch])
+    assert (batch["object"], batch["total"], batch["reference"]) == ("batch", 3, "MAKE-AG")
+    sent = make.requests[-1]
+    assert (sent["method"], sent["url"]) == ("POST", bridge.url + "/v1/batches")
+    assert [r["email"] for r in sent["body"]["rows"]] == [
+        "make-lot1@exemple.fr", "make-lot2@exemple.fr", "make-lot3@exemple.fr"]
+    # The same execution again (Make retries an incomplete one): the same batch, not a second one.
+    [again] = make.module("sendBatch", params)
+    assert again["id"] == batch["id"]
+    while bridge.drain():
+        pass
+    progress = bridge.json(f"/v1/batches/{batch['id']}")
+    assert progress["counts"]["submitted"] == 3 and progress["progress"]["submitted"] == 1.0
+    letters = bridge.json(f"/v1/batches/{batch['id']}/letters")["data"]
+    assert sorted(row["recipient"]["email"] for row in letters) == [f"make-lot{n}@exemple.fr" for n in (1, 2, 3)]
+    assert {row["recipient"]["email"]: row["recipient"]["type"] for row in letters}["make-lot3@exemple.fr"] == \
+        "individual"
+    attached = [d for d in progress["documents"] if d["role"] == "attachment"]
+    assert [(d["filename"], d["sha256"]) for d in attached] == [("projets.pdf", hashlib.sha256(attachment).hexdigest())]
+
+
+def test_a_bad_row_is_a_data_error_naming_the_rows_and_nothing_is_sent(make: MakeApp, bridge: Bridge) -> None:
+    params = {"template": "convocation_ag_copropriete",
+              "common_data": [{"key": k, "value": v} for k, v in CONVOCATION.items()],
+              "rows": [_co_owner(1), _co_owner(2, email="pas-une-adresse"), _co_owner(3, data='{"lots": ')],
+              "recipient_type": "professional", "reference": "MAKE-AG-BAD"}
+    with pytest.raises(MakeError) as refused:
+        make.module("sendBatch", params)
+    assert refused.value.type == "DataError" and refused.value.status == 422
+    # The bridge's message counts every bad row and names the first (its JSON is checked first).
+    assert "2 problem(s) in the rows; nothing was stored. First, row 3, column 'data'" in refused.value.message
+    # …and the app lists every bad row after it (the problemList IML function over error.details).
+    listed = refused.value.message.split("(field: rows) — ", 1)[1].split("; row ")
+    assert sorted(problem.removeprefix("row ").split(":")[0] for problem in listed) == ["2, email", "3, data"]
+    assert bridge.json("/v1/batches")["data"] == []  # nothing half-stored
+
+
+def test_the_convocation_blueprint_sends_its_sheet_as_one_batch(make: MakeApp, bridge: Bridge) -> None:
+    """make_blueprints/scenarios/convocation-ag-sheets: the aggregator's row mapping applied to sheet rows
+    (as Make maps ``{{1.`N`}}``), then the batch module's own mapper, against the live bridge."""
+    import re
+
+    blueprint = json.loads((APP_DIR.parent / "scenarios" / "convocation-ag-sheets" / "blueprint.json").read_text())
+    aggregator, send = blueprint["flow"][1], blueprint["flow"][2]
+    sheet = [["lot1@exemple.fr", "individual", "", "Jeanne", "Martin", "Mme Jeanne Martin",
+              "18 rue Victor-Hugo, apt 12\n69002 Lyon", "Lot 12 : appartement | Lot 112 : cave", "AG-LOT-12"],
+             ["sci@exemple.fr", "professional", "SCI du Parc", "", "", "SCI du Parc",
+              "4 quai Saint-Antoine\n69002 Lyon", "Lot 3 : local commercial", "AG-LOT-3"]]
+
+    def mapped(value: str, row: list[str]) -> str:
+        return re.sub(r"{{1\.`(\d+)`}}", lambda m: row[int(m.group(1))], value)
+
+    rows = [{key: mapped(value, row) for key, value in aggregator["mapper"].items()} for row in sheet]
+    params = {k: v for k, v in send["mapper"].items() if k != "rows"}
+    assert send["mapper"]["rows"] == "{{2.array}}"
+    soon = (date.today() + timedelta(days=40)).isoformat()  # the blueprint's date is an example to edit
+    params["common_data"] = [{**p, "value": soon} if p["key"] == "date_assemblee" else p
+                             for p in params["common_data"]]
+    [enabled] = make.module("makeApiCall", {"url": "/v1/consents/legal-bases", "method": "PUT", "body": {
+        "condominium": True, "statement": "Courrier d'information du 2 mai 2024 et affichage dans le hall."}})
+    assert enabled["statusCode"] == 200
+    [batch] = make.module("sendBatch", {**params, "rows": rows})
+    assert batch["total"] == 2 and batch["reference"] == "AG-2027-03-15"
+    while bridge.drain():
+        pass
+    letters = bridge.json(f"/v1/batches/{batch['id']}/letters")["data"]
+    assert sorted((row["recipient"]["email"], row["recipient"]["type"]) for row in letters) == [
+        ("lot1@exemple.fr", "individual"), ("sci@exemple.fr", "professional")]
+    # The row's own values (the lots, from the sheet's column H) are in that co-owner's letter.
+    jeanne = next(row for row in letters if row["recipient"]["email"] == "lot1@exemple.fr")
+    letter_id = jeanne.get("letter_id") or jeanne["id"]
+    status, _, pdf = bridge.get(f"/v1/letters/{letter_id}/document")
+    assert status == 200
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Lot 112 : cave" in text and "Mme Jeanne Martin" in text
+
+
 def test_the_universal_module_calls_the_bridge_with_the_connection(make: MakeApp) -> None:
     [answer] = make.module("makeApiCall", {"url": "v1/me", "method": "GET"})
     _conforms(make, "makeApiCall", [answer])
@@ -389,10 +501,13 @@ def test_a_consent_invitation_and_its_answer_reach_the_scenario(make: MakeApp, b
     [delivery] = catcher.delivered()
     bundle = make.incoming("consentAnswered", delivery.headers, delivery.body)
     _conforms(make, "watchConsentAnswered", [bundle])
-    assert (bundle["id"], bundle["status"]) == (invitation["id"], "accepted") and bundle["consent_id"]
+    # The bundle is the event (its id), the invitation's id under its own name.
+    assert (bundle["invitation_id"], bundle["status"]) == (invitation["id"], "accepted") and bundle["consent_id"]
+    assert bundle["id"].startswith("evt_") and bundle["type"] == "consent.accepted"
     polled = make.module("pollConsentAnswered", {})
     _conforms(make, "pollConsentAnswered", polled)
-    assert [(p["id"], p["status"]) for p in polled] == [(invitation["id"], "accepted")]
+    assert [(p["id"], p["invitation_id"], p["status"]) for p in polled] == [(bundle["id"], invitation["id"],
+                                                                             "accepted")]
     make.detach("consentAnswered", {}, data)
     assert bridge.get(f"/v1/hooks/{data['hookId']}")[0] == 404
 
@@ -434,6 +549,7 @@ def test_an_alert_reaches_the_scenario(make: MakeApp, bridge: Bridge, catcher: R
     bundle = make.incoming(hook, delivery.headers, delivery.body)
     _conforms(make, watch, [bundle])
     assert bundle["rule"] == "technical_failure_rate" and bundle["type"] == "alert.raised"
+    assert bundle["id"].startswith("evt_") and bundle["alert_id"].startswith("alr_")
     polled = make.module(poll, {})
     _conforms(make, poll, polled)
     assert [p["id"] for p in polled] == [bundle["id"]]

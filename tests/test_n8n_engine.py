@@ -210,6 +210,55 @@ def _wait(check: Any, what: str, timeout: float = 60.0) -> Any:
         time.sleep(0.3)
 
 
+CO_OWNERS_CODE = """
+return [1, 2, 3].map((n) => ({ json: {
+  email: `n8n-e2e-lot${n}-REF@exemple.fr`, company: `SCI Lot ${n}`, address: `${n} rue Victor-Hugo\\n69002 Lyon`,
+  lots: [`Lot ${n} : appartement`],
+} }));
+"""
+
+
+def test_send_a_batch_makes_one_batch_of_all_the_input_items_in_one_request(engine: Engine, bridge: Bridge) -> None:
+    """Three items from a Code node reach Batch -> Send: the engine evaluates the row expressions per
+    item (Row Recipient Email keeps its default, {{ $json.email }}) and the node sends ONE batch."""
+    from datetime import date, timedelta
+
+    reference = f"N8N-AG-{_id()}"
+    tag = reference.lower()
+    rows = _node("Co-owners", "n8n-nodes-base.code", {"jsCode": CO_OWNERS_CODE.replace("REF", tag)}, 200,
+                 typeVersion=2)
+    common = {"expediteur_nom": "Cabinet Durand, syndic", "expediteur_adresse": "3 place Bellecour, 69002 Lyon",
+              "lieu": "Lyon", "adresse_immeuble": "18 rue Victor-Hugo, 69002 Lyon",
+              "date_assemblee": (date.today() + timedelta(days=40)).isoformat(), "heure_assemblee": "18 h 30",
+              "lieu_assemblee": "Salle des fêtes, 69002 Lyon", "ordre_du_jour": "Approbation des comptes"}
+    send = _node("Send Batch", NODE, {
+        "resource": "batch", "operation": "send",
+        "template": {"__rl": True, "mode": "list", "value": "convocation_ag_copropriete"},
+        "rowFields": {"rowCompany": "={{ $json.company }}", "rowDestinataireNom": "={{ $json.company }}",
+                      "rowDestinataireAdresse": "={{ $json.address }}",
+                      "rowData": "={{ JSON.stringify({ lots: $json.lots }) }}"},
+        "additionalFields": {"commonData": {"pairs": [{"key": k, "value": v} for k, v in common.items()]},
+                             "recipientType": "professional", "reference": reference,
+                             "sandboxOutcome": "accepted"},
+    }, 400)
+    code, run, output = engine.execute(engine.import_workflow(_workflow(rows, send)))
+    assert code == 0, output[-6000:]
+    [item] = _items(run, "Send Batch")
+    batch = item["json"]
+    assert batch["id"].startswith("bat_") and batch["total"] == 3 and batch["reference"] == reference
+    assert item["pairedItem"] == [{"item": 0}, {"item": 1}, {"item": 2}]
+    status, listed = bridge.call("GET", "/v1/batches?limit=100")
+    assert status == 200 and [b["id"] for b in listed["data"] if b["reference"] == reference] == [batch["id"]]
+    done = bridge.wait_for(f"/v1/batches/{batch['id']}", lambda body: body["counts"]["submitted"] == 3,
+                           "every letter of the batch submitted")
+    assert done["total"] == 3
+    status, letters = bridge.call("GET", f"/v1/batches/{batch['id']}/letters")
+    assert status == 200
+    assert sorted(row["recipient"]["email"] for row in letters["data"]) == [
+        f"n8n-e2e-lot{n}-{tag}@exemple.fr" for n in (1, 2, 3)]
+    assert sorted(row["recipient"]["company"] for row in letters["data"]) == ["SCI Lot 1", "SCI Lot 2", "SCI Lot 3"]
+
+
 def test_a_published_trigger_registers_its_hook_runs_on_signed_events_only_and_unpublishing_removes_it(
         engine: Engine, bridge: Bridge) -> None:
     reference = f"N8N-TRIGGER-{_id()}"

@@ -30,6 +30,15 @@ class AccountEventType:
     example: dict[str, Any] = field(default_factory=dict)
     # Name of the OpenAPI component that describes ``data`` (None: a free-form object).
     schema_ref: str | None = None
+    # The name a platform trigger item gives ``data.id`` (the object's own id): the item's ``id`` is the
+    # EVENT's, so that platforms that de-duplicate by id (Zapier) see each event of an object once.
+    # Empty: ``<prefix>_id`` (``alert.raised`` -> ``alert_id``).
+    object_id_key: str = ""
+
+    @property
+    def id_key(self) -> str:
+        """The trigger item's key for the object's id (``invitation_id``, ``alert_id``…)."""
+        return self.object_id_key or self.type.split(".", 1)[0] + "_id"
 
 
 # Every declaration lives in this module (not next to its emitter) so that the list is complete
@@ -135,6 +144,7 @@ _CONSENT_PROOF_EXAMPLE = {
 _ANSWERED = {**_CONSENT_EXAMPLE, "url": None, "answered_at": "2026-12-02T10:15:00Z", "proof": _CONSENT_PROOF_EXAMPLE}
 CONSENT_INVITED = register(AccountEventType(
     type="consent.invited",
+    object_id_key="invitation_id",  # consent_id is the register entry's
     label_fr="Invitation au consentement créée",
     label_en="Consent invitation created",
     description="A consent invitation was created; ``url`` is the link to send when the bridge does not e-mail it.",
@@ -142,6 +152,7 @@ CONSENT_INVITED = register(AccountEventType(
 ))
 CONSENT_ACCEPTED = register(AccountEventType(
     type="consent.accepted",
+    object_id_key="invitation_id",  # consent_id is the register entry's
     label_fr="Consentement donné",
     label_en="Consent given",
     description="The person accepted on the consent page; the register entry (consent_id) and certificate exist.",
@@ -149,6 +160,7 @@ CONSENT_ACCEPTED = register(AccountEventType(
 ))
 CONSENT_REFUSED = register(AccountEventType(
     type="consent.refused",
+    object_id_key="invitation_id",  # consent_id is the register entry's
     label_fr="Consentement refusé",
     label_en="Consent refused",
     description="The person refused on the consent page; letters held for this consent failed (consent_refused).",
@@ -156,6 +168,7 @@ CONSENT_REFUSED = register(AccountEventType(
 ))
 CONSENT_EXPIRED = register(AccountEventType(
     type="consent.expired",
+    object_id_key="invitation_id",  # consent_id is the register entry's
     label_fr="Invitation au consentement expirée",
     label_en="Consent invitation expired",
     description="No answer before the expiry: silence counts as a refusal; held letters failed (consent_expired).",
@@ -163,6 +176,7 @@ CONSENT_EXPIRED = register(AccountEventType(
 ))
 CONSENT_WITHDRAWN = register(AccountEventType(
     type="consent.withdrawn",
+    object_id_key="invitation_id",  # consent_id is the register entry's
     label_fr="Consentement retiré",
     label_en="Consent withdrawn",
     description="The person withdrew their consent on the consent page; the register entry is revoked.",

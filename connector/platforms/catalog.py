@@ -399,6 +399,23 @@ def trigger_item(event_id: str, event_type: str, occurred_at: str, letter: Mappi
     }
 
 
+def account_event_item(event_id: str, event_type: str, occurred_at: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The item a trigger on an account event (consent.*, alert.*, batch.*) gives the next step.
+
+    The item's ``id`` is the EVENT's (Zapier de-duplicates items by id: an invitation accepted then
+    withdrawn is two events of one invitation); the object's own id is under its name
+    (``invitation_id``, ``alert_id``: :attr:`AccountEventType.id_key`); its other fields keep theirs.
+    One definition for every platform: the Zapier app's ``eventItem`` (``zapier_app/lib/hooks.js``),
+    the n8n trigger and the Make webhook give these keys, and the catalogue's samples are made by it.
+    """
+    id_key = ACCOUNT_EVENTS[event_type].id_key
+    own = {key: value for key, value in data.items() if key not in ("id", "type", "occurred_at", id_key)}
+    return {"id": event_id, "type": event_type, "occurred_at": occurred_at, id_key: data.get("id"), **own}
+
+
+# Event ids of the samples (an event id is ``evt_`` and 32 hex digits).
+SAMPLE_EVENT_ID = "evt_8c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"
+
 # letter.<status> -> kind of the proof issued with it (``/v1/letters/<id>/proofs/<kind>``).
 CATALOG_PROOF_KINDS: dict[str, str] = {f"letter.{status.value}": kind.value
                                        for status, kind in PROOF_KIND_BY_STATUS.items()}
@@ -772,6 +789,12 @@ REVOKE_CONSENT = Operation(
 
 # --- consent collection (issue 18): invite a recipient, and the answer as a trigger ----------------
 
+# The event's own fields, first in every account-event trigger's item (see account_event_item).
+ACCOUNT_EVENT_OUTPUTS = (
+    OutputField("id", Text("Event ID", "ID de l'événement")),
+    OutputField("type", Text("Event type", "Type d'événement")),
+    OutputField("occurred_at", Text("Occurred at", "Survenu le"), FieldType.DATETIME),
+)
 CONSENT_INVITATION_OUTPUTS = (
     OutputField("id", Text("Invitation ID", "ID de l'invitation")),
     OutputField("status", Text("Status", "Statut")),
@@ -837,14 +860,14 @@ CONSENT_ANSWERED = Operation(
                      "expirer l'invitation."),
     endpoint=Endpoint("GET", "/v1/events"),
     inputs=(),
-    outputs=CONSENT_INVITATION_OUTPUTS,
-    sample={**CONSENT_INVITATION_SAMPLE, "status": "accepted", "url": None, "answered_at": "2026-12-02T10:15:00Z",
-            "consent_id": "cns_5a4b3c2d1e0f99887766554433221100"},
+    # The item is the event (its own id, so that Zapier, which de-duplicates by id, sees an acceptance
+    # and a later withdrawal of one invitation as two items) with the invitation's fields.
+    outputs=ACCOUNT_EVENT_OUTPUTS + (OutputField("invitation_id", Text("Invitation ID", "ID de l'invitation")),)
+    + tuple(o for o in CONSENT_INVITATION_OUTPUTS if o.key not in ("id", "url")),
+    sample=account_event_item(SAMPLE_EVENT_ID, "consent.accepted", "2026-12-02T10:15:00Z",
+                              ACCOUNT_EVENTS["consent.accepted"].example),
     events=("consent.accepted", "consent.refused", "consent.expired", "consent.withdrawn"),
     instant=True,
-    # Not in Zapier yet: Zapier de-duplicates trigger items by id, and an invitation's acceptance and
-    # later withdrawal share the invitation's id.
-    platforms=NOT_ZAPIER,
 )
 
 # --- batches (issue 16): one template to every row of a list (Zapier line items) ----------------
@@ -887,9 +910,9 @@ SEND_BATCH = Operation(
     noun=Text("Batch", "Lot"),
     label=Text("Send a Batch of Registered Letters", "Envoyer un lot de LRE"),
     description=Text(
-        "Sends one letter from a template to every row (line items): e.g. an AG convocation to every co-owner. "
+        "Sends one letter from a template to every row: e.g. an AG convocation to every co-owner. "
         "Every row is checked first; one bad row stops the whole batch, and none is sent.",
-        "Envoie une lettre depuis un modèle à chaque ligne (éléments de ligne) : par ex. la convocation à l'AG "
+        "Envoie une lettre depuis un modèle à chaque ligne : par ex. la convocation à l'AG "
         "à chaque copropriétaire. Toutes les lignes sont vérifiées d'abord ; une seule erreur arrête le lot, "
         "rien n'est envoyé.",
     ),
@@ -904,8 +927,10 @@ SEND_BATCH = Operation(
                              "ordre_du_jour; a row's own value wins.",
                              "Paires clé/valeur, par ex. date_assemblee, heure_assemblee, lieu_assemblee, "
                              "ordre_du_jour ; la valeur propre à une ligne l'emporte.")),
-        InputField("rows", Text("Recipients (one per line item)", "Destinataires (un par élément de ligne)"),
+        InputField("rows", Text("Recipients (one per row)", "Destinataires (un par ligne)"),
                    required=True, to="body.rows", children=BATCH_ROW_CHILDREN),
+        # A list of files without a target: each exporter sends it as the body's ``attachments``
+        # documents ({filename, url} or {filename, content_base64}).
         InputField("attachments", Text("Attachments for every letter", "Pièces jointes à chaque lettre"),
                    FieldType.FILE, list=True,
                    help=Text("PDFs joined to every letter (ordre du jour, comptes…); stored once.",
@@ -915,6 +940,14 @@ SEND_BATCH = Operation(
                    help=Text("For rows that give none. Individuals need their prior consent (CPCE art. L.100).",
                              "Pour les lignes qui n'en donnent pas. Un particulier doit avoir consenti (CPCE "
                              "art. L.100).")),
+        InputField("legal_basis", LEGAL_BASIS.label, to="body.legal_basis", choices=LEGAL_BASIS.choices,
+                   help=Text("For rows whose recipients are individuals: consent (each must have consented), or "
+                             "the co-owner basis for a syndic's notifications (enabled for your account; "
+                             "co-owners who asked for paper are refused). Empty: as for one letter.",
+                             "Pour les lignes dont le destinataire est un particulier : consentement (chacun doit "
+                             "avoir consenti) ou la base copropriété pour les notifications du syndic (activée "
+                             "pour votre compte ; les copropriétaires qui ont demandé le papier sont refusés). "
+                             "Vide : comme pour une lettre.")),
         MESSAGE, REFERENCE,
         InputField("allow_short_notice", Text("Urgent assembly (skip the 21-day notice check)",
                                               "Assemblée urgente (sans le contrôle du délai de 21 jours)"),
@@ -922,9 +955,7 @@ SEND_BATCH = Operation(
         IDEMPOTENCY_KEY, SANDBOX_OUTCOME,
     ),
     outputs=BATCH_OUTPUTS,
-    # Make (an array of collections) and n8n (all input items as one batch) join once their exporters
-    # map ``children``; until then they would offer ``rows`` as one text field.
-    platforms=("zapier",),
+    # Every platform: Zapier line items, Make an array of collections, n8n every input item as one row.
     sample={
         "id": "bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c", "object": "batch", "status": "processing", "total": 412,
         "counts": {"pending": 412, "rendered": 0, "submitted": 0, "queued": 0, "deposited": 0, "accepted": 0,
@@ -940,9 +971,10 @@ SEND_BATCH = Operation(
 # --- alerts (issue 17): a new alert as a trigger, to post it to Slack or by e-mail ------------------
 
 ALERT_OUTPUTS = (
-    OutputField("id", Text("Alert ID", "ID de l'alerte")),
+    OutputField("id", Text("Event ID", "ID de l'événement")),
     OutputField("type", Text("Event type", "Type d'événement")),
     OutputField("occurred_at", Text("Raised at", "Levée le"), FieldType.DATETIME),
+    OutputField("alert_id", Text("Alert ID", "ID de l'alerte")),
     OutputField("rule", Text("Rule", "Règle")),
     OutputField("label_en", Text("Rule (English)", "Règle (anglais)")),
     OutputField("label_fr", Text("Rule (French)", "Règle (français)")),
@@ -965,8 +997,8 @@ NEW_ALERT = Operation(
     endpoint=Endpoint("GET", "/v1/events"),
     inputs=(),
     outputs=ALERT_OUTPUTS,
-    sample={"id": "alr_12", "type": "alert.raised", "occurred_at": "2026-12-01T09:00:00Z",
-            **{k: v for k, v in ACCOUNT_EVENTS["alert.raised"].example.items() if k != "id"}},
+    sample=account_event_item(SAMPLE_EVENT_ID, "alert.raised", "2026-12-01T09:00:00Z",
+                              ACCOUNT_EVENTS["alert.raised"].example),
     events=("alert.raised",),
     instant=True,
 )

@@ -217,3 +217,88 @@ test('consents: record (idempotent per item), list with filters, revoke', async 
 
 	await assert.rejects(run({ params: { ...params, obtainedAt: '2026-11-20T14:05:00' } }), /time zone/);
 });
+
+// --- Send a Batch (issue 16): every input item is one row of ONE batch -------------------------------
+
+const inFortyDays = new Date(Date.now() + 40 * 86400 * 1000).toISOString().slice(0, 10);
+const CONVOCATION = {
+	expediteur_nom: 'Cabinet Durand, syndic', expediteur_adresse: '3 place Bellecour\n69002 Lyon', lieu: 'Lyon',
+	adresse_immeuble: '18 rue Victor-Hugo, 69002 Lyon', date_assemblee: inFortyDays, heure_assemblee: '18 h 30',
+	lieu_assemblee: 'Salle des fêtes, 2 rue d\'Enghien, 69002 Lyon',
+	ordre_du_jour: 'Élection du président de séance\nApprobation des comptes',
+};
+const coOwners = (prefix, count) => Array.from({ length: count }, (_, i) => ({ json: {
+	email: `${prefix}-lot${i + 1}@exemple.fr`, company: `SCI Lot ${i + 1}`, address: `${i + 1} rue Victor-Hugo\n69002 Lyon`,
+	lots: [`Lot ${i + 1} : appartement`],
+} }));
+// The node's parameters for item i, as n8n gives them once the row expressions are evaluated on that item.
+const batchParams = (items, additionalFields, extra = {}) => (i) => ({
+	resource: 'batch',
+	operation: 'send',
+	template: { __rl: true, mode: 'list', value: 'convocation_ag_copropriete' },
+	rowEmail: items[i].json.email,
+	rowFields: {
+		rowCompany: items[i].json.company, rowDestinataireNom: items[i].json.company,
+		rowDestinataireAdresse: items[i].json.address, rowData: JSON.stringify({ lots: items[i].json.lots }),
+	},
+	additionalFields: {
+		commonData: { pairs: Object.entries(CONVOCATION).map(([key, value]) => ({ key, value })) },
+		recipientType: 'professional', ...additionalFields,
+	},
+	...extra,
+});
+
+test('send a batch: all input items are one batch, one request per run, common attachments from the first item', async () => {
+	const pdf = await samplePdf();
+	const reference = unique('N8N-AG');
+	const items = coOwners(reference.toLowerCase(), 3);
+	const binaries = [{ ordre: { data: pdf.toString('base64'), fileName: 'ordre-du-jour.pdf', mimeType: 'application/pdf' } }];
+	const params = batchParams(items, { reference, sandboxOutcome: 'accepted' },
+		{ attachmentsSource: 'binary', attachmentsBinaryProperties: 'ordre' });
+	const { items: out, calls } = await run({ params, items, binaries, executionId: 'exec-batch' });
+	assert.equal(calls.length, 1, 'one request for the whole run, not one per item');
+	const [call] = calls;
+	assert.equal(call.method, 'POST');
+	assert.match(call.url, /\/v1\/batches$/);
+	assert.equal(call.headers['Idempotency-Key'], 'n8n-exec-batch-a1b2c3d4-0000-4000-8000-000000000001-0');
+	assert.deepEqual(call.body.rows.map((row) => row.email), items.map((item) => item.json.email));
+	assert.equal(call.body.rows[1].company, 'SCI Lot 2');
+	assert.equal(call.body.data.date_assemblee, inFortyDays);
+	assert.deepEqual(call.body.attachments.map((a) => a.filename), ['ordre-du-jour.pdf']);
+	assert.equal(out.length, 1);
+	assert.deepEqual(out[0].pairedItem, [{ item: 0 }, { item: 1 }, { item: 2 }]);
+	const batch = out[0].json;
+	assert.match(batch.id, /^bat_/);
+	assert.equal(batch.total, 3);
+	assert.equal(batch.reference, reference);
+	for (const key of OPERATIONS['batch:send'].sampleKeys) assert.ok(key in batch, `the output has "${key}"`);
+	const done = await waitFor(async () => {
+		const progress = (await api('GET', `/v1/batches/${batch.id}`)).data;
+		return progress.counts.submitted === 3 ? progress : undefined;
+	}, 'every letter of the batch submitted');
+	assert.equal(done.documents.filter((d) => d.role === 'attachment')[0].sha256, sha256(pdf));
+	const letters = (await api('GET', `/v1/batches/${batch.id}/letters`)).data.data;
+	assert.deepEqual(letters.map((l) => l.recipient.email).sort(), items.map((item) => item.json.email).sort());
+	// The same execution again (a retry): the same batch, nothing sent twice.
+	const again = await run({ params, items, binaries, executionId: 'exec-batch' });
+	assert.equal(again.items[0].json.id, batch.id);
+});
+
+test('send a batch: a bad row refuses the whole batch with the bridge message; continue on fail gives one error item', async () => {
+	const reference = unique('N8N-AG-BAD');
+	const items = coOwners(reference.toLowerCase(), 2);
+	items[1].json.email = 'pas-une-adresse';
+	const params = batchParams(items, { reference });
+	await assert.rejects(run({ params, items }), (error) => {
+		assert.equal(error.constructor.name, 'NodeApiError');
+		assert.match(error.message, /1 problem\(s\) in the rows; nothing was stored\. First, row 2/);
+		assert.equal(error.httpCode, '422');
+		return true;
+	});
+	const tolerant = await run({ params, items, continueOnFail: true });
+	assert.equal(tolerant.items.length, 1);
+	assert.match(tolerant.items[0].json.error, /row 2/);
+	assert.deepEqual(tolerant.items[0].pairedItem, [{ item: 0 }, { item: 1 }]);
+	const stored = (await api('GET', '/v1/batches?limit=100')).data.data;
+	assert.ok(!stored.some((b) => b.reference === reference), 'nothing stored');
+});

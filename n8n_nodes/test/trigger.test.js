@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 
 const { LreBridgeTrigger } = require('../dist/nodes/LreBridgeTrigger/LreBridgeTrigger.node.js');
-const { MISE_EN_DEMEURE, api, sign, startServer, triggerContext, waitFor, webhookRequest } = require('./support');
+const { MISE_EN_DEMEURE, api, baseUrl, sign, startServer, triggerContext, waitFor, webhookRequest } = require('./support');
 
 const trigger = new LreBridgeTrigger();
 const hooks = trigger.webhookMethods.default;
@@ -101,6 +101,46 @@ test('a real delivery from the bridge starts the workflow; forged, stale or unsi
 		const noSecret = triggerContext({ params, staticData: {}, request });
 		assert.deepEqual(await trigger.webhook.call(noSecret), { noWebhookResponse: true });
 		assert.equal(noSecret.response.statusCode, 401);
+	} finally {
+		await hooks.delete.call(triggerContext({ staticData }));
+		await deliveries.close();
+	}
+});
+
+test('a consent answered on the bridge\'s page is an item with the event\'s id and the invitation\'s as invitation_id', async () => {
+	const deliveries = await startServer(() => [200, { 'Content-Type': 'application/json' }, '{}']);
+	const staticData = {};
+	const params = { events: ['consent.accepted', 'consent.withdrawn'] };
+	try {
+		await hooks.create.call(triggerContext({ params, staticData, webhookUrl: `${deliveries.url}/hook` }));
+		const email = `${unique('n8n-consent')}@exemple.fr`;
+		const invitation = (await api('POST', '/v1/consents/invitations', { email, name: 'Claire Petit' })).data;
+		const page = `${baseUrl}${new URL(invitation.url).pathname}`;
+		const browser = { 'User-Agent': 'Mozilla/5.0 N8nTest/1.0' };
+		const form = await (await fetch(page, { headers: browser })).text();
+		const fields = Object.fromEntries([...form.matchAll(/<input type="hidden" name="([a-z_0-9]+)" value="([^"]*)">/g)]
+			.map(([, name, value]) => [name, value.replace(/&amp;/g, '&')]));
+		const answered = await fetch(page, {
+			method: 'POST', headers: { ...browser, 'Content-Type': 'application/x-www-form-urlencoded' },
+			body: new URLSearchParams({ ...fields, decision: 'accept' }).toString(),
+		});
+		assert.equal(answered.status, 200);
+		assert.equal((await fetch(`${page}/withdraw`, { method: 'POST', headers: browser })).status, 200);
+		await waitFor(() => deliveries.requests.length >= 2, 'the acceptance and withdrawal deliveries');
+		const items = [];
+		for (const delivery of deliveries.requests) {
+			const result = await trigger.webhook.call(triggerContext({ params, staticData, request: webhookRequest(delivery.body, delivery.headers) }));
+			const [[item]] = result.workflowData;
+			assert.equal(item.json.id, delivery.headers['webhook-id']);
+			items.push(item.json);
+		}
+		assert.deepEqual(items.map((item) => item.type).sort(), ['consent.accepted', 'consent.withdrawn']);
+		for (const item of items) {
+			assert.match(item.id, /^evt_/);
+			assert.equal(item.invitation_id, invitation.id);
+			assert.equal(item.email, email);
+		}
+		assert.notEqual(items[0].id, items[1].id);
 	} finally {
 		await hooks.delete.call(triggerContext({ staticData }));
 		await deliveries.close();

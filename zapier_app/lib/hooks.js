@@ -43,11 +43,22 @@ const toItem = (z, { id, type, occurredAt, letter }) => {
   };
 };
 
-// Any delivery: a letter event as toItem gives it; an account event (alert.raised…) is its own object
-// with the event's type and time, as the n8n node gives it.
+// An account event (consent.accepted, alert.raised…): the event's id, type and time, its object's id
+// under the object's name (invitation_id, alert_id…) and the object's other fields, as
+// catalog.account_event_item gives it. The item's id must be the EVENT's: Zapier de-duplicates items
+// by id, so an invitation accepted then withdrawn would otherwise trigger once.
+const accountItem = ({ id, type, occurredAt, data }) => {
+  const idKey = bridge.eventIdKeys[type] || `${type.split('.')[0]}_id`;
+  const own = Object.fromEntries(Object.entries(data || {}).filter(
+    ([key]) => !['id', 'type', 'occurred_at', idKey].includes(key),
+  ));
+  return { id, type, occurred_at: occurredAt, [idKey]: (data || {}).id, ...own };
+};
+
+// Any delivery: a letter event as toItem gives it, an account event as accountItem does.
 const eventItem = (z, { id, type, occurredAt, data }) => (type.startsWith('letter.')
   ? toItem(z, { id, type, occurredAt, letter: data })
-  : { id, type, occurred_at: occurredAt, ...data });
+  : accountItem({ id, type, occurredAt, data }));
 
 // Headers arrive as "Http-Webhook-Id" (Zapier prefixes and Camel-Cases them).
 const header = (headers, name) => {
@@ -128,4 +139,4 @@ const hookTrigger = (operation) => ({
   },
 });
 
-module.exports = { eventItem, hookTrigger, toItem, verifyDelivery };
+module.exports = { accountItem, eventItem, hookTrigger, toItem, verifyDelivery };

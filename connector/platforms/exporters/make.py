@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from connector.delivery.events import ACCOUNT_EVENTS
 from connector.platforms.catalog import (
     CATALOG,
     Catalog,
@@ -45,6 +46,10 @@ LIST_TEMPLATES_RPC = "listTemplates"
 TEMPLATE_FIELDS_RPC = "templateFields"
 UNIVERSAL_MODULE = "makeApiCall"
 IDEMPOTENCY_FUNCTION = "idempotencyKey"
+# A list of files (a batch's common attachments) as the bridge's documents: [{filename, content_base64|url}].
+DOCUMENTS_FUNCTION = "documentList"
+# A 422 that lists problems (a batch's bad rows, error.details): every one after the message.
+PROBLEMS_FUNCTION = "problemList"
 FUNCTION_DIR = Path(__file__).resolve().parent / "make_functions"
 README_SOURCE = Path(__file__).resolve().parent / "make_app_readme.md"
 
@@ -138,13 +143,34 @@ def _file_pair(f: InputField, lang: str) -> list[dict[str, Any]]:
     ]
 
 
+def _file_list(f: InputField, lang: str) -> dict[str, Any]:
+    """A list of files: an array of collections, each Make's file pair (name + buffer) or a URL."""
+    word = {"en": ("File name", "Data", "Or its URL"), "fr": ("Nom du fichier", "Données", "Ou son URL")}[lang]
+    return _ifs({
+        "name": f.key, "type": "array", "label": f.label.in_(lang), "help": f.help.in_(lang) if f.help else None,
+        "required": f.required,
+        "spec": [{"name": "filename", "type": "filename", "label": word[0], "semantic": "file:name"},
+                 {"name": "data", "type": "buffer", "label": word[1], "semantic": "file:data"},
+                 {"name": "url", "type": "url", "label": word[2]}],
+    })
+
+
 def parameter(f: InputField, lang: str) -> list[dict[str, Any]]:
     """One catalogue input as Make parameters (a FILE input gives three; template fields none:
-    they come from the ``templateFields`` RPC nested under the template dropdown)."""
+    they come from the ``templateFields`` RPC nested under the template dropdown; a list of objects
+    (``children``: a batch's rows) is an array of collections, one collection per row)."""
     if f.dynamic == Dynamic.TEMPLATE_FIELDS:
         return []
+    if f.type == FieldType.FILE and f.list:
+        return [_file_list(f, lang)]
     if f.type == FieldType.FILE:
         return _file_pair(f, lang)
+    if f.children:
+        return [_ifs({
+            "name": f.key, "type": "array", "label": f.label.in_(lang),
+            "help": f.help.in_(lang) if f.help else None, "required": f.required,
+            "spec": [p for child in f.children for p in parameter(child, lang)],
+        })]
     param: dict[str, Any] = {
         "name": f.key,
         "type": PARAMETER_TYPES[f.type],
@@ -169,7 +195,9 @@ def parameter(f: InputField, lang: str) -> list[dict[str, Any]]:
             param["multiple"] = True
     if f.dynamic == Dynamic.TEMPLATES:
         param["type"] = "select"
-        param["options"] = {"store": f"rpc://{LIST_TEMPLATES_RPC}", "nested": f"rpc://{TEMPLATE_FIELDS_RPC}"}
+        param["options"] = {"store": f"rpc://{LIST_TEMPLATES_RPC}"}
+        if f.alters_dynamic_fields:  # the chosen template's fields appear under it
+            param["options"]["nested"] = f"rpc://{TEMPLATE_FIELDS_RPC}"
     return [_ifs(param)]
 
 
@@ -217,6 +245,10 @@ def request_parts(op: Operation) -> dict[str, Any]:
     for f in op.inputs:
         if f.dynamic == Dynamic.TEMPLATE_FIELDS:
             body["data"] = "{{parameters.data}}"
+            continue
+        if f.type == FieldType.FILE and f.list and f.to is None:
+            # A list of files goes to the body's list of that name, as the bridge's documents.
+            body[f.key] = f"{{{{{DOCUMENTS_FUNCTION}(parameters.{f.key})}}}}"
             continue
         if f.to is None:
             continue
@@ -344,9 +376,13 @@ def _event_output(op: Operation, source: str, event_id: str) -> dict[str, Any]:
         "proof_kind": f"{{{{switch({source}.type; {'; '.join(kinds)}; null)}}}}",
         "letter_created_at": f"{{{{{data}.created_at}}}}",
     }
-    # Other events (consent.*, alert.*) carry their object as ``data``: its keys are the outputs.
+    # Other events (consent.*, alert.*) carry their object as ``data``: the item is the event (its id)
+    # with the object's id under its name (invitation_id…) and its other keys (catalog.account_event_item).
     letter_event = all(event.startswith("letter.") for event in op.events)
     output: dict[str, Any] = {}
+    if not letter_event:
+        output["id"] = event_id
+        output[ACCOUNT_EVENTS[op.events[0]].id_key] = f"{{{{{data}.id}}}}"
     for o in op.outputs:
         if o.type == FieldType.FILE:
             continue
@@ -447,6 +483,7 @@ def base() -> dict[str, Any]:
     error: dict[str, Any] = {"message": ERROR_MESSAGE, "type": "RuntimeError"}
     for status, kind in STATUS_ERRORS.items():
         error[status] = {"message": ERROR_MESSAGE, "type": kind}
+    error["422"]["message"] = ERROR_MESSAGE + f"{{{{{PROBLEMS_FUNCTION}(body.error.details)}}}}"
     error["401"] = {"message": "The LRE Bridge refused the API key: edit the connection and paste a valid key "
                                "({{body.error.message}})", "type": "InvalidAccessTokenError"}
     return {
@@ -548,6 +585,12 @@ def make_components(catalog: Catalog = CATALOG, lang: str = "fr") -> dict[str, d
     function_test = (FUNCTION_DIR / "idempotency-key.test.js").read_text(encoding="utf-8")
     components["function"][IDEMPOTENCY_FUNCTION] = {"meta": {}, "files": {"code": function_code,
                                                                            "test": function_test}}
+    components["function"][DOCUMENTS_FUNCTION] = {"meta": {}, "files": {
+        "code": (FUNCTION_DIR / "document-list.code.js").read_text(encoding="utf-8"),
+        "test": (FUNCTION_DIR / "document-list.test.js").read_text(encoding="utf-8")}}
+    components["function"][PROBLEMS_FUNCTION] = {"meta": {}, "files": {
+        "code": (FUNCTION_DIR / "problem-list.code.js").read_text(encoding="utf-8"),
+        "test": (FUNCTION_DIR / "problem-list.test.js").read_text(encoding="utf-8")}}
     polling = {"en": " (polling)", "fr": " (par interrogation)"}[lang]
     for op in make_operations(catalog):
         label, description = op.label.in_(lang), op.description.in_(lang)

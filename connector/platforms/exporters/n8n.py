@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from connector.delivery.events import ACCOUNT_EVENTS
 from connector.platforms.catalog import (
     CATALOG,
     STATUS_LABELS,
@@ -65,7 +66,7 @@ class N8nName:
 
 RESOURCE_NAMES: dict[str, str] = {
     "letter": "Letter", "template": "Template", "proof": "Proof", "document": "Document",
-    "evidencePackage": "Evidence Package", "consent": "Consent",
+    "evidencePackage": "Evidence Package", "consent": "Consent", "batch": "Batch",
 }
 
 N8N_NAMES: dict[str, tuple[N8nName, ...]] = {
@@ -86,6 +87,7 @@ N8N_NAMES: dict[str, tuple[N8nName, ...]] = {
     "record_consent": (N8nName("consent", "record", "Record", "Record a consent"),),
     "list_consents": (N8nName("consent", "getMany", "Get Many", "Get many consents"),),
     "revoke_consent": (N8nName("consent", "revoke", "Revoke", "Revoke a consent"),),
+    "send_batch": (N8nName("batch", "send", "Send", "Send a batch of registered letters"),),
 }
 # Operations whose endpoint answers with the file itself even when the catalogue does not say so.
 BINARY_RESPONSE = {"render_letter"}
@@ -194,11 +196,14 @@ def _parameter(f: InputField, required: bool) -> dict[str, Any]:
     return param
 
 
-def _template_locator() -> dict[str, Any]:
+def _template_locator(f: InputField) -> dict[str, Any]:
+    # Its fields appear below only where the template's fields are inputs (not for a batch's rows).
+    description = "The letter template; its fields appear below once chosen." if f.alters_dynamic_fields \
+        else _help(f) or "The letter template."
     return {
         "displayName": "Template", "name": "template", "type": "resourceLocator", "required": True,
         "default": {"mode": "list", "value": ""},
-        "description": "The letter template; its fields appear below once chosen.",
+        "description": description,
         "modes": [
             {"displayName": "From List", "name": "list", "type": "list",
              "typeOptions": {"searchListMethod": "searchTemplates", "searchable": True}},
@@ -240,6 +245,61 @@ def _file_parameters(f: InputField) -> list[dict[str, Any]]:
     ]
 
 
+def _file_list_parameters(f: InputField) -> list[dict[str, Any]]:
+    """A list of files common to the whole run: binary properties of the first input item, or URLs."""
+    name = camel(f.key)
+    return [
+        {"displayName": title_case(f.label.en) + " Source", "name": f"{name}Source", "type": "options",
+         "default": "none", "description": sentence(f.help.en) if f.help else None,
+         "options": [{"name": "Binary Properties of the First Input Item", "value": "binary"},
+                     {"name": "None", "value": "none"}, {"name": "URLs", "value": "url"}]},
+        {"displayName": "Input Binary Fields", "name": f"{name}BinaryProperties", "type": "string",
+         "default": "data", "required": True, "placeholder": "ordre_du_jour, comptes",
+         "hint": "Names of the first input item's binary fields holding the PDFs, separated by commas",
+         "displayOptions": {"show": {f"{name}Source": ["binary"]}}},
+        {"displayName": title_case(f.label.en) + " URLs", "name": f"{name}Urls", "type": "string", "default": "",
+         "required": True, "placeholder": "https://example.com/ordre-du-jour.pdf",
+         "hint": "URLs the bridge downloads, separated by commas or new lines",
+         "displayOptions": {"show": {f"{name}Source": ["url"]}}},
+    ]
+
+
+ROW_FIELDS = "rowFields"
+
+
+def _row_name(child: InputField) -> str:
+    return "row" + camel(child.key)[:1].upper() + camel(child.key)[1:]
+
+
+def _row_parameters(f: InputField, show: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A list of objects (a batch's rows) in n8n: every input item is one row. Each child is a
+    parameter read per item (its default maps the item's field of the same name); the node sends
+    all the rows in one request."""
+    top: list[dict[str, Any]] = []
+    optional: list[dict[str, Any]] = []
+    specs: list[dict[str, Any]] = []
+    per_item = "Read for each input item (one row per item)."
+    for child in f.children:
+        param = _parameter(child, child.required)
+        param["name"] = _row_name(child)
+        param["displayName"] = "Row " + title_case(child.label.en)
+        if param["type"] == "string":
+            param["default"] = f"={{{{ $json.{child.key} }}}}"
+        param["description"] = " ".join(filter(None, (param.get("description"), per_item)))
+        if child.required:
+            top.append({**param, "displayOptions": show})
+            specs.append({"name": param["name"], "key": child.key, "where": "top"})
+        else:
+            optional.append(param)
+            specs.append({"name": param["name"], "key": child.key, "where": "rowFields"})
+    if optional:
+        top.append({"displayName": "Row Fields", "name": ROW_FIELDS, "type": "collection", "default": {},
+                    "placeholder": "Add Row Field", "displayOptions": show,
+                    "description": "Fields of each row, read for each input item",
+                    "options": sorted(optional, key=lambda p: p["displayName"])})
+    return top, {"to": f.to, "params": specs}
+
+
 def _is_limit(f: InputField) -> bool:
     return f.key == "limit" and f.to is None
 
@@ -255,6 +315,8 @@ def _spec_param(f: InputField, where: str, path: str) -> dict[str, Any]:
         kind = "locator"
     elif f.dynamic == Dynamic.TEMPLATE_FIELDS:
         kind = "mapper"
+    elif f.type == FieldType.FILE and f.list:
+        kind = "fileList"
     elif f.type == FieldType.FILE:
         kind = "file"
     elif f.type == FieldType.OBJECT:
@@ -264,6 +326,8 @@ def _spec_param(f: InputField, where: str, path: str) -> dict[str, Any]:
     elif f.type == FieldType.DATETIME:
         kind = "dateTime"
     to = f"path.{f.key}" if "{" + f.key + "}" in path else f.to
+    if kind == "fileList" and to is None:
+        to = f"body.{f.key}"  # a list of files: the body's documents list of that name
     spec: dict[str, Any] = {"name": camel(f.key), "to": to, "kind": kind, "where": where}
     return {k: v for k, v in spec.items() if v is not None}
 
@@ -284,12 +348,24 @@ def _operation(op: Operation, n: N8nName) -> tuple[list[dict[str, Any]], dict[st
     params: list[dict[str, Any]] = []
     optional: list[dict[str, Any]] = []
     specs: list[dict[str, Any]] = []
+    rows: dict[str, Any] | None = None
     for f in inputs:
         required = f.required or f.key in n.required
         if _is_limit(f) and listing:
             continue  # n8n's own Return All / Limit pair below
+        if f.children:
+            row_params, rows = _row_parameters(f, show)
+            params.extend(row_params)
+            continue
+        if f.type == FieldType.FILE and f.list:
+            for p in _file_list_parameters(f):
+                extra = p.pop("displayOptions", {"show": {}})["show"]
+                params.append({**{k: v for k, v in p.items() if v is not None},
+                               "displayOptions": {"show": {**show["show"], **extra}}})
+            specs.append(_spec_param(f, "top", path))
+            continue
         if f.dynamic == Dynamic.TEMPLATES:
-            params.append({**_template_locator(), "displayOptions": show})
+            params.append({**_template_locator(f), "displayOptions": show})
             specs.append(_spec_param(f, "top", path))
         elif f.dynamic == Dynamic.TEMPLATE_FIELDS:
             params.append({**_template_mapper(), "displayOptions": show})
@@ -338,6 +414,8 @@ def _operation(op: Operation, n: N8nName) -> tuple[list[dict[str, Any]], dict[st
         "params": specs,
         "sampleKeys": sorted(op.sample) if not binary else [],
     }
+    if rows is not None:
+        spec["rows"] = rows  # all input items as one request, once per node run
     return params, spec
 
 
@@ -410,6 +488,7 @@ def n8n_definition(catalog: Catalog = CATALOG) -> dict[str, Any]:
         "triggerEvents": trigger_events(catalog),
         "triggerFilters": trigger_filters(catalog),
         "proofKinds": dict(catalog.proof_kinds),
+        "eventIdKeys": {t: e.id_key for t, e in sorted(ACCOUNT_EVENTS.items())},
         "authTest": {"method": catalog.authentication.test.method, "path": catalog.authentication.test.path},
     }
 
@@ -423,12 +502,14 @@ def render_generated(catalog: Catalog = CATALOG) -> str:
         "import type { INodeProperties } from 'n8n-workflow';\n\n"
         "export interface ParameterSpec {\n"
         "\tname: string;\n\tto?: string;\n"
-        "\tkind: 'plain' | 'locator' | 'mapper' | 'file' | 'pairs' | 'idempotencyKey' | 'dateTime';\n"
+        "\tkind: 'plain' | 'locator' | 'mapper' | 'file' | 'fileList' | 'pairs' | 'idempotencyKey' | 'dateTime';\n"
         "\twhere: 'top' | 'collection';\n}\n\n"
+        "export interface RowSpec {\n\tname: string;\n\tkey: string;\n\twhere: 'top' | 'rowFields';\n}\n\n"
         "export interface OperationSpec {\n"
         "\tcatalogKey: string;\n\tmethod: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';\n\tpath: string;\n"
         "\tlist: boolean;\n\tfirstOfList: boolean;\n\tbinary: boolean;\n"
-        "\tcollection: 'filters' | 'additionalFields';\n\tparams: ParameterSpec[];\n\tsampleKeys: string[];\n}\n\n"
+        "\tcollection: 'filters' | 'additionalFields';\n\tparams: ParameterSpec[];\n\tsampleKeys: string[];\n"
+        "\trows?: { to: string; params: RowSpec[] };\n}\n\n"
         f"export const CATALOG_VERSION = {data['catalogVersion']};\n\n"
         f"export const PROPERTIES: INodeProperties[] = {dump(data['properties'])};\n\n"
         f"export const OPERATIONS: Record<string, OperationSpec> = {dump(data['operations'])};\n\n"
@@ -436,7 +517,9 @@ def render_generated(catalog: Catalog = CATALOG) -> str:
         f"{dump(data['triggerEvents'])};\n\n"
         f"export const TRIGGER_FILTERS: Array<INodeProperties & {{ to: string }}> = "
         f"{dump(data['triggerFilters'])};\n\n"
-        f"export const PROOF_KINDS: Record<string, string> = {dump(data['proofKinds'])};\n"
+        f"export const PROOF_KINDS: Record<string, string> = {dump(data['proofKinds'])};\n\n"
+        "// Account event type -> the item's key for its object's id (catalog.account_event_item).\n"
+        f"export const EVENT_ID_KEYS: Record<string, string> = {dump(data['eventIdKeys'])};\n"
     )
 
 

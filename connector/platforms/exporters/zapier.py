@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from connector.delivery.events import ACCOUNT_EVENTS
 from connector.platforms.catalog import (
     CATALOG,
     GROUP_LABELS,
@@ -164,6 +165,8 @@ def zapier_definition(catalog: Catalog = CATALOG, lang: str = "en") -> dict[str,
             "operations": {op.key: bridge_operation(op) for op in operations},
             "templateFieldTypes": {k: INPUT_TYPES[v] for k, v in catalog.template_field_types.items()},
             "proofKinds": dict(catalog.proof_kinds),
+            # account event type -> the item's key for its object's id (catalog.account_event_item).
+            "eventIdKeys": {t: e.id_key for t, e in sorted(ACCOUNT_EVENTS.items())},
         },
     }
 

@@ -11,7 +11,7 @@ import type {
 import { NodeApiError, NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
 import { OPERATIONS, PROPERTIES } from './generated/catalog';
-import { runOperation } from './operations';
+import { runBatch, runOperation } from './operations';
 import { bridgeRequest } from './transport';
 
 export class LreBridge implements INodeType {
@@ -81,6 +81,24 @@ export class LreBridge implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const items = this.getInputData();
 		const returnData: INodeExecutionData[] = [];
+		const batch = items.length
+			? OPERATIONS[`${this.getNodeParameter('resource', 0)}:${this.getNodeParameter('operation', 0)}`]
+			: undefined;
+		if (batch?.rows) {
+			// Send a Batch: every input item is a row of one batch, sent once for the whole run.
+			try {
+				return [await runBatch(this, batch, items.length)];
+			} catch (error) {
+				if (!this.continueOnFail()) {
+					throw error instanceof NodeApiError || error instanceof NodeOperationError
+						? error
+						: new NodeOperationError(this.getNode(), error as Error);
+				}
+				const pairedItem = items.map((_, item) => ({ item }));
+				return [[{ json: { error: error.message, description: error.description ?? undefined,
+					httpCode: error.httpCode ?? undefined }, pairedItem }]];
+			}
+		}
 		for (let i = 0; i < items.length; i++) {
 			try {
 				const resource = this.getNodeParameter('resource', i) as string;

@@ -64,6 +64,36 @@ export function derivedIdempotencyKey(context: IExecuteFunctions, itemIndex: num
 	return `n8n-${executionId}-${node.id || node.name}-${itemIndex}`;
 }
 
+/** A list of files (a batch's common attachments) as the bridge's documents. */
+async function readFileList(
+	context: IExecuteFunctions,
+	name: string,
+	itemIndex: number,
+): Promise<IDataObject[]> {
+	const source = context.getNodeParameter(`${name}Source`, itemIndex, 'none') as string;
+	const split = (text: string) =>
+		text
+			.split(/[\s,]+/)
+			.map((part) => part.trim())
+			.filter(Boolean);
+	if (source === 'url') {
+		const urls = split(context.getNodeParameter(`${name}Urls`, itemIndex, '') as string);
+		return urls.map((url, index) => ({ filename: `piece-jointe-${index + 1}.pdf`, url }));
+	}
+	if (source !== 'binary') return [];
+	const properties = split(context.getNodeParameter(`${name}BinaryProperties`, itemIndex, 'data') as string);
+	const documents: IDataObject[] = [];
+	for (const [index, property] of properties.entries()) {
+		const binary = context.helpers.assertBinaryData(itemIndex, property);
+		const content = await context.helpers.getBinaryDataBuffer(itemIndex, property);
+		documents.push({
+			filename: binary.fileName || `piece-jointe-${index + 1}.pdf`,
+			content_base64: content.toString('base64'),
+		});
+	}
+	return documents;
+}
+
 async function readParameter(
 	context: IExecuteFunctions,
 	spec: OperationSpec,
@@ -72,6 +102,12 @@ async function readParameter(
 	request: Request,
 ): Promise<void> {
 	const to = param.to;
+	if (param.kind === 'fileList') {
+		if (!to) return;
+		const documents = await readFileList(context, param.name, itemIndex);
+		if (documents.length) place(request, to, documents);
+		return;
+	}
 	if (param.kind === 'file') {
 		if (!to) return;
 		const source = context.getNodeParameter(`${param.name}Source`, itemIndex, 'binary') as string;
@@ -226,4 +262,42 @@ export async function runOperation(
 		if (name === 'x-template-version') json.templateVersion = Number(value);
 	}
 	return [{ json, binary: { [property]: binary }, ...paired }];
+}
+
+/**
+ * A batch: ALL input items are one request, made once per node run. The node's parameters (template,
+ * common values, attachments, idempotency key) are read for the first item; each row's fields for
+ * its own item. The batch is the one output item, paired with every input item.
+ */
+export async function runBatch(
+	context: IExecuteFunctions,
+	spec: OperationSpec,
+	itemCount: number,
+): Promise<INodeExecutionData[]> {
+	if (!spec.rows) throw new NodeOperationError(context.getNode(), `${spec.catalogKey} takes no rows`);
+	const built = await buildRequest(context, spec, 0);
+	const rows: IDataObject[] = [];
+	for (let itemIndex = 0; itemIndex < itemCount; itemIndex++) {
+		const row: IDataObject = {};
+		const fields = context.getNodeParameter('rowFields', itemIndex, {}) as IDataObject;
+		for (const param of spec.rows.params) {
+			const value =
+				param.where === 'rowFields'
+					? fields[param.name]
+					: context.getNodeParameter(param.name, itemIndex, undefined);
+			if (!isEmpty(value)) row[param.key] = value;
+		}
+		rows.push(row);
+	}
+	const body = built.body ?? {};
+	setPath(body, spec.rows.to.replace(/^body\./, ''), rows);
+	const response = await bridgeRequest(context, {
+		method: spec.method,
+		path: built.path,
+		qs: built.qs,
+		body,
+		headers: built.headers,
+	});
+	const pairedItem = Array.from({ length: itemCount }, (_, item) => ({ item }));
+	return [{ json: (response.body ?? {}) as IDataObject, pairedItem }];
 }

@@ -11,7 +11,7 @@ import type {
 } from 'n8n-workflow';
 import { NodeApiError, NodeConnectionTypes } from 'n8n-workflow';
 
-import { PROOF_KINDS, TRIGGER_EVENTS, TRIGGER_FILTERS } from '../LreBridge/generated/catalog';
+import { EVENT_ID_KEYS, PROOF_KINDS, TRIGGER_EVENTS, TRIGGER_FILTERS } from '../LreBridge/generated/catalog';
 import { bridgeRequest, filenameOf } from '../LreBridge/transport';
 import { signatureProblem } from './signature';
 
@@ -50,7 +50,13 @@ export function eventItem(id: string, delivery: IDataObject): IDataObject {
 	const type = String(delivery.type ?? '');
 	const data = (delivery.data ?? {}) as IDataObject;
 	if (!type.startsWith('letter.')) {
-		return { id, type, occurred_at: delivery.timestamp, ...data };
+		// An account event: the EVENT's id (one item per event, as Zapier needs), the object's id under
+		// its name (invitation_id, alert_id…), its other fields as they are (catalog.account_event_item).
+		const idKey = EVENT_ID_KEYS[type] ?? `${type.split('.')[0]}_id`;
+		const own = Object.fromEntries(
+			Object.entries(data).filter(([key]) => !['id', 'type', 'occurred_at', idKey].includes(key)),
+		);
+		return { id, type, occurred_at: delivery.timestamp, [idKey]: data.id, ...own };
 	}
 	return {
 		id,
