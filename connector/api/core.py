@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy import select
 
 from connector.api.common import bounded_instant, limit_arg, page, parse_body, services
+from connector.api.jsontypes import JsonDateTime
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
@@ -62,7 +63,7 @@ class ConsentIn(BaseModel):
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     method: str = Field(description="how the consent was obtained", pattern="^(" + "|".join(CONSENT_METHODS) + ")$")
-    obtained_at: datetime
+    obtained_at: JsonDateTime
     recorded_by: str = Field(min_length=1, max_length=200, description="who recorded it")
     note: str | None = Field(default=None, max_length=2000)
     proof: dict[str, str] | None = Field(default=None, description="{filename, content_base64}")

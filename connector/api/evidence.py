@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.api.common import content_disposition, parse_body, services
+from connector.api.jsontypes import JsonInt
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
@@ -42,7 +43,7 @@ class RetentionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    retention_days: int = Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
+    retention_days: JsonInt = Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
 
 
 def _owned_letter(session: Session, letter_id: str) -> Letter:

@@ -252,7 +252,8 @@ SCHEMAS: dict[str, Any] = {
         "required": ["name", "title", "source"],
         "properties": {
             "name": {"type": "string", "pattern": library.NAME_PATTERN.pattern},
-            "title": {"type": "string", "maxLength": library.MAX_TITLE_LENGTH},
+            "title": {"type": "string", "minLength": 1, "maxLength": library.MAX_TITLE_LENGTH,
+                      "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},  # not blank, no NUL
             "description": {"type": "string", "maxLength": library.MAX_DESCRIPTION_LENGTH,
                             "description": "What the letter is for, shown where a user picks a template; "
                                            "a new version (PUT) keeps the previous one unless given."},
