@@ -267,6 +267,12 @@ SCHEMAS: dict[str, Any] = {
                            "choices": {"type": "array", "items": {"type": "string"}}}}},
         },
     },
+    # A new version (PUT): the URL names the template; a ``name`` in the body must be the same.
+    "TemplateVersion": {
+        "type": "object",
+        "required": ["source"],  # title and description: the previous version's unless given
+        "properties": {},
+    },
     "TemplateRender": {
         "type": "object",
         "properties": {
@@ -277,6 +283,11 @@ SCHEMAS: dict[str, Any] = {
         "example": {"data": {"numero_facture": "F-2026-0412", "montant_du": "1 250,50"},
                     "letter_date": "2026-11-27"},
     },
+}
+SCHEMAS["TemplateVersion"]["properties"] = {
+    **SCHEMAS["TemplateUpload"]["properties"],
+    "name": {**SCHEMAS["TemplateUpload"]["properties"]["name"],
+             "description": "Optional: the URL names the template; if given, the same name (else 422)."},
 }
 
 OPENAPI: dict[str, Any] = {
@@ -294,7 +305,7 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json(_ref("Template")), "404": _ERROR}},
         "put": {"summary": "Upload a new version of a template", "operationId": "updateTemplate",
                 "parameters": [_IDEMPOTENCY],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TemplateUpload")}}},
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TemplateVersion")}}},
                 "responses": {"201": _json(_ref("Template"), "New version"), "404": _ERROR, "422": _ERROR}},
         "delete": {"summary": "Delete a custom template (all versions)", "operationId": "deleteTemplate",
                    "responses": {"204": {"description": "Deleted"}, "404": _ERROR, "409": _ERROR}},
