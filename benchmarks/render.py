@@ -6,7 +6,8 @@
             committed (SQLite, sandbox provider, worker off).
 
 Usage: .venv/bin/python benchmarks/render.py [--letters 40]
-Prints both rates and bridge/raw (target: at least 0.8).
+Prints both rates and bridge/raw (target: at least 0.8), the CPU time per letter of each (the
+bridge's includes its render worker's) and the load average.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import os
 import sys
 import tempfile
 import time
@@ -31,6 +33,7 @@ from connector.app import create_app  # noqa: E402
 from connector.migrate import upgrade  # noqa: E402
 from connector.models import Account  # noqa: E402
 from connector.rendering.fields import coerce_data  # noqa: E402
+from connector.rendering.isolation import render_workers_cpu_seconds  # noqa: E402
 from connector.rendering.library import builtin_templates  # noqa: E402
 from connector.rendering.pdf import register_fonts  # noqa: E402
 from connector.rendering.render import render_html  # noqa: E402
@@ -43,8 +46,12 @@ def example_data() -> dict[str, object]:
     return {field.key: field.example for field in spec.fields if field.example is not None}
 
 
-def rates(actions: dict[str, Callable[[int], None]], letters: int, per_round: int = 3) -> dict[str, float]:
-    """Letters per second of each action, measured in interleaved rounds.
+def rates(actions: dict[str, Callable[[int], None]], letters: int,
+          per_round: int = 3) -> tuple[dict[str, float], dict[str, float]]:
+    """Letters per second of each action, measured in interleaved rounds; and its CPU time per letter.
+
+    CPU time (this process's, plus the render workers' for the letters they render) does not
+    count the time spent waiting for a core, so it is the steadier figure on a shared machine.
 
     Short interleaved rounds mean a noisy neighbour (another test run on the machine) slows both
     sides alike instead of whichever happened to run at the time; a few untimed runs warm the caches.
@@ -59,17 +66,20 @@ def rates(actions: dict[str, Callable[[int], None]], letters: int, per_round: in
         for index in range(3):
             action(-1 - index)
     elapsed = dict.fromkeys(actions, 0.0)
+    cpu = dict.fromkeys(actions, 0.0)
     rounds = max(1, letters // per_round)
     counter = 0
     for _ in range(rounds):
         for name, action in actions.items():
             gc.collect()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time() + render_workers_cpu_seconds()
             for _ in range(per_round):
                 action(counter)
                 counter += 1
             elapsed[name] += time.perf_counter() - start
-    return {name: per_round * rounds / seconds for name, seconds in elapsed.items()}
+            cpu[name] += time.process_time() + render_workers_cpu_seconds() - cpu_start
+    return ({name: per_round * rounds / seconds for name, seconds in elapsed.items()},
+            {name: seconds / (per_round * rounds) for name, seconds in cpu.items()})
 
 
 def raw_render(html: str) -> Callable[[int], None]:
@@ -122,11 +132,14 @@ def main() -> None:
     spec = builtin_templates()[TEMPLATE]
     html = render_html(spec, coerce_data(spec.fields, example_data()), datetime(2026, 11, 27, tzinfo=UTC).date())
     with tempfile.TemporaryDirectory() as tmp:
-        measured = rates({"raw": raw_render(html), "bridge": bridge_send(Path(tmp))}, args.letters)
+        measured, cpu = rates({"raw": raw_render(html), "bridge": bridge_send(Path(tmp))}, args.letters)
     raw, bridge = measured["raw"], measured["bridge"]
     print(f"(a) raw xhtml2pdf render                                : {raw:6.1f} letters/s")
     print(f"(b) bridge send (HTTP → render → hash → store → queued) : {bridge:6.1f} letters/s")
     print(f"bridge's own work per letter (b − a, in time): {1000 / bridge - 1000 / raw:5.1f} ms")
+    print(f"CPU per letter: raw {cpu['raw'] * 1000:5.1f} ms, bridge {cpu['bridge'] * 1000:5.1f} ms "
+          f"(API process + render worker); CPU ratio raw/bridge: {cpu['raw'] / cpu['bridge']:.2f}")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"ratio bridge/raw: {bridge / raw:.2f} (target ≥ 0.80)")
 
 

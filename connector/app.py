@@ -11,6 +11,7 @@ from flask import Flask
 from connector.api.common import install_input_guards
 from connector.api.db import close_request_session
 from connector.api.errors import register_error_handlers
+from connector.api.methods import install_method_policy
 from connector.config import load_settings
 from connector.services import Services, build_services
 
@@ -50,6 +51,7 @@ def create_app(overrides: dict[str, Any] | None = None, services: Services | Non
     app.config["MAX_CONTENT_LENGTH"] = services.settings.max_document_bytes * 2 + 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     install_input_guards(app)  # strict JSON (no NaN, bounded depth, no NUL) and NUL-free query strings
+    install_method_policy(app)  # HEAD and OPTIONS refused; every Allow lists the documented methods
     register_error_handlers(app)
     app.teardown_appcontext(close_request_session)
     for module_name in BLUEPRINTS:

@@ -227,9 +227,22 @@ def test_extreme_dates_are_422_in_data_letter_date_and_obtained_at(client, auth,
 def test_a_405_says_which_methods_are_allowed(client, auth):
     response = client.patch("/v1/letters", headers=auth)
     assert response.status_code == 405
-    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert response.headers["Allow"] == "GET, POST"  # what the document lists: no HEAD, no OPTIONS
     assert _error(response)["code"] == "method_not_allowed"
     assert _error(client.get("/nowhere", headers=auth))["code"] == "not_found"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "PATCH"])
+def test_undocumented_methods_are_refused_and_allow_matches_the_document(client, auth, method):
+    # /v1/consents/legal-bases also matches /v1/consents/<consent_id> (DELETE): Flask's own Allow
+    # listed DELETE, HEAD and OPTIONS; the document lists GET and PUT.
+    document = client.get("/openapi.json").json["paths"]
+    for path, template in [("/v1/consents/legal-bases", "/v1/consents/legal-bases"),
+                           ("/v1/consents/cns_x", "/v1/consents/{consent_id}"), ("/v1/me", "/v1/me")]:
+        response = client.open(path, method=method, headers=auth)
+        assert response.status_code == 405, (path, response.status_code)
+        documented = {m.upper() for m in document[template]} & {"GET", "POST", "PUT", "PATCH", "DELETE"}
+        assert set(response.headers["Allow"].split(", ")) == documented, path
 
 
 def test_the_bearer_scheme_is_case_insensitive(client, auth):
@@ -397,3 +410,59 @@ def test_generated_hostile_requests_never_get_a_500_or_an_undocumented_answer(ap
             response.close()  # file answers (send_file) hold their file until closed
 
     run()
+
+
+# --- what the document says a request may hold is what the validation accepts ----------------------
+
+@pytest.mark.parametrize(("path", "method", "body", "field"), [
+    ("/v1/alerts/rules/technical_failure_rate", "put", {"threshold": False}, "threshold"),
+    ("/v1/alerts/rules/technical_failure_rate", "put", {"min_volume": "50"}, "min_volume"),
+    ("/v1/alerts/rules/technical_failure_rate", "put", {"enabled": 1}, "enabled"),
+    ("/v1/account/intake-secret", "post", {"grace_period_seconds": False}, "grace_period_seconds"),
+    ("/v1/consents", "post", {**CONSENT, "obtained_at": 0}, "obtained_at"),
+    ("/v1/consents/invitations", "post", {"email": "a@example.org", "name": "A", "expires_in_days": True},
+     "expires_in_days"),
+])  # fmt: skip
+def test_json_of_another_type_is_not_converted(client, auth, path, method, body, field):
+    # pydantic's lax mode read false as 0, "50" as 50 and the number 0 as 1970-01-01: all 2xx.
+    response = getattr(client, method)(path, json=body, headers=auth)
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    assert _error(response)["field"] == field
+
+
+def test_a_whole_number_written_with_a_decimal_point_is_still_one(client, auth):
+    # 86400.0 is an integer for JSON Schema, and so for the bridge.
+    response = client.post("/v1/account/intake-secret", json={"grace_period_seconds": 86400.0}, headers=auth)
+    assert response.status_code == 201, response.get_data(as_text=True)[:300]
+
+
+def _string_schemas(node, where=""):
+    if isinstance(node, dict):
+        types = node.get("type") if isinstance(node.get("type"), list) else [node.get("type")]
+        if "string" in types and node.get("format") != "binary" and "enum" not in node and "const" not in node:
+            yield where, node
+        for key, child in node.items():
+            if key not in ("example", "examples", "default"):
+                yield from _string_schemas(child, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield from _string_schemas(child, f"{where}/{index}")
+
+
+def test_the_document_says_no_text_may_hold_a_nul_character(client):
+    import re as regex
+
+    document = client.get("/openapi.json").json
+    for where, schema in _string_schemas({"paths": document["paths"], "components": document["components"]}):
+        assert "pattern" in schema, where
+        assert not regex.search(schema["pattern"], "a\x00b"), where
+    key = document["components"]["parameters"]["IdempotencyKey"]["schema"]
+    assert regex.search(key["pattern"], "k-1") and not regex.search(key["pattern"], " ")
+
+
+def test_an_empty_date_argument_is_documented_as_not_given_and_read_so(client, auth):
+    document = client.get("/openapi.json").json
+    parameter = next(p for p in document["paths"]["/v1/letters"]["get"]["parameters"] if p["name"] == "from")
+    assert {"maxLength": 0} in parameter["schema"]["anyOf"]
+    assert client.get("/v1/letters?from=&to=", headers=auth).status_code == 200
+    assert _error(client.get("/v1/letters?from=yesterday", headers=auth))["field"] == "from"

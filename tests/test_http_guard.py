@@ -118,3 +118,91 @@ def test_a_streamed_response_releases_its_pinned_connection(rebinding: Any) -> N
     public, _ = rebinding
     with http.request("GET", f"http://rebind.test:{public.server_port}/x", timeout=5, stream=True) as response:
         assert next(response.iter_content(3)) == b"pub"
+
+
+# --- TLS on a pinned connection: SNI and the certificate check stay on the name ------------------
+
+import ssl  # noqa: E402
+
+import requests  # noqa: E402
+import trustme  # noqa: E402
+
+TLS_NAME = "pinned.test"
+
+
+class _TlsServer(ThreadingHTTPServer):
+    """A loopback HTTPS server that records the SNI name of every handshake it sees."""
+
+    def __init__(self, host: str, port: int, cert: trustme.LeafCert, body: bytes) -> None:
+        super().__init__((host, port), _Recorder)
+        self.hits: list[tuple[str, str | None]] = []
+        self.server_names: list[str | None] = []
+        self.body = body
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(context)
+        context.sni_callback = lambda sock, name, ctx: self.server_names.append(name)  # type: ignore[func-returns-value]
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a handshake the client refused: expected in the mismatch test
+
+
+@pytest.fixture
+def tls_servers(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Any]:
+    """Start TLS servers for ``pinned.test``: the checked ("public") one on 127.0.0.2 and another on
+    127.0.0.1 with the same port and an equally valid certificate. The name answers 127.0.0.2 to the
+    check and 127.0.0.1 to any later lookup, so only a pinned connection reaches 127.0.0.2."""
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    servers: list[_TlsServer] = []
+
+    def start(cert_names: tuple[str, ...]) -> tuple[_TlsServer, _TlsServer]:
+        public = _TlsServer("127.0.0.2", 0, ca.issue_cert(*cert_names), b"public over tls")
+        internal = _TlsServer("127.0.0.1", public.server_port, ca.issue_cert(TLS_NAME), b"internal")
+        servers.extend([public, internal])
+        return public, internal
+
+    answers = iter(["127.0.0.2"] + ["127.0.0.1"] * 50)
+    real = socket.getaddrinfo
+
+    def fake_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == TLS_NAME:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), int(port or 443)))]
+        return real(host, port, *args, **kwargs)
+
+    # The test hook: loopback 127.0.0.2 counts as public in these tests only.
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(http, "is_public_address", lambda address: address == "127.0.0.2")
+    yield start, str(ca_file)
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_pinned_tls_connection_sends_sni_and_checks_the_certificate_for_the_name(tls_servers: Any) -> None:
+    start, ca_file = tls_servers
+    public, internal = start((TLS_NAME,))
+    response = http.request("GET", f"https://{TLS_NAME}:{public.server_port}/x", timeout=5, verify=ca_file)
+    assert response.status_code == 200 and response.content == b"public over tls"
+    assert public.server_names == [TLS_NAME]  # SNI is the name, not the pinned address
+    assert public.hits == [("/x", f"{TLS_NAME}:{public.server_port}")]  # and so is Host
+    assert internal.server_names == [] and internal.hits == []  # the connection went where the check looked
+
+
+def test_a_pinned_tls_connection_refuses_a_certificate_for_another_name(tls_servers: Any) -> None:
+    start, ca_file = tls_servers
+    public, internal = start(("other.test",))  # valid chain, wrong name
+    with pytest.raises(requests.exceptions.SSLError, match="(?i)hostname|match"):
+        http.request("GET", f"https://{TLS_NAME}:{public.server_port}/x", timeout=5, verify=ca_file)
+    assert public.server_names == [TLS_NAME]  # the handshake reached the pinned address, with SNI
+    assert public.hits == [] and internal.hits == []  # and no request was sent
+
+
+def test_a_pinned_tls_connection_refuses_a_certificate_from_an_unknown_authority(tls_servers: Any) -> None:
+    start, _ = tls_servers
+    public, _ = start((TLS_NAME,))
+    with pytest.raises(requests.exceptions.SSLError):  # the system store does not know trustme's CA
+        http.request("GET", f"https://{TLS_NAME}:{public.server_port}/x", timeout=5)
+    assert public.hits == []

@@ -204,6 +204,20 @@ def test_the_same_template_data_and_letter_time_give_byte_identical_pdfs():
     assert first == second
 
 
+def test_render_workers_are_recycled_and_a_recycled_worker_gives_the_same_bytes(monkeypatch):
+    from connector.rendering import isolation
+
+    monkeypatch.setattr(isolation, "RENDERS_PER_WORKER", 2)
+    spec = builtin_templates()["indexation_loyer"]
+    seen: set[int] = set()
+    pdfs = set()
+    for _ in range(5):
+        pdfs.add(render_spec(spec, examples("indexation_loyer"), LETTER_TIME).pdf)
+        seen.update(worker.process.pid for worker in isolation._pool._idle)
+    assert len(pdfs) == 1  # warm, fresh and recycled workers lay the letter out alike
+    assert len(seen) >= 3  # workers were replaced after two renders each
+
+
 @pytest.mark.slow
 def test_another_process_with_another_hash_seed_and_time_zone_gives_the_same_bytes():
     import hashlib

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Blueprint, Response, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 from sqlalchemy import select
 
 from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, page, parse_body
 from connector.api.db import db_session
 from connector.api.errors import ApiError
+from connector.api.jsontypes import JsonInt, JsonNumber
 from connector.delivery.events import ACCOUNT_EVENTS
 from connector.models import Alert
 from connector.monitoring.alerts import RULES, alert_to_dict, rule_configs
@@ -64,9 +65,9 @@ class RuleIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = True
-    threshold: float | None = Field(default=None, ge=0, le=1)
-    min_volume: int | None = Field(default=None, ge=1, le=1_000_000)
+    enabled: Annotated[bool, Strict()] = True
+    threshold: JsonNumber | None = Field(default=None, ge=0, le=1)
+    min_volume: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
 
 
 @bp.put("/v1/alerts/rules/<rule>")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from sqlalchemy import select
 
 from connector.api.auth import require_api_key
@@ -71,7 +71,8 @@ class BatchIn(BaseModel):
     reference: str | None = Field(default=None, max_length=200)
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=40)
     sandbox_outcome: str | None = Field(default=None, description="Sandbox only: every letter's outcome.")
-    allow_short_notice: bool = Field(default=False, description="An urgent assembly: skip the 21-day notice check.")
+    allow_short_notice: Annotated[bool, Strict()] = Field(
+        default=False, description="An urgent assembly: skip the 21-day notice check.")
 
     @field_validator("sandbox_outcome")
     @classmethod

@@ -173,6 +173,14 @@ def limit_arg(default: int = 20) -> int:
     return value
 
 
+# A date or date-time query argument (common.iso_datetime_arg). Empty counts as not given: Zapier,
+# Make and n8n send an optional field the user left blank as ``from=``.
+INSTANT_QUERY: dict[str, Any] = {
+    "type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}, {"maxLength": 0}],
+    "description": "a date (YYYY-MM-DD) or an ISO 8601 date-time; empty means not given",
+}
+
+
 def iso_datetime_arg(name: str) -> datetime | None:
     """A date (``2026-11-27``) or date-time query argument, as an aware UTC datetime."""
     raw = request.args.get(name)

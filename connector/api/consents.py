@@ -6,11 +6,10 @@ blueprint adds what fills it from the bridge's own consent page (``connector.api
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, Strict, model_validator
 from sqlalchemy import select
 
 from connector import shapes
@@ -20,6 +19,7 @@ from connector.api.core import check_past_datetime, consent_to_dict
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
+from connector.api.jsontypes import JsonDateTime, JsonInt
 from connector.consent import service
 from connector.consent.models import AccountLegalBases, ConsentInvitation, PaperRequest
 from connector.models import Consent
@@ -40,7 +40,8 @@ class InvitationIn(BaseModel):
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     message: str | None = Field(default=None, max_length=2000, description="the sender's message, shown on the page")
-    expires_in_days: int = Field(default=7, ge=3, le=30, description="3 to 30 days; silence then counts as refusal")
+    expires_in_days: JsonInt = Field(
+        default=7, ge=3, le=30, description="3 to 30 days; silence then counts as refusal")
     language: Literal["fr", "en"] = "fr"
 
     @model_validator(mode="after")
@@ -153,7 +154,8 @@ def consent_proof(consent_id: str) -> Response:
 class LegalBasesIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    condominium: bool = Field(description="send co-owners' notifications without consent (loi 65-557 art. 42-1)")
+    condominium: Annotated[bool, Strict()] = Field(
+        description="send co-owners' notifications without consent (loi 65-557 art. 42-1)")
     statement: str | None = Field(default=None, max_length=2000,
                                   description="how co-owners were told they can keep paper (art. 42-1, para. 3)")
 
@@ -219,7 +221,7 @@ class PaperRequestIn(BaseModel):
 
     email: EmailStr
     name: str | None = Field(default=None, max_length=300)
-    requested_at: datetime = Field(description="when the syndic received the request (its certain date)")
+    requested_at: JsonDateTime = Field(description="when the syndic received the request (its certain date)")
     received_via: Literal[PAPER_CHANNELS] = "registered_letter"  # type: ignore[valid-type]
     note: str | None = Field(default=None, max_length=2000)
 

@@ -18,6 +18,7 @@ from connector.api.common import bounded_instant, limit_arg, page, parse_body, s
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
+from connector.api.jsontypes import JsonDateTime
 from connector.letters.lifecycle import schedule_poll
 from connector.models import Consent, Letter
 from connector.providers.base import FINAL_STATUSES, WebhookRejected
@@ -63,7 +64,7 @@ class ConsentIn(BaseModel):
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     method: str = Field(description="how the consent was obtained", pattern="^(" + "|".join(CONSENT_METHODS) + ")$")
-    obtained_at: datetime
+    obtained_at: JsonDateTime
     recorded_by: str = Field(min_length=1, max_length=200, description="who recorded it")
     note: str | None = Field(default=None, max_length=2000)
     proof: dict[str, str] | None = Field(default=None, description="{filename, content_base64}")

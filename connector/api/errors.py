@@ -116,6 +116,13 @@ def register_error_handlers(app: Flask) -> None:
             message = "The request body is too large."
         # Keep what the exception says beyond its body: 405's Allow, 401's WWW-Authenticate.
         kept = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+        if status == 405:
+            # The methods documented for this path, not Flask's list (HEAD, OPTIONS, other rules').
+            from flask import request
+
+            from connector.api.methods import allowed_methods
+
+            kept["Allow"] = ", ".join(allowed_methods(request.path))
         return error_response(ApiError(status, _HTTP_CODES.get(status, "http_error"), message, headers=kept))
 
     @app.errorhandler(BlobCorrupted)

@@ -17,6 +17,7 @@ from connector.api.auth import require_api_key
 from connector.api.common import content_disposition, parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
+from connector.api.jsontypes import JsonInt
 from connector.evidence import formats
 from connector.evidence.access import log_access, reader_name
 from connector.evidence.assemble import collect_package_input, public_key_url, tsa_timestamper
@@ -42,7 +43,7 @@ class RetentionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    retention_days: int = Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
+    retention_days: JsonInt = Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
 
 
 def _owned_letter(session: Session, letter_id: str) -> Letter:

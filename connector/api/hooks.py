@@ -21,6 +21,7 @@ from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
+from connector.api.jsontypes import JsonInt
 from connector.delivery.events import ACCOUNT_EVENTS
 from connector.delivery.hooks import (
     ALL_EVENTS,
@@ -77,13 +78,14 @@ class RotationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # How long the previous secret stays valid; 0 revokes it at once (e.g. after a leak).
-    grace_period_seconds: int = Field(default=int(ROTATION_GRACE.total_seconds()), ge=0, le=7 * 86400)
+    grace_period_seconds: JsonInt = Field(
+        default=int(ROTATION_GRACE.total_seconds()), ge=0, le=7 * 86400)
 
 
 class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    event_id: str = Field(min_length=1, max_length=40)
+    event_id: str = Field(min_length=1, max_length=40, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")  # not blank
 
 
 def check_target_url(url: str) -> None:
@@ -351,15 +353,9 @@ SCHEMAS: dict[str, Any] = {
     **{_event_component(event_type): _event_schema(event_type) for event_type in EVENT_TYPES},
 }
 
+# Request bodies are documented from the models that validate them, never written twice by hand.
 ROTATION_REQUEST_BODY: dict[str, Any] = {
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"grace_period_seconds": {"type": "integer", "default": 86400}},
-            }
-        }
-    }
+    "content": {"application/json": {"schema": RotationIn.model_json_schema()}}
 }
 _HOOK_RESPONSE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Hook"}}}}
 _LIST = {
@@ -453,7 +449,7 @@ OPENAPI: dict[str, Any] = {
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": {"type": "object", "required": ["event_id"], "properties": {"event_id": {}}}
+                        "schema": ReplayIn.model_json_schema()
                     }
                 },
             },

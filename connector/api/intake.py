@@ -148,6 +148,10 @@ SCHEMAS: dict[str, Any] = {
     }
 }
 
+_BASE64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
+_V1_SIGNATURES = f"^v1,{_BASE64}( v1,{_BASE64}){{0,15}}$"
+_HEX_SIGNATURES = "^sha256=[0-9a-fA-F]{64}(,sha256=[0-9a-fA-F]{64}){0,15}$"
+
 OPENAPI: dict[str, Any] = {
     "/v1/intake/{account_id}": {
         "post": {
@@ -162,10 +166,14 @@ OPENAPI: dict[str, Any] = {
             "security": [],
             "parameters": [
                 {"name": "account_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                {"name": "webhook-id", "in": "header", "schema": {"type": "string"}},
-                {"name": "webhook-timestamp", "in": "header", "schema": {"type": "string"}},
-                {"name": "webhook-signature", "in": "header", "schema": {"type": "string"}},
-                {"name": "X-Signature", "in": "header", "schema": {"type": "string"}},
+                # The header shapes connector/lib/signing.py reads; a well-formed but wrong signature is a 401.
+                {"name": "webhook-id", "in": "header",
+                 "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"}},
+                {"name": "webhook-timestamp", "in": "header",
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"}, "description": "seconds since 1970"},
+                {"name": "webhook-signature", "in": "header",
+                 "schema": {"type": "string", "pattern": _V1_SIGNATURES}},
+                {"name": "X-Signature", "in": "header", "schema": {"type": "string", "pattern": _HEX_SIGNATURES}},
             ],
             "requestBody": {
                 "required": True,

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 
 from connector.api.auth import require_api_key
-from connector.api.common import iso_datetime_arg, services
+from connector.api.common import INSTANT_QUERY, iso_datetime_arg, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.monitoring.kpis import GROUPINGS, PRESETS, KpiQueryError, compute_kpis, resolve_window
@@ -88,10 +88,10 @@ OPENAPI: dict[str, Any] = {
         "parameters": [
             {"name": "preset", "in": "query", "schema": {"enum": list(PRESETS)},
              "description": "a window ending now (instead of from/to)"},
-            {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"},
-             "description": "default: 30 days before to"},
-            {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"},
-             "description": "default: now; the window is at most 366 days"},
+            {"name": "from", "in": "query", "schema": INSTANT_QUERY,
+             "description": "default: 30 days before to (a date, an ISO 8601 date-time, or empty)"},
+            {"name": "to", "in": "query", "schema": INSTANT_QUERY,
+             "description": "default: now; the window is at most 366 days (a date, a date-time, or empty)"},
             {"name": "group_by", "in": "query", "schema": {"enum": list(GROUPINGS)}},
         ],
         "responses": {

@@ -71,7 +71,10 @@ def metrics() -> Response:
 
 OPENAPI: dict[str, Any] = {
     "/metrics": {"get": {
-        "tags": ["Monitoring"], "summary": "Prometheus metrics (operators)", "security": [{"bearer": []}],
+        "tags": ["Monitoring"], "summary": "Prometheus metrics (operators)",
+        # Either the metrics token (when LRE_METRICS_TOKEN is set) or none at all from an allowed
+        # network: the API keys of accounts are not what guards it.
+        "security": [{"bearer": []}, {}],
         "description": "Letters by status and provider, queue depth and oldest due job, job durations, provider "
                        "calls and errors, webhook deliveries. Needs LRE_METRICS_TOKEN as a bearer token when "
                        "set; otherwise only LRE_METRICS_ALLOW_NETWORKS (loopback by default) may read it.",

@@ -7,13 +7,16 @@ of the app is described and every described path exists.
 
 from __future__ import annotations
 
+import copy
 import importlib
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
 from connector import shapes
+from connector.api.common import INSTANT_QUERY
 from connector.api.core import ConsentIn
+from connector.api.letters import MAX_DOCUMENT_POSITION
 from connector.letters.service import LetterIn
 from connector.letters.vocabulary import LetterStatus
 
@@ -96,8 +99,8 @@ CORE_PATHS: dict[str, Any] = {
                 {"name": "reference", "in": "query", "schema": {"type": "string"}},
                 {"name": "recipient", "in": "query", "schema": {"type": "string"},
                  "description": "part of the recipient's e-mail, last name or company"},
-                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                {"name": "from", "in": "query", "schema": INSTANT_QUERY},
+                {"name": "to", "in": "query", "schema": INSTANT_QUERY},
                 *CURSOR,
             ],
             "responses": {"200": ok(_list_of("Letter")), **ERRORS},
@@ -109,7 +112,8 @@ CORE_PATHS: dict[str, Any] = {
     "/v1/letters/{letter_id}/document": {"get": {
         "summary": "The PDF as sent", "operationId": "getLetterDocument",
         "parameters": [{"$ref": "#/components/parameters/LetterId"},
-                       {"name": "position", "in": "query", "schema": {"type": "integer", "default": 0}}],
+                       {"name": "position", "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_DOCUMENT_POSITION, "default": 0}}],
         "responses": {"200": {"description": "PDF", "content": {"application/pdf": {
             "schema": {"type": "string", "format": "binary"}}}}, **ERRORS}}},
     "/v1/events": {"get": {
@@ -169,6 +173,31 @@ def _document_common_errors(paths: dict[str, Any]) -> None:
                 answers.setdefault(status, {"$ref": f"#/components/responses/{name}"})
 
 
+# No text the API reads may hold U+0000 (common.check_json_value, check_query_string): say so in
+# every string schema a request can carry, keys of open objects included.
+NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
+def _forbid_nul(node: Any) -> None:
+    """Add ``NO_NUL_PATTERN`` to every string schema under ``node`` that has no pattern or fixed values."""
+    if isinstance(node, list):
+        for item in node:
+            _forbid_nul(item)
+        return
+    if not isinstance(node, dict):
+        return
+    types = node.get("type")
+    types = types if isinstance(types, list) else [types]
+    if ("string" in types and "pattern" not in node and "enum" not in node and "const" not in node
+            and node.get("format") != "binary"):
+        node["pattern"] = NO_NUL_PATTERN
+    if "object" in types and node.get("additionalProperties") is not False and "propertyNames" not in node:
+        node["propertyNames"] = {"pattern": NO_NUL_PATTERN}
+    for key, child in node.items():
+        if key not in ("example", "examples", "default", "const", "enum"):
+            _forbid_nul(child)
+
+
 def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, Any]:
     """The whole document: core paths plus what each blueprint module contributes."""
     paths: dict[str, Any] = dict(CORE_PATHS)
@@ -203,7 +232,7 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
         "type": {"type": "string", "enum": [*(f"letter.{s}" for s in STATUSES), *sorted(ACCOUNT_EVENTS)]},
         "data": {"anyOf": [ref("Letter"), {"type": "object"}]}}}
 
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "LRE Bridge API",
@@ -218,8 +247,11 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "API key (lre_…)"}},
             "parameters": {
+                # What idempotent() accepts: 1 to 255 characters once surrounding blanks are removed.
                 "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string",
-                                   "maxLength": 255}, "description": "Same key + same body replays the first "
+                                   "minLength": 1, "maxLength": 255,
+                                   "pattern": "^[^\\s\\x00]([^\\x00]{0,253}[^\\s\\x00])?$"},
+                                   "description": "Same key + same body replays the first "
                                    "answer; same key + other body is refused (422); while the first is "
                                    "running, 409."},
                 "LetterId": {"name": "letter_id", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -235,6 +267,12 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
             "schemas": schemas,
         },
     }
+    # Requests only: what subscribers receive (webhooks) is not read by the bridge. A copy, so that
+    # the modules' shared schema dicts are never changed.
+    document = copy.deepcopy(document)
+    _forbid_nul(document["paths"])
+    _forbid_nul(document["components"])
+    return document
 
 
 @bp.get("/openapi.json")

@@ -191,7 +191,8 @@ SCHEMAS: dict[str, Any] = {
         "required": ["name", "title", "source"],
         "properties": {
             "name": {"type": "string", "pattern": library.NAME_PATTERN.pattern},
-            "title": {"type": "string", "maxLength": library.MAX_TITLE_LENGTH},
+            "title": {"type": "string", "minLength": 1, "maxLength": library.MAX_TITLE_LENGTH,
+                      "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},  # not blank, no NUL
             "description": {"type": "string", "maxLength": library.MAX_DESCRIPTION_LENGTH,
                             "description": "What the letter is for, shown where a user picks a template; "
                                            "a new version (PUT) keeps the previous one unless given."},
@@ -205,6 +206,12 @@ SCHEMAS: dict[str, Any] = {
                            "choices": {"type": "array", "items": {"type": "string"}}}}},
         },
     },
+    # A new version (PUT): the URL names the template; a ``name`` in the body must be the same.
+    "TemplateVersionUpload": {
+        "type": "object",
+        "required": ["source"],  # title and description: the previous version's unless given
+        "properties": {},
+    },
     "TemplateRender": {
         "type": "object",
         "properties": {
@@ -215,6 +222,11 @@ SCHEMAS: dict[str, Any] = {
         "example": {"data": {"numero_facture": "F-2026-0412", "montant_du": "1 250,50"},
                     "letter_date": "2026-11-27"},
     },
+}
+SCHEMAS["TemplateVersionUpload"]["properties"] = {
+    **SCHEMAS["TemplateUpload"]["properties"],
+    "name": {**SCHEMAS["TemplateUpload"]["properties"]["name"],
+             "description": "Optional: the URL names the template; if given, the same name (else 422)."},
 }
 
 OPENAPI: dict[str, Any] = {
@@ -232,7 +244,8 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json(_ref("Template")), "404": _ERROR}},
         "put": {"summary": "Upload a new version of a template", "operationId": "updateTemplate",
                 "parameters": [_IDEMPOTENCY],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TemplateUpload")}}},
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("TemplateVersionUpload")}}},
                 "responses": {"201": _json(_ref("Template"), "New version"), "404": _ERROR, "422": _ERROR}},
         "delete": {"summary": "Delete a custom template (all versions)", "operationId": "deleteTemplate",
                    "responses": {"204": {"description": "Deleted"}, "404": _ERROR, "409": _ERROR}},
