@@ -6,13 +6,14 @@ and a crash between the call and the commit is covered by the "look it up first"
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
-from connector import outbox
+from connector import outbox, spool
 from connector.failpoints import failpoint
 from connector.letters import record_event
 from connector.models import Document, Event, Job, Letter
@@ -44,15 +45,27 @@ def _outgoing(services: Services, letter: Letter, documents: list[Document]) -> 
             last_name=letter.recipient_last_name,
             company=letter.recipient_company,
         ),
-        documents=tuple(
-            OutgoingDocument(d.filename, services.blobs.get(d.storage_key), d.sha256) for d in documents
-        ),
+        documents=tuple(_outgoing_document(services, d) for d in documents),
         message=letter.message,
         reference=letter.reference,
         sandbox_outcome=letter.sandbox_outcome,
         callback_url=f"{services.settings.public_url}/callbacks/{letter.provider}/{letter.callback_token}",
         submit_context=context,
     )
+
+
+def _outgoing_document(services: Services, document: Document) -> OutgoingDocument:
+    """A document as the provider adapter reads it: bytes when small; when large, a reader opened
+    only if the adapter reads it (the sandbox never does), so that the worker does not hold it."""
+    if document.size <= spool.MEMORY_BYTES:
+        return OutgoingDocument(document.filename, services.blobs.get(document.storage_key), document.sha256)
+    # Read through once now (bounded memory): a changed archive object fails the submission here,
+    # as a whole read would, rather than inside the adapter.
+    with services.blobs.open(document.storage_key) as reader:
+        while reader.read(spool.CHUNK_BYTES):
+            pass
+    return OutgoingDocument(document.filename, functools.partial(services.blobs.open, document.storage_key),
+                            document.sha256)
 
 
 def poll_delay(services: Services, letter: Letter, now: datetime) -> float:

@@ -45,6 +45,11 @@ def _new_writers_after_fork() -> None:
 os.register_at_fork(after_in_child=_new_writers_after_fork)
 
 
+def submit_write(function: Callable[..., str], *args: Any) -> Future[str]:
+    """Run an archive write (e.g. ``put_stream``) on a writer thread."""
+    return _WRITERS.submit(function, *args)
+
+
 class BlobCorrupted(Exception):
     """The stored bytes no longer have the SHA-256 their key names (changed or truncated)."""
 

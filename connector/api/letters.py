@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import io
 from collections import defaultdict
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import Select, or_, select
+from werkzeug.datastructures import FileStorage
 
+from connector.api.bodies import letter_json
 from connector.api.common import (
     check_json_value,
     content_disposition,
@@ -33,6 +36,7 @@ from connector.letters import (
     parse_letter,
 )
 from connector.models import Document, Event, Letter, Proof
+from connector.spool import MEMORY_BYTES, SpooledBase64
 from connector.vocabulary import LetterStatus
 
 bp = Blueprint("letters", __name__)
@@ -67,11 +71,23 @@ def _multipart_payload() -> tuple[dict[str, Any], list[IncomingDocument]]:
     check_json_value(payload)  # NUL characters in form values, named
     files: list[IncomingDocument] = []
     for index, storage in enumerate(request.files.getlist("documents") + request.files.getlist("file")):
-        content = storage.read()
-        check_pdf(content, f"documents.{index}", services().settings.max_document_bytes)
+        document = uploaded_document(storage, storage.filename or f"document-{index + 1}.pdf")
+        check_pdf(document, f"documents.{index}", services().settings.max_document_bytes)
         check_json_value(storage.filename or "", (f"documents.{index}", "filename"))
-        files.append(IncomingDocument(storage.filename or f"document-{index + 1}.pdf", content))
+        files.append(document)
     return payload, files
+
+
+def uploaded_document(storage: FileStorage, filename: str) -> IncomingDocument:
+    """A multipart file as a document: its bytes when small, else the temporary file werkzeug
+    spooled it to (``BridgeRequest``), read in pieces and never whole."""
+    stream = storage.stream
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    if size <= MEMORY_BYTES:
+        return IncomingDocument(filename, stream.read())
+    return IncomingDocument(filename, stream)  # type: ignore[arg-type]  # hashed here, in pieces
 
 
 @bp.post("/v1/letters")
@@ -80,18 +96,20 @@ def _multipart_payload() -> tuple[dict[str, Any], list[IncomingDocument]]:
 def send_letter() -> tuple[Response, int, dict[str, str]]:
     """Accept a letter (JSON or multipart), store it and queue its submission."""
     uploaded: list[IncomingDocument] = []
+    spooled: dict[str, SpooledBase64] = {}
     if request.mimetype == "multipart/form-data":
         raw, uploaded = _multipart_payload()
         payload = parse_letter(raw)
     else:
-        body = request.get_json(silent=True)
+        # Read in pieces: long content_base64 strings are decoded to files as the body is read.
+        body, spooled = letter_json()
         if body is None:
             raise ApiError(400, "invalid_json", "Send the letter as JSON (Content-Type: application/json) or "
                                                 "as multipart/form-data with PDF files.")
         payload = parse_letter(body)
     svc = services()
     session = db_session()
-    _, body = accept_letter(svc, session, g.account.id, payload, uploaded)
+    _, body = accept_letter(svc, session, g.account.id, payload, uploaded, spooled)
     return jsonify(body), 201, {"Location": body["links"]["self"]}
 
 
