@@ -22,10 +22,12 @@ from connector.api.common import (
     services,
     strict_json_loads,
 )
+from connector.api.evidence import access_logging
+from connector.api.files import blob_response
 from connector.auth import require_api_key
 from connector.db import db_session
 from connector.errors import ApiError
-from connector.evidence.access import log_access, reader_name
+from connector.evidence.access import reader_name
 from connector.idempotency import idempotent
 from connector.letters import (
     IncomingDocument,
@@ -174,16 +176,13 @@ def get_document(letter_id: str) -> Response:
     doc = session.scalar(select(Document).where(Document.letter_id == letter.id, Document.position == position))
     if doc is None:
         raise ApiError(404, "document_not_found", "This letter has no document at that position.", "position")
-    content = services().blobs.get(doc.storage_key)
-    response = Response(content, mimetype="application/pdf", headers={
-        "Content-Disposition": content_disposition(doc.filename),
-        "Digest": "sha-256=" + base64.b64encode(bytes.fromhex(doc.sha256)).decode(),
-    })
-    # Logged once the answer is ready: the access log is evidence, and records only real reads.
-    log_access(session, account_id=g.account.id, letter_id=letter.id, what=f"document:{position}",
-               who=reader_name(g.api_key.id, g.api_key.name))
-    session.commit()
-    return response
+    return blob_response(
+        services().blobs, doc.storage_key, doc.size, mimetype="application/pdf",
+        headers={"Content-Disposition": content_disposition(doc.filename),
+                 "Digest": "sha-256=" + base64.b64encode(bytes.fromhex(doc.sha256)).decode()},
+        # Logged once the answer is good: the access log is evidence, and records only real reads.
+        **access_logging(session, letter.id, f"document:{position}", reader_name(g.api_key.id, g.api_key.name)),
+    )
 
 
 @bp.get("/v1/events")
