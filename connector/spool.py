@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = 256 * 1024
 # Below this, bytes stay in memory: a file per small letter would only cost system calls.
 MEMORY_BYTES = 1024 * 1024
 

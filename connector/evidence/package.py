@@ -36,7 +36,7 @@ from connector.evidence import formats
 from connector.evidence.journal import iso, line_sha256
 from connector.evidence.keys import key_fingerprint, public_key_pem
 
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = 256 * 1024
 SOFTWARE_AGENT = "LRE Bridge evidence packager"
 
 # Given the bytes of seal/seal.sig, returns a DER RFC 3161 TimeStampToken over them.
