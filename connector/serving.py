@@ -14,6 +14,7 @@ oversized head a JSON 431, in the API's error shape.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import selectors
@@ -91,10 +92,29 @@ def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> Non
     util.write_nonblock(sock, error_bytes(status_int, reason, code, message))
 
 
+# glibc's malloc, left to itself, gives each thread its own arena (up to 8 per core) and raises its
+# mmap threshold after the first large free, so that the 256 KB pieces streamed by several request
+# threads at once end up in arenas that keep their peak size. Two arenas and a fixed threshold
+# (pieces that large are mapped and unmapped, returned at once) keep the process near its working
+# set: measured with benchmarks/memory.py, see the README.
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+
+
+def tune_malloc() -> None:
+    """Apply the allocator settings above (glibc only; anything else is left as it is)."""
+    try:
+        libc = ctypes.CDLL(None)  # the process's own symbols: glibc's mallopt when it is glibc
+        libc.mallopt(_M_ARENA_MAX, 2)
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
 class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
     """gunicorn's gthread worker, receiving each request head (and small body) without a thread."""
 
     def init_process(self) -> None:
+        tune_malloc()
         self._receiving: dict[int, _Receiving] = {}
         # handle_error (in gunicorn's base worker) writes its answers through this one function.
         util.write_error = _write_json_error

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,13 +18,14 @@ from connector.api.auth import require_api_key
 from connector.api.common import content_disposition, parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
+from connector.api.files import blob_response, file_response
 from connector.api.jsontypes import JsonInt
 from connector.evidence import formats
 from connector.evidence.access import log_access, reader_name
 from connector.evidence.assemble import collect_package_input, public_key_url, tsa_timestamper
 from connector.evidence.journal import iso
 from connector.evidence.keys import key_fingerprint, load_signing_key, public_key_pem, published_public_keys
-from connector.evidence.package import build_package, safe_path_part
+from connector.evidence.package import safe_path_part, write_package
 from connector.evidence.retention import (
     MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS,
@@ -32,6 +34,7 @@ from connector.evidence.retention import (
 )
 from connector.evidence.timestamp import TimestampError
 from connector.letters.service import letter_to_dict
+from connector.lib import spool
 from connector.lib.storage import RetentionLocked
 from connector.models import Account, Letter, Proof
 
@@ -93,9 +96,20 @@ def download_evidence(letter_id: str) -> Response:
     # Commit before sealing: the time-stamping authority may take seconds, and SQLite would be
     # locked all that time.
     session.commit()
+    # Written to a temporary file in one pass (bounded memory whatever the documents' size), then
+    # streamed from it: the answer's status, length and Digest are known before its first byte,
+    # and a damaged archive object or an unreachable TSA is still an error answer, not a cut zip.
+    target = spool.temporary_file(svc.settings.data_dir / "spool")
     try:
-        package = build_package(inp, key, tsa_timestamper(svc.settings))
+        write_package(inp, key, target, tsa_timestamper(svc.settings))
+        size = target.tell()
+        target.seek(0)
+        digest = hashlib.sha256()
+        while chunk := target.read(spool.CHUNK_BYTES):
+            digest.update(chunk)
+        target.seek(0)
     except BaseException as exc:
+        target.close()
         # The package lists its own download, so the line was committed first; no package, no line.
         session.delete(logged)
         session.commit()
@@ -106,12 +120,13 @@ def download_evidence(letter_id: str) -> Response:
             "timestamp_unavailable",
             f"The time-stamping authority did not answer properly ({exc}); try again later.",
         ) from None
-    return Response(
-        package.zip_bytes,
+    return file_response(
+        target,
+        size,
         mimetype="application/zip",
         headers={
-            "Content-Disposition": content_disposition(package.filename),
-            "Digest": _digest_header(hashlib.sha256(package.zip_bytes).hexdigest()),
+            "Content-Disposition": content_disposition(inp.name + ".zip"),
+            "Digest": _digest_header(digest.hexdigest()),
         },
     )
 
@@ -135,18 +150,35 @@ def download_proof(letter_id: str, kind: str) -> Response:
     proof = session.scalar(select(Proof).where(Proof.letter_id == letter.id, Proof.kind == kind))
     if proof is None:
         raise ApiError(404, "proof_not_found", f"This letter has no '{kind}' proof (yet).", "kind")
-    response = Response(
-        services().blobs.get(proof.storage_key),
-        mimetype="application/pdf",
-        headers={
-            "Content-Disposition": content_disposition(safe_path_part(proof.filename)),
-            "Digest": _digest_header(proof.sha256),
-        },
+    # Logged once the answer is good: the access log records only reads that happened.
+    return blob_response(
+        services().blobs, proof.storage_key, proof.size, mimetype="application/pdf",
+        headers={"Content-Disposition": content_disposition(safe_path_part(proof.filename)),
+                 "Digest": _digest_header(proof.sha256)},
+        **access_logging(session, letter.id, f"proof:{kind}", _reader()),
     )
-    # Logged once the answer is ready: the access log records only reads that happened.
-    log_access(session, account_id=g.account.id, letter_id=letter.id, what=f"proof:{kind}", who=_reader())
-    session.commit()
-    return response
+
+
+def access_logging(session: Session, letter_id: str, what: str, who: str) -> dict[str, Callable[[], None]]:
+    """``blob_response``'s hooks that write the access log line once the answer is good: in the
+    request's session for an answer read whole, else in a transaction of its own at the end of
+    the stream (the request's session is released before the stream starts)."""
+    svc, account_id = services(), g.account.id
+    state = {"streaming": False}
+
+    def release() -> None:
+        state["streaming"] = True
+        session.rollback()
+
+    def log() -> None:
+        if state["streaming"]:
+            with svc.db.transaction() as own:
+                log_access(own, account_id=account_id, letter_id=letter_id, what=what, who=who)
+        else:
+            log_access(session, account_id=account_id, letter_id=letter_id, what=what, who=who)
+            session.commit()
+
+    return {"on_verified": log, "before": release}
 
 
 def _public_key_pem() -> bytes:

@@ -54,11 +54,16 @@ def _request_fingerprint() -> str:
             digest.update(f"{key}={request.form.getlist(key)}\n".encode())
         for key in sorted(request.files):
             for storage in request.files.getlist(key):
-                data = storage.read()
-                storage.seek(0)
-                digest.update(f"{key}:{storage.filename}:".encode() + hashlib.sha256(data).digest())
+                part = hashlib.sha256()  # in pieces: a file part may be tens of megabytes
+                storage.stream.seek(0)
+                while chunk := storage.stream.read(1024 * 1024):
+                    part.update(chunk)
+                storage.stream.seek(0)
+                digest.update(f"{key}:{storage.filename}:".encode() + part.digest())
     else:
-        digest.update(request.get_data())
+        from connector.api.bodies import body_sha256_into  # the body may be spooled to disk
+
+        body_sha256_into(digest)
     return digest.hexdigest()
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import io
 from collections import defaultdict
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import Select, or_, select
+from werkzeug.datastructures import FileStorage
 
 from connector.api.auth import require_api_key
+from connector.api.bodies import letter_json
 from connector.api.common import (
     check_json_value,
     content_disposition,
@@ -22,8 +25,10 @@ from connector.api.common import (
 )
 from connector.api.db import db_session
 from connector.api.errors import ApiError
+from connector.api.evidence import access_logging
+from connector.api.files import blob_response
 from connector.api.idempotency import idempotent
-from connector.evidence.access import log_access, reader_name
+from connector.evidence.access import reader_name
 from connector.letters.service import (
     IncomingDocument,
     accept_letter,
@@ -33,6 +38,7 @@ from connector.letters.service import (
     parse_letter,
 )
 from connector.letters.vocabulary import LetterStatus
+from connector.lib.spool import MEMORY_BYTES, SpooledBase64
 from connector.models import Document, Event, Letter, Proof
 
 bp = Blueprint("letters", __name__)
@@ -67,11 +73,23 @@ def _multipart_payload() -> tuple[dict[str, Any], list[IncomingDocument]]:
     check_json_value(payload)  # NUL characters in form values, named
     files: list[IncomingDocument] = []
     for index, storage in enumerate(request.files.getlist("documents") + request.files.getlist("file")):
-        content = storage.read()
-        check_pdf(content, f"documents.{index}", services().settings.max_document_bytes)
+        document = uploaded_document(storage, storage.filename or f"document-{index + 1}.pdf")
+        check_pdf(document, f"documents.{index}", services().settings.max_document_bytes)
         check_json_value(storage.filename or "", (f"documents.{index}", "filename"))
-        files.append(IncomingDocument(storage.filename or f"document-{index + 1}.pdf", content))
+        files.append(document)
     return payload, files
+
+
+def uploaded_document(storage: FileStorage, filename: str) -> IncomingDocument:
+    """A multipart file as a document: its bytes when small, else the temporary file werkzeug
+    spooled it to (``BridgeRequest``), read in pieces and never whole."""
+    stream = storage.stream
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    if size <= MEMORY_BYTES:
+        return IncomingDocument(filename, stream.read())
+    return IncomingDocument(filename, stream)  # type: ignore[arg-type]  # hashed here, in pieces
 
 
 @bp.post("/v1/letters")
@@ -80,18 +98,20 @@ def _multipart_payload() -> tuple[dict[str, Any], list[IncomingDocument]]:
 def send_letter() -> tuple[Response, int, dict[str, str]]:
     """Accept a letter (JSON or multipart), store it and queue its submission."""
     uploaded: list[IncomingDocument] = []
+    spooled: dict[str, SpooledBase64] = {}
     if request.mimetype == "multipart/form-data":
         raw, uploaded = _multipart_payload()
         payload = parse_letter(raw)
     else:
-        body = request.get_json(silent=True)
+        # Read in pieces: long content_base64 strings are decoded to files as the body is read.
+        body, spooled = letter_json()
         if body is None:
             raise ApiError(400, "invalid_json", "Send the letter as JSON (Content-Type: application/json) or "
                                                 "as multipart/form-data with PDF files.")
         payload = parse_letter(body)
     svc = services()
     session = db_session()
-    _, body = accept_letter(svc, session, g.account.id, payload, uploaded)
+    _, body = accept_letter(svc, session, g.account.id, payload, uploaded, spooled)
     return jsonify(body), 201, {"Location": body["links"]["self"]}
 
 
@@ -156,16 +176,13 @@ def get_document(letter_id: str) -> Response:
     doc = session.scalar(select(Document).where(Document.letter_id == letter.id, Document.position == position))
     if doc is None:
         raise ApiError(404, "document_not_found", "This letter has no document at that position.", "position")
-    content = services().blobs.get(doc.storage_key)
-    response = Response(content, mimetype="application/pdf", headers={
-        "Content-Disposition": content_disposition(doc.filename),
-        "Digest": "sha-256=" + base64.b64encode(bytes.fromhex(doc.sha256)).decode(),
-    })
-    # Logged once the answer is ready: the access log is evidence, and records only real reads.
-    log_access(session, account_id=g.account.id, letter_id=letter.id, what=f"document:{position}",
-               who=reader_name(g.api_key.id, g.api_key.name))
-    session.commit()
-    return response
+    return blob_response(
+        services().blobs, doc.storage_key, doc.size, mimetype="application/pdf",
+        headers={"Content-Disposition": content_disposition(doc.filename),
+                 "Digest": "sha-256=" + base64.b64encode(bytes.fromhex(doc.sha256)).decode()},
+        # Logged once the answer is good: the access log is evidence, and records only real reads.
+        **access_logging(session, letter.id, f"document:{position}", reader_name(g.api_key.id, g.api_key.name)),
+    )
 
 
 @bp.get("/v1/events")

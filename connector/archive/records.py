@@ -62,8 +62,9 @@ def _ended_letters_without_package(session: Session) -> list[models.Letter]:
 def archive_packages(services: Services, now: datetime, timestamper: Timestamper | None) -> list[str]:
     """Seal and store the package of every ended letter not yet in the archive."""
     from connector.evidence.assemble import collect_package_input
-    from connector.evidence.package import build_package
+    from connector.evidence.package import write_package
     from connector.letters.service import letter_to_dict
+    from connector.lib import spool
 
     done: list[str] = []
     with services.db.transaction() as session:
@@ -78,11 +79,15 @@ def archive_packages(services: Services, now: datetime, timestamper: Timestamper
                 session, letter, settings=services.settings, blobs=services.blobs, now=now,
                 letter_view=lambda row, s=session: letter_to_dict(s, row, services.settings.public_url),
             )
-            package = build_package(inp, key, timestamper)
-            storage_key = services.blobs.put(package.zip_bytes, retain_until=letter.retain_until)
+            # Through a temporary file: a package holds the letter's documents, whatever their size.
+            with spool.temporary_file(services.settings.data_dir / "spool") as spooled:
+                files = write_package(inp, key, spooled, timestamper)
+                size = spooled.tell()
+                spooled.seek(0)
+                storage_key = services.blobs.put_stream(spooled, retain_until=letter.retain_until)
             session.add(ArchivedPackage(
                 letter_id=letter.id, storage_key=storage_key, sha256=storage_key[7:],
-                size=len(package.zip_bytes), seal_sha256=hashlib.sha256(package.files[formats.SEAL_SIG]).hexdigest(),
+                size=size, seal_sha256=hashlib.sha256(files[formats.SEAL_SIG]).hexdigest(),
                 sealed_at=now,
             ))
         done.append(letter_id)

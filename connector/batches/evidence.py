@@ -21,8 +21,9 @@ from connector.batches.report import report_csv, report_pdf, report_rows
 from connector.batches.service import batch_to_dict
 from connector.evidence.access import log_access
 from connector.evidence.assemble import collect_package_input, tsa_timestamper
-from connector.evidence.package import build_package
+from connector.evidence.package import write_package
 from connector.letters.service import letter_to_dict
+from connector.lib import spool
 from connector.models import Letter
 from connector.services import Services
 
@@ -84,10 +85,15 @@ def evidence_zip_chunks(services: Services, batch_id: str, reader: str) -> Itera
                     inp, key = collect_package_input(
                         session, letter, settings=services.settings, blobs=services.blobs, now=now,
                         letter_view=lambda row, s=session: letter_to_dict(s, row, services.settings.public_url))
-                package = build_package(inp, key, timestamper)
-                with archive.open(_entry(f"packages/{row_number:04d}-{package.filename}", now), "w") as out:
-                    out.write(package.zip_bytes)
-                del package
+                # Each package through a temporary file, then copied in pieces: the batch's zip
+                # holds every letter's documents, and a process holds none of them whole.
+                with spool.temporary_file(services.settings.data_dir / "spool") as spooled:
+                    write_package(inp, key, spooled, timestamper)
+                    spooled.seek(0)
+                    with archive.open(_entry(f"packages/{row_number:04d}-{inp.name}.zip", now), "w") as out:
+                        while chunk := spooled.read(spool.CHUNK_BYTES):
+                            out.write(chunk)
+                            yield sink.take()
                 yield sink.take()
         with services.db.transaction() as session:
             batch = session.get(Batch, batch_id)

@@ -14,11 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import cm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,7 +21,6 @@ from connector.batches.models import Batch, BatchDocument, BatchItem
 from connector.batches.service import CANCELLED, iso
 from connector.models import Account, Document, Letter, Proof
 from connector.rendering.fields import LETTER_TIMEZONE
-from connector.rendering.pdf import register_fonts
 
 CSV_COLUMNS = ("row", "recipient", "email", "recipient_type", "reference", "letter_id", "status", "failure",
                "created_at", "deposited_at", "completed_at", "documents_sha256", "proofs_sha256")
@@ -126,6 +120,16 @@ def _paris(value: str | None) -> str:
 
 def report_pdf(session: Session, batch: Batch, lines: list[ReportLine], view: dict[str, Any], now: datetime) -> bytes:
     """The bordereau as an A4 landscape PDF (French), with every hash written out in full."""
+    # ReportLab and the fonts (xhtml2pdf's module) are loaded here, not with the API: a serving
+    # process that never writes a bordereau does not carry them (tens of MB of resident memory).
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    from connector.rendering.pdf import register_fonts
+
     font = register_fonts()
     bold = f"{font}-Bold"
     base = ParagraphStyle("base", fontName=font, fontSize=8, leading=10)

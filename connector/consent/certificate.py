@@ -11,7 +11,6 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from connector.consent.models import ConsentInvitation
-from connector.rendering.pdf import html_to_pdf
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "consent"
 
@@ -37,5 +36,7 @@ def render_certificate(invitation: ConsentInvitation, *, account_name: str) -> b
         expires_at=invitation.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
         paragraphs=(invitation.text_shown or "").split("\n"),
     )
+    from connector.rendering.pdf import html_to_pdf  # xhtml2pdf is loaded only when a certificate is made
+
     return html_to_pdf(html, title=f"Certificat de consentement {invitation.id}", author="LRE Bridge",
                        created_at=invitation.answered_at)

@@ -6,6 +6,7 @@ the rest from plain values.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -30,6 +31,7 @@ from connector.evidence.package import (
 from connector.evidence.summary import SummaryFacts, SummaryFile, proof_labels, render_summary
 from connector.evidence.timestamp import request_timestamp
 from connector.lib import http
+from connector.lib.spool import MEMORY_BYTES
 from connector.lib.storage import BlobStore
 
 
@@ -52,6 +54,14 @@ def tsa_timestamper(settings: Settings) -> Timestamper | None:
     if not url:
         return None
     return lambda data: request_timestamp(url, data, http.request)
+
+
+def _archived(blobs: BlobStore, path: str, key: str, size: int) -> PayloadFile:
+    """An archived file of the package: read now when small; a large one is opened (and its hash
+    checked, at its end) only while the zip is written, so that it is never held whole."""
+    if size <= MEMORY_BYTES:
+        return PayloadFile(path, blobs.get(key))
+    return PayloadFile(path, opener=functools.partial(blobs.open, key), size=size)
 
 
 def collect_package_input(
@@ -88,12 +98,12 @@ def collect_package_input(
     summary_documents: list[SummaryFile] = []
     for doc in documents:
         path = f"documents/{doc.position + 1:02d}-{safe_path_part(doc.filename)}"
-        payload.append(PayloadFile(path, blobs.get(doc.storage_key)))
+        payload.append(_archived(blobs, path, doc.storage_key, doc.size))
         summary_documents.append(SummaryFile("data/" + path, doc.sha256, doc.size))
     summary_proofs: list[SummaryFile] = []
     for proof in proofs:
         path = f"proofs/{safe_path_part(proof.kind)}-{safe_path_part(proof.filename)}"
-        payload.append(PayloadFile(path, blobs.get(proof.storage_key)))
+        payload.append(_archived(blobs, path, proof.storage_key, proof.size))
         summary_proofs.append(SummaryFile("data/" + path, proof.sha256, proof.size, *proof_labels(proof.kind)))
     payload.append(PayloadFile("journal.jsonl", "".join(line + "\n" for line in lines).encode("utf-8")))
     payload.append(PayloadFile("access-log.jsonl", access_log_jsonl(access_records(session, letter.id))))

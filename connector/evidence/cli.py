@@ -38,7 +38,7 @@ def export_command(letter_ids: tuple[str, ...], out_dir: Path) -> None:
     """Seal and write the evidence package of each LETTER_ID (operator command; logged as a read)."""
     from connector.config import ConfigError, load_settings
     from connector.evidence.assemble import collect_package_input, tsa_timestamper
-    from connector.evidence.package import build_package
+    from connector.evidence.package import write_package
     from connector.letters.service import letter_to_dict
     from connector.models import Letter
     from connector.services import build_services
@@ -59,11 +59,15 @@ def export_command(letter_ids: tuple[str, ...], out_dir: Path) -> None:
                 session, letter, settings=services.settings, blobs=services.blobs, now=services.clock(),
                 letter_view=lambda row, s=session: letter_to_dict(s, row, services.settings.public_url),
             )
-        package = build_package(inp, key, tsa_timestamper(services.settings))
-        target = out_dir / package.filename
+        target = out_dir / f"{inp.name}.zip"
         if target.exists():  # same template, recipient and day: never overwrite another letter's package
-            target = out_dir / f"{package.name}_{letter_id}.zip"
-        target.write_bytes(package.zip_bytes)
+            target = out_dir / f"{inp.name}_{letter_id}.zip"
+        try:
+            with target.open("xb") as out:  # written in one pass, in bounded memory
+                write_package(inp, key, out, tsa_timestamper(services.settings))
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
         click.echo(str(target))
 
 

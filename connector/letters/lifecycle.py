@@ -6,6 +6,7 @@ and a crash between the call and the commit is covered by the "look it up first"
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from connector.delivery import outbox
 from connector.letters.service import record_event
+from connector.lib import spool
 from connector.lib.failpoints import failpoint
 from connector.models import Document, Event, Job, Letter
 from connector.providers.base import (
@@ -44,15 +46,27 @@ def _outgoing(services: Services, letter: Letter, documents: list[Document]) -> 
             last_name=letter.recipient_last_name,
             company=letter.recipient_company,
         ),
-        documents=tuple(
-            OutgoingDocument(d.filename, services.blobs.get(d.storage_key), d.sha256) for d in documents
-        ),
+        documents=tuple(_outgoing_document(services, d) for d in documents),
         message=letter.message,
         reference=letter.reference,
         sandbox_outcome=letter.sandbox_outcome,
         callback_url=f"{services.settings.public_url}/callbacks/{letter.provider}/{letter.callback_token}",
         submit_context=context,
     )
+
+
+def _outgoing_document(services: Services, document: Document) -> OutgoingDocument:
+    """A document as the provider adapter reads it: bytes when small; when large, a reader opened
+    only if the adapter reads it (the sandbox never does), so that the worker does not hold it."""
+    if document.size <= spool.MEMORY_BYTES:
+        return OutgoingDocument(document.filename, services.blobs.get(document.storage_key), document.sha256)
+    # Read through once now (bounded memory): a changed archive object fails the submission here,
+    # as a whole read would, rather than inside the adapter.
+    with services.blobs.open(document.storage_key) as reader:
+        while reader.read(spool.CHUNK_BYTES):
+            pass
+    return OutgoingDocument(document.filename, functools.partial(services.blobs.open, document.storage_key),
+                            document.sha256)
 
 
 def poll_delay(services: Services, letter: Letter, now: datetime) -> float:

@@ -13,9 +13,10 @@ import hashlib
 import io
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from concurrent.futures import Future
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
 from pypdf import PdfReader
@@ -30,7 +31,7 @@ from connector.delivery.hooks import active_hooks, enqueue_deliveries
 from connector.errors import BridgeError, InvalidInput, LetterRejected, MalformedRequest, TooLarge, from_provider
 from connector.evidence import journal
 from connector.letters.vocabulary import CONSENT_REQUIRED, RecipientType, SandboxOutcome
-from connector.lib import http
+from connector.lib import http, spool
 from connector.models import Consent, Document, Event, Hook, Letter, Proof, new_id
 from connector.providers.base import (
     FINAL_STATUSES,
@@ -168,22 +169,95 @@ def parse_letter(payload: Any) -> LetterIn:
     return validate_object(LetterIn, payload)
 
 
-@dataclass(frozen=True)
 class IncomingDocument:
-    filename: str
-    content: bytes
-    source_url: str | None = None
+    """A PDF on its way into the archive: bytes when small, else a seekable temporary file.
+
+    Large documents never exist whole in memory: they are checked, hashed and archived from the
+    file (``open``). ``content`` reads the whole file, for the few callers that need bytes.
+    """
+
+    def __init__(self, filename: str, content: bytes | IO[bytes], source_url: str | None = None, *,
+                 size: int | None = None, sha256: str | None = None) -> None:
+        self.filename = filename
+        self.source_url = source_url
+        if isinstance(content, bytes | bytearray):
+            self._bytes: bytes | None = bytes(content)
+            self._file: IO[bytes] | None = None
+            self.size = len(self._bytes)
+            self.sha256 = sha256 or hashlib.sha256(self._bytes).hexdigest()
+            return
+        self._bytes, self._file = None, content
+        if size is None or sha256 is None:
+            digest, size = hashlib.sha256(), 0
+            for chunk in spool.chunks_of(self.open()):
+                digest.update(chunk)
+                size += len(chunk)
+            sha256 = digest.hexdigest()
+        self.size, self.sha256 = size, sha256
+
+    @property
+    def in_memory(self) -> bool:
+        return self._bytes is not None
+
+    @property
+    def content(self) -> bytes:
+        """The whole document as bytes (read from the file for a large one)."""
+        if self._bytes is not None:
+            return self._bytes
+        return self.open().read()
+
+    def open(self) -> IO[bytes]:
+        """The document from its first byte. For a file-backed document this is the file itself,
+        rewound: read it to the end before the next ``open``, and do not close it (``close`` does)."""
+        if self._bytes is not None:
+            return io.BytesIO(self._bytes)
+        assert self._file is not None
+        self._file.seek(0)
+        return self._file
+
+    def reader(self) -> IO[bytes]:
+        """An independent reader over the document from its first byte (close it when done)."""
+        if self._bytes is not None:
+            return io.BytesIO(self._bytes)
+        assert self._file is not None
+        return spool.reader_over(self._file)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
-def check_pdf(content: bytes, field: str, max_bytes: int) -> None:
-    """Refuse anything that is not a readable PDF within the size limit (by content, not name)."""
-    if len(content) > max_bytes:
+def close_documents(documents: list[IncomingDocument]) -> None:
+    """Close every temporary file of ``documents`` (none of them is read afterwards)."""
+    for document in documents:
+        document.close()
+
+
+def _starts_like_pdf(stream: IO[bytes]) -> bool:
+    # bytes.lstrip() semantics (ASCII whitespace) without reading more than a piece at a time.
+    while chunk := stream.read(64 * 1024):
+        rest = chunk.lstrip()
+        if rest:
+            return (rest + stream.read(8))[:5] == b"%PDF-"
+    return False
+
+
+def check_pdf(content: bytes | IncomingDocument, field: str, max_bytes: int) -> None:
+    """Refuse anything that is not a readable PDF within the size limit (by content, not name).
+
+    A file-backed document is read from its file: pypdf seeks to the parts it needs (the
+    cross-reference table, the page tree) and never holds an attachment's stream.
+    """
+    size = len(content) if isinstance(content, bytes) else content.size
+    if size > max_bytes:
         raise TooLarge("document_too_large", f"The document is larger than {max_bytes // (1024 * 1024)} MB.",
                        field)
-    if not content.lstrip()[:5] == b"%PDF-":
+    stream = io.BytesIO(content) if isinstance(content, bytes) else content.open()
+    if not _starts_like_pdf(stream):
         raise LetterRejected("not_a_pdf", "The document is not a PDF file.", field)
+    stream.seek(0)
     try:
-        reader = PdfReader(io.BytesIO(content))
+        reader = PdfReader(stream)
         if reader.is_encrypted:
             raise LetterRejected("encrypted_pdf", "The PDF is password-protected; send it unprotected.", field)
         if len(reader.pages) < 1:
@@ -194,41 +268,92 @@ def check_pdf(content: bytes, field: str, max_bytes: int) -> None:
         raise LetterRejected("not_a_pdf", f"The PDF cannot be read ({type(exc).__name__}).", field) from None
 
 
-def load_documents(services: Services, docs: list[DocumentIn]) -> list[IncomingDocument]:
-    """Decode or download every document of the request, checking each one."""
+def _spooled_base64(services: Services, decoded: spool.SpooledBase64, field: str) -> IncomingDocument:
+    """A document whose base64 text was decoded into a temporary file while the body was read."""
+    limit = services.settings.max_document_bytes
+    if decoded.sink.error == spool.TOO_LARGE:
+        raise TooLarge("document_too_large", f"The document is larger than {limit // (1024 * 1024)} MB.",
+                       field)
+    if decoded.sink.error is not None:
+        raise LetterRejected("invalid_base64", "content_base64 is not valid base64.", field)
+    out = decoded.out
+    return IncomingDocument(decoded.filename, out.rewound(), size=out.size, sha256=out.sha256)
+
+
+def load_documents(services: Services, docs: list[DocumentIn],
+                   spooled: Mapping[str, spool.SpooledBase64] | None = None) -> list[IncomingDocument]:
+    """Decode or download every document of the request, checking each one.
+
+    ``spooled`` maps the stand-ins that ``connector.api.bodies`` put in place of long
+    ``content_base64`` strings to the files they were decoded into. On an error every temporary
+    file made so far is closed.
+    """
     settings = services.settings
     out: list[IncomingDocument] = []
-    for index, doc in enumerate(docs):
-        field = f"documents.{index}"
-        if doc.content_base64 is not None:
-            try:
-                content = base64.b64decode(doc.content_base64, validate=True)
-            except (binascii.Error, ValueError):
-                raise LetterRejected("invalid_base64", "content_base64 is not valid base64.",
-                               field + ".content_base64") from None
-            check_pdf(content, field + ".content_base64", settings.max_document_bytes)
-            out.append(IncomingDocument(doc.filename, content))
-        else:
-            assert doc.url is not None
-            try:
-                http.check_url(doc.url, allow_private=settings.allow_private_urls)
-                content = http.fetch_limited(
-                    doc.url,
-                    max_bytes=settings.max_document_bytes,
-                    allow_private=settings.allow_private_urls,
-                    timeout=settings.url_fetch_timeout_seconds,
-                )
-            except http.UnsafeUrl as exc:
-                raise LetterRejected("url_not_allowed", f"The document URL {exc}.", field + ".url") from None
-            except http.TooLarge as exc:
-                raise TooLarge("document_too_large", f"The document at this URL is {exc}.",
-                               field + ".url") from None
-            except Exception as exc:  # noqa: BLE001 - any network failure is the client's URL problem
-                raise LetterRejected("url_fetch_failed", f"The document could not be downloaded: {type(exc).__name__}.",
-                               field + ".url") from None
-            check_pdf(content, field + ".url", settings.max_document_bytes)
-            out.append(IncomingDocument(doc.filename, content, source_url=doc.url))
+    try:
+        for index, doc in enumerate(docs):
+            field = f"documents.{index}"
+            if doc.content_base64 is not None and spooled and doc.content_base64 in spooled:
+                decoded = spooled[doc.content_base64]
+                decoded.filename = doc.filename
+                document = _spooled_base64(services, decoded, field + ".content_base64")
+                out.append(document)
+                check_pdf(document, field + ".content_base64", settings.max_document_bytes)
+            elif doc.content_base64 is not None:
+                try:
+                    content = base64.b64decode(doc.content_base64, validate=True)
+                except (binascii.Error, ValueError):
+                    raise LetterRejected("invalid_base64", "content_base64 is not valid base64.",
+                                   field + ".content_base64") from None
+                check_pdf(content, field + ".content_base64", settings.max_document_bytes)
+                out.append(IncomingDocument(doc.filename, content))
+            else:
+                assert doc.url is not None
+                out.append(_download(services, doc.filename, doc.url, field))
+    except BaseException:
+        close_documents(out)
+        raise
     return out
+
+
+def _download(services: Services, filename: str, url: str, field: str) -> IncomingDocument:
+    """The document at ``url``, streamed into a temporary file (never more than a piece in memory)."""
+    settings = services.settings
+    target = spool.HashingFile(settings.data_dir / "spool")
+    try:
+        try:
+            http.check_url(url, allow_private=settings.allow_private_urls)
+            http.fetch_to(
+                url,
+                target.write,
+                max_bytes=settings.max_document_bytes,
+                allow_private=settings.allow_private_urls,
+                timeout=settings.url_fetch_timeout_seconds,
+            )
+        except http.UnsafeUrl as exc:
+            raise LetterRejected("url_not_allowed", f"The document URL {exc}.", field + ".url") from None
+        except http.TooLarge as exc:
+            raise TooLarge("document_too_large", f"The document at this URL is {exc}.",
+                           field + ".url") from None
+        except Exception as exc:  # noqa: BLE001 - any network failure is the client's URL problem
+            raise LetterRejected("url_fetch_failed", f"The document could not be downloaded: {type(exc).__name__}.",
+                           field + ".url") from None
+        if target.size <= spool.MEMORY_BYTES:
+            content = target.rewound().read()
+            target.close()
+            document = IncomingDocument(filename, content, source_url=url)
+        else:
+            document = IncomingDocument(filename, target.rewound(), source_url=url, size=target.size,
+                                        sha256=target.sha256)
+    except BaseException:
+        target.close()
+        raise
+    try:
+        check_pdf(document, field + ".url", settings.max_document_bytes)
+    except BaseException:
+        document.close()
+        raise
+    return document
 
 
 def has_consent(session: Session, account_id: str, email: str) -> bool:
@@ -275,14 +400,15 @@ def create_letter(
     provider_name, provider_settings = services.provider_settings(session, account_id)
     provider = services.provider(provider_name, provider_settings)
     letter_id = new_id("let")
-    digests = [hashlib.sha256(d.content).hexdigest() for d in documents]
+    digests = [d.sha256 for d in documents]
     try:
         provider.check_letter(OutgoingLetter(
             id=letter_id,
             recipient=Recipient(type=recipient.type, email=recipient.email, first_name=recipient.first_name,
                                 last_name=recipient.last_name, company=recipient.company),
-            documents=tuple(OutgoingDocument(d.filename, d.content, digest)
-                            for d, digest in zip(documents, digests, strict=True)),
+            # A large document is read (from its file) only if the adapter asks for its bytes.
+            documents=tuple(OutgoingDocument(d.filename, d.content if d.in_memory else d.reader, d.sha256)
+                            for d in documents),
             message=payload.message,
             reference=payload.reference,
             sandbox_outcome=payload.sandbox_outcome,
@@ -317,36 +443,54 @@ def create_letter(
     # rows are built (a durable write waits on the disk, not the CPU); the wait at the end comes
     # before the caller commits, so no committed row ever points at a blob not yet on disk. Should
     # the transaction fail instead, a blob may stay behind unreferenced, as after a crash.
-    writes = [services.blobs.put_in_background(doc.content) for doc in documents]
-    # Read before anything is added: the letter, its documents and its first event then go out
-    # in one flush (the models' relationships put the letter first).
-    hooks = active_hooks(session, account_id)
-    session.add(letter)
-    rows = [
-        Document(
-            id=new_id("doc"),  # set here: the letter's queued event shows it before the row is flushed
-            letter_id=letter.id,
-            position=position,
-            filename=safe_filename(doc.filename),
-            size=len(doc.content),
-            sha256=digest,
-            storage_key=services.blobs.key_for(doc.content),
-            source_url=doc.source_url,
-        )
-        for position, (doc, digest) in enumerate(zip(documents, digests, strict=True))
-    ]
-    session.add_all(rows)
-    queued = record_event(session, letter, LetterStatus.QUEUED, occurred_at=letter.created_at, provider=None,
-                          provider_event_id=None, raw={}, public_url=services.settings.public_url,
-                          new_letter_documents=rows, hooks=hooks)
-    assert queued is not None  # a new letter always accepts its first event
-    consent_gate.record_decision(session, letter, basis, now)
-    if not basis.held:  # a held letter's submit job is written when its consent is given
-        outbox.enqueue(session, "submit_letter", account_id=account_id, letter_id=letter.id,
-                       dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts, new=True)
+    writes = [services.blobs.put_in_background(doc.content) if doc.in_memory
+              else put_stream_in_background(services.blobs, doc.reader()) for doc in documents]
+    try:
+        # Read before anything is added: the letter, its documents and its first event then go out
+        # in one flush (the models' relationships put the letter first).
+        hooks = active_hooks(session, account_id)
+        session.add(letter)
+        rows = [
+            Document(
+                id=new_id("doc"),  # set here: the letter's queued event shows it before the row is flushed
+                letter_id=letter.id,
+                position=position,
+                filename=safe_filename(doc.filename),
+                size=doc.size,
+                sha256=digest,
+                storage_key="sha256:" + digest,  # the key every store gives these bytes (storage.key_for)
+                source_url=doc.source_url,
+            )
+            for position, (doc, digest) in enumerate(zip(documents, digests, strict=True))
+        ]
+        session.add_all(rows)
+        queued = record_event(session, letter, LetterStatus.QUEUED, occurred_at=letter.created_at, provider=None,
+                              provider_event_id=None, raw={}, public_url=services.settings.public_url,
+                              new_letter_documents=rows, hooks=hooks)
+        assert queued is not None  # a new letter always accepts its first event
+        consent_gate.record_decision(session, letter, basis, now)
+        if not basis.held:  # a held letter's submit job is written when its consent is given
+            outbox.enqueue(session, "submit_letter", account_id=account_id, letter_id=letter.id,
+                           dedupe_key=f"submit:{letter.id}", max_attempts=services.settings.job_max_attempts, new=True)
+    except BaseException:
+        # A write still reading a temporary file must finish before the caller closes that file.
+        for write in writes:
+            write.exception()
+        raise
     for write in writes:
         write.result()  # re-raises a failed write: the caller then rolls the letter back
     return letter, queued.data
+
+
+def put_stream_in_background(blobs: Any, fileobj: IO[bytes]) -> Future[str]:
+    """``blobs.put_stream(fileobj)`` on an archive writer thread, which then closes ``fileobj``."""
+    from connector.lib import storage
+
+    def write() -> str:
+        with fileobj:
+            return str(blobs.put_stream(fileobj))
+
+    return storage.submit_write(write)
 
 
 def accept_letter(
@@ -355,15 +499,25 @@ def accept_letter(
     account_id: str,
     payload: LetterIn,
     uploaded: list[IncomingDocument] | None = None,
+    spooled: Mapping[str, spool.SpooledBase64] | None = None,
 ) -> tuple[Letter, dict[str, Any]]:
     """From a validated request to a stored, queued letter, in the caller's transaction; returns
-    the letter and its public shape.
+    the letter and its public shape. ``spooled``: see ``load_documents``.
 
     The documents are, in order: the rendered template (if any), the downloaded URLs, the
     uploaded files. Used by ``POST /v1/letters`` and the signed intake endpoint.
     """
     # Downloads first: they take no database lock (rendering may read custom templates).
-    downloaded = load_documents(services, payload.documents)
+    downloaded = load_documents(services, payload.documents, spooled)
+    try:
+        return _accept(services, session, account_id, payload, downloaded, uploaded)
+    finally:
+        close_documents(downloaded)  # archived (or refused) by now: the temporary files go
+
+
+def _accept(services: Services, session: Session, account_id: str, payload: LetterIn,
+            downloaded: list[IncomingDocument],
+            uploaded: list[IncomingDocument] | None) -> tuple[Letter, dict[str, Any]]:
     documents: list[IncomingDocument] = []
     rendered = None
     if payload.template:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -171,6 +172,15 @@ def request(
 def fetch_limited(url: str, *, max_bytes: int, allow_private: bool, timeout: float) -> bytes:
     """Download ``url`` (following up to 3 redirects, each checked and pinned), refusing bodies over
     ``max_bytes`` (TooLarge)."""
+    chunks: list[bytes] = []
+    fetch_to(url, chunks.append, max_bytes=max_bytes, allow_private=allow_private, timeout=timeout)
+    return b"".join(chunks)
+
+
+def fetch_to(url: str, write: Callable[[bytes], Any], *, max_bytes: int, allow_private: bool,
+             timeout: float) -> int:
+    """Download ``url`` as ``fetch_limited`` does, handing the body to ``write`` in pieces as it
+    arrives (bounded memory); returns its size. TooLarge as soon as it passes ``max_bytes``."""
     for _ in range(MAX_REDIRECTS + 1):
         response = request("GET", url, allow_private=allow_private, timeout=timeout, stream=True)
         with response:
@@ -178,12 +188,11 @@ def fetch_limited(url: str, *, max_bytes: int, allow_private: bool, timeout: flo
                 url = urljoin(url, response.headers["location"])
                 continue
             response.raise_for_status()
-            chunks: list[bytes] = []
             total = 0
             for chunk in response.iter_content(64 * 1024):
                 total += len(chunk)
                 if total > max_bytes:
                     raise TooLarge(f"larger than the {max_bytes} bytes limit")
-                chunks.append(chunk)
-            return b"".join(chunks)
+                write(chunk)
+            return total
     raise UnsafeUrl("redirects more than 3 times")

@@ -31,8 +31,11 @@ from typing import IO, Any, BinaryIO, Protocol
 # send path starts them here and builds the letter's rows meanwhile. A few threads are enough;
 # the writes of a process are not expected to outpace its renders.
 _WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lre-archive")
-# Streams are copied in pieces of this size: memory per transfer stays bounded whatever the size.
-CHUNK_BYTES = 1024 * 1024
+# Streams are copied in pieces of this size: memory per transfer stays bounded whatever the size
+# (small, because several transfers run at once in one process).
+CHUNK_BYTES = 256 * 1024
+# S3 multipart parts (at least 5 MB by the protocol); boto3 holds at most max_concurrency of them.
+S3_PART_BYTES = 8 * 1024 * 1024
 
 
 def _new_writers_after_fork() -> None:
@@ -43,6 +46,11 @@ def _new_writers_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_new_writers_after_fork)
+
+
+def submit_write(function: Callable[..., str], *args: Any) -> Future[str]:
+    """Run an archive write (e.g. ``put_stream``) on a writer thread."""
+    return _WRITERS.submit(function, *args)
 
 
 class BlobCorrupted(Exception):
@@ -181,10 +189,11 @@ def _check(key: str, content: bytes) -> bytes:
     return content
 
 
-def _spool(fileobj: IO[bytes], directory: Path) -> tuple[str, int, IO[bytes]]:
-    """Copy a stream to an anonymous temporary file while hashing it: (key, size, file at 0)."""
+def _spool(fileobj: IO[bytes], directory: Path, *, named: bool = False) -> tuple[str, int, IO[bytes]]:
+    """Copy a stream to a temporary file while hashing it: (key, size, file at 0). ``named``: a
+    file with a name (removed when closed), for readers that open it by name."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # documents are personal data
-    spooled = tempfile.TemporaryFile(dir=directory)
+    spooled = tempfile.NamedTemporaryFile(dir=directory) if named else tempfile.TemporaryFile(dir=directory)
     digest = hashlib.sha256()
     size = 0
     try:
@@ -401,8 +410,10 @@ class S3Store:
         from boto3.s3.transfer import TransferConfig
 
         # The key is the hash of the whole stream, known only at its end: spool to a local temporary
-        # file first, then upload in parts (bounded memory both ways).
-        key, size, spooled = _spool(fileobj, self.spool_dir)
+        # file first, then upload it by name. By name, because boto3 then reads each part from the
+        # file as it sends it; given a file object, it reads whole parts (8 MB, two at a time) into
+        # memory, which four uploads at once multiply.
+        key, size, spooled = _spool(fileobj, self.spool_dir, named=True)
         with spooled:
             if self._head(key) is not None:
                 if retain_until is not None:
@@ -410,9 +421,9 @@ class S3Store:
                 return key
             extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256", "ContentType": "application/octet-stream",
                                      **self._lock_args(retain_until)}
-            config = TransferConfig(multipart_threshold=8 * CHUNK_BYTES, multipart_chunksize=8 * CHUNK_BYTES,
+            config = TransferConfig(multipart_threshold=S3_PART_BYTES, multipart_chunksize=S3_PART_BYTES,
                                     max_concurrency=2, use_threads=True)
-            self.client.upload_fileobj(spooled, self.bucket, self.object_name(key), ExtraArgs=extra, Config=config)
+            self.client.upload_file(spooled.name, self.bucket, self.object_name(key), ExtraArgs=extra, Config=config)
         head = self._head(key)
         if head is None or int(head.get("ContentLength", -1)) != size:
             raise OSError(f"the upload of {key} to {self.describe()} did not arrive whole")

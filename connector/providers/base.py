@@ -7,10 +7,11 @@ A provider module never touches Flask or the database. It receives an ``Outgoing
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import IO, Any, ClassVar, Protocol, runtime_checkable
 
 import requests
 
@@ -70,9 +71,25 @@ class Recipient:
 
 @dataclass(frozen=True, slots=True)
 class OutgoingDocument:
+    """A document to send: its bytes, or (large documents) a function opening a reader over them."""
+
     filename: str
-    content: bytes
+    source: bytes | Callable[[], IO[bytes]]
     sha256: str
+
+    @property
+    def content(self) -> bytes:
+        """The whole document (read now, when ``source`` is a reader)."""
+        if isinstance(self.source, bytes):
+            return self.source
+        with self.open() as reader:
+            return reader.read()
+
+    def open(self) -> IO[bytes]:
+        """A reader over the document from its first byte; close it when done."""
+        if isinstance(self.source, bytes):
+            return io.BytesIO(self.source)
+        return self.source()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from reportlab.lib.pagesizes import A4
-from reportlab.pdfgen import canvas
 from sqlalchemy import select
 
 from connector.db import Database
@@ -140,6 +138,9 @@ class SandboxProvider:
 def _proof_pdf(mail: SandboxMail, kind: str, at: datetime) -> bytes:
     """A one-page proof, byte-identical for the same inputs (reportlab's invariant mode)."""
     buffer = io.BytesIO()
+    from reportlab.lib.pagesizes import A4  # loaded with the first sandbox proof, not with the API
+    from reportlab.pdfgen import canvas
+
     pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1)
     pdf.setTitle(PROOF_TITLES[kind])
     pdf.setAuthor("LRE Bridge sandbox")
