@@ -292,6 +292,7 @@ test('send a batch: a bad row refuses the whole batch with the bridge message; c
 	await assert.rejects(run({ params, items }), (error) => {
 		assert.equal(error.constructor.name, 'NodeApiError');
 		assert.match(error.message, /1 problem\(s\) in the rows; nothing was stored\. First, row 2/);
+		assert.match(error.description, /Field: rows · Code: invalid_rows · row 2, email: /);
 		assert.equal(error.httpCode, '422');
 		return true;
 	});

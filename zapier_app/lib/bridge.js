@@ -26,7 +26,13 @@ const toError = (z, status, body, retryAfter) => {
     return new z.errors.ThrottledError(message, Number(retryAfter) || 60);
   }
   const field = error.field ? ` (field: ${error.field})` : '';
-  return new z.errors.Error(`${message}${field}`, error.code || `http_${status}`, status);
+  // A refused batch lists its bad rows (error.details): all of them (up to 20) after the message.
+  // (Only row problems: other 422s give details too, already said by the message.)
+  const details = (Array.isArray(error.details) ? error.details : []).filter((d) => d && 'row' in d);
+  const rows = details.slice(0, 20).map((d) => `${d.row ? `row ${d.row}` : 'rows'}${d.column ? `, ${d.column}` : ''}: ${d.message}`);
+  if (details.length > rows.length) rows.push(`and ${details.length - rows.length} more`);
+  const listed = rows.length ? ` — ${rows.join('; ')}` : '';
+  return new z.errors.Error(`${message}${field}${listed}`, error.code || `http_${status}`, status);
 };
 
 const readableErrors = async (response, z) => {

@@ -45,11 +45,14 @@ describe('send a batch', () => {
 
   test('a bad row stops the batch with every problem named', async () => {
     const bad = { ...row(3), rows__email: 'pas-une-adresse', rows__data: '{"lots": ' };
+    const badEmail = { ...row(4), rows__email: 'encore-pas-une-adresse' };
     const error = await appTester(sendBatch.perform, {
       authData: authData(),
-      inputData: { template: 'convocation_ag_copropriete', common_data: COMMON, rows: [bad],
+      inputData: { template: 'convocation_ag_copropriete', common_data: COMMON, rows: [bad, badEmail],
         recipient_type: 'professional' },
     }).catch((e) => e);
     expect(appError(error)).toMatchObject({ code: 'invalid_rows', status: 422 });
+    // Every bad row is named after the bridge's message (the user fixes them all at once).
+    expect(appError(error).message).toMatch(/\(field: rows\) — row 1, data: .*; row 2, email: /);
   });
 });

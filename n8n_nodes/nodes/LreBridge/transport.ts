@@ -71,7 +71,16 @@ export function bridgeError(
 			: `The bridge answered HTTP ${response.statusCode}`;
 	const field = typeof error.field === 'string' ? error.field : undefined;
 	const code = typeof error.code === 'string' ? error.code : undefined;
-	const description = [field ? `Field: ${field}` : '', code ? `Code: ${code}` : '']
+	// A refused batch lists its bad rows (error.details): every one of them, up to 20, in the description.
+	// (Only row problems: other 422s give details too, already said by the message.)
+	const details = (Array.isArray(error.details) ? (error.details as IDataObject[]) : []).filter(
+		(d) => d && typeof d === 'object' && 'row' in d,
+	);
+	const rows = details
+		.slice(0, 20)
+		.map((d) => `${d.row ? `row ${d.row}` : 'rows'}${d.column ? `, ${d.column}` : ''}: ${d.message}`);
+	if (details.length > rows.length) rows.push(`and ${details.length - rows.length} more`);
+	const description = [field ? `Field: ${field}` : '', code ? `Code: ${code}` : '', rows.join('; ')]
 		.filter(Boolean)
 		.join(' · ');
 	return new NodeApiError(context.getNode(), (decoded ?? {}) as JsonObject, {

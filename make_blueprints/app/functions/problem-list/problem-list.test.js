@@ -6,6 +6,7 @@ it('lists every bad row of a refused batch after the message, and nothing for ot
     assert.strictEqual(text, ' — row 2, email: not an e-mail address.; row 3: duplicate recipient.');
     assert.strictEqual(problemList(undefined), '');
     assert.strictEqual(problemList([]), '');
+    assert.strictEqual(problemList([{ field: 'recipient.email', message: 'not an e-mail address.' }]), '');
     const many = problemList(Array.from({ length: 25 }, (_, i) => ({ row: i + 1, column: 'email', message: 'x' })));
     assert.ok(many.endsWith('; and 5 more'));
 });
