@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,7 +23,7 @@ class Database:
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:
             # Several processes (server + workers) share the file: wait for locks instead of failing.
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False, "factory": _QueuedWriterConnection}
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
@@ -30,8 +32,12 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # pysqlite's own transaction handling defers BEGIN; take control so that a claim
             # (read + conditional update) happens inside one write transaction.
-            event.listen(self.engine, "begin", _sqlite_begin_immediate)
+            event.listen(self.engine, "begin", _sqlite_begin)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool, marked read-only: on SQLite its transactions begin DEFERRED, so a read never
+        # waits for (or holds) the single write lock, which a writer keeps through its commit's fsync.
+        self.read_sessionmaker = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
+                                              expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -42,6 +48,17 @@ class Database:
                 yield session
         finally:
             session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads only: on SQLite it does not take the write lock (WAL readers see the
+        last commit and never block a writer). Writing in it is a bug (SQLite would answer "database
+        is locked" instead of waiting), so it is always rolled back."""
+        session = self.read_sessionmaker()
+        try:
+            yield session
+        finally:
+            session.close()  # rolls back: nothing is ever committed from here
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
@@ -80,8 +97,78 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+READ_ONLY = "lre_read_only"
+# How long a writer waits its turn in this process before leaving it to SQLite's busy handler.
+WRITER_QUEUE_SECONDS = 30.0
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(path: str) -> threading.Lock:
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(os.path.realpath(path) if path else "", threading.Lock())
+
+
+class _QueuedWriterConnection(sqlite3.Connection):
+    """A SQLite connection whose write transactions take turns, within the process, on a lock.
+
+    SQLite has one write lock per file, and a writer that finds it taken polls with growing sleeps
+    (up to 100 ms each in its busy handler), so under load (API threads and worker threads of the
+    embedded ``serve``) most of a transaction's time was spent asleep after the lock was already
+    free, and whoever polled at the right moment won. Waiting on a process lock instead, a writer
+    starts as soon as the previous one commits (SQLite's handler still arbitrates between processes).
+    """
+
+    def __init__(self, database: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self._writer_lock = _writer_lock(str(database))
+        self._holds_writer_lock = False
+
+    def begin_write(self) -> None:
+        """``BEGIN IMMEDIATE``, once this process's previous writer on the file has finished."""
+        self._holds_writer_lock = self._writer_lock.acquire(timeout=WRITER_QUEUE_SECONDS)
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release_writer()
+            raise
+
+    def _release_writer(self) -> None:
+        if self._holds_writer_lock:
+            self._holds_writer_lock = False
+            self._writer_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            if not self.in_transaction:
+                self._release_writer()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release_writer()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release_writer()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A write transaction takes the write lock up front (a read upgraded later could fail with
+    # SQLITE_BUSY instead of waiting); a read-only one (``Database.read``) only reads a snapshot.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+        return
+    dbapi = conn.connection.dbapi_connection
+    if isinstance(dbapi, _QueuedWriterConnection):
+        dbapi.begin_write()
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def get_db() -> Database:
