@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -100,13 +101,67 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 READ_ONLY = "lre_read_only"
 # How long a writer waits its turn in this process before leaving it to SQLite's busy handler.
 WRITER_QUEUE_SECONDS = 30.0
-_WRITER_LOCKS: dict[str, threading.Lock] = {}
+# How long an ordinary writer (an API request) lets the outbox worker's writers go first.
+WORKER_FIRST_SECONDS = 0.25
+
+
+class WriterQueue:
+    """The turn of one process's writers on one SQLite file, the outbox worker's threads first.
+
+    In the embedded ``serve`` the API's request threads and the worker's threads share the file's
+    single write lock. Taking turns in arrival order, eight request threads got most of the commits
+    and the worker (two to three commits per letter against the API's one) fell behind what the
+    API accepted: the queue grew without bound. Here a waiting worker writer goes first, and a
+    request lets it for at most :data:`WORKER_FIRST_SECONDS` per transaction: under saturation the
+    API accepts letters at the pace the worker sends them, and an idle worker costs it nothing.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._held = False
+        self._first_waiting = 0
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait for the turn (at most ``timeout`` s); True when taken, False when it timed out."""
+        first = bool(getattr(WORKER_THREAD, "active", False))
+        start = time.monotonic()
+        deadline = start + timeout
+        with self._cond:
+            if first:
+                self._first_waiting += 1
+            try:
+                while True:
+                    now = time.monotonic()
+                    yielding = not first and self._first_waiting > 0 and now - start < WORKER_FIRST_SECONDS
+                    if not self._held and not yielding:
+                        self._held = True
+                        return True
+                    if now >= deadline:
+                        return False
+                    limit = deadline - now
+                    if yielding:
+                        limit = min(limit, start + WORKER_FIRST_SECONDS - now)
+                    self._cond.wait(max(limit, 0.0))
+            finally:
+                if first:
+                    self._first_waiting -= 1
+                    self._cond.notify_all()  # requests standing aside re-check whether to go
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+
+# Set (``active = True``) in the outbox worker's threads: their writes go first (``WriterQueue``).
+WORKER_THREAD = threading.local()
+_WRITER_LOCKS: dict[str, WriterQueue] = {}
 _WRITER_LOCKS_GUARD = threading.Lock()
 
 
-def _writer_lock(path: str) -> threading.Lock:
+def _writer_lock(path: str) -> WriterQueue:
     with _WRITER_LOCKS_GUARD:
-        return _WRITER_LOCKS.setdefault(os.path.realpath(path) if path else "", threading.Lock())
+        return _WRITER_LOCKS.setdefault(os.path.realpath(path) if path else "", WriterQueue())
 
 
 class _QueuedWriterConnection(sqlite3.Connection):
@@ -126,7 +181,7 @@ class _QueuedWriterConnection(sqlite3.Connection):
 
     def begin_write(self) -> None:
         """``BEGIN IMMEDIATE``, once this process's previous writer on the file has finished."""
-        self._holds_writer_lock = self._writer_lock.acquire(timeout=WRITER_QUEUE_SECONDS)
+        self._holds_writer_lock = self._writer_lock.acquire(WRITER_QUEUE_SECONDS)
         try:
             self.execute("BEGIN IMMEDIATE")
         except BaseException:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import connector.jobs  # noqa: F401 - registers every job handler
 from connector import outbox, wakeup
+from connector.db import WORKER_THREAD
 from connector.idempotency import purge_expired
 from connector.inbound import purge_expired_messages
 from connector.models import Job
@@ -66,7 +67,8 @@ class Dispatcher:
         self.owner = name or worker_name()
         self.wake = wake
         self.sizes = {pool: size * max(scale, 1) for pool, size in POOL_SIZES.items()}
-        self.executors = {pool: ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"lre-{pool}")
+        self.executors = {pool: ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"lre-{pool}",
+                                                   initializer=_mark_worker_thread)
                           for pool, size in self.sizes.items()}
         self._lock = threading.Lock()
         self._running = _InFlight()
@@ -201,6 +203,7 @@ class Dispatcher:
         return max(self._next_renewal - now, MIN_SLEEP_SECONDS)
 
     def run(self) -> None:
+        _mark_worker_thread()
         log.info("worker %s started (pools: %s)", self.owner, self.sizes)
         next_housekeeping = 0.0
         while not self.stop.is_set():
@@ -221,6 +224,12 @@ class Dispatcher:
         for executor in self.executors.values():
             executor.shutdown(wait=True)
         log.info("worker %s stopped", self.owner)
+
+
+def _mark_worker_thread() -> None:
+    """The worker's SQLite writes go before the API's when both wait (``connector.db.WriterQueue``):
+    in the embedded ``serve`` the worker must keep up with what the API accepts."""
+    WORKER_THREAD.active = True
 
 
 def run_worker(services: Services, stop: threading.Event, *, name: str | None = None, scale: int = 1) -> None:
