@@ -407,11 +407,12 @@ def deliver_webhook(services: Services, job: Job) -> None:
     if wait is not None:
         raise outbox.Reschedule(wait)
     attempt = post_delivery(services, target_url, body, headers, now)
+    # The attempt and the job's next run (or its end) in one commit.
     with services.db.transaction() as session:
         delay = _record_attempt(session, delivery_id, attempt, now)
+        outbox.complete(session, job, run_at=None if delay is None else now + timedelta(seconds=delay))
     if delay is not None:
         log.info("delivery %s failed (%s); next attempt in %.0fs", delivery_id, attempt.error, delay)
-        raise outbox.Reschedule(delay)
 
 
 # --- hook lifecycle ----------------------------------------------------------------------------

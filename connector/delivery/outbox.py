@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +40,11 @@ Handler = Callable[["Services", Job], None]
 DeadHandler = Callable[["Services", Job, str], None]
 HANDLERS: dict[str, Handler] = {}
 DEAD_HANDLERS: dict[str, DeadHandler] = {}
+ClaimHook = Callable[[Session, Job], None]
+# Run inside the claim's transaction for each job of the kind (e.g. mark a submission attempt).
+CLAIM_HOOKS: dict[str, ClaimHook] = {}
+# What a claim hook noted for the handler of the same run (held only while the job object lives).
+_CLAIM_NOTES: weakref.WeakKeyDictionary[Job, Any] = weakref.WeakKeyDictionary()
 # The worker pool each kind runs in (kinds not listed, and unknown kinds, run in DEFAULT_POOL).
 POOLS: dict[str, str] = {}
 DEFAULT_POOL = "default"
@@ -64,9 +70,13 @@ class PermanentError(Exception):
     """A failure retrying cannot fix: the job goes straight to the dead letters."""
 
 
-def job_handler(kind: str, *, on_dead: DeadHandler | None = None,
-                pool: str = DEFAULT_POOL) -> Callable[[Handler], Handler]:
+def job_handler(kind: str, *, on_dead: DeadHandler | None = None, pool: str = DEFAULT_POOL,
+                on_claim: ClaimHook | None = None) -> Callable[[Handler], Handler]:
     """Register the handler of one job kind (and, optionally, what to do when it dies).
+
+    ``on_claim(session, job)`` runs in the transaction that takes the job's lease, so what it writes
+    is committed before the handler starts, without a commit of its own (it may leave the handler
+    a value with :func:`note_claim`).
 
     ``pool``: the worker pool it runs in ("provider", "delivery", "render" or "default"; see
     ``connector.delivery.worker.POOL_SIZES``), so that slow work of one kind never delays another kind.
@@ -77,6 +87,8 @@ def job_handler(kind: str, *, on_dead: DeadHandler | None = None,
         POOLS[kind] = pool
         if on_dead is not None:
             DEAD_HANDLERS[kind] = on_dead
+        if on_claim is not None:
+            CLAIM_HOOKS[kind] = on_claim
         return func
 
     return register
@@ -181,31 +193,105 @@ def _claimable(now: datetime) -> tuple[tuple[ColumnElement[bool], ColumnElement[
     )
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A due job as a claim sees it before taking it (what a worker's limits are about)."""
+
+    id: int
+    kind: str
+    lane: str | None
+    letter_id: str | None
+
+
+Picker = Callable[[list[Candidate]], list[int]]
+
+
 def claim(services: Services, owner: str, *, now: datetime | None = None,
           kinds: tuple[str, ...] | None = None, exclude: Exclusions = NOTHING_EXCLUDED) -> Job | None:
     """Take the lease on one due job, or return None. Safe with any number of workers."""
+    jobs = claim_many(services, owner, 1, now=now, kinds=kinds, exclude=exclude)
+    return jobs[0] if jobs else None
+
+
+def claim_many(services: Services, owner: str, limit: int, *, now: datetime | None = None,
+               kinds: tuple[str, ...] | None = None, exclude: Exclusions = NOTHING_EXCLUDED,
+               pick: Picker | None = None) -> list[Job]:
+    """Take the lease on up to ``limit`` due jobs in one transaction (one commit, not one per job).
+
+    ``pick`` chooses, from the due candidates in claim order (expired leases first, then by due
+    time), the ids the caller can run now (its pools and lanes); by default the first ``limit``.
+    Safe with any number of workers: on PostgreSQL the candidates are locked (``SKIP LOCKED``); on
+    SQLite they are read without the write lock, and the conditional ``UPDATE`` (status and due
+    time unchanged) is the claim, so a job another worker took in between is simply not returned.
+    """
     now = now or services.clock()
     lease_until = now + timedelta(seconds=services.settings.worker_lease_seconds)
-    with services.db.transaction() as session:
-        for status, is_due, order in _claimable(now):
-            query = select(Job.id).where(status, is_due, *exclude.where())
+    # A few more candidates than wanted: the picker may pass over some (a lane at its limit).
+    window = limit + 8
+    sqlite = services.db.is_sqlite
+
+    def candidates(session: Session, lock: bool) -> list[tuple[Candidate, int]]:
+        found: list[tuple[Candidate, int]] = []
+        for way, (status, is_due, order) in enumerate(_claimable(now)):
+            query = select(Job.id, Job.kind, Job.lane, Job.letter_id).where(status, is_due, *exclude.where())
             if kinds:
                 query = query.where(Job.kind.in_(kinds))
-            query = query.order_by(order, Job.id).limit(1).with_for_update(skip_locked=True)
-            job_id = session.scalar(query)
-            if job_id is None:
-                continue
-            # The conditional UPDATE is the real claim: only one worker sees rowcount == 1.
-            result = session.execute(
+            query = query.order_by(order, Job.id).limit(window - len(found))
+            if lock:
+                query = query.with_for_update(skip_locked=True)
+            found += [(Candidate(*row), way) for row in session.execute(query)]
+            if len(found) >= window:
+                break
+        return found
+
+    def chosen(found: list[tuple[Candidate, int]]) -> list[tuple[int, int]]:
+        rows = [candidate for candidate, _way in found]
+        ids = pick(rows) if pick is not None else [row.id for row in rows[:limit]]
+        ways = {candidate.id: way for candidate, way in found}
+        return [(job_id, ways[job_id]) for job_id in ids[:limit]]
+
+    if sqlite:
+        # Nothing due is the common case of an idle or saturated worker: find out without the lock.
+        with services.db.read() as session:
+            picked = chosen(candidates(session, lock=False))
+        if not picked:
+            return []
+    with services.db.transaction() as session:
+        if not sqlite:
+            picked = chosen(candidates(session, lock=True))
+            if not picked:
+                return []
+        claimable = _claimable(now)
+        for way in {way for _id, way in picked}:
+            status, is_due, _order = claimable[way]
+            # The conditional UPDATE is the real claim: a job whose status or due time changed since
+            # it was read (another worker took it) is left alone.
+            session.execute(
                 update(Job)
-                .where(Job.id == job_id, status, is_due)
+                .where(Job.id.in_(sorted(job_id for job_id, w in picked if w == way)), status, is_due)
                 .values(status="running", lease_owner=owner, lease_until=lease_until,
                         attempts=Job.attempts + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
             )
-            if result.rowcount != 1:
-                return None
-            return session.get(Job, job_id)
-        return None
+        taken = {job.id: job for job in session.scalars(
+            select(Job).where(Job.id.in_([job_id for job_id, _way in picked]), Job.lease_owner == owner,
+                              Job.lease_until == lease_until, IS_RUNNING))}
+        jobs = [taken[job_id] for job_id, _way in picked if job_id in taken]
+        for job in jobs:
+            hook = CLAIM_HOOKS.get(job.kind)
+            if hook is not None:
+                hook(session, job)
+        return jobs
+
+
+def note_claim(job: Job, value: Any) -> None:
+    """From a claim hook: leave ``value`` for this run's handler (see :func:`claim_note`)."""
+    _CLAIM_NOTES[job] = value
+
+
+def claim_note(job: Job) -> Any:
+    """What the claim hook noted for this run of ``job``, or None (it noted nothing, or did not run)."""
+    return _CLAIM_NOTES.pop(job, None)
 
 
 def next_due(services: Services, exclude: Exclusions = NOTHING_EXCLUDED, *,
@@ -215,7 +301,7 @@ def next_due(services: Services, exclude: Exclusions = NOTHING_EXCLUDED, *,
     conditions = exclude.where()
     if kinds:
         conditions.append(Job.kind.in_(kinds))
-    with services.db.transaction() as session:
+    with services.db.read() as session:
         pending = session.scalar(select(func.min(Job.run_at)).where(IS_PENDING, *conditions))
         expiry = session.scalar(select(func.min(Job.lease_until)).where(IS_RUNNING, *conditions))
     times = [t for t in (pending, expiry) if t is not None]
@@ -240,6 +326,29 @@ def make_due(session: Session, job: Job, when: datetime) -> None:
         wakeup.mark(session)
 
 
+# The jobs whose handler recorded their outcome itself, in its own last transaction (``complete``).
+_COMPLETED: weakref.WeakKeyDictionary[Job, str] = weakref.WeakKeyDictionary()
+
+
+def complete(session: Session, job: Job, *, run_at: datetime | None = None) -> bool:
+    """Record a running job's outcome in the caller's transaction, with the work it did: done, or
+    (``run_at``) pending again at that time like :class:`Reschedule`. One commit instead of two,
+    and the job's end cannot be lost between the work's commit and its own. Only while the job's
+    lease is still ours (``job.lease_owner``); returns False otherwise (another worker has it)."""
+    values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+    if run_at is None:
+        values.update(status="done", finished_at=utcnow())
+    else:
+        values.update(status="pending", run_at=run_at, attempts=0)
+        wakeup.mark(session)
+    result = session.execute(
+        update(Job).where(Job.id == job.id, Job.lease_owner == job.lease_owner, IS_RUNNING).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    _COMPLETED[job] = str(values["status"])
+    return int(result.rowcount) == 1
+
+
 def _finish(services: Services, job: Job, owner: str, **values: Any) -> bool:
     """Update the job only if we still hold its lease (a slow worker must not undo a faster one)."""
     with services.db.transaction() as session:
@@ -257,13 +366,19 @@ def run_job(services: Services, job: Job, owner: str) -> str:
         if handler is None:
             raise PermanentError(f"no handler for job kind {job.kind!r}")
         handler(services, job)
+        recorded = _COMPLETED.pop(job, None)
+        if recorded is not None:
+            return recorded
     except Reschedule as again:
+        _COMPLETED.pop(job, None)
         _finish(services, job, owner, status="pending", run_at=now + timedelta(seconds=again.delay),
                 attempts=0, lease_owner=None, lease_until=None)
         return "pending"
     except PermanentError as exc:
+        _COMPLETED.pop(job, None)
         return _dead(services, job, owner, str(exc))
     except Exception as exc:  # noqa: BLE001 - any other failure is retried, never lost
+        _COMPLETED.pop(job, None)  # its transaction (if it got that far) was rolled back
         reason = f"{type(exc).__name__}: {exc}"
         if job.attempts >= job.max_attempts:
             return _dead(services, job, owner, reason)

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import connector.delivery.jobs  # noqa: F401 - registers every job handler
+from connector.db import WORKER_THREAD
 from connector.delivery import outbox, wakeup
 from connector.delivery.housekeeping import purge_expired
 from connector.delivery.inbound import purge_expired_messages
@@ -66,7 +67,8 @@ class Dispatcher:
         self.owner = name or worker_name()
         self.wake = wake
         self.sizes = {pool: size * max(scale, 1) for pool, size in POOL_SIZES.items()}
-        self.executors = {pool: ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"lre-{pool}")
+        self.executors = {pool: ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"lre-{pool}",
+                                                   initializer=_mark_worker_thread)
                           for pool, size in self.sizes.items()}
         self._lock = threading.Lock()
         self._running = _InFlight()
@@ -127,16 +129,50 @@ class Dispatcher:
             self.wake.signal()
 
     def claim_all(self) -> int:
-        """Start every due job a pool has room for; returns how many were started."""
+        """Start every due job a pool has room for; returns how many were started. Claims them in
+        batches (one transaction for several jobs), choosing with :meth:`_picker` what fits."""
         started = 0
         while not self.stop.is_set() and (allowed := self.claim_filter()) is not None:
             kinds, exclude = allowed
-            job = outbox.claim(self.services, self.owner, kinds=kinds, exclude=exclude)
-            if job is None:
-                break
-            self._start(job)
-            started += 1
+            with self._lock:
+                room = sum(max(size - self._running.pools[pool], 0) for pool, size in self.sizes.items())
+            jobs = outbox.claim_many(self.services, self.owner, room, kinds=kinds, exclude=exclude,
+                                     pick=self._picker())
+            for job in jobs:
+                self._start(job)
+            started += len(jobs)
+            if len(jobs) < room:
+                break  # nothing else is due that we could take now
         return started
+
+    def _picker(self) -> outbox.Picker:
+        """Choose, in claim order, the candidates that fit: room in their pool, their lane under its
+        limit, and at most one job per (lane, letter) at a time, the first in order (a later one of
+        a pair passed over is never taken before it: per-letter delivery order)."""
+        with self._lock:
+            free = {pool: size - self._running.pools[pool] for pool, size in self.sizes.items()}
+            lanes = Counter(self._running.lanes)
+            busy_pairs = set(self._running.lane_letters)
+
+        def pick(candidates: list[outbox.Candidate]) -> list[int]:
+            chosen: list[int] = []
+            for job in candidates:
+                pool = self._pool_of(job.kind)
+                pair = (job.lane, job.letter_id) if job.lane and job.letter_id else None
+                if pair in busy_pairs:
+                    continue
+                fits = free[pool] > 0 and not (job.lane and lanes[job.lane] >= PER_LANE_LIMIT)
+                if pair:
+                    busy_pairs.add(pair)  # taken now, or passed over: either way, none after it
+                if not fits:
+                    continue
+                chosen.append(job.id)
+                free[pool] -= 1
+                if job.lane:
+                    lanes[job.lane] += 1
+            return chosen
+
+        return pick
 
     def sleep_seconds(self) -> float:
         """Until the next job this worker could take is due, within the poll interval (every pool
@@ -167,6 +203,7 @@ class Dispatcher:
         return max(self._next_renewal - now, MIN_SLEEP_SECONDS)
 
     def run(self) -> None:
+        _mark_worker_thread()
         log.info("worker %s started (pools: %s)", self.owner, self.sizes)
         next_housekeeping = 0.0
         while not self.stop.is_set():
@@ -187,6 +224,12 @@ class Dispatcher:
         for executor in self.executors.values():
             executor.shutdown(wait=True)
         log.info("worker %s stopped", self.owner)
+
+
+def _mark_worker_thread() -> None:
+    """The worker's SQLite writes go before the API's when both wait (``connector.db.WriterQueue``):
+    in the embedded ``serve`` the worker must keep up with what the API accepts."""
+    WORKER_THREAD.active = True
 
 
 def run_worker(services: Services, stop: threading.Event, *, name: str | None = None, scale: int = 1) -> None:

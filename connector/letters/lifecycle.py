@@ -83,41 +83,61 @@ def schedule_poll(session: Any, letter: Letter, run_at: datetime) -> None:
                    dedupe_key=f"poll:{letter.id}", run_at=run_at, max_attempts=50)
 
 
-def apply_provider_events(services: Services, provider: Provider, letter_id: str,
-                          events: tuple[ProviderEvent, ...]) -> bool:
-    """Record the provider's events we have not seen yet; True when the letter is final."""
-    with services.db.transaction() as session:
-        seen = set(session.scalars(select(Event.provider_event_id).where(Event.letter_id == letter_id)))
+Prepared = list[tuple[ProviderEvent, "tuple[Any, bytes, str] | None"]]
+
+
+def prepare_provider_events(services: Services, provider: Provider, events: tuple[ProviderEvent, ...],
+                            seen: set[str | None]) -> Prepared:
+    """The events not seen yet, with their proofs downloaded and stored, byte-exact, before any row
+    refers to them (outside any transaction: a download may be slow)."""
+    prepared: Prepared = []
+    writes = []
     for provider_event in events:
         if provider_event.provider_event_id in seen:
             continue
         proof = None
         if provider_event.proof is not None:
-            # Downloaded outside the transaction; stored byte-exact before the row refers to it.
             content = provider_event.proof.content
             if content is None:
                 content = provider.download_proof(provider_event.proof)
-            proof = (provider_event.proof, content, services.blobs.put(content))
+            # Written on the archive's writer threads, side by side: each durable write waits on the disk.
+            writes.append(services.blobs.put_in_background(content))
+            proof = (provider_event.proof, content, "")
+        prepared.append((provider_event, proof))
+    keys = iter([write.result() for write in writes])  # every proof durable before a row refers to it
+    return [(event, None if proof is None else (proof[0], proof[1], next(keys))) for event, proof in prepared]
+
+
+def record_provider_events(services: Services, session: Any, letter: Letter, prepared: Prepared) -> bool:
+    """Record prepared provider events in the caller's transaction (``letter`` locked); True when
+    the letter is final. One transaction for all of them: one commit, not one per event."""
+    for provider_event, proof in prepared:
         status = provider_event.status
-        with services.db.transaction() as session:
-            letter = session.get(Letter, letter_id, with_for_update=True)
-            assert letter is not None
-            raw = dict(provider_event.raw)
-            if provider_event.reported_document_sha256:
-                raw["reported_document_sha256"] = list(provider_event.reported_document_sha256)
-            if status not in set(LetterStatus):
-                log.warning("letter %s: unknown provider status kept as raw data: %s", letter_id, status)
-                continue
-            record_event(
-                session, letter, LetterStatus(status),
-                occurred_at=provider_event.occurred_at, provider=letter.provider,
-                provider_event_id=provider_event.provider_event_id, raw=raw, proof=proof,
-                public_url=services.settings.public_url, failure=provider_event.failure,
-            )
+        if status not in set(LetterStatus):
+            log.warning("letter %s: unknown provider status kept as raw data: %s", letter.id, status)
+            continue
+        raw = dict(provider_event.raw)
+        if provider_event.reported_document_sha256:
+            raw["reported_document_sha256"] = list(provider_event.reported_document_sha256)
+        record_event(
+            session, letter, LetterStatus(status),
+            occurred_at=provider_event.occurred_at, provider=letter.provider,
+            provider_event_id=provider_event.provider_event_id, raw=raw, proof=proof,
+            public_url=services.settings.public_url, failure=provider_event.failure,
+        )
+    return LetterStatus(letter.status) in FINAL_STATUSES
+
+
+def apply_provider_events(services: Services, provider: Provider, letter_id: str,
+                          events: tuple[ProviderEvent, ...]) -> bool:
+    """Record the provider's events we have not seen yet; True when the letter is final."""
+    with services.db.read() as session:
+        seen = set(session.scalars(select(Event.provider_event_id).where(Event.letter_id == letter_id)))
+    prepared = prepare_provider_events(services, provider, events, seen)
     with services.db.transaction() as session:
-        letter = session.get(Letter, letter_id)
+        letter = session.get(Letter, letter_id, with_for_update=True)
         assert letter is not None
-        return LetterStatus(letter.status) in FINAL_STATUSES
+        return record_provider_events(services, session, letter, prepared)
 
 
 def _fail_letter(services: Services, letter_id: str, code: str, message: str) -> None:
@@ -130,29 +150,48 @@ def _fail_letter(services: Services, letter_id: str, code: str, message: str) ->
                      public_url=services.settings.public_url)
 
 
+def _mark_attempt(session: Any, job: Job) -> None:
+    """Claim hook of ``submit_letter``: mark the attempt in the claim's own transaction, so that it
+    is committed before the provider is called without a commit of its own; notes for the handler
+    whether an earlier attempt was marked (the provider may then have the letter already)."""
+    letter = session.get(Letter, str(job.letter_id), with_for_update=True)
+    if letter is None or letter.status != LetterStatus.QUEUED or letter.provider_letter_id:
+        return
+    outbox.note_claim(job, letter.submit_attempted_at is not None)
+    letter.submit_attempted_at = job.updated_at  # the claim's time
+
+
 @outbox.job_handler(
     "submit_letter",
     pool="provider",
     on_dead=lambda services, job, reason: _fail_letter(
         services, str(job.letter_id), "submission_failed", f"The provider could not be reached: {reason}"
     ),
+    on_claim=_mark_attempt,
 )
 def submit_letter(services: Services, job: Job) -> None:
     """Submit a queued letter exactly once.
 
-    1. Mark the attempt (committed) before calling the provider.
+    1. Mark the attempt (committed) before calling the provider: done by the claim (``_mark_attempt``).
     2. If an earlier attempt was marked, ask the provider whether it already has the letter
        (by our reference) and adopt it instead of sending again.
-    3. Record the provider's id and first events; schedule the follow-up poll.
+    3. Record the provider's id and first events, and the job's end, in one transaction; schedule
+       the follow-up poll unless the letter is already final.
     """
     letter_id = str(job.letter_id)
     failpoint("submit.before_mark")
-    with services.db.transaction() as session:
-        letter = session.get(Letter, letter_id, with_for_update=True)
+    noted = outbox.claim_note(job)
+    # Without the claim's note (the letter was not to be sent then, or another path claimed the
+    # job), the handler marks the attempt itself, as a transaction of its own.
+    with services.db.read() if noted is not None else services.db.transaction() as session:
+        letter = session.get(Letter, letter_id, with_for_update=noted is None)
         if letter is None or letter.status != LetterStatus.QUEUED or letter.provider_letter_id:
             return
-        maybe_sent = letter.submit_attempted_at is not None
-        letter.submit_attempted_at = services.clock()
+        if noted is None:
+            maybe_sent = letter.submit_attempted_at is not None
+            letter.submit_attempted_at = services.clock()
+        else:
+            maybe_sent = bool(noted)
         documents = list(session.scalars(select(Document).where(Document.letter_id == letter_id)
                                          .order_by(Document.position)))
         provider = services.provider_for_account(session, letter.account_id)
@@ -179,16 +218,21 @@ def submit_letter(services: Services, job: Job) -> None:
         failpoint("submit.after_provider")
     else:
         log.info("letter %s was already at the provider as %s; not sending again", letter_id, provider_letter_id)
+    # The events the provider reported at once are recorded with its id, and the job's end with
+    # them: one commit. Their proofs are stored first (a crash here leaves blobs nothing refers to,
+    # and the next attempt finds the letter at the provider and adopts it).
+    prepared = prepare_provider_events(services, provider, events, set())
     with services.db.transaction() as session:
         letter = session.get(Letter, letter_id, with_for_update=True)
         assert letter is not None
         letter.provider_letter_id = provider_letter_id
         letter.submit_context_encrypted = None  # one-time sender proof: no longer needed, not kept
-        schedule_poll(session, letter, services.clock() + timedelta(seconds=poll_delay(services, letter,
-                                                                                      services.clock())))
+        final = record_provider_events(services, session, letter, prepared)
+        if not final:  # a letter already final (the sandbox without step delay) has nothing to follow
+            now = services.clock()
+            schedule_poll(session, letter, now + timedelta(seconds=poll_delay(services, letter, now)))
+        outbox.complete(session, job)
     failpoint("submit.after_commit")
-    if events:
-        apply_provider_events(services, provider, letter_id, events)
     failpoint("submit.after_events")
 
 
@@ -196,12 +240,13 @@ def submit_letter(services: Services, job: Job) -> None:
 def poll_letter(services: Services, job: Job) -> None:
     """Re-read an open letter at its provider; reschedule itself until the letter is final."""
     letter_id = str(job.letter_id)
-    with services.db.transaction() as session:
+    with services.db.read() as session:
         letter = session.get(Letter, letter_id)
         if letter is None or letter.provider_letter_id is None or LetterStatus(letter.status) in FINAL_STATUSES:
             return
         provider = services.provider_for_account(session, letter.account_id)
         provider_letter_id = letter.provider_letter_id
+        seen = set(session.scalars(select(Event.provider_event_id).where(Event.letter_id == letter_id)))
     try:
         state = provider.fetch_state(provider_letter_id)
     except ProviderError as exc:
@@ -209,11 +254,14 @@ def poll_letter(services: Services, job: Job) -> None:
             raise outbox.PermanentError(f"{exc.code}: {exc.message}") from exc
         raise outbox.RetryableError(f"{exc.code}: {exc.message}", retry_after=exc.retry_after) from exc
     failpoint("poll.after_fetch")
-    if apply_provider_events(services, provider, letter_id, state.events):
-        failpoint("poll.after_events")
-        return
+    prepared = prepare_provider_events(services, provider, state.events, seen)
+    # The new events and the job's next run (or its end) in one commit.
     with services.db.transaction() as session:
-        letter = session.get(Letter, letter_id)
+        letter = session.get(Letter, letter_id, with_for_update=True)
         assert letter is not None
-        delay = poll_delay(services, letter, services.clock())
-    raise outbox.Reschedule(delay)
+        if record_provider_events(services, session, letter, prepared):
+            outbox.complete(session, job)
+        else:
+            now = services.clock()
+            outbox.complete(session, job, run_at=now + timedelta(seconds=poll_delay(services, letter, now)))
+    failpoint("poll.after_events")

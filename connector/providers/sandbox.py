@@ -89,12 +89,12 @@ class SandboxProvider:
         return SubmitResult(provider_letter_id=mail.id, events=self._events(mail, self.context.now()))
 
     def find_by_reference(self, letter_id: str) -> str | None:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             found = session.scalar(select(SandboxMail.id).where(SandboxMail.reference == letter_id))
         return found
 
     def fetch_state(self, provider_letter_id: str) -> ProviderState:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             mail = session.get(SandboxMail, provider_letter_id)
         if mail is None:
             raise ProviderError("letter_not_found", "The sandbox has no such letter.", permanent=True)
