@@ -18,8 +18,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from connector.cli import main
-from connector.platforms.catalog import CATALOG, Kind
+from connector.platforms.catalog import CATALOG
 from connector.platforms.exporters.make import camel, make_app_files, make_operations
+from connector.platforms.model import Kind
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "make_blueprints" / "app"

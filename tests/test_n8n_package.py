@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli import main
-from connector.platforms.catalog import CATALOG, Kind
+from connector.platforms.catalog import CATALOG
 from connector.platforms.exporters.n8n import GENERATED_FILE, HEADER, n8n_definition, render_generated
+from connector.platforms.model import Kind
 from tests.n8n_support import PACKAGE, ensure_built, ensure_package_installed, live_bridge, npm, tool
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from connector.platforms.catalog import CATALOG, Kind, account_event_item, event_sample, trigger_item
+from connector.platforms.catalog import CATALOG, account_event_item, event_sample, trigger_item
+from connector.platforms.model import Kind
 from connector.rendering.library import builtin_templates
 from tests.consent_helpers import form_fields, invite, path_of
 

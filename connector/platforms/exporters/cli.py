@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from connector.platforms.catalog import LANGUAGES
 from connector.platforms.exporters.make import NotAMakeAppDirectory, export_make_app
 from connector.platforms.exporters.n8n import export_n8n_package
 from connector.platforms.exporters.zapier import export_zapier_app
+from connector.platforms.model import LANGUAGES
 
 
 @click.group()

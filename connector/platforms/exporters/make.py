@@ -28,17 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from connector.delivery.events import ACCOUNT_EVENTS
-from connector.platforms.catalog import (
-    CATALOG,
-    Catalog,
-    Dynamic,
-    Endpoint,
-    FieldType,
-    InputField,
-    Kind,
-    Operation,
-    OutputField,
-)
+from connector.platforms.catalog import CATALOG
+from connector.platforms.model import Catalog, Dynamic, Endpoint, FieldType, InputField, Kind, Operation, OutputField
 
 PLATFORM = "make"
 CONNECTION = "lreBridge"

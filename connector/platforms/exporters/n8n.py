@@ -23,17 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from connector.delivery.events import ACCOUNT_EVENTS
-from connector.platforms.catalog import (
-    CATALOG,
-    STATUS_LABELS,
-    Catalog,
-    Dynamic,
-    FieldType,
-    Group,
-    InputField,
-    Kind,
-    Operation,
-)
+from connector.platforms.catalog import CATALOG, STATUS_LABELS
+from connector.platforms.model import Catalog, Dynamic, FieldType, Group, InputField, Kind, Operation
 
 PLATFORM = "n8n"
 GENERATED_FILE = Path("nodes") / "LreBridge" / "generated" / "catalog.ts"

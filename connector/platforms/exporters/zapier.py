@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from connector.delivery.events import ACCOUNT_EVENTS
-from connector.platforms.catalog import (
-    CATALOG,
+from connector.platforms.catalog import CATALOG
+from connector.platforms.model import (
     GROUP_LABELS,
     Catalog,
     Dynamic,
