@@ -263,7 +263,7 @@ OPENAPI: dict[str, Any] = {
     "/v1/templates/{name}/versions": {
         "parameters": [_NAME],
         "get": {"summary": "Versions of a template, newest first", "operationId": "listTemplateVersions",
-                "responses": {"200": _json(_list("TemplateSummary")), "404": _ERROR}},
+                "responses": {"200": _json(_list("TemplateVersion")), "404": _ERROR}},
     },
     "/v1/templates/{name}/render": {
         "parameters": [_NAME],
