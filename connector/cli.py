@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import signal
+import subprocess
 import sys
 import threading
 from typing import Any
@@ -115,21 +116,62 @@ def serve(host: str, port: int, threads: int, no_worker: bool) -> None:
 
 @main.command()
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Multiplies this process's thread pools per job kind (run more processes to use more cores).")
-def worker(concurrency: int) -> None:
-    """Run a standalone outbox worker (any number of processes or machines on one PostgreSQL)."""
+              help="Worker processes to run (each with its own thread pools per job kind): one per core.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Multiplies each process's thread pools per job kind.")
+@click.option("--no-migrate", is_flag=True, hidden=True,
+              help="Do not upgrade the schema (the extra processes of --concurrency: their parent does).")
+def worker(concurrency: int, threads: int, no_migrate: bool) -> None:
+    """Run standalone outbox workers (any number of processes or machines on one PostgreSQL).
+
+    ``--concurrency N`` runs N processes: Python runs one thread at a time per process, so threads
+    alone (``--threads``) overlap waiting (provider and webhook calls) but never use a second core.
+    The extra processes die with this one (even SIGKILLed) and stop when it is told to stop.
+    """
+    # Started first, so that they load the bridge while this process does (a worker that finds the
+    # schema not upgraded yet logs it and polls again; the database refuses nothing half-done).
+    children = [_spawn_worker_process(threads) for _ in range(concurrency - 1)]
     from connector.delivery.worker import run_worker
 
     services = _services()
-    migrations.upgrade(services.db)
+    if not no_migrate:
+        migrations.upgrade(services.db)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    thread = threading.Thread(target=run_worker, args=(services, stop), kwargs={"scale": concurrency}, daemon=True)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    thread = threading.Thread(target=run_worker, args=(services, stop), kwargs={"scale": threads}, daemon=True)
     thread.start()
-    click.echo(f"worker running (pools x{concurrency}); Ctrl-C to stop", err=True)
+    click.echo(f"worker running ({concurrency} process(es), pools x{threads}); Ctrl-C to stop", err=True)
     while thread.is_alive():
         thread.join(timeout=0.5)
+    for child in children:
+        child.wait()
+
+
+def _die_with_parent() -> None:
+    """In a worker child before exec: the kernel kills it when its parent dies (Linux)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the child stops on its parent's signals only
+        pass
+
+
+def _spawn_worker_process(threads: int) -> subprocess.Popen[bytes]:
+    # Spawned before this process starts any thread (preexec_fn is only safe then).
+    return subprocess.Popen(
+        [sys.executable, "-m", "connector.cli", "worker", "--concurrency", "1", "--threads", str(threads),
+         "--no-migrate"],
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+    )
 
 
 @main.group()
