@@ -279,6 +279,7 @@ def jobs_list(status: str) -> None:
 @click.argument("job_id", type=int)
 def jobs_retry(job_id: int) -> None:
     """Put a dead job back in the queue."""
+    from connector.letters.vocabulary import JobStatus
     from connector.models import Job, utcnow
 
     services = _services()
@@ -286,7 +287,7 @@ def jobs_retry(job_id: int) -> None:
         job = session.get(Job, job_id)
         if job is None:
             raise click.ClickException(f"no job {job_id}")
-        job.status, job.attempts, job.run_at = "pending", 0, utcnow()
+        job.status, job.attempts, job.run_at = JobStatus.PENDING, 0, utcnow()
     click.echo(f"job {job_id} queued again")
 
 

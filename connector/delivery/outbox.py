@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from connector.delivery import wakeup
+from connector.letters.vocabulary import JobStatus
 from connector.models import Job, utcnow
 
 if TYPE_CHECKING:
@@ -118,12 +119,12 @@ def enqueue(
     if dedupe_key is not None and not new:
         existing = session.scalar(select(Job).where(Job.dedupe_key == dedupe_key))
         if existing is not None:
-            if existing.status in ("done", "dead"):
-                existing.status = "pending"
+            if existing.status in (JobStatus.DONE, JobStatus.DEAD):
+                existing.status = JobStatus.PENDING
                 existing.attempts = 0
                 existing.run_at = due
                 existing.finished_at = None
-            elif existing.status == "pending" and existing.run_at > due:
+            elif existing.status == JobStatus.PENDING and existing.run_at > due:
                 existing.run_at = due
             if payload is not None:
                 existing.payload = payload
@@ -269,7 +270,7 @@ def claim_many(services: Services, owner: str, limit: int, *, now: datetime | No
             session.execute(
                 update(Job)
                 .where(Job.id.in_(sorted(job_id for job_id, w in picked if w == way)), status, is_due)
-                .values(status="running", lease_owner=owner, lease_until=lease_until,
+                .values(status=JobStatus.RUNNING, lease_owner=owner, lease_until=lease_until,
                         attempts=Job.attempts + 1, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -321,7 +322,7 @@ def renew_leases(services: Services, owner: str, job_ids: list[int]) -> int:
 
 def make_due(session: Session, job: Job, when: datetime) -> None:
     """Bring a pending job forward to ``when`` (in the caller's transaction) and wake workers at commit."""
-    if job.status == "pending" and job.run_at > when:
+    if job.status == JobStatus.PENDING and job.run_at > when:
         job.run_at = when
         wakeup.mark(session)
 
@@ -337,9 +338,9 @@ def complete(session: Session, job: Job, *, run_at: datetime | None = None) -> b
     lease is still ours (``job.lease_owner``); returns False otherwise (another worker has it)."""
     values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
     if run_at is None:
-        values.update(status="done", finished_at=utcnow())
+        values.update(status=JobStatus.DONE, finished_at=utcnow())
     else:
-        values.update(status="pending", run_at=run_at, attempts=0)
+        values.update(status=JobStatus.PENDING, run_at=run_at, attempts=0)
         wakeup.mark(session)
     result = session.execute(
         update(Job).where(Job.id == job.id, Job.lease_owner == job.lease_owner, IS_RUNNING).values(**values)
@@ -353,7 +354,8 @@ def _finish(services: Services, job: Job, owner: str, **values: Any) -> bool:
     """Update the job only if we still hold its lease (a slow worker must not undo a faster one)."""
     with services.db.transaction() as session:
         result = session.execute(
-            update(Job).where(Job.id == job.id, Job.lease_owner == owner, Job.status == "running").values(**values)
+            update(Job).where(Job.id == job.id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
+            .values(**values)
         )
         return result.rowcount == 1
 
@@ -371,9 +373,9 @@ def run_job(services: Services, job: Job, owner: str) -> str:
             return recorded
     except Reschedule as again:
         _COMPLETED.pop(job, None)
-        _finish(services, job, owner, status="pending", run_at=now + timedelta(seconds=again.delay),
+        _finish(services, job, owner, status=JobStatus.PENDING, run_at=now + timedelta(seconds=again.delay),
                 attempts=0, lease_owner=None, lease_until=None)
-        return "pending"
+        return JobStatus.PENDING
     except PermanentError as exc:
         _COMPLETED.pop(job, None)
         return _dead(services, job, owner, str(exc))
@@ -384,21 +386,22 @@ def run_job(services: Services, job: Job, owner: str) -> str:
             return _dead(services, job, owner, reason)
         delay = getattr(exc, "retry_after", None) or backoff_seconds(job.attempts)
         log.warning("job %s (%s) failed, retry in %.0fs: %s", job.id, job.kind, delay, reason)
-        _finish(services, job, owner, status="pending", run_at=now + timedelta(seconds=delay),
+        _finish(services, job, owner, status=JobStatus.PENDING, run_at=now + timedelta(seconds=delay),
                 last_error=reason, lease_owner=None, lease_until=None)
-        return "pending"
-    _finish(services, job, owner, status="done", finished_at=services.clock(), lease_owner=None, lease_until=None)
-    return "done"
+        return JobStatus.PENDING
+    _finish(services, job, owner, status=JobStatus.DONE, finished_at=services.clock(), lease_owner=None,
+            lease_until=None)
+    return JobStatus.DONE
 
 
 def _dead(services: Services, job: Job, owner: str, reason: str) -> str:
     log.error("job %s (%s) dead-lettered: %s", job.id, job.kind, reason)
-    if _finish(services, job, owner, status="dead", last_error=reason, finished_at=services.clock(),
+    if _finish(services, job, owner, status=JobStatus.DEAD, last_error=reason, finished_at=services.clock(),
                lease_owner=None, lease_until=None):
         on_dead = DEAD_HANDLERS.get(job.kind)
         if on_dead is not None:
             on_dead(services, job, reason)
-    return "dead"
+    return JobStatus.DEAD
 
 
 def run_once(services: Services, owner: str) -> bool:

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from connector import shapes
 from connector.delivery import outbox
 from connector.delivery.events import record_account_event
+from connector.letters.vocabulary import JobStatus
 from connector.models import Account, Alert, Hook, Job, Letter, ProviderSettings
 from connector.monitoring.kpis import Window, compute_kpis
 from connector.monitoring.models import AlertRuleSetting
@@ -108,7 +109,7 @@ def _bounce_rate(session: Session, account_id: str, config: RuleConfig, now: dat
 
 def _dead_jobs(session: Session, account_id: str, config: RuleConfig, now: datetime) -> list[Finding]:
     count, oldest = session.execute(
-        select(func.count(), func.min(Job.id)).where(Job.account_id == account_id, Job.status == "dead")
+        select(func.count(), func.min(Job.id)).where(Job.account_id == account_id, Job.status == JobStatus.DEAD)
     ).one()
     if not count:
         return []
@@ -136,7 +137,7 @@ def _failing_credentials(session: Session, account_id: str, config: RuleConfig, 
         .limit(1)
     )
     job_error = session.scalar(
-        select(Job.last_error).where(Job.account_id == account_id, Job.status == "pending",
+        select(Job.last_error).where(Job.account_id == account_id, Job.status == JobStatus.PENDING,
                                      Job.updated_at > since,
                                      or_(*(Job.last_error.startswith(code) for code in CREDENTIAL_FAILURES)))
         .limit(1)

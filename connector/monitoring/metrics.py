@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from connector.delivery import outbox
 from connector.delivery.hooks import JOB_KIND as WEBHOOK_JOB_KIND
+from connector.letters.vocabulary import JobStatus
 from connector.models import Alert, Delivery, Job, Letter
 from connector.monitoring import logs
 from connector.services import Services
@@ -121,7 +122,8 @@ class DatabaseCollector(Collector):
             letters = session.execute(
                 select(Letter.status, Letter.provider, func.count()).group_by(Letter.status, Letter.provider)).all()
             depth, oldest = session.execute(
-                select(func.count(), func.min(Job.run_at)).where(Job.status == "pending", Job.run_at <= now)).one()
+                select(func.count(), func.min(Job.run_at))
+                .where(Job.status == JobStatus.PENDING, Job.run_at <= now)).one()
             jobs = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
             deliveries = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
             # A failed delivery job reschedules itself like a delivery waiting its turn does, so
