@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from pydantic import TypeAdapter
 
 from connector.delivery.hooks import EVENT_TYPES
-from connector.letters.service import LetterIn, RecipientIn
+from connector.letters.requests import LetterIn, RecipientIn
 from connector.platforms.catalog import CATALOG, catalog_to_dict
 from connector.platforms.model import Catalog, Kind, Operation
 from connector.providers.base import PROOF_KIND_BY_STATUS

@@ -21,7 +21,7 @@ from connector.api.common import services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.errors import from_provider
-from connector.letters.service import validation_error
+from connector.letters.requests import validation_error
 from connector.lib import http
 from connector.models import Letter, ProviderSettings, utcnow
 from connector.providers import available_providers, provider_class

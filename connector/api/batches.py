@@ -32,15 +32,8 @@ from connector.batches.service import (
 )
 from connector.errors import BridgeError
 from connector.evidence.access import reader_name
-from connector.letters.service import (
-    SANDBOX_OUTCOMES,
-    DocumentIn,
-    IncomingDocument,
-    MetadataValue,
-    check_pdf,
-    load_documents,
-    validate_object,
-)
+from connector.letters.documents import IncomingDocument, check_pdf, load_documents
+from connector.letters.requests import SANDBOX_OUTCOMES, DocumentIn, MetadataValue, validate_object
 from connector.models import Letter
 from connector.rendering import TemplateNotFound, TemplateSpec, as_bridge_error
 from connector.rendering.library import resolve_template

@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from connector.api.db import db_session
 from connector.api.errors import ApiError
-from connector.letters.service import validate_object
+from connector.letters.requests import validate_object
 from connector.models import UTCDateTime
 from connector.services import Services
 

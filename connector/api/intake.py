@@ -27,7 +27,8 @@ from connector.delivery.hooks import (
     rotate_secret_list,
 )
 from connector.delivery.inbound import ReplayedMessage, already_received, remember_message
-from connector.letters.service import accept_letter, parse_letter
+from connector.letters.requests import parse_letter
+from connector.letters.service import accept_letter
 from connector.lib import signing
 from connector.models import Account
 

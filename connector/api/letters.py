@@ -29,14 +29,9 @@ from connector.api.evidence import access_logging
 from connector.api.files import blob_response
 from connector.api.idempotency import idempotent
 from connector.evidence.access import reader_name
-from connector.letters.service import (
-    IncomingDocument,
-    accept_letter,
-    check_pdf,
-    event_to_dict,
-    letter_to_dict,
-    parse_letter,
-)
+from connector.letters.documents import IncomingDocument, check_pdf
+from connector.letters.requests import parse_letter
+from connector.letters.service import accept_letter, event_to_dict, letter_to_dict
 from connector.letters.vocabulary import LetterStatus
 from connector.lib.spool import MEMORY_BYTES, SpooledBase64
 from connector.models import Document, Event, Letter, Proof

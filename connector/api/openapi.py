@@ -17,7 +17,7 @@ from connector import shapes
 from connector.api.common import INSTANT_QUERY
 from connector.api.core import ConsentIn
 from connector.api.letters import MAX_DOCUMENT_POSITION
-from connector.letters.service import LetterIn
+from connector.letters.requests import LetterIn
 from connector.letters.vocabulary import LetterStatus
 
 bp = Blueprint("openapi", __name__)

@@ -18,7 +18,9 @@ from connector.batches.models import Batch, BatchDocument, BatchItem
 from connector.batches.service import BATCH_LETTER_JOB, BATCH_WATCH_JOB, complete_if_done, spec_for
 from connector.delivery import outbox
 from connector.errors import BridgeError, Unavailable
-from connector.letters.service import IncomingDocument, LetterIn, create_letter
+from connector.letters.documents import IncomingDocument
+from connector.letters.requests import LetterIn
+from connector.letters.service import create_letter
 from connector.lib.failpoints import failpoint
 from connector.models import Job
 from connector.rendering import TemplateDataError, TemplateSourceError, render_spec

@@ -18,8 +18,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connector.letters.service import CONSENT_REQUIRED, LetterIn
-from connector.letters.service import _loc_to_field as loc_to_field
+from connector.letters.requests import LetterIn
+from connector.letters.requests import _loc_to_field as loc_to_field
+from connector.letters.service import CONSENT_REQUIRED
 from connector.rendering.errors import TemplateDataError
 from connector.rendering.fields import FieldSpec, coerce_data
 

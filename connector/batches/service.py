@@ -20,7 +20,8 @@ from connector.batches.models import Batch, BatchDocument, BatchItem
 from connector.batches.rows import ValidRow
 from connector.delivery import outbox
 from connector.delivery.events import record_account_event
-from connector.letters.service import IncomingDocument, record_event
+from connector.letters.documents import IncomingDocument
+from connector.letters.service import record_event
 from connector.models import Letter, TemplateVersion, new_id
 from connector.providers.base import FINAL_STATUSES, LetterStatus
 from connector.rendering.library import TemplateSpec, _spec_from_row, builtin_templates
