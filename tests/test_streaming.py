@@ -333,3 +333,44 @@ def test_a_differential_check_of_the_incremental_base64_decoder_against_the_stan
         got = None if sink.error else out.rewound().read()
         out.close()
         assert got == expected, (text, sink.error)
+
+
+@pytest.fixture
+def big_pdf_server(pdf: bytes) -> Any:
+    """A loopback server: /big.pdf is the 1.5 MB PDF, sent in pieces without a Content-Length."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pdf")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for at in range(0, len(pdf), 100_000):
+                self.wfile.write(pdf[at:at + 100_000])
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/big.pdf"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_large_document_fetched_by_url_is_stored_byte_exact(client, auth, pdf, big_pdf_server):
+    body = letter_payload(documents=[{"filename": "distant.pdf", "url": big_pdf_server}])
+    response = client.post("/v1/letters", json=body, headers=auth)
+    assert response.status_code == 201, response.json
+    assert response.json["documents"][0]["sha256"] == hashlib.sha256(pdf).hexdigest()
+    assert client.get(f"/v1/letters/{response.json['id']}/document", headers=auth).data == pdf
+
+
+def test_a_document_url_over_the_limit_is_cut_off_with_a_413(small_limit, client, auth, services, big_pdf_server):
+    body = letter_payload(documents=[{"filename": "distant.pdf", "url": big_pdf_server}])
+    response = client.post("/v1/letters", json=body, headers=auth)
+    assert response.status_code == 413
+    assert response.json["error"]["field"] == "documents.0.url"
+    assert _letters(services) == 0
