@@ -49,6 +49,7 @@ class Bridge:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen[bytes]] = []
+        self._logs: list[Any] = []
         self.database: str | None = None
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LRE_")}
         self.env.update({"LRE_DATA_DIR": str(data_dir), "LRE_SANDBOX_STEP_SECONDS": "0",
@@ -72,6 +73,7 @@ class Bridge:
     def start(self) -> Bridge:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "serve.log").open("w")
+        self._logs.append(log)
         serve = subprocess.Popen([sys.executable, "-m", "connector.cli", "serve", "--port", str(self.port)],
                                  env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(serve)
@@ -90,6 +92,7 @@ class Bridge:
                 time.sleep(0.1)
         if self.backend == "postgresql":
             worker_log = (self.data_dir / "worker.log").open("w")
+            self._logs.append(worker_log)
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-m", "connector.cli", "worker", "--concurrency", str(self.worker_concurrency)],
                 env=self.env, cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT))
@@ -122,6 +125,8 @@ class Bridge:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for log in self._logs:
+            log.close()
         if self.database:
             _admin(self.admin_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
