@@ -23,19 +23,27 @@ CHECKS = "all"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # HTML pages (the dashboard and the consent pages) are for browsers, not API clients.
 EXCLUDED = "^/(dashboard|consent|consent-assets)(/|$)"
+TOOL_CRASH = "SystemError: AST constructor recursion depth mismatch"
 
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_failed_check(tmp_path: Path) -> None:
     with running_bridge(tmp_path / "bridge", "--no-worker") as (base, key):
-        report = tmp_path / "report"
-        completed = subprocess.run(
-            [str(Path(sys.executable).with_name("st")), "--config-file", str(CONFIG), "run", f"{base}/openapi.json",
-             "--header", f"Authorization: Bearer {key}", "--checks", CHECKS, "--max-examples", MAX_EXAMPLES,
-             "--max-time", MAX_SECONDS, "--workers", "2", "--request-timeout", "30", "--seed", "12",
-             "--exclude-path-regex", EXCLUDED, "--report", "json", "--report-dir", str(report)],
-            capture_output=True, text=True, timeout=int(MAX_SECONDS) + 240,
-        )
+        for attempt in range(2):
+            report = tmp_path / f"report-{attempt}"
+            completed = subprocess.run(
+                [str(Path(sys.executable).with_name("st")), "--config-file", str(CONFIG), "run",
+                 f"{base}/openapi.json", "--header", f"Authorization: Bearer {key}", "--checks", CHECKS,
+                 "--max-examples", MAX_EXAMPLES, "--max-time", MAX_SECONDS, "--workers", "2",
+                 "--request-timeout", "30", "--seed", "12", "--exclude-path-regex", EXCLUDED,
+                 "--report", "json", "--report-dir", str(report)],
+                capture_output=True, text=True, timeout=int(MAX_SECONDS) + 240,
+            )
+            # CPython 3.11's ast.parse can fail inside hypothesis while it names a lambda ("AST
+            # constructor recursion depth mismatch"): an error of the tool, not a finding about the
+            # bridge. Such a run (and only such a run) is tried once more; a check failure never is.
+            if TOOL_CRASH not in completed.stdout:
+                break
     # On failure, show the failures and errors sections too (they come before the summary).
     summary = completed.stdout[completed.stdout.find("FAILURES") if "FAILURES" in completed.stdout else
                                completed.stdout.find("ERRORS") if "ERRORS" in completed.stdout else
