@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from connector.app import create_app
+from connector.archive.models import ArchivedPackage
 from connector.cli import main as lre_bridge
 from connector.config import load_settings
 from connector.delivery import outbox
@@ -285,6 +286,26 @@ class TestOnS3:
         with services.db.transaction() as session:
             job = session.scalar(select(Job).where(Job.dedupe_key == f"lock:{letter['id']}"))
             assert job.status == "done"
+
+    def test_the_lock_job_raises_the_letters_evidence_package_too(
+        self, client, auth, services, settings_overrides, short_tsa
+    ):
+        letter = send(client, auth, services)
+        code, output = run_cli(["archive", "renew"], {**settings_overrides, "tsa_url": short_tsa[0]})
+        assert code == 0 and "1 package(s) archived" in output, output
+        with services.db.transaction() as session:
+            package_key = session.scalar(select(ArchivedPackage.storage_key)
+                                         .where(ArchivedPackage.letter_id == letter["id"]))
+            completed_at = session.get(Letter, letter["id"]).completed_at.replace(tzinfo=UTC)
+        assert package_key is not None
+        # The account keeps evidence longer from now on: this letter too (retention_ends_at).
+        assert client.put("/v1/account/retention", json={"retention_days": 4000}, headers=auth).status_code == 200
+        with services.db.transaction() as session:  # the job run again (nothing enqueues it for a raise yet)
+            outbox.enqueue(session, "lock_retention", letter_id=letter["id"], dedupe_key=f"lock:{letter['id']}")
+        assert outbox.drain(services) == 1
+        blobs = services.blobs
+        for key in [*keys_of(services, letter["id"]), package_key]:
+            assert abs(blobs.retained_until(key) - (completed_at + timedelta(days=4000))) < timedelta(seconds=1), key
 
     def test_the_lock_job_is_retried_when_the_storage_fails(self, client, auth, services, settings_overrides, tmp_path):
         """A machine that cannot reach the bucket runs the job: it stays pending with the reason,
