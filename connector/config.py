@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     # Object Lock mode of every object written: compliance (nobody can delete early), governance
     # (only a user with s3:BypassGovernanceRetention can), or off (bucket without Object Lock).
     storage_lock_mode: str = "compliance"
-    # The lock put on an object before its letter's retention end is known (raised to it later).
+    # The lock put on an object of no letter (consent proofs, batch documents); a letter's objects
+    # get its account's retention (connector.evidence.retention.write_lock_until).
     storage_lock_days: int = Field(default=3650, ge=1, le=36500)
     # Monitoring (issue 17): alert evaluation, alert e-mail, /metrics access, the dashboard session.
     alert_evaluation_seconds: float = Field(default=60.0, ge=1)

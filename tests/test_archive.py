@@ -24,13 +24,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from connector.app import create_app
+from connector.archive.models import ArchivedPackage
 from connector.cli import main as lre_bridge
 from connector.config import load_settings
 from connector.delivery import outbox
 from connector.evidence.timestamp import make_request, read_response
 from connector.evidence.verify import read_package, verify_package
 from connector.lib.storage import BlobCorrupted, RetentionLocked, S3Store
-from connector.models import Document, Letter, Proof
+from connector.models import Document, Job, Letter, Proof
 from connector.services import Services
 from tests import s3_server, tsa_server
 from tests.helpers import letter_payload, make_pdf
@@ -227,6 +228,129 @@ class TestOnS3:
             blobs.delete(document_key)
         kept = s3.get_object(Bucket=bucket, Key=name, VersionId=version)["Body"].read()
         assert kept == make_pdf()
+
+    def test_an_ended_letters_objects_are_locked_until_its_retention_end_without_archive_lock(
+        self, client, auth, services
+    ):
+        """Documents are written locked for the account's retention from the letter's creation
+        (not LRE_STORAGE_LOCK_DAYS); when the letter ends, the job committed with its final event
+        raises every document and proof to the exact retention end. ``archive lock`` never runs."""
+        assert client.put("/v1/account/retention", json={"retention_days": 400}, headers=auth).status_code == 200
+        blobs = services.blobs
+        assert isinstance(blobs, S3Store)
+        payload = letter_payload(sandbox_outcome="accepted", documents=[
+            {"filename": "facture.pdf", "content_base64": base64.b64encode(make_pdf("verrou")).decode()}])
+        before = datetime.now(UTC)
+        response = client.post("/v1/letters", json=payload, headers=auth)
+        assert response.status_code == 201, response.json
+        letter_id = response.json["id"]
+        (document_key,) = keys_of(services, letter_id)
+        written = blobs.retained_until(document_key)
+        # The account's 400 days from the letter's creation: neither the 3650-day default nor less.
+        assert before + timedelta(days=400) - timedelta(seconds=1) <= written
+        assert written <= datetime.now(UTC) + timedelta(days=400) + timedelta(seconds=1)
+
+        outbox.drain(services)
+        with services.db.transaction() as session:
+            letter = session.get(Letter, letter_id)
+            assert letter.status == "accepted"
+            retain_until = letter.retain_until.replace(tzinfo=UTC)
+            completed_at = letter.completed_at.replace(tzinfo=UTC)
+            lock_jobs = session.scalars(select(Job).where(Job.kind == "lock_retention",
+                                                          Job.letter_id == letter_id)).all()
+        assert retain_until == completed_at + timedelta(days=400)
+        assert [job.status for job in lock_jobs] == ["done"]
+        keys = keys_of(services, letter_id)
+        assert len(keys) >= 3  # the document, the deposit proof and the acceptance proof
+        for key in keys:
+            assert abs(blobs.retained_until(key) - retain_until) < timedelta(seconds=1), key
+
+    def test_the_lock_job_is_idempotent_and_never_shortens_a_lock(self, client, auth, services, s3, bucket):
+        letter = send(client, auth, services)
+        blobs = services.blobs
+        assert isinstance(blobs, S3Store)
+        keys = keys_of(services, letter["id"])
+        locks = {key: blobs.retained_until(key) for key in keys}
+        later = datetime.now(UTC) + timedelta(days=5000)
+        blobs.retain(keys[0], later)  # someone locked one object longer (e.g. a litigation hold)
+
+        with services.db.transaction() as session:  # the job again, as after a lost lease
+            outbox.enqueue(session, "lock_retention", letter_id=letter["id"], dedupe_key=f"lock:{letter['id']}")
+        assert outbox.drain(services) == 1
+        assert abs(blobs.retained_until(keys[0]) - later) < timedelta(seconds=1)  # not shortened
+        for key in keys[1:]:
+            assert blobs.retained_until(key) == locks[key]
+        for key in keys:  # no new object versions: only the retention of the one there changed
+            versions = s3.list_object_versions(Bucket=bucket, Prefix=blobs.object_name(key))["Versions"]
+            assert len(versions) == 1
+        with services.db.transaction() as session:
+            job = session.scalar(select(Job).where(Job.dedupe_key == f"lock:{letter['id']}"))
+            assert job.status == "done"
+
+    def test_the_lock_job_raises_the_letters_evidence_package_too(
+        self, client, auth, services, settings_overrides, short_tsa
+    ):
+        letter = send(client, auth, services)
+        code, output = run_cli(["archive", "renew"], {**settings_overrides, "tsa_url": short_tsa[0]})
+        assert code == 0 and "1 package(s) archived" in output, output
+        with services.db.transaction() as session:
+            package_key = session.scalar(select(ArchivedPackage.storage_key)
+                                         .where(ArchivedPackage.letter_id == letter["id"]))
+            completed_at = session.get(Letter, letter["id"]).completed_at.replace(tzinfo=UTC)
+        assert package_key is not None
+        # The account keeps evidence longer from now on: this letter too (retention_ends_at).
+        assert client.put("/v1/account/retention", json={"retention_days": 4000}, headers=auth).status_code == 200
+        with services.db.transaction() as session:  # the job run again (nothing enqueues it for a raise yet)
+            outbox.enqueue(session, "lock_retention", letter_id=letter["id"], dedupe_key=f"lock:{letter['id']}")
+        assert outbox.drain(services) == 1
+        blobs = services.blobs
+        for key in [*keys_of(services, letter["id"]), package_key]:
+            assert abs(blobs.retained_until(key) - (completed_at + timedelta(days=4000))) < timedelta(seconds=1), key
+
+    def test_the_lock_job_is_retried_when_the_storage_fails(self, client, auth, services, settings_overrides, tmp_path):
+        """A machine that cannot reach the bucket runs the job: it stays pending with the reason,
+        nothing is lost, and the next run (another machine here) raises the locks."""
+        response = client.post("/v1/letters", json=letter_payload(sandbox_outcome="accepted"), headers=auth)
+        assert response.status_code == 201
+        letter_id = response.json["id"]
+        not_lock = outbox.Exclusions(kinds=frozenset({"lock_retention"}))
+        while (job := outbox.claim(services, "healthy", exclude=not_lock)) is not None:
+            outbox.run_job(services, job, "healthy")
+        with services.db.transaction() as session:
+            letter = session.get(Letter, letter_id)
+            assert letter.status == "accepted"
+            completed_at = letter.completed_at.replace(tzinfo=UTC)
+        # Raised since the letter ended: its objects are to be kept until its end + 4000 days.
+        assert client.put("/v1/account/retention", json={"retention_days": 4000}, headers=auth).status_code == 200
+        retain_until = completed_at + timedelta(days=4000)
+        blobs = services.blobs
+        keys = keys_of(services, letter_id)
+        written = {key: blobs.retained_until(key) for key in keys}
+        assert all(until < retain_until - timedelta(days=300) for until in written.values())
+
+        missing = f"lre-gone-{tmp_path.name[-8:].lower().replace('_', '-')}"
+        broken = create_app({**settings_overrides, "data_dir": tmp_path / "broken",
+                             "storage_url": f"s3://{missing}/archive"})
+        try:
+            broken_services = broken.extensions["lre"]
+            job = outbox.claim(broken_services, "broken", kinds=("lock_retention",))
+            assert job is not None and job.letter_id == letter_id
+            assert outbox.run_job(broken_services, job, "broken") == "pending"
+        finally:
+            broken_services.db.dispose()
+        with services.db.transaction() as session:
+            job = session.scalar(select(Job).where(Job.dedupe_key == f"lock:{letter_id}"))
+            assert job.status == "pending" and job.attempts == 1
+            assert "could not lock" in job.last_error and "NoSuchBucket" in job.last_error
+        for key in keys:
+            assert blobs.retained_until(key) == written[key]
+
+        later = datetime.now(UTC) + timedelta(hours=2)  # past the backoff
+        job = outbox.claim(services, "healthy", kinds=("lock_retention",), now=later)
+        assert job is not None
+        assert outbox.run_job(services, job, "healthy") == "done"
+        for key in keys:
+            assert abs(blobs.retained_until(key) - retain_until) < timedelta(seconds=1), key
 
     @pytest.mark.parametrize("mode", ["compliance", "governance"])
     def test_only_governance_mode_lets_a_bypassing_user_delete_early(self, settings_overrides, mode, s3, bucket):

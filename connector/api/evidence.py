@@ -273,7 +273,8 @@ def delete_letter_view(letter_id: str) -> tuple[str, int]:
         try:
             svc.blobs.delete(key)
         except RetentionLocked as exc:
-            # The storage's lock (LRE_STORAGE_LOCK_DAYS) outlasts this letter's retention: the rows
+            # The storage's lock outlasts this letter's retention (a document shared with a later
+            # letter, or a retention lowered while it was in progress): the rows
             # are gone, the object stays until the storage lets it go (a bucket lifecycle rule).
             current_app.logger.warning("archive object kept by the storage: %s", exc)
     return "", 204

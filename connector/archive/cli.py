@@ -112,10 +112,11 @@ def migrate_command(target_url: str, source: str | None) -> None:
 
 @archive_cli.command("lock")
 def lock_command() -> None:
-    """Raise the storage lock of every object to its letter's retention end (run daily).
+    """Raise the storage lock of every object to its letter's retention end (catch-up).
 
-    Objects are locked for LRE_STORAGE_LOCK_DAYS when written; this extends them to the date
-    fixed when each letter ended. A lock is never shortened.
+    A letter's objects are raised to its retention end by a job when it ends (lock_retention);
+    this does the same for the whole archive at once: for objects written by an older version,
+    or after such a job died. A lock is never shortened.
     """
     services = _services()
     with services.db.transaction() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 JOB_MODULES = ("connector.letters.lifecycle", "connector.delivery.hooks", "connector.monitoring.alerts",
-               "connector.batches.jobs", "connector.consent.jobs",
+               "connector.batches.jobs", "connector.consent.jobs", "connector.archive.jobs",
                # Last: it wraps the handlers registered before it to time them (issue 17).
                "connector.monitoring.metrics")
 

@@ -43,6 +43,20 @@ def retention_ends_at(letter: models.Letter, account: models.Account) -> datetim
     return max(fixed, by_policy)
 
 
+def write_lock_until(letter: models.Letter, account: models.Account) -> datetime:
+    """The storage lock to write a letter's document or proof with: a lower bound of its retention end.
+
+    While the letter is in progress its end is not known, but it ends no sooner than it was created,
+    so creation + the account's retention is never later than the end fixed then (unless the
+    account's retention is lowered before the letter ends: see docs/evidence.md §7). Once the
+    letter has ended, the exact end.
+    """
+    fixed = retention_ends_at(letter, account)
+    if fixed is not None:
+        return fixed
+    return _aware(letter.created_at) + timedelta(days=account.retention_days)
+
+
 def delete_letter(session: Session, letter: models.Letter) -> list[str]:
     """Delete the letter and everything recorded about it; returns the blob keys that no other
     row refers to any more (the caller deletes those blobs once the transaction is committed)."""

@@ -10,6 +10,7 @@ import hashlib
 import io
 from collections.abc import Mapping
 from concurrent.futures import Future
+from datetime import datetime
 from typing import IO, Any
 
 from pypdf import PdfReader
@@ -213,12 +214,13 @@ def safe_filename(name: str) -> str:
     return cleaned if cleaned.lower().endswith(".pdf") else cleaned + ".pdf"
 
 
-def put_stream_in_background(blobs: Any, fileobj: IO[bytes]) -> Future[str]:
+def put_stream_in_background(blobs: Any, fileobj: IO[bytes], *,
+                             retain_until: datetime | None = None) -> Future[str]:
     """``blobs.put_stream(fileobj)`` on an archive writer thread, which then closes ``fileobj``."""
     from connector.lib import storage
 
     def write() -> str:
         with fileobj:
-            return str(blobs.put_stream(fileobj))
+            return str(blobs.put_stream(fileobj, retain_until=retain_until))
 
     return storage.submit_write(write)

@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import select
 
 from connector.delivery import outbox
+from connector.evidence.retention import write_lock_until
 from connector.letters.service import record_event
 from connector.lib import spool
 from connector.lib.failpoints import failpoint
-from connector.models import Document, Event, Job, Letter
+from connector.models import Account, Document, Event, Job, Letter
 from connector.providers.base import (
     FINAL_STATUSES,
     LetterStatus,
@@ -87,11 +88,12 @@ Prepared = list[tuple[ProviderEvent, "tuple[Any, bytes, str] | None"]]
 
 
 def prepare_provider_events(services: Services, provider: Provider, events: tuple[ProviderEvent, ...],
-                            seen: set[str | None]) -> Prepared:
+                            seen: set[str | None], letter_id: str) -> Prepared:
     """The events not seen yet, with their proofs downloaded and stored, byte-exact, before any row
     refers to them (outside any transaction: a download may be slow)."""
     prepared: Prepared = []
     writes = []
+    lock = _proof_lock(services, letter_id, events, seen)
     for provider_event in events:
         if provider_event.provider_event_id in seen:
             continue
@@ -101,11 +103,24 @@ def prepare_provider_events(services: Services, provider: Provider, events: tupl
             if content is None:
                 content = provider.download_proof(provider_event.proof)
             # Written on the archive's writer threads, side by side: each durable write waits on the disk.
-            writes.append(services.blobs.put_in_background(content))
+            writes.append(services.blobs.put_in_background(content, retain_until=lock))
             proof = (provider_event.proof, content, "")
         prepared.append((provider_event, proof))
     keys = iter([write.result() for write in writes])  # every proof durable before a row refers to it
     return [(event, None if proof is None else (proof[0], proof[1], next(keys))) for event, proof in prepared]
+
+
+def _proof_lock(services: Services, letter_id: str, events: tuple[ProviderEvent, ...],
+                seen: set[str | None]) -> datetime | None:
+    """The storage lock for the letter's new proofs (``retention.write_lock_until``); None when the
+    store has no locks or no proof is coming (then nothing is read)."""
+    if not services.blobs.enforces_retention or not any(
+            e.proof is not None and e.provider_event_id not in seen for e in events):
+        return None
+    with services.db.read() as session:
+        letter = session.get(Letter, letter_id)
+        account = session.get(Account, letter.account_id) if letter is not None else None
+        return write_lock_until(letter, account) if letter is not None and account is not None else None
 
 
 def record_provider_events(services: Services, session: Any, letter: Letter, prepared: Prepared) -> bool:
@@ -133,7 +148,7 @@ def apply_provider_events(services: Services, provider: Provider, letter_id: str
     """Record the provider's events we have not seen yet; True when the letter is final."""
     with services.db.read() as session:
         seen = set(session.scalars(select(Event.provider_event_id).where(Event.letter_id == letter_id)))
-    prepared = prepare_provider_events(services, provider, events, seen)
+    prepared = prepare_provider_events(services, provider, events, seen, letter_id)
     with services.db.transaction() as session:
         letter = session.get(Letter, letter_id, with_for_update=True)
         assert letter is not None
@@ -221,7 +236,7 @@ def submit_letter(services: Services, job: Job) -> None:
     # The events the provider reported at once are recorded with its id, and the job's end with
     # them: one commit. Their proofs are stored first (a crash here leaves blobs nothing refers to,
     # and the next attempt finds the letter at the provider and adopts it).
-    prepared = prepare_provider_events(services, provider, events, set())
+    prepared = prepare_provider_events(services, provider, events, set(), letter_id)
     with services.db.transaction() as session:
         letter = session.get(Letter, letter_id, with_for_update=True)
         assert letter is not None
@@ -254,7 +269,7 @@ def poll_letter(services: Services, job: Job) -> None:
             raise outbox.PermanentError(f"{exc.code}: {exc.message}") from exc
         raise outbox.RetryableError(f"{exc.code}: {exc.message}", retry_after=exc.retry_after) from exc
     failpoint("poll.after_fetch")
-    prepared = prepare_provider_events(services, provider, state.events, seen)
+    prepared = prepare_provider_events(services, provider, state.events, seen, letter_id)
     # The new events and the job's next run (or its end) in one commit.
     with services.db.transaction() as session:
         letter = session.get(Letter, letter_id, with_for_update=True)

@@ -18,11 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector import shapes
+from connector.archive.jobs import LOCK_RETENTION_JOB
 from connector.consent import gate as consent_gate
 from connector.delivery import outbox
 from connector.delivery.hooks import active_hooks, enqueue_deliveries
 from connector.errors import LetterRejected, from_provider
 from connector.evidence import journal
+from connector.evidence.retention import write_lock_until
 from connector.letters.documents import (
     IncomingDocument,
     close_documents,
@@ -33,7 +35,7 @@ from connector.letters.documents import (
 from connector.letters.requests import LetterIn
 from connector.letters.vocabulary import CONSENT_REQUIRED
 from connector.lib import spool
-from connector.models import Consent, Document, Event, Hook, Letter, Proof, new_id
+from connector.models import Account, Consent, Document, Event, Hook, Letter, Proof, new_id
 from connector.providers.base import (
     FINAL_STATUSES,
     PROOF_KIND_BY_STATUS,
@@ -141,8 +143,11 @@ def create_letter(
     # rows are built (a durable write waits on the disk, not the CPU); the wait at the end comes
     # before the caller commits, so no committed row ever points at a blob not yet on disk. Should
     # the transaction fail instead, a blob may stay behind unreferenced, as after a crash.
-    writes = [services.blobs.put_in_background(doc.content) if doc.in_memory
-              else put_stream_in_background(services.blobs, doc.reader()) for doc in documents]
+    # Locked by the storage (S3 Object Lock) for at least the account's retention from now: a lower
+    # bound of the end fixed when the letter ends, raised to that end then (``lock_retention``).
+    lock = _write_lock(services, session, letter)
+    writes = [services.blobs.put_in_background(doc.content, retain_until=lock) if doc.in_memory
+              else put_stream_in_background(services.blobs, doc.reader(), retain_until=lock) for doc in documents]
     try:
         # Read before anything is added: the letter, its documents and its first event then go out
         # in one flush (the models' relationships put the letter first).
@@ -178,6 +183,14 @@ def create_letter(
     for write in writes:
         write.result()  # re-raises a failed write: the caller then rolls the letter back
     return letter, queued.data
+
+
+def _write_lock(services: Services, session: Session, letter: Letter) -> datetime | None:
+    """The storage lock to write ``letter``'s objects with (None: the store's default, or no lock)."""
+    if not services.blobs.enforces_retention:
+        return None  # the filesystem ignores locks: no read for nothing
+    account = session.get(Account, letter.account_id)
+    return write_lock_until(letter, account) if account is not None else None
 
 
 def accept_letter(
@@ -379,4 +392,10 @@ def record_event(
     journal.append_event(session, letter, event, proofs=[proof_row] if proof_row is not None else [],
                          first_line=new_letter)
     enqueue_deliveries(session, event, hooks)
+    if status in FINAL_STATUSES and letter.retain_until is not None:
+        # Its retention end was fixed just now (journal.append_event): the storage locks of its
+        # objects are raised to it by a job committed with this event, so no object of an ended
+        # letter waits for the ``archive lock`` cron. A letter ends once: the key cannot exist yet.
+        outbox.enqueue(session, LOCK_RETENTION_JOB, account_id=letter.account_id, letter_id=letter.id,
+                       dedupe_key=f"lock:{letter.id}", new=True)
     return event

@@ -10,7 +10,10 @@ never a row pointing at nothing.
 
 On S3 with Object Lock, each object is written with a retention date (``retain_until``, else
 ``LRE_STORAGE_LOCK_DAYS`` from now) that the storage itself enforces: ``delete`` before that date
-raises ``RetentionLocked``, whoever asks.
+raises ``RetentionLocked``, whoever asks. A letter's documents and proofs are written with the
+account's retention counted from the letter's creation (``retention.write_lock_until``), and raised
+to the letter's exact retention end when it ends (the ``lock_retention`` job,
+``connector.archive.jobs``).
 """
 
 from __future__ import annotations
@@ -120,6 +123,12 @@ class BlobStore(Protocol):
 
     def describe(self) -> str:
         """Where the archive is, for messages (no credentials)."""
+        ...
+
+    @property
+    def enforces_retention(self) -> bool:
+        """Whether the storage itself holds objects until their retention date (``retain`` does
+        something): callers skip computing retention dates for a store that would ignore them."""
         ...
 
 
@@ -327,6 +336,10 @@ class FileSystemStore:
     def retained_until(self, key: str) -> datetime | None:
         return None
 
+    @property
+    def enforces_retention(self) -> bool:
+        return False
+
 
 LOCK_MODES = ("compliance", "governance", "off")
 
@@ -373,6 +386,10 @@ class S3Store:
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
+
+    @property
+    def enforces_retention(self) -> bool:
+        return self.lock_mode != "off"
 
     def object_name(self, key: str) -> str:
         digest = digest_of(key)
