@@ -130,3 +130,14 @@ def test_the_circle_finder_finds_a_circle() -> None:
     # The check above must be able to fail.
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_every_job_kind_is_in_the_one_table() -> None:
+    import connector.delivery.jobs as jobs
+    from connector.delivery import outbox
+
+    assert set(outbox.HANDLERS) == set(jobs.JOBS)
+    for kind, (module, _) in jobs.JOBS.items():
+        handler = outbox.HANDLERS[kind]
+        # the metrics wrapper keeps the original under __wrapped__
+        assert getattr(handler, "__wrapped__", handler).__module__ == module, kind
