@@ -2528,7 +2528,8 @@ module.exports = {
             "to": "body.sandbox_outcome"
           },
           "hold_until_consent": {
-            "to": "body.hold_until_consent"
+            "to": "body.hold_until_consent",
+            "type": "boolean"
           }
         }
       },
@@ -2584,7 +2585,8 @@ module.exports = {
             "to": "body.sandbox_outcome"
           },
           "hold_until_consent": {
-            "to": "body.hold_until_consent"
+            "to": "body.hold_until_consent",
+            "type": "boolean"
           }
         }
       },
@@ -2724,7 +2726,8 @@ module.exports = {
           },
           "expires_in_days": {
             "to": "body.expires_in_days",
-            "default": "7"
+            "default": "7",
+            "type": "integer"
           },
           "language": {
             "to": "body.language",
@@ -2792,7 +2795,8 @@ module.exports = {
             "to": "body.reference"
           },
           "allow_short_notice": {
-            "to": "body.allow_short_notice"
+            "to": "body.allow_short_notice",
+            "type": "boolean"
           },
           "idempotency_key": {
             "to": "header.Idempotency-Key"

@@ -84,6 +84,18 @@ const templateData = (inputData) => {
   return data;
 };
 
+// A default, or a value mapped from an earlier step, is text: a number or a yes/no field goes to
+// the bridge as JSON (which refuses "7" where it expects 7). Text that is not a clean number is
+// sent as it is, so the bridge's error names the field instead of the app guessing.
+const typed = (spec, value) => {
+  if (typeof value !== 'string') return value;
+  const text = value.trim();
+  if ((spec.type === 'integer' && /^-?\d+$/.test(text)) ||
+      (spec.type === 'number' && /^-?\d+(\.\d+)?$/.test(text))) return Number(text);
+  if (spec.type === 'boolean' && /^(true|false)$/i.test(text)) return text.toLowerCase() === 'true';
+  return value;
+};
+
 // {body, query, path, header} from bundle.inputData and the operation's field targets.
 const buildRequest = (operation, inputData) => {
   const request = { body: {}, query: {}, path: {}, header: {} };
@@ -91,6 +103,7 @@ const buildRequest = (operation, inputData) => {
     let value = isBlank(inputData[key]) ? spec.default : inputData[key];
     if (spec.dynamic === 'template_fields') value = templateData(inputData);
     if (!spec.to || isBlank(value)) continue;
+    if (spec.to.startsWith('body.')) value = typed(spec, value);
     const [location, ...parts] = spec.to.split('.');
     const path = location === 'header' ? [parts.join('.')] : parts;
     setPath(request[location], path, value);

@@ -104,8 +104,12 @@ describe('performList (samples and polling)', () => {
     const feed = (await api(bridge(), 'GET', `/v1/events?limit=50&type=${encodeURIComponent(
       'letter.deposited,letter.accepted,letter.refused,letter.neglected,letter.bounced,letter.failed')}`)).data.data;
     expect(ids).toEqual(feed.map((event) => event.id));
-    const times = items.map((item) => item.occurred_at);
-    expect([...times].sort().reverse()).toEqual(times);
+    // Newest first as the bridge recorded them (the feed's order); two letters processed at once
+    // may record their events in another order than their providers' times, one letter never does.
+    for (const letterId of new Set(items.map((item) => item.letter_id))) {
+      const times = items.filter((item) => item.letter_id === letterId).map((item) => item.occurred_at);
+      expect([...times].sort().reverse()).toEqual(times);
+    }
     const mine = items.filter((item) => item.letter_id === letter.id).map((item) => item.status);
     expect(mine).toEqual(['accepted', 'deposited']);
     expect(items.every((item) => item.type !== 'letter.queued')).toBe(true);

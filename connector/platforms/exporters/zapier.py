@@ -117,6 +117,9 @@ def operation(op: Operation, lang: str) -> dict[str, Any]:
     }
 
 
+_TYPED = frozenset({FieldType.INTEGER, FieldType.NUMBER, FieldType.BOOLEAN})
+
+
 def bridge_operation(op: Operation) -> dict[str, Any]:
     return {
         "kind": op.kind.value,
@@ -124,7 +127,10 @@ def bridge_operation(op: Operation) -> dict[str, Any]:
         "path": op.endpoint.path,
         "events": list(op.events),
         "instant": op.instant,
+        # ``type`` for the fields whose text the runtime turns into a JSON number or boolean (a
+        # default, or a value mapped from a text step): the bridge refuses "7" where it reads 7.
         "inputs": {f.key: _strip({"to": f.to, "default": f.default, "list": f.list,
+                                  "type": f.type.value if f.type in _TYPED else None,
                                   "dynamic": f.dynamic.value if f.dynamic else None}) for f in op.inputs},
     }
 
