@@ -300,12 +300,28 @@ class TestOnS3:
         assert package_key is not None
         # The account keeps evidence longer from now on: this letter too (retention_ends_at).
         assert client.put("/v1/account/retention", json={"retention_days": 4000}, headers=auth).status_code == 200
-        with services.db.transaction() as session:  # the job run again (nothing enqueues it for a raise yet)
-            outbox.enqueue(session, "lock_retention", letter_id=letter["id"], dedupe_key=f"lock:{letter['id']}")
-        assert outbox.drain(services) == 1
+        # The raise itself queued the account-wide job, which queued this letter's lock job again.
+        assert outbox.drain(services) == 2
         blobs = services.blobs
         for key in [*keys_of(services, letter["id"]), package_key]:
             assert abs(blobs.retained_until(key) - (completed_at + timedelta(days=4000))) < timedelta(seconds=1), key
+
+    def test_a_retention_raise_relocks_every_ended_letter_page_by_page(self, client, auth, services, monkeypatch):
+        from connector.archive import jobs as archive_jobs
+
+        monkeypatch.setattr(archive_jobs, "LETTERS_PER_RUN", 1)  # two letters: three pages (the last empty)
+        letters = [send(client, auth, services, text=f"Lettre {n}") for n in (1, 2)]
+        assert client.put("/v1/account/retention", json={"retention_days": 5000}, headers=auth).status_code == 200
+        assert outbox.drain(services) == 3 + 2  # three account pages, a lock job per letter
+        for letter in letters:
+            with services.db.transaction() as session:
+                completed_at = session.get(Letter, letter["id"]).completed_at.replace(tzinfo=UTC)
+            for key in keys_of(services, letter["id"]):
+                until = services.blobs.retained_until(key)
+                assert abs(until - (completed_at + timedelta(days=5000))) < timedelta(seconds=1), key
+        # Lowering it changes no lock and queues nothing (storage locks are never shortened).
+        assert client.put("/v1/account/retention", json={"retention_days": 400}, headers=auth).status_code == 200
+        assert outbox.drain(services) == 0
 
     def test_the_lock_job_is_retried_when_the_storage_fails(self, client, auth, services, settings_overrides, tmp_path):
         """A machine that cannot reach the bucket runs the job: it stays pending with the reason,

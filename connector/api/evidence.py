@@ -241,7 +241,13 @@ def put_retention() -> Response:
     session = db_session()
     account = session.get(Account, g.account.id)
     assert account is not None
+    raised = wanted.retention_days > account.retention_days
     account.retention_days = wanted.retention_days
+    if raised and services().blobs.enforces_retention:
+        # The storage's locks of letters that ended already follow the raise (a job per page).
+        from connector.archive.jobs import enqueue_account_relock
+
+        enqueue_account_relock(session, account.id)
     session.commit()
     return jsonify(_retention_body(account))
 

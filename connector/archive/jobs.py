@@ -11,6 +11,7 @@ catch-up for objects written before this job existed (or whose job died).
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from connector.archive.models import ArchivedPackage
 from connector.delivery import outbox
@@ -19,6 +20,34 @@ from connector.models import Account, Document, Job, Letter, Proof
 from connector.services import Services
 
 LOCK_RETENTION_JOB = "lock_retention"
+LOCK_ACCOUNT_JOB = "lock_account_retention"
+# Ended letters handed to their own lock job per run of the account-wide job (a bounded transaction).
+LETTERS_PER_RUN = 200
+
+
+def enqueue_account_relock(session: Session, account_id: str) -> None:
+    """After the account's retention was raised: every ended letter's locks are raised to its new
+    end, page by page (in the caller's transaction, so only a committed raise is followed)."""
+    outbox.enqueue(session, LOCK_ACCOUNT_JOB, account_id=account_id, payload={"after": ""},
+                   dedupe_key=f"lock-account:{account_id}")
+
+
+@outbox.job_handler(LOCK_ACCOUNT_JOB)
+def lock_account_retention(services: Services, job: Job) -> None:
+    """One page of the account's ended letters: a ``lock_retention`` job each, then the next page."""
+    if not services.blobs.enforces_retention:
+        return
+    after = str((job.payload or {}).get("after") or "")
+    with services.db.transaction() as session:
+        ids = list(session.scalars(
+            select(Letter.id).where(Letter.account_id == job.account_id, Letter.retain_until.is_not(None),
+                                    Letter.id > after).order_by(Letter.id).limit(LETTERS_PER_RUN)))
+        for letter_id in ids:
+            outbox.enqueue(session, LOCK_RETENTION_JOB, account_id=job.account_id, letter_id=letter_id,
+                           dedupe_key=f"lock:{letter_id}")
+        if len(ids) == LETTERS_PER_RUN:  # more to come: the next page is a job of its own
+            outbox.enqueue(session, LOCK_ACCOUNT_JOB, account_id=job.account_id, payload={"after": ids[-1]},
+                           dedupe_key=f"lock-account:{job.account_id}:{ids[-1]}")
 
 
 @outbox.job_handler(LOCK_RETENTION_JOB)

@@ -20,6 +20,7 @@ JOBS: dict[str, tuple[str, str]] = {
     "expire_consent_invitation": ("connector.consent.jobs", "expire an unanswered consent invitation"),
     "send_consent_invitation": ("connector.consent.jobs", "e-mail a consent invitation (SMTP configured)"),
     "lock_retention": ("connector.archive.jobs", "raise an ended letter's storage locks to its retention end"),
+    "lock_account_retention": ("connector.archive.jobs", "after a retention raise, a lock job per ended letter"),
 }
 
 # Last: it wraps the handlers registered before it to time them (the job-duration metrics).
