@@ -28,9 +28,15 @@ EXTRA_COMMANDS: list[tuple[str, str]] = [
 
 def _services() -> Services:
     try:
-        return build_services(load_settings())
+        services = build_services(load_settings())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        # The database's connections close when the command ends: a command run in-process (as the
+        # tests run them) must not leave them to the garbage collector.
+        context.call_on_close(services.db.dispose)
+    return services
 
 
 @click.group()

@@ -47,6 +47,7 @@ def export_command(letter_ids: tuple[str, ...], out_dir: Path) -> None:
         services = build_services(load_settings())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    click.get_current_context().call_on_close(services.db.dispose)  # not left to the garbage collector
     out_dir.mkdir(parents=True, exist_ok=True)
     for letter_id in letter_ids:
         with services.db.transaction() as session:
