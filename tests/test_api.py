@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import http.server
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -297,9 +296,40 @@ def test_a_forked_server_process_still_archives_documents(tmp_path):
 
 # --- URL documents ------------------------------------------------------------------------------
 
+class SlowDocument:
+    """The gate of /slow.pdf: the test learns when the bridge asked for it and decides when it comes.
+
+    Events rather than sleeps: on a loaded machine a request may take longer than any fixed pause to
+    reach its download, and a test that guesses would race it.
+    """
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self._requests = 0
+        self._asked = threading.Condition()
+
+    def asked(self) -> None:
+        """Called by the server when a request for /slow.pdf arrives."""
+        with self._asked:
+            self._requests += 1
+            self._asked.notify_all()
+
+    def wait_for_requests(self, count: int, timeout: float = 30) -> bool:
+        """Wait until /slow.pdf has been asked for ``count`` times."""
+        with self._asked:
+            return self._asked.wait_for(lambda: self._requests >= count, timeout)
+
+
 @pytest.fixture
-def pdf_server() -> Iterator[str]:
-    """A loopback server: /doc.pdf is a PDF, /slow.pdf takes a second, /missing is 404."""
+def slow_document() -> Iterator[SlowDocument]:
+    gate = SlowDocument()
+    yield gate
+    gate.release.set()  # never leave a handler thread waiting
+
+
+@pytest.fixture
+def pdf_server(slow_document: SlowDocument) -> Iterator[str]:
+    """A loopback server: /doc.pdf is a PDF, /slow.pdf waits for ``slow_document.release``, /missing is 404."""
     pdf = make_pdf("Depuis une URL")
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -308,7 +338,8 @@ def pdf_server() -> Iterator[str]:
                 self.send_error(404)
                 return
             if self.path == "/slow.pdf":
-                time.sleep(1.0)
+                slow_document.asked()
+                slow_document.release.wait(30)
             self.send_response(200)
             self.send_header("Content-Type", "application/pdf")
             self.send_header("Content-Length", str(len(pdf)))
@@ -322,6 +353,7 @@ def pdf_server() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    slow_document.release.set()
     server.shutdown()
     server.server_close()
 
@@ -414,20 +446,22 @@ def _slow_send(app, pdf_server: str, headers: dict[str, str]):
     return post
 
 
-def test_a_concurrent_request_with_the_same_key_gets_409(app, auth, services, pdf_server):
+def test_a_concurrent_request_with_the_same_key_gets_409(app, auth, services, pdf_server, slow_document):
     post = _slow_send(app, pdf_server, {**auth, "Idempotency-Key": "double-click"})
     with ThreadPoolExecutor(2) as pool:
         slow = pool.submit(post)
-        time.sleep(0.4)
+        assert slow_document.wait_for_requests(1)  # the first holds its reservation, downloading
         fast = pool.submit(post)
-        results = sorted([slow.result(), fast.result()], key=lambda r: r[0])
+        fast_result = fast.result()  # answered while the first is still waiting for its document
+        slow_document.release.set()
+        results = sorted([slow.result(), fast_result], key=lambda r: r[0])
     assert [r[0] for r in results] == [201, 409]
     assert results[1][1]["error"]["code"] == "idempotency_key_in_use"
     assert _count(services, Letter) == 1
 
 
 def test_a_request_overtaken_by_its_retry_stores_nothing_and_the_letter_exists_once(app, account, services,
-                                                                                      pdf_server):
+                                                                                      pdf_server, slow_document):
     """A request whose lease ran out (its host stopped renewing it) is taken over by the client's
     retry; when the first one finally finishes it must not store its letter too."""
     from datetime import timedelta
@@ -438,7 +472,7 @@ def test_a_request_overtaken_by_its_retry_stores_nothing_and_the_letter_exists_o
     post = _slow_send(app, pdf_server, {**auth, "Idempotency-Key": "slow-zap-run"})
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(post)
-        time.sleep(0.3)  # the first holds its reservation and is downloading the slow document
+        assert slow_document.wait_for_requests(1)  # the first holds its reservation, downloading
         with services.db.transaction() as session:
             row = session.get(IdempotencyKey, (account_id, "slow-zap-run"))
             assert row is not None and row.state == "in_flight"
@@ -446,6 +480,9 @@ def test_a_request_overtaken_by_its_retry_stores_nothing_and_the_letter_exists_o
             row.owner = "another-host:4242:1"
             row.lease_expires_at = row.created_at - timedelta(minutes=1)
         retry = pool.submit(post)
+        # The retry has taken the reservation over once it downloads too; then both may finish.
+        assert slow_document.wait_for_requests(2)
+        slow_document.release.set()
         first_result, retry_result = first.result(), retry.result()
     assert first_result[0] == 409 and first_result[1]["error"]["code"] == "idempotency_key_in_use"
     assert retry_result[0] == 201
