@@ -186,7 +186,10 @@ def test_serve_runs_the_bridge_and_its_worker_with_no_setup(tmp_path):
         # Provider callback URLs carry a per-letter secret: the access log must not show it.
         requests.post(f"{base}/callbacks/ar24/SECRET-callback-token", timeout=5)
         requests.get(f"{base}/healthz", timeout=5)
-        time.sleep(0.5)
+        # The access log is written after the answer: wait for the last request's line, not a pause.
+        deadline = time.monotonic() + 30
+        while "/healthz" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         logged = log.read_text()
         assert '"POST /callbacks/ar24/…"' in logged
         assert "SECRET-callback-token" not in logged
