@@ -25,6 +25,7 @@ from connector.delivery import outbox
 from connector.migrate import upgrade
 from connector.models import Account
 from connector.services import Services
+from tests.contract import DocumentedClient
 
 POSTGRES_URL = os.environ.get("LRE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -128,6 +129,8 @@ def settings_overrides(database_url: str, tmp_path: Path, request: pytest.Fixtur
 def app(settings_overrides: dict[str, Any]) -> Iterator[Flask]:
     application = create_app(settings_overrides)
     application.config["TESTING"] = True
+    # Every answer a test receives must be the one the OpenAPI document describes (tests/contract.py).
+    application.test_client_class = DocumentedClient
     yield application
     application.extensions["lre"].db.dispose()
 

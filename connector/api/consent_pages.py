@@ -283,20 +283,23 @@ def _stylesheet() -> bytes:
 
 
 _PAGE = {"description": "The page (HTML)", "content": {"text/html": {"schema": {"type": "string"}}}}
+# A refusal is a page for a browser and the API's error shape for any other client (Accept).
+_REFUSAL = {"description": "The refusal: a page (HTML) for a browser, the error (JSON) otherwise",
+            "content": {**_PAGE["content"], "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _TOKEN = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}]
 _NO_AUTH: list[dict[str, list[str]]] = []  # the link's signature is the credential
 OPENAPI: dict[str, Any] = {
     "/consent/{token}": {
         "get": {"tags": ["Consent page"], "summary": "The consent page (French; ?lang=en for English)",
                 "operationId": "consentPage", "security": _NO_AUTH, "parameters": _TOKEN,
-                "responses": {"200": _PAGE, "404": _PAGE, "409": _PAGE, "410": _PAGE}},
+                "responses": {"200": _PAGE, "404": _REFUSAL, "409": _REFUSAL, "410": _REFUSAL}},
         "post": {"tags": ["Consent page"], "summary": "Accept or refuse (form: decision, text_version, text_sha256)",
                  "operationId": "consentAnswer", "security": _NO_AUTH, "parameters": _TOKEN,
-                 "responses": {"200": _PAGE, "404": _PAGE, "409": _PAGE, "410": _PAGE}},
+                 "responses": {"200": _PAGE, "404": _REFUSAL, "409": _REFUSAL, "410": _REFUSAL}},
     },
     "/consent/{token}/withdraw": {"post": {
         "tags": ["Consent page"], "summary": "Withdraw an accepted consent", "operationId": "consentWithdraw",
-        "security": _NO_AUTH, "parameters": _TOKEN, "responses": {"200": _PAGE, "404": _PAGE, "409": _PAGE}}},
+        "security": _NO_AUTH, "parameters": _TOKEN, "responses": {"200": _PAGE, "404": _REFUSAL, "409": _REFUSAL}}},
     "/consent-assets/consent.css": {"get": {
         "tags": ["Consent page"], "summary": "The consent page's stylesheet", "operationId": "consentStylesheet",
         "security": _NO_AUTH, "responses": {"200": {"description": "CSS", "content": {"text/css": {}}}}}},

@@ -144,7 +144,8 @@ CORE_PATHS: dict[str, Any] = {
         method: {"summary": "Provider callback (a hint; the letter is re-read at the provider)", "security": [],
                  "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}},
                                 {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
-                 "responses": {"200": ok({"type": "object"}), "401": ERRORS["401"], "404": ERRORS["404"]}}
+                 "responses": {"200": ok({"type": "object"}), "401": ERRORS["401"], "404": ERRORS["404"],
+                               "403": {"$ref": "#/components/responses/Forbidden"}}}
         for method in ("get", "post")
     },
 }
@@ -152,8 +153,10 @@ CORE_PATHS: dict[str, Any] = {
 
 # What any operation may answer, whatever it does: a malformed query or cursor (400), a missing key
 # (401), an unknown id (404), a field refused (422, NUL characters and non-standard JSON included);
-# and, for what takes a body, a body too large (413) and an Idempotency-Key in use (409).
-_COMMON_ERRORS = {"400": "BadRequest", "401": "Unauthorized", "404": "NotFound", "422": "Unprocessable"}
+# and, for what takes a body, a body too large (413) and an Idempotency-Key in use (409). A failure of
+# the bridge itself (its disk, its database) is a 500 with the same error body, and nothing is stored.
+_COMMON_ERRORS = {"400": "BadRequest", "401": "Unauthorized", "404": "NotFound", "422": "Unprocessable",
+                  "500": "InternalError"}
 _BODY_ERRORS = {"409": "Conflict", "413": "TooLarge"}
 
 
@@ -259,10 +262,13 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
             "responses": {
                 "BadRequest": response("Malformed request"),
                 "Unauthorized": response("Missing or invalid API key"),
+                "Forbidden": response("The caller's address is not allowed (a provider's IP allow-list)"),
                 "NotFound": response("Not found in your account"),
                 "Conflict": response("The same Idempotency-Key is being processed"),
                 "TooLarge": response("Document too large"),
                 "Unprocessable": response("Invalid field (named in error.field)"),
+                "InternalError": response("The bridge failed (its disk or database): nothing was stored, "
+                                          "the same request may be retried"),
             },
             "schemas": schemas,
         },

@@ -300,7 +300,11 @@ def letter_links(letter_id: str) -> dict[str, str]:
 
 _html = {"200": {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
          "302": {"description": "Not signed in: to /dashboard/login"}}
-_file = {"200": {"description": "The file (PDF or zip)"}, "302": {"description": "Not signed in: to /dashboard/login"}}
+_page_doc = {"text/html": {"schema": {"type": "string"}}}
+_file = {"200": {"description": "The file (PDF or zip)"}, "302": {"description": "Not signed in: to /dashboard/login"},
+         "404": {"description": "Not in your account (a page)", "content": _page_doc}}
+# Every form posts the session's CSRF token; a form without it is refused with a page.
+_form_refused = {"403": {"description": "The form's token is missing or wrong (a page)", "content": _page_doc}}
 
 
 def _doc(summary: str, responses: dict[str, Any], parameters: list[str] | None = None) -> dict[str, Any]:
@@ -317,7 +321,7 @@ OPENAPI: dict[str, Any] = {
     "/dashboard/": {"get": _doc("Dashboard: KPIs, charts, alerts, letters, batches", _html)},
     "/dashboard/login": {"get": _doc("Dashboard sign-in form", _html),
                          "post": _doc("Sign in with an API key (form)", {"302": {"description": "Signed in"}})},
-    "/dashboard/logout": {"post": _doc("Sign out (form)", {"302": {"description": "Signed out"}})},
+    "/dashboard/logout": {"post": _doc("Sign out (form)", {"302": {"description": "Signed out"}, **_form_refused})},
     "/dashboard/alerts": {"get": _doc("Dashboard: alerts", _html)},
     "/dashboard/batches": {"get": _doc("Dashboard: batches and their progress", _html)},
     "/dashboard/letters/{letter_id}/document": {"get": _doc("Dashboard: a letter's PDF", _file, ["letter_id"])},
