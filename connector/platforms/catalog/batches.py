@@ -33,10 +33,22 @@ BATCH_ROW_CHILDREN = (
     InputField("reference", Text("Reference of this letter", "Référence de cette lettre")),
     InputField("destinataire_nom", Text("Name on the letter", "Nom sur la lettre")),
     InputField("destinataire_adresse", Text("Address on the letter", "Adresse sur la lettre"), FieldType.TEXT),
-    InputField("data", Text("Other template values of this row (JSON)", "Autres valeurs du modèle pour cette "
-                            "ligne (JSON)"), FieldType.TEXT, placeholder='{"lots": ["Lot 12 : appartement"]}',
-               help=Text("A JSON object of this row's own template values, e.g. the co-owner's lots.",
-                         "Un objet JSON des valeurs propres à cette ligne, par ex. les lots du copropriétaire.")),
+    # The row's own template values, each cell as it is (quotes, semicolons, new lines): the template's
+    # fields where the platform can list them (Zapier line-item children), else key/value pairs. They
+    # reach the bridge as the row's ``data.<key>`` columns, never through JSON a user writes.
+    InputField("values", Text("Template values of this row", "Valeurs du modèle pour cette ligne"), FieldType.OBJECT,
+               dynamic=Dynamic.TEMPLATE_FIELDS,
+               help=Text("This row's own values of the template's fields (key: the field, e.g. lots; value: the "
+                         "cell). A list field takes one item per line.",
+                         "Les valeurs propres à cette ligne (clé : le champ, par ex. lots ; valeur : la cellule). "
+                         "Un champ liste prend un élément par ligne.")),
+    # Before ``values``: one JSON text. Kept so that existing Zaps and scenarios that fill it still run.
+    InputField("data", Text("Other template values of this row (JSON, former field)",
+                            "Autres valeurs du modèle pour cette ligne (JSON, ancien champ)"), FieldType.TEXT,
+               placeholder='{"lots": ["Lot 12 : appartement"]}', group=Group.ADVANCED,
+               help=Text("Prefer the template values of this row: a cell holding a quote breaks this JSON.",
+                         "Préférez les valeurs du modèle pour cette ligne : une cellule contenant un guillemet "
+                         "casse ce JSON.")),
 )
 
 BATCH_OUTPUTS = (

@@ -19,6 +19,8 @@ IDEMPOTENCY_FUNCTION = "idempotencyKey"
 DOCUMENTS_FUNCTION = "documentList"
 # A 422 that lists problems (a batch's bad rows, error.details): every one after the message.
 PROBLEMS_FUNCTION = "problemList"
+# A batch's rows with their key/value template values as the bridge's ``data.<key>`` columns.
+ROWS_FUNCTION = "rowList"
 
 PARAMETER_TYPES = {
     FieldType.STRING: "text", FieldType.TEXT: "text", FieldType.EMAIL: "email", FieldType.INTEGER: "uinteger",

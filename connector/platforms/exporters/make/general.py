@@ -13,6 +13,7 @@ from connector.platforms.exporters.make.dialect import (
     LIST_TEMPLATES_RPC,
     PARAMETER_TYPES,
     PROBLEMS_FUNCTION,
+    ROWS_FUNCTION,
     TEMPLATE_FIELDS_RPC,
     without_empty,
 )
@@ -120,7 +121,7 @@ def universal_files(lang: str) -> dict[str, Any]:
 
 # IML functions (JavaScript, each with its test) -> their file's name in ``make_functions/``.
 FUNCTION_FILES = {IDEMPOTENCY_FUNCTION: "idempotency-key", DOCUMENTS_FUNCTION: "document-list",
-                  PROBLEMS_FUNCTION: "problem-list"}
+                  PROBLEMS_FUNCTION: "problem-list", ROWS_FUNCTION: "row-list"}
 
 
 def function_files() -> dict[str, dict[str, str]]:

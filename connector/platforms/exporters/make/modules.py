@@ -13,6 +13,7 @@ from connector.platforms.exporters.make.dialect import (
     IDEMPOTENCY_FUNCTION,
     INTERFACE_TYPES,
     PLATFORM,
+    ROWS_FUNCTION,
     camel,
 )
 from connector.platforms.model import Catalog, Dynamic, Endpoint, FieldType, InputField, Kind, Operation, OutputField
@@ -104,6 +105,10 @@ def request_parts(op: Operation) -> dict[str, Any]:
             body[f.key] = f"{{{{{DOCUMENTS_FUNCTION}(parameters.{f.key})}}}}"
             continue
         if f.to is None:
+            continue
+        if f.children and any(child.type == FieldType.OBJECT for child in f.children):
+            # Rows whose key/value pairs become their ``data.<key>`` columns (the rowList function).
+            _set(body, f.to.partition(".")[2], f"{{{{{ROWS_FUNCTION}(parameters.{f.key})}}}}")
             continue
         location, _, path = f.to.partition(".")
         if location == "path":

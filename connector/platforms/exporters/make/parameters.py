@@ -4,6 +4,7 @@ collections for a list of objects, selects fed by RPCs.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from connector.platforms.exporters.make.dialect import (
@@ -41,7 +42,8 @@ def _file_list(f: InputField, lang: str) -> dict[str, Any]:
 def parameter(f: InputField, lang: str) -> list[dict[str, Any]]:
     """One catalogue input as Make parameters (a FILE input gives three; template fields none:
     they come from the ``templateFields`` RPC nested under the template dropdown; a list of objects
-    (``children``: a batch's rows) is an array of collections, one collection per row)."""
+    (``children``: a batch's rows) is an array of collections, one collection per row, in which the
+    template's fields are key/value pairs: Make cannot nest an RPC's fields in an array's items)."""
     if f.dynamic == Dynamic.TEMPLATE_FIELDS:
         return []
     if f.type == FieldType.FILE and f.list:
@@ -52,7 +54,7 @@ def parameter(f: InputField, lang: str) -> list[dict[str, Any]]:
         return [without_empty({
             "name": f.key, "type": "array", "label": f.label.in_(lang),
             "help": f.help.in_(lang) if f.help else None, "required": f.required,
-            "spec": [p for child in f.children for p in parameter(child, lang)],
+            "spec": [p for child in f.children for p in parameter(replace(child, dynamic=None), lang)],
         })]
     param: dict[str, Any] = {
         "name": f.key,

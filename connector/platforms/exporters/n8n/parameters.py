@@ -144,12 +144,22 @@ def row_parameters(f: InputField, show: dict[str, Any]) -> tuple[list[dict[str, 
         if param["type"] == "string":
             param["default"] = f"={{{{ $json.{child.key} }}}}"
         param["description"] = " ".join(filter(None, (param.get("description"), per_item)))
+        spec: dict[str, Any] = {"name": param["name"], "key": child.key}
+        if child.type == FieldType.OBJECT:
+            # Key/value pairs, each value an expression on the item ({{ $json.lots }}): the row's
+            # ``data.<key>`` columns, the item's text sent as it is (no JSON for anyone to write).
+            spec["kind"] = "pairs"
+            if child.dynamic == Dynamic.TEMPLATE_FIELDS:
+                param["displayName"] = "Row Template Values"
+                param["description"] = ("The row's own template values: the key is a field of the template (e.g. "
+                                        "lots), the value an expression on the item (e.g. {{ $json.lots }}). A list "
+                                        "field takes one item per line. " + per_item)
         if child.required:
             top.append({**param, "displayOptions": show})
-            specs.append({"name": param["name"], "key": child.key, "where": "top"})
+            specs.append({**spec, "where": "top"})
         else:
             optional.append(param)
-            specs.append({"name": param["name"], "key": child.key, "where": "rowFields"})
+            specs.append({**spec, "where": "rowFields"})
     if optional:
         top.append({"displayName": "Row Fields", "name": ROW_FIELDS, "type": "collection", "default": {},
                     "placeholder": "Add Row Field", "displayOptions": show,
