@@ -154,6 +154,24 @@ def test_a_letter_is_sent_from_a_template_with_its_dynamic_fields(make: MakeApp,
     assert "sandbox_outcome" not in sent["body"]  # unmapped optional inputs are left out
 
 
+def test_a_letter_from_a_template_takes_every_cell_as_it_is(make: MakeApp, bridge: Bridge) -> None:
+    """The template's own fields (the templateFields RPC's collection): cells with quotes, semicolons,
+    new lines and accents, a list field as array items, reach the letter with no JSON to write."""
+    [fields] = make.rpc("templateFields", {"template": "convocation_ag_copropriete"})
+    assert {p["name"]: p["type"] for p in fields["spec"]}["lots"] == "array"
+    data = {**{k: v for k, v in CONVOCATION.items() if k != "ordre_du_jour"},
+            "destinataire_nom": 'Mme Jeanne "Jeannette" Martin', "destinataire_adresse": "18 rue Victor-Hugo; apt 12",
+            "ordre_du_jour": ["Travaux : « ravalement »; devis"], "lots": AWKWARD_LOTS.split("\n")}
+    [letter] = make.module("sendLetterFromTemplate", {"template": "convocation_ag_copropriete", "data": data,
+                                                      **RECIPIENT, "reference": "MAKE-CELLS"})
+    status, _, pdf = bridge.get(f"/v1/letters/{letter['id']}/document")
+    assert status == 200
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    for value in ('Mme Jeanne "Jeannette" Martin', 'Lot 12 : appartement "le Belvédère"; cave n° 3',
+                  "Travaux : « ravalement »; devis"):
+        assert value in text, value
+
+
 def test_the_same_execution_twice_sends_one_letter(make: MakeApp, bridge: Bridge) -> None:
     first = _send_from_template(make, reference="DOSSIER-7")
     retried = _send_from_template(make, reference="DOSSIER-7")  # what a Make retry does: same bundle
@@ -297,7 +315,11 @@ def _co_owner(n: int, **extra: Any) -> dict[str, Any]:
     """One row as Make gives an array item: the collection's fields that were mapped."""
     return {"email": f"make-lot{n}@exemple.fr", "company": f"SCI Lot {n}", "destinataire_nom": f"SCI Lot {n}",
             "destinataire_adresse": f"{n} rue Victor-Hugo\n69002 Lyon",
-            "data": json.dumps({"lots": [f"Lot {n} : appartement"]}), **extra}
+            "values": [{"key": "lots", "value": f"Lot {n} : appartement"}], **extra}
+
+
+# A spreadsheet cell as a syndic types it: quotes, a semicolon, a new line (two lots) and accents.
+AWKWARD_LOTS = 'Lot 12 : appartement "le Belvédère"; cave n° 3\nLot 112 : garage côté cour'
 
 
 def test_a_batch_is_sent_from_an_array_of_rows_with_common_attachments(make: MakeApp, bridge: Bridge) -> None:
@@ -335,6 +357,30 @@ def test_a_batch_is_sent_from_an_array_of_rows_with_common_attachments(make: Mak
     assert [(d["filename"], d["sha256"]) for d in attached] == [("projets.pdf", hashlib.sha256(attachment).hexdigest())]
 
 
+def test_a_rows_template_values_reach_its_letter_as_the_cell_holds_them(make: MakeApp, bridge: Bridge) -> None:
+    """Issue 16: key/value pairs, no JSON to write; the former JSON text still works for old scenarios."""
+    former = {**_co_owner(2), "values": [], "data": json.dumps({"lots": ["Lot 7 : parking"]})}
+    params = {"template": "convocation_ag_copropriete",
+              "common_data": [{"key": k, "value": v} for k, v in CONVOCATION.items()],
+              "rows": [_co_owner(1, values=[{"key": "lots", "value": AWKWARD_LOTS}]), former],
+              "recipient_type": "professional", "reference": "MAKE-AG-CELLS", "sandbox_outcome": "accepted"}
+    [batch] = make.module("sendBatch", params)
+    assert batch["total"] == 2
+    sent = make.requests[-1]["body"]["rows"]
+    assert sent[0]["data.lots"] == AWKWARD_LOTS and "values" not in sent[0]
+    while bridge.drain():
+        pass
+    letters = {row["recipient"]["email"]: row for row in bridge.json(f"/v1/batches/{batch['id']}/letters")["data"]}
+    texts = {}
+    for email, row in letters.items():
+        status, _, pdf = bridge.get(f"/v1/letters/{row.get('letter_id') or row['id']}/document")
+        assert status == 200
+        texts[email] = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert 'Lot 12 : appartement "le Belvédère"; cave n° 3' in texts["make-lot1@exemple.fr"]
+    assert "Lot 112 : garage côté cour" in texts["make-lot1@exemple.fr"]
+    assert "Lot 7 : parking" in texts["make-lot2@exemple.fr"]
+
+
 def test_a_bad_row_is_a_data_error_naming_the_rows_and_nothing_is_sent(make: MakeApp, bridge: Bridge) -> None:
     params = {"template": "convocation_ag_copropriete",
               "common_data": [{"key": k, "value": v} for k, v in CONVOCATION.items()],
@@ -359,11 +405,16 @@ def test_the_convocation_blueprint_sends_its_sheet_as_one_batch(make: MakeApp, b
     blueprint = json.loads((APP_DIR.parent / "scenarios" / "convocation-ag-sheets" / "blueprint.json").read_text())
     aggregator, send = blueprint["flow"][1], blueprint["flow"][2]
     sheet = [["lot1@exemple.fr", "individual", "", "Jeanne", "Martin", "Mme Jeanne Martin",
-              "18 rue Victor-Hugo, apt 12\n69002 Lyon", "Lot 12 : appartement | Lot 112 : cave", "AG-LOT-12"],
+              "18 rue Victor-Hugo, apt 12\n69002 Lyon", 'Lot 12 : appartement "le Belvédère"; étage 3 | Lot 112 : cave',
+              "AG-LOT-12"],
              ["sci@exemple.fr", "professional", "SCI du Parc", "", "", "SCI du Parc",
               "4 quai Saint-Antoine\n69002 Lyon", "Lot 3 : local commercial", "AG-LOT-3"]]
 
-    def mapped(value: str, row: list[str]) -> str:
+    def mapped(value: Any, row: list[str]) -> Any:
+        if isinstance(value, list):
+            return [mapped(item, row) for item in value]
+        if isinstance(value, dict):
+            return {key: mapped(item, row) for key, item in value.items()}
         return re.sub(r"{{1\.`(\d+)`}}", lambda m: row[int(m.group(1))], value)
 
     rows = [{key: mapped(value, row) for key, value in aggregator["mapper"].items()} for row in sheet]
@@ -389,6 +440,7 @@ def test_the_convocation_blueprint_sends_its_sheet_as_one_batch(make: MakeApp, b
     assert status == 200
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Lot 112 : cave" in text and "Mme Jeanne Martin" in text
+    assert 'Lot 12 : appartement "le Belvédère"; étage 3' in text  # the cell's quotes reach the letter
 
 
 def test_the_universal_module_calls_the_bridge_with_the_connection(make: MakeApp) -> None:

@@ -119,6 +119,46 @@ def test_a_workflow_sends_a_letter_from_a_template_through_the_resource_mapper(e
         assert value in text, value
 
 
+# A sheet row for a convocation sent as one letter: every cell text, list fields included.
+CONVOCATION_ROW_CODE = """
+return [{ json: {
+  lots: 'Lot 12 : appartement "le Belvédère"; cave n° 3\\nLot 112 : garage côté cour',
+  ordre_du_jour: 'Élection du président de séance\\nTravaux : « ravalement »; devis',
+  adresse: '18 rue Victor-Hugo, apt 12\\n69002 Lyon',
+} }];
+"""
+
+
+def test_a_letter_from_a_template_takes_every_cell_as_it_is_list_fields_included(engine: Engine,
+                                                                                  bridge: Bridge) -> None:
+    """Issue 16: the single-letter action maps sheet cells to the template's fields; a list field takes
+    the cell's text (one item per line), quotes and semicolons included, with no JSON to write."""
+    from datetime import date, timedelta
+
+    reference = f"N8N-CELLS-{_id()}"
+    rows = _node("Row", "n8n-nodes-base.code", {"jsCode": CONVOCATION_ROW_CODE}, 200, typeVersion=2)
+    values = {"expediteur_nom": "Cabinet Durand, syndic", "expediteur_adresse": "3 place Bellecour, 69002 Lyon",
+              "destinataire_nom": "Mme Jeanne Martin", "destinataire_adresse": "={{ $json.adresse }}",
+              "lieu": "Lyon", "adresse_immeuble": "18 rue Victor-Hugo, 69002 Lyon",
+              "date_assemblee": (date.today() + timedelta(days=40)).isoformat(), "heure_assemblee": "18 h 30",
+              "lieu_assemblee": "Salle des fêtes, 69002 Lyon", "ordre_du_jour": "={{ $json.ordre_du_jour }}",
+              "lots": "={{ $json.lots }}"}
+    send = _node("Send", NODE, {
+        **_send_from_template(reference),
+        "template": {"__rl": True, "mode": "list", "value": "convocation_ag_copropriete"},
+        "data": {"mappingMode": "defineBelow", "value": values, "matchingColumns": [], "schema": []},
+    }, 400)
+    code, run, output = engine.execute(engine.import_workflow(_workflow(rows, send)))
+    assert code == 0, output[-6000:]
+    [letter] = _letters(bridge, reference)
+    status, pdf = bridge.call("GET", f"/v1/letters/{letter['id']}/document", raw=True)
+    assert status == 200
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    for value in ('Lot 12 : appartement "le Belvédère"; cave n° 3', "Lot 112 : garage côté cour",
+                  "Travaux : « ravalement »; devis"):
+        assert value in text, value
+
+
 def test_a_pdf_from_a_previous_node_is_sent_and_a_proof_comes_back_as_binary(engine: Engine,
                                                                              bridge: Bridge) -> None:
     status, pdf = bridge.call("POST", "/v1/templates/mise_en_demeure/render", {"data": MISE_EN_DEMEURE}, raw=True)
@@ -210,10 +250,13 @@ def _wait(check: Any, what: str, timeout: float = 60.0) -> Any:
         time.sleep(0.3)
 
 
+# Rows as a sheet gives them: text cells; co-owner 1's lots cell holds quotes, a semicolon, a new line
+# (two lots) and accents, which must reach the letter as they are.
 CO_OWNERS_CODE = """
 return [1, 2, 3].map((n) => ({ json: {
   email: `n8n-e2e-lot${n}-REF@exemple.fr`, company: `SCI Lot ${n}`, address: `${n} rue Victor-Hugo\\n69002 Lyon`,
-  lots: [`Lot ${n} : appartement`],
+  lots: n === 1 ? 'Lot 12 : appartement "le Belvédère"; cave n° 3\\nLot 112 : garage côté cour'
+    : `Lot ${n} : appartement`,
 } }));
 """
 
@@ -236,7 +279,7 @@ def test_send_a_batch_makes_one_batch_of_all_the_input_items_in_one_request(engi
         "template": {"__rl": True, "mode": "list", "value": "convocation_ag_copropriete"},
         "rowFields": {"rowCompany": "={{ $json.company }}", "rowDestinataireNom": "={{ $json.company }}",
                       "rowDestinataireAdresse": "={{ $json.address }}",
-                      "rowData": "={{ JSON.stringify({ lots: $json.lots }) }}"},
+                      "rowValues": {"pairs": [{"key": "lots", "value": "={{ $json.lots }}"}]}},
         "additionalFields": {"commonData": {"pairs": [{"key": k, "value": v} for k, v in common.items()]},
                              "recipientType": "professional", "reference": reference,
                              "sandboxOutcome": "accepted"},
@@ -257,6 +300,12 @@ def test_send_a_batch_makes_one_batch_of_all_the_input_items_in_one_request(engi
     assert sorted(row["recipient"]["email"] for row in letters["data"]) == [
         f"n8n-e2e-lot{n}-{tag}@exemple.fr" for n in (1, 2, 3)]
     assert sorted(row["recipient"]["company"] for row in letters["data"]) == ["SCI Lot 1", "SCI Lot 2", "SCI Lot 3"]
+    # The row's template values (key/value pairs, no JSON written) reach its letter as the cell holds them.
+    first = next(row for row in letters["data"] if row["recipient"]["company"] == "SCI Lot 1")
+    status, pdf = bridge.call("GET", f"/v1/letters/{first['letter_id']}/document", raw=True)
+    assert status == 200
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert 'Lot 12 : appartement "le Belvédère"; cave n° 3' in text and "Lot 112 : garage côté cour" in text
 
 
 def test_a_published_trigger_registers_its_hook_runs_on_signed_events_only_and_unpublishing_removes_it(

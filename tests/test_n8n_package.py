@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,8 @@ def test_n8n_node_build_and_the_node_unit_tests_pass_against_a_real_bridge(tmp_p
     tests = sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "test").glob("*.test.js"))
     assert tests, "no node test files"
     with live_bridge(tmp_path) as bridge:
-        env = {**os.environ, "LRE_TEST_BRIDGE_URL": bridge.base_url, "LRE_TEST_API_KEY": bridge.api_key}
+        env = {**os.environ, "LRE_TEST_BRIDGE_URL": bridge.base_url, "LRE_TEST_API_KEY": bridge.api_key,
+               "LRE_TEST_PYTHON": sys.executable}  # reads the letters' PDFs (pypdf), the suite's own eyes
         result = subprocess.run([tool("node"), "--test", *tests], cwd=PACKAGE, env=env, capture_output=True,
                                 text=True, timeout=600, check=False)
         assert result.returncode == 0, f"{result.stdout[-8000:]}\n{result.stderr[-3000:]}\n{bridge.log_tail()}"

@@ -1,6 +1,6 @@
 """The catalogue's types: a platform-neutral description of an operation and its fields.
 
-``connector/platforms/catalog.py`` declares the operations with these types; each exporter
+``connector/platforms/catalog/`` declares the operations with these types; each exporter
 (``platforms/exporters/``) translates them into one platform's dialect.
 """
 

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const { LreBridge } = require('../dist/nodes/LreBridge/LreBridge.node.js');
 const { OPERATIONS } = require('../dist/nodes/LreBridge/generated/catalog.js');
 const {
-	MISE_EN_DEMEURE, api, executeContext, loadOptionsContext, samplePdf, sha256, startServer, waitFor,
+	MISE_EN_DEMEURE, api, executeContext, loadOptionsContext, pdfText, samplePdf, sha256, startServer, waitFor,
 } = require('./support');
 
 const node = new LreBridge();
@@ -229,8 +229,10 @@ const CONVOCATION = {
 };
 const coOwners = (prefix, count) => Array.from({ length: count }, (_, i) => ({ json: {
 	email: `${prefix}-lot${i + 1}@exemple.fr`, company: `SCI Lot ${i + 1}`, address: `${i + 1} rue Victor-Hugo\n69002 Lyon`,
-	lots: [`Lot ${i + 1} : appartement`],
+	lots: `Lot ${i + 1} : appartement`,
 } }));
+// A spreadsheet cell as a syndic types it: quotes, a semicolon, a new line (two lots) and accents.
+const AWKWARD_LOTS = 'Lot 12 : appartement "le Belvédère"; cave n° 3\nLot 112 : garage côté cour';
 // The node's parameters for item i, as n8n gives them once the row expressions are evaluated on that item.
 const batchParams = (items, additionalFields, extra = {}) => (i) => ({
 	resource: 'batch',
@@ -239,7 +241,12 @@ const batchParams = (items, additionalFields, extra = {}) => (i) => ({
 	rowEmail: items[i].json.email,
 	rowFields: {
 		rowCompany: items[i].json.company, rowDestinataireNom: items[i].json.company,
-		rowDestinataireAdresse: items[i].json.address, rowData: JSON.stringify({ lots: items[i].json.lots }),
+		rowDestinataireAdresse: items[i].json.address,
+		// The row's template values as key/value pairs (each value an expression on the item); an item
+		// with `former` fills the former JSON field instead, as workflows made before the pairs do.
+		...(items[i].json.former
+			? { rowData: JSON.stringify({ lots: items[i].json.former }) }
+			: { rowValues: { pairs: [{ key: 'lots', value: items[i].json.lots }] } }),
 	},
 	additionalFields: {
 		commonData: { pairs: Object.entries(CONVOCATION).map(([key, value]) => ({ key, value })) },
@@ -282,6 +289,29 @@ test('send a batch: all input items are one batch, one request per run, common a
 	// The same execution again (a retry): the same batch, nothing sent twice.
 	const again = await run({ params, items, binaries, executionId: 'exec-batch' });
 	assert.equal(again.items[0].json.id, batch.id);
+});
+
+test('send a batch: a row\'s template values reach its letter as the cell holds them; the former JSON field still works', async () => {
+	const reference = unique('N8N-AG-CELLS');
+	const items = coOwners(reference.toLowerCase(), 2);
+	items[0].json.lots = AWKWARD_LOTS;
+	items[1].json.former = ['Lot 7 : parking'];
+	const { calls } = await run({ params: batchParams(items, { reference, sandboxOutcome: 'accepted' }), items });
+	const [call] = calls;
+	assert.equal(call.body.rows[0]['data.lots'], AWKWARD_LOTS);
+	assert.equal(call.body.rows[1].data, JSON.stringify({ lots: ['Lot 7 : parking'] }));
+	const batchId = (await api('GET', '/v1/batches?limit=100')).data.data.find((b) => b.reference === reference).id;
+	await waitFor(async () => (await api('GET', `/v1/batches/${batchId}`)).data.counts.submitted === 2 || undefined,
+		'both letters submitted');
+	const letters = (await api('GET', `/v1/batches/${batchId}/letters`)).data.data;
+	const text = async (index) => {
+		const letter = letters.find((l) => l.recipient.email === items[index].json.email);
+		return pdfText((await api('GET', `/v1/letters/${letter.letter_id}/document`)).data);
+	};
+	const first = await text(0);
+	assert.ok(first.includes('Lot 12 : appartement "le Belvédère"; cave n° 3'), first);
+	assert.ok(first.includes('Lot 112 : garage côté cour'), first);
+	assert.ok((await text(1)).includes('Lot 7 : parking'));
 });
 
 test('send a batch: a bad row refuses the whole batch with the bridge message; continue on fail gives one error item', async () => {

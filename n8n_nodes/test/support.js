@@ -4,6 +4,7 @@
 // API key in LRE_TEST_BRIDGE_URL and LRE_TEST_API_KEY. What the fake cannot prove — that n8n
 // applies the credential the same way — the end-to-end tests with the real engine do.
 
+const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const http = require('node:http');
 
@@ -35,6 +36,14 @@ async function api(method, path, body) {
 	const type = response.headers.get('content-type') || '';
 	const content = type.includes('json') ? await response.json() : Buffer.from(await response.arrayBuffer());
 	return { status: response.status, headers: response.headers, data: content };
+}
+
+/** The text of a PDF, read by the test suite's Python (pypdf; pytest passes LRE_TEST_PYTHON). */
+function pdfText(pdf) {
+	const python = process.env.LRE_TEST_PYTHON || 'python3';
+	const script = 'import io, sys\nfrom pypdf import PdfReader\n' +
+		'print(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(sys.stdin.buffer.read())).pages))';
+	return execFileSync(python, ['-c', script], { input: pdf, encoding: 'utf8' });
 }
 
 async function waitFor(check, what, timeoutMs = 20000) {
@@ -216,5 +225,5 @@ async function samplePdf() {
 
 module.exports = {
 	MISE_EN_DEMEURE, api, baseUrl, apiKey, executeContext, loadOptionsContext, triggerContext, webhookRequest,
-	sign, startServer, sha256, samplePdf, waitFor,
+	pdfText, sign, startServer, sha256, samplePdf, waitFor,
 };

@@ -40,6 +40,28 @@ const templateFields = async (z, bundle) => {
   });
 };
 
+// Line items (a batch's rows) whose children include the chosen template's own fields, keyed
+// `<group>__tpl_<key>`: the user maps a sheet column to each, and every cell reaches the letter as
+// it is (quotes, semicolons, new lines), never inside JSON. A list field takes one item per line or
+// items separated by " | ", as in the bridge's CSV. None is required: the values common to every
+// letter may give it. They go before the former JSON field, which stays for the Zaps that fill it.
+const withTemplateChildren = (group) => async (z, bundle) => {
+  const own = (await templateFields(z, bundle)).map((field) => {
+    const child = { key: `${group.key}__${field.key}`, label: field.label, type: field.list ? 'text' : field.type };
+    if (field.helpText) child.helpText = field.helpText;
+    if (field.placeholder) child.placeholder = field.placeholder;
+    return child;
+  });
+  const former = group.children.filter((child) => child.key === `${group.key}__data`);
+  const rest = group.children.filter((child) => !former.includes(child));
+  return [{ ...group, children: [...rest, ...own, ...former] }];
+};
+
+// A row's template fields (tpl_<key>, after the group prefix is off) as its data.<key> columns.
+const rowColumns = (row) => Object.fromEntries(Object.entries(row).map(([key, value]) => [
+  key.startsWith(TEMPLATE_FIELD_PREFIX) ? `data.${key.slice(TEMPLATE_FIELD_PREFIX.length)}` : key, value,
+]));
+
 const sendLetter = (key) => async (z, bundle) => {
   const request = buildRequest(spec(key), bundle.inputData);
   const headers = {
@@ -102,7 +124,7 @@ const unprefixed = (row, group) => Object.fromEntries(
 );
 
 const sendBatch = async (z, bundle) => {
-  const inputData = { ...bundle.inputData, rows: [].concat(bundle.inputData.rows || []).map((row) => unprefixed(row, 'rows')) };
+  const inputData = { ...bundle.inputData, rows: [].concat(bundle.inputData.rows || []).map((row) => rowColumns(unprefixed(row, 'rows'))) };
   const request = buildRequest(spec('send_batch'), inputData);
   const attachments = [].concat(bundle.inputData.attachments || []).filter((url) => !isBlankUrl(url));
   if (attachments.length) {
@@ -142,4 +164,4 @@ const behaviour = (key) => PERFORMS[key] || hooks.hookTrigger(spec(key));
 
 const DYNAMIC_INPUTS = { template_fields: templateFields };
 
-module.exports = { DYNAMIC_INPUTS, behaviour };
+module.exports = { DYNAMIC_INPUTS, behaviour, withTemplateChildren };

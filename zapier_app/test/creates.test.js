@@ -3,7 +3,7 @@
 const crypto = require('crypto');
 
 const { App, MISE_EN_DEMEURE, appError, appTester, authData, bridge } = require('./support/app');
-const { api, startServer } = require('./support/bridge');
+const { api, pdfText, startServer } = require('./support/bridge');
 
 const sendFromTemplate = App.creates.send_letter_from_template.operation;
 const sendPdf = App.creates.send_letter_with_pdf.operation;
@@ -45,6 +45,26 @@ describe('send a registered letter from a template', () => {
     });
     const stored = await api(bridge(), 'GET', `/v1/letters/${letter.id}`);
     expect(stored.data.documents).toHaveLength(1);
+  });
+
+  test('every cell reaches the letter as it is, a list field\'s one item per line', async () => {
+    // What a Google Sheets row maps: text cells holding quotes, semicolons, new lines and accents.
+    const inForty = new Date(Date.now() + 40 * 86400 * 1000).toISOString().slice(0, 10);
+    const letter = await appTester(sendFromTemplate.perform, {
+      authData: authData(),
+      inputData: { template: 'convocation_ag_copropriete', ...recipient, reference: 'TPL-CELLS',
+        tpl_expediteur_nom: 'Cabinet "Durand & fils"', tpl_expediteur_adresse: '3 place Bellecour\n69002 Lyon',
+        tpl_destinataire_nom: 'Mme Jeanne Martin', tpl_destinataire_adresse: '18 rue Victor-Hugo; apt 12\n69002 Lyon',
+        tpl_lieu: 'Lyon', tpl_adresse_immeuble: '18 rue Victor-Hugo, 69002 Lyon', tpl_date_assemblee: inForty,
+        tpl_heure_assemblee: '18 h 30', tpl_lieu_assemblee: 'Salle des fêtes',
+        tpl_ordre_du_jour: ['Élection du président\nTravaux : « ravalement »; devis'],
+        tpl_lots: 'Lot 12 : appartement "le Belvédère"; cave n° 3\nLot 112 : garage côté cour' },
+    });
+    const text = pdfText((await api(bridge(), 'GET', `/v1/letters/${letter.id}/document`)).data);
+    for (const value of ['Cabinet "Durand & fils"', 'Lot 12 : appartement "le Belvédère"; cave n° 3',
+      'Lot 112 : garage côté cour', 'Travaux : « ravalement »; devis']) {
+      expect(text).toContain(value);
+    }
   });
 
   test('the same Zap run twice sends one letter', async () => {

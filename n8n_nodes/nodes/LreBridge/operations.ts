@@ -285,7 +285,15 @@ export async function runBatch(
 				param.where === 'rowFields'
 					? fields[param.name]
 					: context.getNodeParameter(param.name, itemIndex, undefined);
-			if (!isEmpty(value)) row[param.key] = value;
+			if (param.kind === 'pairs') {
+				// The row's template values as its data.<key> columns: the item's text goes as it is
+				// (quotes, semicolons, new lines), never through JSON someone writes.
+				const pairs = ((value as IDataObject | undefined)?.pairs ?? []) as IDataObject[];
+				for (const pair of pairs) {
+					const key = String(pair.key ?? '').trim();
+					if (key && !isEmpty(pair.value)) row[`data.${key}`] = pair.value;
+				}
+			} else if (!isEmpty(value)) row[param.key] = value;
 		}
 		rows.push(row);
 	}

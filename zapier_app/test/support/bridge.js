@@ -109,6 +109,14 @@ const api = async (state, method, pathname, body) => {
   return { status: response.status, data: isJson ? JSON.parse(response.content) : response.content };
 };
 
+/** The text of a PDF, read by the bridge's own Python (pypdf, installed with its tests). */
+const pdfText = (pdf) => {
+  const python = process.env.LRE_BRIDGE_PYTHON || path.join(REPO, '.venv/bin/python');
+  const script = 'import io, sys\nfrom pypdf import PdfReader\n'
+    + 'print(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(sys.stdin.buffer.read())).pages))';
+  return execFileSync(python, ['-c', script], { input: pdf, encoding: 'utf8' });
+};
+
 /** A loopback server; `handler(req, body)` returns [status, headers, body]; `requests` keeps every call. */
 const startServer = async (handler) => {
   const requests = [];
@@ -128,4 +136,6 @@ const startServer = async (handler) => {
   return { url, requests, close: () => new Promise((resolve) => server.close(resolve)) };
 };
 
-module.exports = { api, clearState, httpRequest, loadState, saveState, startBridge, startServer, waitFor };
+module.exports = {
+  api, clearState, httpRequest, loadState, pdfText, saveState, startBridge, startServer, waitFor,
+};
