@@ -21,6 +21,7 @@ import io
 import json
 import re
 import secrets
+from collections.abc import Callable
 from typing import IO, Any
 
 from flask import Flask, g, request
@@ -47,22 +48,33 @@ class InvalidJson(ValueError):
     """The body is not JSON (the caller answers as for any unreadable JSON body)."""
 
 
-def request_body() -> IO[bytes]:
+def request_body(feed: Callable[[bytes], Any] | None = None) -> IO[bytes]:
     """The raw body at its start, read once: in memory when small, else copied in pieces to a
-    temporary file that is closed when the request ends. The app's body limit applies as read."""
+    temporary file that is closed when the request ends. The app's body limit applies as read.
+
+    ``feed`` sees every piece as it is read (a signature check, a hash), so that whoever needs the
+    raw bytes gets them in the same pass; a body read before is replayed to it from its copy."""
     cached: IO[bytes] | None = g.get("lre_body")
     if cached is None:
         length = request.content_length
         if length is not None and length <= MEMORY_BODY_BYTES:
             cached = io.BytesIO(request.get_data(cache=True))
+            if feed is not None:
+                feed(cached.getvalue())
         else:
             target = spool.temporary_file(services().settings.data_dir / "spool")
             g.lre_body = target  # closed at teardown, whatever happens next
             stream = request.stream  # werkzeug cuts it (413) past MAX_CONTENT_LENGTH, chunked or not
             while chunk := stream.read(CHUNK_BYTES):
+                if feed is not None:
+                    feed(chunk)
                 target.write(chunk)
             cached = target
         g.lre_body = cached
+    elif feed is not None:
+        cached.seek(0)
+        while chunk := cached.read(CHUNK_BYTES):
+            feed(chunk)
     cached.seek(0)
     return cached
 
@@ -87,13 +99,15 @@ def install(app: Flask) -> None:
     app.teardown_request(_close_spooled)
 
 
-def letter_json() -> tuple[Any, dict[str, SpooledBase64]]:
+def letter_json(*, any_content_type: bool = False) -> tuple[Any, dict[str, SpooledBase64]]:
     """A letter's JSON body and the long ``content_base64`` strings decoded out of it.
 
     Returns ``(None, {})`` when the body is not JSON (as ``request.get_json(silent=True)``);
-    raises ApiError (422) as ``strict_json_loads`` does for JSON it refuses.
+    raises ApiError (422) as ``strict_json_loads`` does for JSON it refuses. ``any_content_type``
+    reads the body as JSON whatever its Content-Type (the signed intake: senders that sign bytes
+    do not always label them).
     """
-    if not request.is_json:
+    if not any_content_type and not request.is_json:
         return None, {}
     body = request_body()
     start = body.read(4)
