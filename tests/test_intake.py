@@ -336,3 +336,20 @@ def test_a_large_body_signed_with_bad_headers_is_refused_before_it_is_read(clien
 def test_a_large_signed_body_that_is_not_json_is_a_400(client, services, account_id, secret, large_body):
     broken = large_body[: len(large_body) // 2]  # cut inside the base64 string
     refused(client, services, account_id, broken, standard_headers(secret, broken), 400, "invalid_json")
+
+
+@pytest.mark.slow
+def test_a_serving_process_verifies_a_large_signed_letter_within_bounds(tmp_path):
+    """A real ``lre-bridge serve``: a 12 MB PDF through the signed intake (Standard Webhooks), sent,
+    accepted and packaged; the serving process's peak (VmHWM) grows by far less than the document.
+    Read whole, as before, a 19 MB PDF took the process from 113 MB to 208 MB."""
+    from benchmarks.bridge import Bridge
+    from benchmarks.memory import big_pdf, intake_secret, one_letter, status_kb
+
+    with Bridge(tmp_path / "bridge") as bridge:
+        one_letter(bridge, big_pdf(0.05), "json", "warm-up")
+        worker = max(bridge.pids(), key=lambda pid: status_kb(pid, "VmRSS"))
+        idle = status_kb(worker, "VmRSS") / 1024
+        one_letter(bridge, big_pdf(12), "intake", "big-intake", intake_secret(bridge))
+        peak = status_kb(worker, "VmHWM") / 1024
+    assert peak - idle < 25, f"peak {peak:.0f} MB, idle {idle:.0f} MB"
