@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gc
 import hashlib
+import io
 import json
 import time
 import tracemalloc
@@ -353,3 +354,26 @@ def test_a_serving_process_verifies_a_large_signed_letter_within_bounds(tmp_path
         one_letter(bridge, big_pdf(12), "intake", "big-intake", intake_secret(bridge))
         peak = status_kb(worker, "VmHWM") / 1024
     assert peak - idle < 25, f"peak {peak:.0f} MB, idle {idle:.0f} MB"
+
+
+def test_a_signed_body_of_unknown_length_is_verified_as_read_and_cut_at_the_limit(client, services, account_id,
+                                                                                 secret, large_body, app):
+    """No Content-Length (a chunked upload): the body is spooled and verified all the same; past the
+    app's body limit the read stops with a 413, nothing stored."""
+
+    def send(body: bytes, headers: dict[str, str]) -> Any:
+        # As gunicorn hands a chunked body over: decoded, of no declared length, terminated.
+        return client.post(f"/v1/intake/{account_id}", input_stream=io.BytesIO(body),
+                           headers={**headers, "Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+
+    answer = send(large_body, standard_headers(secret, large_body, msg_id="msg_chunked"))
+    assert answer.status_code == 201, answer.json
+    tampered = large_body[:-2] + b" }"
+    answer = send(tampered, standard_headers(secret, large_body, msg_id="msg_chunked_2"))
+    assert (answer.status_code, answer.json["error"]["code"]) == (401, "invalid_signature")
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    before = counts(services)
+    answer = send(large_body, standard_headers(secret, large_body, msg_id="msg_chunked_3"))
+    assert answer.status_code == 413
+    assert counts(services) == before

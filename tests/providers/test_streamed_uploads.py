@@ -39,6 +39,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.uploads: list[dict[str, Any]] = []
+        self.refuse_next_upload = False  # answer the next upload 401 (Maileva's expired token)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -97,6 +98,9 @@ class Receiver:
                 self._record(handler, body, "file")
                 return self._ar24({"status": "SUCCESS", "result": {"file_id": len(self.uploads)}})
             if path.endswith("/documents"):
+                if self.refuse_next_upload:
+                    self.refuse_next_upload = False
+                    return _json({"error": "invalid_token"}, 401)
                 self._record(handler, body, "document")
                 return _json({"id": "doc-1"}, 201)
         if path == "/ar24/api/mail":
@@ -194,3 +198,12 @@ def test_a_document_shorter_than_its_declared_size_is_an_error_not_a_hang(receiv
         adapter.submit(letter)
     assert (refused.value.code, refused.value.permanent) == ("document_unreadable", False)
     assert receiver.uploads == []
+
+
+def test_maileva_sends_the_whole_document_again_after_renewing_a_refused_token(receiver, large_file):
+    """The 401 retry makes a new body from the document's start: a consumed stream is never resent."""
+    path, sha256 = large_file
+    receiver.refuse_next_upload = True
+    maileva(receiver).submit(make_letter(documents=(_document(path, sha256),)))
+    [upload] = receiver.uploads
+    assert (upload["size"], upload["sha256"]) == (path.stat().st_size, sha256)
