@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import gc
+import hashlib
+import io
 import json
 import time
+import tracemalloc
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -256,3 +262,118 @@ def test_a_message_from_the_clock_edge_is_accepted(client, account_id, secret):
     body = body_of()
     stamp = int(datetime.now(UTC).timestamp()) - 295
     assert intake(client, account_id, body, standard_headers(secret, body, timestamp=stamp)).status_code == 201
+
+
+# --- Large bodies: verified while they are read, never held whole --------------------------------
+
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def large_body() -> bytes:
+    """A letter whose PDF (6 MB) travels as base64 in the signed JSON: an 8 MB body."""
+    from benchmarks.memory import big_pdf
+
+    pdf = big_pdf(6)
+    return body_of(documents=[{"filename": "gros.pdf", "content_base64": base64.b64encode(pdf).decode()}])
+
+
+def _peak_while(call) -> tuple[Any, int]:
+    """``call()``'s answer and the most memory Python allocated meanwhile, above what it held before."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        answer = call()
+        return answer, tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("scheme", ["standard-webhooks", "x-signature"])
+def test_a_large_signed_letter_is_verified_as_read_in_bounded_memory(client, auth, account_id, secret, services,
+                                                                     large_body, scheme):
+    """The body is spooled and verified piece by piece, its base64 decoded to a file as read: the
+    request allocates a fraction of the body. Read whole (as before), the body alone was 8 MB, its
+    decoded text and bytes as much again."""
+    headers = standard_headers(secret, large_body) if scheme == "standard-webhooks" else hex_headers(secret, large_body)
+    response, peak = _peak_while(lambda: intake(client, account_id, large_body, headers))
+    assert response.status_code == 201, response.json
+    document = response.json["documents"][0]
+    pdf = base64.b64decode(json.loads(large_body)["documents"][0]["content_base64"])
+    assert (document["size"], document["sha256"]) == (len(pdf), hashlib.sha256(pdf).hexdigest())
+    assert peak < 3 * MB, f"{peak / MB:.1f} MB allocated for an {len(large_body) / MB:.1f} MB body"
+    if scheme == "x-signature":
+        with services.db.transaction() as session:
+            kept = session.scalars(select(InboundMessage.message_id)).all()
+        assert kept == [signing.body_message_id(large_body)]  # the replay key, hashed as the body was read
+    assert intake(client, account_id, large_body, headers).json["error"]["code"] == "replayed_message"
+
+
+@pytest.mark.parametrize("where", [0, 4 * MB, -2], ids=["first-byte", "middle", "last-byte"])
+def test_a_large_body_changed_anywhere_is_refused_and_nothing_is_stored(client, services, account_id, secret,
+                                                                        large_body, where):
+    tampered = bytearray(large_body)
+    tampered[where] ^= 0x01
+    refused(client, services, account_id, bytes(tampered), standard_headers(secret, large_body), 401,
+            "invalid_signature")
+    refused(client, services, account_id, bytes(tampered), hex_headers(secret, large_body), 401,
+            "invalid_signature")
+    refused(client, services, account_id, large_body, standard_headers(signing.generate_secret(), large_body),
+            401, "invalid_signature")
+
+
+def test_a_large_body_signed_with_bad_headers_is_refused_before_it_is_read(client, services, account_id, secret,
+                                                                           large_body):
+    stale = standard_headers(secret, large_body, timestamp=int(time.time()) - 600)
+    response, peak = _peak_while(lambda: intake(client, account_id, large_body, stale))
+    assert (response.status_code, response.json["error"]["code"]) == (401, "stale_signature")
+    assert peak < 1 * MB  # not a byte of the body was spooled or hashed
+    refused(client, services, account_id, large_body, {"Content-Type": "application/json"}, 401, "missing_signature")
+    assert counts(services) == (0, 0)
+
+
+def test_a_large_signed_body_that_is_not_json_is_a_400(client, services, account_id, secret, large_body):
+    broken = large_body[: len(large_body) // 2]  # cut inside the base64 string
+    refused(client, services, account_id, broken, standard_headers(secret, broken), 400, "invalid_json")
+
+
+@pytest.mark.slow
+def test_a_serving_process_verifies_a_large_signed_letter_within_bounds(tmp_path):
+    """A real ``lre-bridge serve``: a 12 MB PDF through the signed intake (Standard Webhooks), sent,
+    accepted and packaged; the serving process's peak (VmHWM) grows by far less than the document.
+    Read whole, as before, a 19 MB PDF took the process from 113 MB to 208 MB."""
+    from benchmarks.bridge import Bridge
+    from benchmarks.memory import big_pdf, intake_secret, one_letter, status_kb
+
+    with Bridge(tmp_path / "bridge") as bridge:
+        one_letter(bridge, big_pdf(0.05), "json", "warm-up")
+        worker = max(bridge.pids(), key=lambda pid: status_kb(pid, "VmRSS"))
+        idle = status_kb(worker, "VmRSS") / 1024
+        one_letter(bridge, big_pdf(12), "intake", "big-intake", intake_secret(bridge))
+        peak = status_kb(worker, "VmHWM") / 1024
+    assert peak - idle < 25, f"peak {peak:.0f} MB, idle {idle:.0f} MB"
+
+
+def test_a_signed_body_of_unknown_length_is_verified_as_read_and_cut_at_the_limit(client, services, account_id,
+                                                                                 secret, large_body, app):
+    """No Content-Length (a chunked upload): the body is spooled and verified all the same; past the
+    app's body limit the read stops with a 413, nothing stored."""
+
+    def send(body: bytes, headers: dict[str, str]) -> Any:
+        # As gunicorn hands a chunked body over: decoded, of no declared length, terminated.
+        return client.post(f"/v1/intake/{account_id}", input_stream=io.BytesIO(body),
+                           headers={**headers, "Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+
+    answer = send(large_body, standard_headers(secret, large_body, msg_id="msg_chunked"))
+    assert answer.status_code == 201, answer.json
+    tampered = large_body[:-2] + b" }"
+    answer = send(tampered, standard_headers(secret, large_body, msg_id="msg_chunked_2"))
+    assert (answer.status_code, answer.json["error"]["code"]) == (401, "invalid_signature")
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    before = counts(services)
+    answer = send(large_body, standard_headers(secret, large_body, msg_id="msg_chunked_3"))
+    assert answer.status_code == 413
+    assert counts(services) == before

@@ -5,17 +5,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from sqlalchemy import select
 
 from connector.api.auth import require_api_key
+from connector.api.bodies import batch_json, request_body
 from connector.api.common import limit_arg, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
+from connector.api.letters import uploaded_document
 from connector.batches import rows as batch_rows
 from connector.batches.evidence import evidence_zip_chunks
 from connector.batches.models import Batch, BatchItem
@@ -34,6 +36,7 @@ from connector.errors import BridgeError
 from connector.evidence.access import reader_name
 from connector.letters.documents import IncomingDocument, check_pdf, load_documents
 from connector.letters.requests import SANDBOX_OUTCOMES, DocumentIn, MetadataValue, validate_object
+from connector.lib.spool import SpooledBase64
 from connector.models import Letter
 from connector.rendering import TemplateNotFound, TemplateSpec, as_bridge_error
 from connector.rendering.library import resolve_template
@@ -78,7 +81,7 @@ class BatchIn(BaseModel):
 _FORM_JSON = ("data", "mapping", "metadata", "rows", "attachments", "document")
 
 
-def _multipart() -> tuple[BatchIn, bytes | None, IncomingDocument | None, list[IncomingDocument]]:
+def _multipart() -> tuple[BatchIn, IO[bytes] | None, IncomingDocument | None, list[IncomingDocument]]:
     """A CSV upload: ``rows`` as a file, the other fields as form values, the PDFs as files."""
     raw: dict[str, Any] = {}
     for key, value in request.form.items():
@@ -93,25 +96,26 @@ def _multipart() -> tuple[BatchIn, bytes | None, IncomingDocument | None, list[I
             raw[key] = value
     body = validate_object(BatchIn, raw)
     upload = request.files.get("rows")
-    csv_bytes = upload.read() if upload is not None else None
+    # Uploads stay in the files werkzeug spooled them to: the CSV is parsed from its file, the PDFs
+    # are checked and archived from theirs (bytes only when small).
+    csv_file = upload.stream if upload is not None else None
     max_bytes = services().settings.max_document_bytes
     document = None
     if "document" in request.files:
         storage = request.files["document"]
-        content = storage.read()
-        check_pdf(content, "document", max_bytes)
-        document = IncomingDocument(storage.filename or "lettre.pdf", content)
+        document = uploaded_document(storage, storage.filename or "lettre.pdf")
+        check_pdf(document, "document", max_bytes)
     attachments = []
     for index, storage in enumerate(request.files.getlist("attachments")):
-        content = storage.read()
-        check_pdf(content, f"attachments.{index}", max_bytes)
-        attachments.append(IncomingDocument(storage.filename or f"piece-jointe-{index + 1}.pdf", content))
-    return body, csv_bytes, document, attachments
+        attachment = uploaded_document(storage, storage.filename or f"piece-jointe-{index + 1}.pdf")
+        check_pdf(attachment, f"attachments.{index}", max_bytes)
+        attachments.append(attachment)
+    return body, csv_file, document, attachments
 
 
-def _load(docs: list[DocumentIn], field: str) -> list[IncomingDocument]:
+def _load(docs: list[DocumentIn], field: str, spooled: dict[str, SpooledBase64]) -> list[IncomingDocument]:
     try:
-        return load_documents(services(), docs)
+        return load_documents(services(), docs, spooled)
     except BridgeError as exc:
         # load_documents names "documents.<n>"; here the same list is called ``field``.
         if exc.field and exc.field.startswith("documents"):
@@ -119,7 +123,7 @@ def _load(docs: list[DocumentIn], field: str) -> list[IncomingDocument]:
         raise
 
 
-def _rows(body: BatchIn, csv_bytes: bytes | None) -> list[Any]:
+def _rows(body: BatchIn, csv_bytes: IO[bytes] | None) -> list[Any]:
     if csv_bytes is not None and body.rows is not None:
         raise ApiError(422, "invalid_request", "Give the rows once: as a CSV file or as a JSON array.", "rows")
     if csv_bytes is None:
@@ -177,15 +181,16 @@ def create_batch() -> tuple[Response, int, dict[str, str]]:
         # A bare CSV body: the other fields come as query arguments.
         allowed = ("template", "reference", "message", "sandbox_outcome")
         body = validate_object(BatchIn, {k: v for k, v in request.args.items() if k in allowed})
-        csv_bytes, document, attachments = request.get_data(), None, []
+        csv_bytes, document, attachments = request_body(), None, []  # spooled when large, parsed as read
     else:
-        raw = request.get_json(silent=True)
+        # Read in pieces: long content_base64 strings (document, attachments) decoded to files as read.
+        raw, spooled = batch_json()
         if raw is None:
             raise ApiError(400, "invalid_json", "Send the batch as JSON, or as multipart/form-data with the CSV in "
                                                 "the field rows.")
         body, csv_bytes = validate_object(BatchIn, raw), None
-        document = _load([body.document], "document")[0] if body.document else None
-        attachments = _load(body.attachments, "attachments")
+        document = _load([body.document], "document", spooled)[0] if body.document else None
+        attachments = _load(body.attachments, "attachments", spooled)
     spec = _resolve(body, document)
     if len(attachments) + 1 > svc.settings.max_documents:
         raise ApiError(422, "too_many_documents",

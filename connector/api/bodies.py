@@ -21,6 +21,7 @@ import io
 import json
 import re
 import secrets
+from collections.abc import Callable
 from typing import IO, Any
 
 from flask import Flask, g, request
@@ -35,6 +36,8 @@ MEMORY_BODY_BYTES = spool.MEMORY_BYTES
 LONG_STRING_BYTES = 64 * 1024
 # JSON outside long strings beyond this is not a letter: the scanner stops and the body is read whole.
 MAX_SKELETON_BYTES = 1024 * 1024
+# A batch's rows (up to 5,000 recipients) are JSON outside long strings too.
+MAX_BATCH_SKELETON_BYTES = 16 * 1024 * 1024
 
 _STRUCTURE = re.compile(rb'[{}\[\]:,"]')
 _STRING_STOP = re.compile(rb'["\\\x00-\x1f]')
@@ -47,22 +50,33 @@ class InvalidJson(ValueError):
     """The body is not JSON (the caller answers as for any unreadable JSON body)."""
 
 
-def request_body() -> IO[bytes]:
+def request_body(feed: Callable[[bytes], Any] | None = None) -> IO[bytes]:
     """The raw body at its start, read once: in memory when small, else copied in pieces to a
-    temporary file that is closed when the request ends. The app's body limit applies as read."""
+    temporary file that is closed when the request ends. The app's body limit applies as read.
+
+    ``feed`` sees every piece as it is read (a signature check, a hash), so that whoever needs the
+    raw bytes gets them in the same pass; a body read before is replayed to it from its copy."""
     cached: IO[bytes] | None = g.get("lre_body")
     if cached is None:
         length = request.content_length
         if length is not None and length <= MEMORY_BODY_BYTES:
             cached = io.BytesIO(request.get_data(cache=True))
+            if feed is not None:
+                feed(cached.getvalue())
         else:
             target = spool.temporary_file(services().settings.data_dir / "spool")
             g.lre_body = target  # closed at teardown, whatever happens next
             stream = request.stream  # werkzeug cuts it (413) past MAX_CONTENT_LENGTH, chunked or not
             while chunk := stream.read(CHUNK_BYTES):
+                if feed is not None:
+                    feed(chunk)
                 target.write(chunk)
             cached = target
         g.lre_body = cached
+    elif feed is not None:
+        cached.seek(0)
+        while chunk := cached.read(CHUNK_BYTES):
+            feed(chunk)
     cached.seek(0)
     return cached
 
@@ -87,13 +101,23 @@ def install(app: Flask) -> None:
     app.teardown_request(_close_spooled)
 
 
-def letter_json() -> tuple[Any, dict[str, SpooledBase64]]:
+def batch_json() -> tuple[Any, dict[str, SpooledBase64]]:
+    """A batch's JSON body, its long ``document`` and ``attachments[]`` ``content_base64`` strings
+    decoded out of it (as ``letter_json``; its rows may take more room than a letter's fields)."""
+    return letter_json(lists=("attachments",), singles=("document",), max_skeleton=MAX_BATCH_SKELETON_BYTES)
+
+
+def letter_json(*, any_content_type: bool = False, lists: tuple[str, ...] = ("documents",),
+                singles: tuple[str, ...] = (), max_skeleton: int = 0) -> tuple[Any, dict[str, SpooledBase64]]:
     """A letter's JSON body and the long ``content_base64`` strings decoded out of it.
 
     Returns ``(None, {})`` when the body is not JSON (as ``request.get_json(silent=True)``);
-    raises ApiError (422) as ``strict_json_loads`` does for JSON it refuses.
+    raises ApiError (422) as ``strict_json_loads`` does for JSON it refuses. ``any_content_type``
+    reads the body as JSON whatever its Content-Type (the signed intake: senders that sign bytes
+    do not always label them). The documents are ``<list>[i].content_base64`` for each of ``lists``
+    and ``<single>.content_base64`` for each of ``singles``, at the top level.
     """
-    if not request.is_json:
+    if not any_content_type and not request.is_json:
         return None, {}
     body = request_body()
     start = body.read(4)
@@ -105,7 +129,8 @@ def letter_json() -> tuple[Any, dict[str, SpooledBase64]]:
             return strict_json_loads(body.read()), {}
         except ValueError:
             return None, {}
-    scanner = _Scanner(body, settings.data_dir / "spool", settings.max_document_bytes)
+    scanner = _Scanner(body, settings.data_dir / "spool", settings.max_document_bytes, lists=lists,
+                       singles=singles, max_skeleton=max_skeleton or MAX_SKELETON_BYTES)
     spooled: dict[str, SpooledBase64] = g.setdefault("lre_spooled", {})
     try:
         skeleton = scanner.run(spooled)
@@ -134,8 +159,12 @@ class _Scanner:
     is only ever replaced by another string).
     """
 
-    def __init__(self, body: IO[bytes], directory: Any, max_bytes: int) -> None:
+    def __init__(self, body: IO[bytes], directory: Any, max_bytes: int, *, lists: tuple[str, ...],
+                 singles: tuple[str, ...], max_skeleton: int) -> None:
         self.body = body
+        self.lists = lists
+        self.singles = singles
+        self.max_skeleton = max_skeleton
         self.directory = directory
         self.max_bytes = max_bytes
         self.buf = b""
@@ -159,7 +188,7 @@ class _Scanner:
     def run(self, spooled: dict[str, SpooledBase64]) -> bytes:
         stack: list[list[Any]] = []
         while True:
-            if len(self.skeleton) > MAX_SKELETON_BYTES:
+            if len(self.skeleton) > self.max_skeleton:
                 # Not a letter's shape: copy the rest as it is (the parser decides).
                 self.skeleton += self.buf[self.pos:]
                 while chunk := self.body.read(CHUNK_BYTES):
@@ -197,11 +226,15 @@ class _Scanner:
                 else:
                     top[1] += 1
 
-    @staticmethod
-    def _is_document_content(stack: list[list[Any]]) -> bool:
-        return (len(stack) == 3 and stack[0][0] == "o" and stack[0][1] == "documents" and not stack[0][2]
-                and stack[1][0] == "a" and stack[2][0] == "o" and stack[2][1] == "content_base64"
-                and not stack[2][2])
+    def _is_document_content(self, stack: list[list[Any]]) -> bool:
+        if not stack or stack[0][0] != "o" or stack[0][2]:
+            return False
+        top, inner = stack[0][1], stack[-1]
+        if inner[0] != "o" or inner[1] != "content_base64" or inner[2]:
+            return False
+        if len(stack) == 3:  # <list>[i].content_base64
+            return top in self.lists and stack[1][0] == "a"
+        return len(stack) == 2 and top in self.singles  # <single>.content_base64
 
     def _need(self, count: int) -> None:
         while len(self.buf) - self.pos < count and self._fill():

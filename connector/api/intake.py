@@ -16,7 +16,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from connector.api.auth import require_api_key
-from connector.api.common import parse_body, services, strict_json_loads
+from connector.api.bodies import letter_json, request_body
+from connector.api.common import parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.hooks import ROTATION_REQUEST_BODY, RotationIn
@@ -70,21 +71,24 @@ def intake_letter(account_id: str) -> tuple[Response, int, dict[str, str]]:
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if (request.content_length or 0) > limit:  # a chunked body is cut at the same limit while read
         raise ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
-    body = request.get_data(cache=True)  # the raw bytes, before anything parses them
     try:
-        message_id = signing.verify_either(keys, request.headers, body, now=now.timestamp())
+        # Headers first (missing, malformed, stale: refused before a byte of the body is read),
+        # then the body, verified piece by piece as it is spooled: never held whole in memory.
+        verifier = signing.start_verify_either(keys, request.headers, now=now.timestamp())
+        request_body(feed=verifier.update)
+        message_id = verifier.finish()
     except signing.SignatureError as exc:
         raise _signature_error(exc) from None
     source = intake_source(account_id)
     if already_received(session, source, message_id):
         raise _replayed()
     session.rollback()
-    try:
-        raw = strict_json_loads(body)
-    except ValueError:  # not JSON at all (UnicodeDecodeError and JSONDecodeError are ValueErrors)
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.") from None
+    # Parsed from the verified copy; long content_base64 strings are decoded to files as read.
+    raw, spooled = letter_json(any_content_type=True)
+    if raw is None:  # not JSON at all
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     payload = parse_letter(raw)
-    _, shown = accept_letter(svc, session, account_id, payload)
+    _, shown = accept_letter(svc, session, account_id, payload, [], spooled)
     try:
         # The authoritative check, in the transaction that creates the letter: both or neither.
         remember_message(session, source, message_id, now)

@@ -6,6 +6,7 @@ The commands speak to a running bridge (``--url``, ``--api-key`` or ``LRE_BRIDGE
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import click
 import requests
+from requests_toolbelt import MultipartEncoder
 
 TIMEOUT = (10, 120)  # connect, read: a 5,000-row upload is validated before the answer
 
@@ -98,26 +100,32 @@ def batch_send(rows_file: Path, template: str | None, document: Path | None, att
             form[key] = value
     if allow_short_notice:
         form["allow_short_notice"] = "true"
-    files: list[tuple[str, tuple[str, bytes, str]]] = []
-    rows_bytes = rows_file.read_bytes()
+    # Files are hashed and sent in pieces (a streamed multipart body): a batch's PDFs are never all
+    # in memory at once.
+    files: list[tuple[str, Path, str]] = []
     if rows_file.suffix.lower() == ".json":
-        form["rows"] = rows_bytes.decode("utf-8")
+        form["rows"] = rows_file.read_text(encoding="utf-8")
     else:
-        files.append(("rows", (rows_file.name, rows_bytes, "text/csv")))
+        files.append(("rows", rows_file, "text/csv"))
     if document:
-        files.append(("document", (document.name, document.read_bytes(), "application/pdf")))
-    files += [("attachments", (path.name, path.read_bytes(), "application/pdf")) for path in attach]
+        files.append(("document", document, "application/pdf"))
+    files += [("attachments", path, "application/pdf") for path in attach]
     if idempotency_key is None:
         digest = hashlib.sha256(json.dumps(form, sort_keys=True).encode())
-        for name, (filename, content, _) in files:
-            digest.update(f"{name}:{filename}:".encode() + hashlib.sha256(content).digest())
+        for name, path, _ in files:
+            digest.update(f"{name}:{path.name}:".encode() + _file_sha256(path))
         idempotency_key = "cli-" + digest.hexdigest()[:40]
     headers = {"Authorization": f"Bearer {api_key}", "Idempotency-Key": idempotency_key}
     base = url.rstrip("/")
-    try:
-        response = requests.post(f"{base}/v1/batches", data=form, files=files, headers=headers, timeout=TIMEOUT)
-    except requests.RequestException as exc:
-        raise click.ClickException(f"The bridge at {base} cannot be reached: {type(exc).__name__}.") from None
+    with contextlib.ExitStack() as opened:
+        body = MultipartEncoder(fields=[*form.items(), *[
+            (name, (path.name, opened.enter_context(path.open("rb")), content_type))
+            for name, path, content_type in files]])
+        try:
+            response = requests.post(f"{base}/v1/batches", data=body, timeout=TIMEOUT,
+                                     headers={**headers, "Content-Type": body.content_type})
+        except requests.RequestException as exc:
+            raise click.ClickException(f"The bridge at {base} cannot be reached: {type(exc).__name__}.") from None
     if response.status_code != 202:
         _fail(response)
     batch = response.json()
@@ -195,3 +203,11 @@ def batch_status(batch_id: str, letters: bool, report_path: Path | None, url: st
             _fail(report)
         report_path.write_bytes(report.content)
         click.echo(f"bordereau saved to {report_path}")
+
+
+def _file_sha256(path: Path) -> bytes:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(256 * 1024):
+            digest.update(chunk)
+    return digest.digest()

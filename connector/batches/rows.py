@@ -7,14 +7,16 @@ and the set of e-mail addresses holding a consent.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import itertools
 import json
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ValidationError
 
@@ -111,10 +113,56 @@ NOTICE_RULES: dict[str, NoticeRule] = {
 # --- reading ------------------------------------------------------------------------------------
 
 
+_TOO_LARGE = f"The CSV file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB."
+
+
+class _Bounded(io.RawIOBase):
+    """The CSV's bytes as read, refused (rows_too_large) as soon as they pass ``MAX_CSV_BYTES``."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        super().__init__()
+        self._source = source
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._source.read(len(buffer))
+        self._read += len(data)
+        if self._read > MAX_CSV_BYTES:
+            raise RowsError("rows_too_large", _TOO_LARGE)
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+
+def _size_of(source: IO[bytes]) -> int | None:
+    try:
+        start = source.tell()
+        size = source.seek(0, io.SEEK_END) - start
+        source.seek(start)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return size
+
+
+def _text_lines(source: IO[bytes], encoding: str) -> Iterator[str]:
+    """The CSV's lines, decoded as read (line ends kept, as the csv module wants); a byte-order
+    mark at the very start is dropped, as ``decode_csv`` drops it."""
+    reader = io.TextIOWrapper(io.BufferedReader(_Bounded(source), 64 * 1024), encoding=encoding, newline="")
+    try:
+        first = True
+        for line in reader:
+            yield line.removeprefix("\ufeff") if first else line
+            first = False
+    finally:
+        reader.detach()  # the caller's file stays open
+
+
 def decode_csv(content: bytes, encoding: str | None = None) -> str:
     """The CSV's text: UTF-8 (with or without BOM), else Windows-1252, as French spreadsheets save it."""
     if len(content) > MAX_CSV_BYTES:
-        raise RowsError("rows_too_large", f"The CSV file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB.")
+        raise RowsError("rows_too_large", _TOO_LARGE)
     if encoding:
         try:
             return content.decode(encoding).removeprefix("\ufeff")
@@ -157,11 +205,44 @@ def _count_outside_quotes(line: str, delimiter: str) -> int:
     return count
 
 
-def parse_csv(content: bytes, *, encoding: str | None = None, delimiter: str | None = None) -> list[dict[str, Any]]:
-    """CSV bytes → one dict per data row (header → cell). Blank lines are skipped."""
-    text = decode_csv(content, encoding)
-    first_line = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line, delimiter))
+def parse_csv(content: bytes | IO[bytes], *, encoding: str | None = None,
+              delimiter: str | None = None) -> list[dict[str, Any]]:
+    """CSV bytes, or a file of them (an upload left on disk), → one dict per data row (header →
+    cell). Blank lines are skipped.
+
+    A file is decoded and parsed as it is read, never held whole as bytes and text, and refused as
+    soon as it passes ``MAX_CSV_BYTES``. Without ``encoding`` it is read as UTF-8, and read again
+    from its start as Windows-1252 if that fails (a file must then be seekable, as uploads are).
+    """
+    source: IO[bytes] = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
+    size = _size_of(source)
+    if size is not None and size > MAX_CSV_BYTES:
+        raise RowsError("rows_too_large", _TOO_LARGE)  # known at once: said before any other problem
+    start = source.tell() if size is not None else 0
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise RowsError("invalid_encoding", f"The CSV file cannot be read as {encoding}.", "encoding") from None
+        attempts = [(encoding, f"The CSV file cannot be read as {encoding}.")]
+    else:
+        # Not UTF-8: Excel's "CSV (séparateur: point-virgule)" on Windows writes Windows-1252.
+        attempts = [("utf-8", None), ("cp1252", "The CSV file is neither UTF-8 nor Windows-1252.")]
+    for codec, refusal in attempts:
+        try:
+            return _parse_lines(_text_lines(source, codec), delimiter)
+        except UnicodeDecodeError:
+            if refusal is not None or size is None:
+                raise RowsError("invalid_encoding", refusal or "The CSV file is not UTF-8.", "encoding") from None
+            source.seek(start)
+    raise AssertionError("unreachable: the last attempt raises")
+
+
+def _parse_lines(lines: Iterator[str], delimiter: str | None) -> list[dict[str, Any]]:
+    first_line = next(lines, "")
+    # The first line decides the delimiter, as a whole read's text.split("\n", 1)[0] did.
+    reader = csv.reader(itertools.chain([first_line] if first_line else [], lines),
+                        delimiter=_delimiter(first_line.rstrip("\r\n"), delimiter))
     try:
         header = next(reader)
     except StopIteration:

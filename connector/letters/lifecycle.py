@@ -67,7 +67,7 @@ def _outgoing_document(services: Services, document: Document) -> OutgoingDocume
         while reader.read(spool.CHUNK_BYTES):
             pass
     return OutgoingDocument(document.filename, functools.partial(services.blobs.open, document.storage_key),
-                            document.sha256)
+                            document.sha256, document.size)
 
 
 def poll_delay(services: Services, letter: Letter, now: datetime) -> float:

@@ -107,7 +107,8 @@ def create_letter(
             recipient=Recipient(type=recipient.type, email=recipient.email, first_name=recipient.first_name,
                                 last_name=recipient.last_name, company=recipient.company),
             # A large document is read (from its file) only if the adapter asks for its bytes.
-            documents=tuple(OutgoingDocument(d.filename, d.content if d.in_memory else d.reader, d.sha256)
+            documents=tuple(OutgoingDocument(d.filename, d.content if d.in_memory else d.reader, d.sha256,
+                                             d.size)
                             for d in documents),
             message=payload.message,
             reference=payload.reference,

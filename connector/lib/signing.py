@@ -13,6 +13,8 @@ Two schemes:
 
 Every verification failure, including any parse error, is a :class:`SignatureError`; callers answer
 400 for :class:`MalformedHeader` and 401 for the others. The current time is always a parameter.
+A large body is verified as it is read: ``start_verify_either`` checks the headers and returns a
+:class:`BodyVerifier` that takes the body in pieces (the whole-body functions are built on it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import hmac
 import re
 import secrets as _secrets
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -139,19 +142,53 @@ def _parse_v1_signatures(header: str) -> list[bytes]:
     return found
 
 
-def verify(
+class BodyVerifier:
+    """A verification whose headers are checked and whose body is given in pieces (``update``),
+    so that a large body is verified as it is read, never held whole. ``finish`` compares every
+    signature in constant time and returns the replay key, or raises NoMatchingSignature.
+
+    Made by :func:`start_verify`, :func:`start_verify_hex` or :func:`start_verify_either`, which
+    raise every header error (missing, malformed, stale) before a byte of the body is needed.
+    """
+
+    def __init__(self, macs: list[Any], signatures: Sequence[bytes], message_id: str | None) -> None:
+        self._macs = macs  # one running HMAC per key
+        self._signatures = signatures
+        self._message_id = message_id  # None: the body's hash is the replay key (X-Signature)
+        self._body_hash = hashlib.sha256() if message_id is None else None
+        self._finished = False
+
+    def update(self, chunk: bytes) -> None:
+        """Feed the next piece of the raw body, as received."""
+        if self._finished:
+            raise RuntimeError("this verification is finished")
+        for mac in self._macs:
+            mac.update(chunk)
+        if self._body_hash is not None:
+            self._body_hash.update(chunk)
+
+    def finish(self) -> str:
+        """Check the signatures over everything fed; the message id (or body hash) when one matches."""
+        self._finished = True
+        if not _any_match((mac.digest() for mac in self._macs), self._signatures):
+            raise NoMatchingSignature("no signature matches the body under the configured secrets")
+        if self._body_hash is not None:
+            return "sha256:" + self._body_hash.hexdigest()
+        assert self._message_id is not None
+        return self._message_id
+
+
+def start_verify(
     keys: Sequence[bytes],
     headers: Mapping[str, str],
-    body: bytes,
     *,
     now: float,
     tolerance: int = DEFAULT_TOLERANCE_SECONDS,
-) -> str:
-    """Check a Standard Webhooks request; return its message id, or raise a SignatureError.
+) -> BodyVerifier:
+    """Check a Standard Webhooks request's headers; the body then goes to the returned verifier.
 
     ``keys`` are every currently valid secret (several during a rotation); ``headers`` may use any
-    case; ``body`` is the raw request body, never re-serialised JSON. The timestamp must be within
-    ``tolerance`` seconds of ``now`` on either side.
+    case. The timestamp must be within ``tolerance`` seconds of ``now`` on either side.
     """
     if not keys:
         raise InvalidSecret("no secret configured: refusing to verify (never fail open)")
@@ -169,10 +206,25 @@ def verify(
         raise TimestampOutOfRange("message timestamp too old")
     if timestamp > now + tolerance:
         raise TimestampOutOfRange("message timestamp too new")
-    content = _signed_content(msg_id, timestamp, body)
-    if not _any_match((_hmac(key, content) for key in keys), signatures):
-        raise NoMatchingSignature("no signature matches the body under the configured secrets")
-    return msg_id
+    prefix = _signed_content(msg_id, timestamp, b"")
+    return BodyVerifier([hmac.new(key, prefix, hashlib.sha256) for key in keys], signatures, msg_id)
+
+
+def verify(
+    keys: Sequence[bytes],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+) -> str:
+    """Check a Standard Webhooks request; return its message id, or raise a SignatureError.
+
+    ``body`` is the raw request body, never re-serialised JSON (see :func:`start_verify`).
+    """
+    verifier = start_verify(keys, headers, now=now, tolerance=tolerance)
+    verifier.update(body)
+    return verifier.finish()
 
 
 def sign_hex(key: bytes, body: bytes) -> str:
@@ -180,8 +232,9 @@ def sign_hex(key: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
-def verify_hex(keys: Sequence[bytes], headers: Mapping[str, str], body: bytes) -> None:
-    """Check an ``X-Signature: sha256=<hex>`` request (several values may be comma-separated)."""
+def start_verify_hex(keys: Sequence[bytes], headers: Mapping[str, str]) -> BodyVerifier:
+    """Check an ``X-Signature: sha256=<hex>`` header (several values may be comma-separated); the
+    body then goes to the returned verifier, whose ``finish`` returns :func:`body_message_id`."""
     if not keys:
         raise InvalidSecret("no secret configured: refusing to verify (never fail open)")
     raw = _required(_lower(headers), HEX_SIGNATURE_HEADER)
@@ -194,8 +247,14 @@ def verify_hex(keys: Sequence[bytes], headers: Mapping[str, str], body: bytes) -
         if scheme.lower() != "sha256" or not equals or not _HEX_RE.match(digest):
             raise MalformedHeader("X-Signature must look like 'sha256=<64 hex digits>'")
         signatures.append(bytes.fromhex(digest))
-    if not _any_match((hmac.new(key, body, hashlib.sha256).digest() for key in keys), signatures):
-        raise NoMatchingSignature("no signature matches the body under the configured secrets")
+    return BodyVerifier([hmac.new(key, digestmod=hashlib.sha256) for key in keys], signatures, None)
+
+
+def verify_hex(keys: Sequence[bytes], headers: Mapping[str, str], body: bytes) -> None:
+    """Check an ``X-Signature: sha256=<hex>`` request (several values may be comma-separated)."""
+    verifier = start_verify_hex(keys, headers)
+    verifier.update(body)
+    verifier.finish()
 
 
 def body_message_id(body: bytes) -> str:
@@ -218,6 +277,25 @@ def uses_standard_webhooks(headers: Mapping[str, str]) -> bool:
     return any(name in lowered for name in (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER))
 
 
+def start_verify_either(
+    keys: Sequence[bytes],
+    headers: Mapping[str, str],
+    *,
+    now: float,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+) -> BodyVerifier:
+    """Standard Webhooks if any of its headers is present, else ``X-Signature``: the headers are
+    checked now, the body goes to the returned verifier, whose ``finish`` returns the replay key
+    (the ``webhook-id``, or the body hash for ``X-Signature``)."""
+    if uses_standard_webhooks(headers):
+        return start_verify(keys, headers, now=now, tolerance=tolerance)
+    if HEX_SIGNATURE_HEADER not in _lower(headers):
+        if not keys:
+            raise InvalidSecret("no secret configured: refusing to verify (never fail open)")
+        raise MissingHeader("send webhook-id, webhook-timestamp and webhook-signature, or X-Signature")
+    return start_verify_hex(keys, headers)
+
+
 def verify_either(
     keys: Sequence[bytes],
     headers: Mapping[str, str],
@@ -230,11 +308,6 @@ def verify_either(
 
     Returns the replay key: the ``webhook-id``, or the body hash for ``X-Signature``.
     """
-    if uses_standard_webhooks(headers):
-        return verify(keys, headers, body, now=now, tolerance=tolerance)
-    if HEX_SIGNATURE_HEADER not in _lower(headers):
-        if not keys:
-            raise InvalidSecret("no secret configured: refusing to verify (never fail open)")
-        raise MissingHeader("send webhook-id, webhook-timestamp and webhook-signature, or X-Signature")
-    verify_hex(keys, headers, body)
-    return body_message_id(body)
+    verifier = start_verify_either(keys, headers, now=now, tolerance=tolerance)
+    verifier.update(body)
+    return verifier.finish()

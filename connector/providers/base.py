@@ -76,6 +76,21 @@ class OutgoingDocument:
     filename: str
     source: bytes | Callable[[], IO[bytes]]
     sha256: str
+    # The number of bytes, when ``source`` is a reader (a streamed upload declares its length).
+    size: int | None = None
+
+    @property
+    def length(self) -> int:
+        """The document's size in bytes (counted by reading it through when not given)."""
+        if isinstance(self.source, bytes):
+            return len(self.source)
+        if self.size is not None:
+            return self.size
+        total = 0
+        with self.open() as reader:
+            while chunk := reader.read(256 * 1024):
+                total += len(chunk)
+        return total
 
     @property
     def content(self) -> bytes:

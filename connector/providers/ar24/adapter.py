@@ -18,6 +18,7 @@ from connector.providers.ar24.events import events_from_mail
 from connector.providers.ar24.protocol import DEFAULT_TIMEOUT, OTP_TIMEOUT, PDF_MAGIC, REMOTE_ADDR_HEADER
 from connector.providers.base import (
     FINAL_STATUSES,
+    OutgoingDocument,
     OutgoingLetter,
     ProofRef,
     ProviderContext,
@@ -72,7 +73,7 @@ class AR24Provider:
         path: str,
         params: Mapping[str, Any] | None = None,
         *,
-        files: Mapping[str, Any] | None = None,
+        upload: OutgoingDocument | None = None,
         creates: bool = False,
         timeout: float | None = None,
     ) -> Any:
@@ -92,11 +93,20 @@ class AR24Provider:
         kwargs: dict[str, Any] = {"headers": {"signature": sign_date(self.private_key, date)}}
         if method == "GET":
             kwargs["params"] = fields
-        else:
+        elif upload is None:
             kwargs["data"] = fields
-            if files:
-                kwargs["files"] = files
-        response = transport.call(
+        if upload is None:
+            response = self._send(method, path, timeout=timeout, creates=creates, **kwargs)
+        else:
+            # The fields, then the file, in one multipart body streamed from the document's reader.
+            with transport.multipart_upload([(k, str(v)) for k, v in fields.items()], "file", upload) as body:
+                kwargs["headers"]["Content-Type"] = body.content_type
+                response = self._send(method, path, timeout=timeout, creates=creates, data=body, **kwargs)
+        return self._result(response, date, creates=creates)
+
+    def _send(self, method: str, path: str, *, timeout: float | None, creates: bool,
+              **kwargs: Any) -> requests.Response:
+        return transport.call(
             self.context,
             method,
             f"{self.base_url}{path}",
@@ -105,7 +115,6 @@ class AR24Provider:
             creates=creates,
             **kwargs,
         )
-        return self._result(response, date, creates=creates)
 
     def _result(self, response: requests.Response, date: str, *, creates: bool) -> Any:
         body = response.content
@@ -248,7 +257,7 @@ class AR24Provider:
                 "POST",
                 "/attachment",
                 {"id_user": self.user_id, "file_name": document.filename},
-                files={"file": (document.filename, document.content, "application/pdf")},
+                upload=document,
             )
             file_id = result.get("file_id") if isinstance(result, dict) else None
             if file_id in (None, ""):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import requests
@@ -10,6 +11,7 @@ import requests
 from connector.providers import transport
 from connector.providers.base import (
     FINAL_STATUSES,
+    OutgoingDocument,
     OutgoingLetter,
     ProofRef,
     ProviderContext,
@@ -138,9 +140,11 @@ class MailevaProvider:
         action: str,
         creates: bool = False,
         expect: tuple[int, ...] = (200,),
+        upload: tuple[Sequence[tuple[str, str]], str, OutgoingDocument] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """One authenticated call; on 401 the token is renewed once."""
+        """One authenticated call; on 401 the token is renewed once. ``upload`` (form fields, file
+        field, document) sends a streamed multipart body, made anew for each attempt."""
         if not (self.base_url and self.auth_url):
             raise ProviderError(
                 "provider_misconfigured",
@@ -155,16 +159,21 @@ class MailevaProvider:
                 "Accept": "application/json",
             }
             headers.update(extra_headers)
-            response = transport.call(
-                self.context,
-                method,
-                url,
-                provider="Maileva",
-                timeout=self.timeout,
-                creates=creates,
-                headers=headers,
-                **kwargs,
-            )
+            with contextlib.ExitStack() as stack:
+                if upload is not None:
+                    body = stack.enter_context(transport.multipart_upload(*upload))
+                    headers["Content-Type"] = body.content_type
+                    kwargs["data"] = body
+                response = transport.call(
+                    self.context,
+                    method,
+                    url,
+                    provider="Maileva",
+                    timeout=self.timeout,
+                    creates=creates,
+                    headers=headers,
+                    **kwargs,
+                )
             if response.status_code == 401 and attempt == 1:
                 continue
             if response.status_code in expect:
@@ -285,8 +294,7 @@ class MailevaProvider:
                 self._request(
                     "POST",
                     f"{LREQ_PATH}/sendings/{sending_id}/documents",
-                    files={"document": (document.filename, document.content, "application/pdf")},
-                    data={"name": document.filename},
+                    upload=([("name", document.filename)], "document", document),
                     action="add a document",
                     expect=(200, 201),
                 )
