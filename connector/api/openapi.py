@@ -243,11 +243,12 @@ def _forbid_nul(node: Any) -> None:
 
 def build_openapi(app: Flask, public_url: str) -> dict[str, Any]:
     """The whole document: one operation per declared route of ``app``."""
+    from connector.api.hooks import webhooks
     from connector.app import BLUEPRINTS
 
     components = _Components()
     paths = build_paths(app, components)
-    webhooks_item: dict[str, Any] = {}  # OpenAPI 3.1 "webhooks": what subscribers receive
+    webhooks_item = webhooks(components.schema)  # OpenAPI 3.1 "webhooks": what subscribers receive
     schemas = components.schemas
     for module_name in BLUEPRINTS:  # modules not yet converted to declarations
         module = importlib.import_module(module_name)
