@@ -185,7 +185,7 @@ def build_paths(app: Flask, components: _Components) -> dict[str, Any]:
     """Every declared route of ``app``, by OpenAPI path and method."""
     paths: dict[str, Any] = {}
     for rule in app.url_map.iter_rules():
-        operation = declaration_of(app.view_functions[rule.endpoint])
+        operation = declaration_of(app.view_functions[rule.endpoint], rule.endpoint)
         if operation is None:
             continue  # Flask's static files; any other route without one fails test_openapi_registry
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):

@@ -113,6 +113,15 @@ def documented(summary: str, *, body: type[BaseModel] | Body | None = None, body
     return attach
 
 
-def declaration_of(view: Callable[..., Any]) -> Operation | None:
-    """The view's declaration, or None when it has none."""
-    return getattr(view, DECLARATION_ATTRIBUTE, None)
+# Endpoints whose view Flask makes (a blueprint's static files): declared by endpoint name.
+_BY_ENDPOINT: dict[str, Operation] = {}
+
+
+def document_endpoint(endpoint: str, summary: str, **declaration: Any) -> None:
+    """Declare a route whose view is not ours to decorate (``send_static_file``)."""
+    _BY_ENDPOINT[endpoint] = Operation(summary, **declaration)
+
+
+def declaration_of(view: Callable[..., Any], endpoint: str = "") -> Operation | None:
+    """The view's declaration (or its endpoint's), or None when it has none."""
+    return getattr(view, DECLARATION_ATTRIBUTE, None) or _BY_ENDPOINT.get(endpoint)
