@@ -55,12 +55,13 @@ class HookFilters(BaseModel):
                                   description="Only letters with this reference.")
 
 
-# What _known_events accepts, for the document: a list of event types, or one comma-separated string.
+# What _known_events accepts, for the document: a list of event types, one comma-separated string, or null.
 _EVENTS_SCHEMA = WithJsonSchema({
     "description": 'Event types to receive; omitted or `["*"]` means all.',
     "oneOf": [
         {"type": "array", "items": {"type": "string", "enum": [ALL_EVENTS, *EVENT_TYPES]}},
         {"type": "string", "description": "Comma-separated event types."},
+        {"type": "null"},
     ],
 })
 

@@ -10,7 +10,6 @@ route has a declaration; a route without one is left out of the document (and fa
 from __future__ import annotations
 
 import copy
-import importlib
 import re
 from typing import Any
 
@@ -20,6 +19,7 @@ from pydantic.json_schema import JsonSchemaMode
 from werkzeug.routing import Rule
 
 from connector import shapes
+from connector.api.hooks import webhooks
 from connector.api.registry import (
     REF_TEMPLATE,
     Answer,
@@ -79,8 +79,7 @@ class _Components:
             if self._sources.get(name) is not shapes:  # a shape is there already, as it is serialised
                 schema = target.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
                 for part, part_schema in schema.pop("$defs", {}).items():
-                    self._add(part, part_schema, part_schema if part not in self._sources else
-                              self._sources[part])
+                    self._add(part, part_schema, (target, part))
                 self._add(name, schema, target)
             return ref(name)
         return target  # a schema written in place (a file, a form, a text format)
@@ -181,13 +180,20 @@ def build_operation(rule: Rule, operation: Operation, components: _Components) -
     return result
 
 
+def undeclared_routes(app: Flask) -> list[str]:
+    """The rules of ``app`` without a declaration (Flask's own static route aside)."""
+    return sorted(rule.rule for rule in app.url_map.iter_rules()
+                  if rule.endpoint != "static" and declaration_of(app.view_functions[rule.endpoint], rule.endpoint)
+                  is None)
+
+
 def build_paths(app: Flask, components: _Components) -> dict[str, Any]:
     """Every declared route of ``app``, by OpenAPI path and method."""
     paths: dict[str, Any] = {}
     for rule in app.url_map.iter_rules():
         operation = declaration_of(app.view_functions[rule.endpoint], rule.endpoint)
         if operation is None:
-            continue  # Flask's static files; any other route without one fails test_openapi_registry
+            continue  # Flask's static files; any other route without one fails tests/test_openapi_registry.py
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(openapi_path(rule), {})[method.lower()] = build_operation(rule, operation, components)
     return paths
@@ -196,8 +202,8 @@ def build_paths(app: Flask, components: _Components) -> dict[str, Any]:
 # What any operation may answer, whatever it does: a malformed query or cursor (400), a missing key
 # (401), an unknown id (404), a field refused (422, NUL characters and non-standard JSON included);
 # and, for what takes a body, a body too large (413) and an Idempotency-Key in use (409).
-_COMMON_ERRORS = {"400": "BadRequest", "401": "Unauthorized", "404": "NotFound", "422": "Unprocessable"}
-_BODY_ERRORS = {"409": "Conflict", "413": "TooLarge"}
+_COMMON_ERRORS = {str(status): ERROR_RESPONSES[status] for status in (400, 401, 404, 422)}
+_BODY_ERRORS = {str(status): ERROR_RESPONSES[status] for status in (409, 413)}
 
 
 def _document_common_errors(paths: dict[str, Any]) -> None:
@@ -243,22 +249,10 @@ def _forbid_nul(node: Any) -> None:
 
 def build_openapi(app: Flask, public_url: str) -> dict[str, Any]:
     """The whole document: one operation per declared route of ``app``."""
-    from connector.api.hooks import webhooks
-    from connector.app import BLUEPRINTS
-
     components = _Components()
     paths = build_paths(app, components)
     webhooks_item = webhooks(components.schema)  # OpenAPI 3.1 "webhooks": what subscribers receive
     schemas = components.schemas
-    for module_name in BLUEPRINTS:  # modules not yet converted to declarations
-        module = importlib.import_module(module_name)
-        for path, operations in getattr(module, "OPENAPI", {}).items():
-            paths.setdefault(path, {}).update(operations)
-        contributed = getattr(module, "SCHEMAS", {})
-        clash = {name for name in set(contributed) & set(schemas) if contributed[name] != schemas[name]}
-        assert not clash, f"{module_name} redefines {sorted(clash)}"
-        schemas.update(contributed)
-        webhooks_item.update(getattr(module, "WEBHOOKS", {}))
 
     def response(description: str) -> dict[str, Any]:
         return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
@@ -295,7 +289,6 @@ def build_openapi(app: Flask, public_url: str) -> dict[str, Any]:
                                    "description": "Same key + same body replays the first "
                                    "answer; same key + other body is refused (422); while the first is "
                                    "running, 409."},
-                "LetterId": {"name": "letter_id", "in": "path", "required": True, "schema": {"type": "string"}},
             },
             "responses": {
                 "BadRequest": response("Malformed request"),
