@@ -7,20 +7,21 @@ import base64
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app, g, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector import shapes
 from connector.api.auth import require_api_key
 from connector.api.common import content_disposition, parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.files import blob_response, file_response
 from connector.api.jsontypes import JsonInt
-from connector.api.registry import Answer, Component, documented, file_answer, json_answer, text_answer
+from connector.api.registry import Answer, documented, file_answer, json_answer, text_answer
 from connector.evidence import formats
 from connector.evidence.access import log_access, reader_name
 from connector.evidence.assemble import collect_package_input, public_key_url, tsa_timestamper
@@ -37,7 +38,8 @@ from connector.evidence.timestamp import TimestampError
 from connector.letters.service import letter_to_dict
 from connector.lib import spool
 from connector.lib.storage import RetentionLocked
-from connector.models import Account, Letter, Proof
+from connector.models import Account, Letter
+from connector.models import Proof as ProofRow
 
 bp = Blueprint("evidence", __name__)
 
@@ -50,45 +52,37 @@ class RetentionIn(BaseModel):
     retention_days: JsonInt = Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
 
 
-# Built by the dicts of this module (no models yet): written here.
-PROOF = Component("Proof", {
-    "type": "object",
-    "properties": {
-        "kind": {"type": "string", "enum": ["deposit", "acceptance", "refusal", "negligence", "bounce"]},
-        "filename": {"type": "string"},
-        "sha256": {"type": "string"},
-        "size": {"type": "integer"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "url": {"type": "string", "format": "uri"},
-    },
-})
-PROOF_LIST = Component("ProofList", {
-    "type": "object",
-    "properties": {
-        "object": {"const": "list"},
-        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Proof"}},
-    },
-}, parts=(PROOF,))
-SEAL_KEY = Component("SealKey", {
-    "type": "object",
-    "properties": {
-        "object": {"const": "seal_key"},
-        "algorithm": {"const": "Ed25519"},
-        "public_key_pem": {"type": "string"},
-        "sha256": {"type": "string", "description": "SHA-256 of the 32 raw public-key bytes"},
-        "url": {"type": "string", "format": "uri"},
-        "fingerprint_url": {"type": "string", "format": "uri", "description": "stable across key rotations"},
-    },
-})
-RETENTION = Component("Retention", {
-    "type": "object",
-    "properties": {
-        "object": {"const": "retention"},
-        "retention_days": {"type": "integer"},
-        "minimum_days": {"type": "integer"},
-        "maximum_days": {"type": "integer"},
-    },
-})
+# The answers of this module, built through these shapes (closed: a renamed field fails a test).
+class Proof(shapes.Shape):
+    kind: shapes.ProofKind
+    filename: str
+    sha256: str
+    size: int
+    created_at: shapes.DateTime = Field(json_schema_extra={"format": "date-time"})
+    url: str = Field(json_schema_extra={"format": "uri"})
+
+
+class ProofList(shapes.Shape):
+    object: Literal["list"]
+    data: list[Proof]
+
+
+class SealKey(shapes.Shape):
+    object: Literal["seal_key"]
+    algorithm: Literal["Ed25519"]
+    public_key_pem: str
+    sha256: str = Field(description="SHA-256 of the 32 raw public-key bytes")
+    url: str = Field(json_schema_extra={"format": "uri"})
+    fingerprint_url: str = Field(description="stable across key rotations", json_schema_extra={"format": "uri"})
+
+
+class Retention(shapes.Shape):
+    object: Literal["retention"]
+    retention_days: int
+    minimum_days: int
+    maximum_days: int
+
+
 _TAGS = ("Evidence",)
 
 
@@ -107,15 +101,15 @@ def _digest_header(sha256_hex: str) -> str:
     return "sha-256=" + base64.b64encode(bytes.fromhex(sha256_hex)).decode()
 
 
-def _proof_to_dict(proof: Proof, public_url: str) -> dict[str, Any]:
-    return {
+def _proof_to_dict(proof: ProofRow, public_url: str) -> dict[str, Any]:
+    return Proof.dump(**{
         "kind": proof.kind,
         "filename": proof.filename,
         "sha256": proof.sha256,
         "size": proof.size,
         "created_at": iso(proof.created_at),
         "url": f"{public_url}/v1/letters/{proof.letter_id}/proofs/{proof.kind}",
-    }
+    })
 
 
 @bp.get("/v1/letters/<letter_id>/evidence")
@@ -182,14 +176,14 @@ def download_evidence(letter_id: str) -> Response:
 
 @bp.get("/v1/letters/<letter_id>/proofs")
 @documented("List the provider's proofs of a letter", tags=_TAGS,
-            answers={200: json_answer(PROOF_LIST, "The proofs")})
+            answers={200: json_answer(ProofList, "The proofs")})
 @require_api_key
 def list_proofs(letter_id: str) -> Response:
     session = db_session()
     letter = _owned_letter(session, letter_id)
-    proofs = session.scalars(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at))
+    proofs = session.scalars(select(ProofRow).where(ProofRow.letter_id == letter.id).order_by(ProofRow.created_at))
     public_url = services().settings.public_url
-    return jsonify({"object": "list", "data": [_proof_to_dict(p, public_url) for p in proofs]})
+    return jsonify(ProofList.dump(object="list", data=[_proof_to_dict(p, public_url) for p in proofs]))
 
 
 @bp.get("/v1/letters/<letter_id>/proofs/<kind>")
@@ -200,7 +194,7 @@ def download_proof(letter_id: str, kind: str) -> Response:
     """The proof PDF byte-exact as the provider issued it."""
     session = db_session()
     letter = _owned_letter(session, letter_id)
-    proof = session.scalar(select(Proof).where(Proof.letter_id == letter.id, Proof.kind == kind))
+    proof = session.scalar(select(ProofRow).where(ProofRow.letter_id == letter.id, ProofRow.kind == kind))
     if proof is None:
         raise ApiError(404, "proof_not_found", f"This letter has no '{kind}' proof (yet).", "kind")
     # Logged once the answer is good: the access log records only reads that happened.
@@ -259,33 +253,33 @@ def seal_key_by_fingerprint(fingerprint: str) -> Response:
 
 @bp.get("/v1/evidence/public-key")
 @documented("The seal public key and its fingerprint (no authentication)", tags=_TAGS, security=[],
-            answers={200: json_answer(SEAL_KEY, "The key")})
+            answers={200: json_answer(SealKey, "The key")})
 def seal_key_json() -> Response:
     key = load_signing_key(services().settings)
     return jsonify(
-        {
+        SealKey.dump(**{
             "object": "seal_key",
             "algorithm": "Ed25519",
             "public_key_pem": public_key_pem(key).decode(),
             "sha256": key_fingerprint(key),
             "url": public_key_url(services().settings),
             "fingerprint_url": public_key_url(services().settings, key_fingerprint(key)),
-        }
+        })
     )
 
 
 def _retention_body(account: Account) -> dict[str, Any]:
-    return {
+    return Retention.dump(**{
         "object": "retention",
         "retention_days": account.retention_days,
         "minimum_days": MIN_RETENTION_DAYS,
         "maximum_days": MAX_RETENTION_DAYS,
-    }
+    })
 
 
 @bp.get("/v1/account/retention")
 @documented("How long evidence is kept after a letter ends", tags=_TAGS,
-            answers={200: json_answer(RETENTION, "The retention")})
+            answers={200: json_answer(Retention, "The retention")})
 @require_api_key
 def get_retention() -> Response:
     account = db_session().get(Account, g.account.id)
@@ -295,7 +289,7 @@ def get_retention() -> Response:
 
 @bp.put("/v1/account/retention")
 @documented("Set the retention (365 days at least; default 3650)", tags=_TAGS, body=RetentionIn,
-            answers={200: json_answer(RETENTION, "The new retention")})
+            answers={200: json_answer(Retention, "The new retention")})
 @require_api_key
 def put_retention() -> Response:
     """Set how long evidence is kept after a letter ends. Raising it extends every letter;
