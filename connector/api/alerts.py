@@ -8,6 +8,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, Strict
 from sqlalchemy import select
 
+from connector import shapes
 from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, page, parse_body
 from connector.api.db import db_session
@@ -36,7 +37,7 @@ def alerts_query(account_id: str, status: str | None) -> Any:
 
 
 _nullable = {"type": ["string", "null"]}
-# Built by connector.monitoring.alerts.alert_to_dict and _rule_to_dict (no models yet): written here.
+# Built by connector.monitoring.alerts.alert_to_dict (no model there yet): written here.
 ALERT = Component("Alert", {
     "type": "object", "required": ["id", "rule", "status", "message", "raised_at"], "properties": {
         "id": {"type": "string"}, "object": {"const": "alert"},
@@ -49,11 +50,22 @@ ALERT = Component("Alert", {
         "raised_at": {"type": "string", "format": "date-time"},
         "last_seen_at": {"type": ["string", "null"], "format": "date-time"},
         "resolved_at": {"type": ["string", "null"], "format": "date-time"}}})
-ALERT_RULE = Component("AlertRule", {"type": "object", "properties": {
-        "rule": {"enum": list(RULES)}, "label_fr": {"type": "string"}, "label_en": {"type": "string"},
-        "severity": {"type": "string"}, "enabled": {"type": "boolean"},
-        "threshold": {"type": ["number", "null"]}, "min_volume": {"type": ["integer", "null"]},
-        "default_threshold": {"type": ["number", "null"]}, "default_min_volume": {"type": ["integer", "null"]}}})
+Number = int | float  # a threshold as configured (0.05, or 1): written back as it was given
+
+
+class AlertRule(shapes.Shape):
+    """A rule with the account's settings, as ``_rule_to_dict`` builds it."""
+
+    object: Literal["alert_rule"]
+    rule: Literal[tuple(RULES)]  # type: ignore[valid-type]
+    label_fr: str
+    label_en: str
+    severity: str
+    enabled: bool
+    threshold: Number | None
+    min_volume: int | None
+    default_threshold: Number | None
+    default_min_volume: int | None
 
 
 class AlertQuery(PageQuery):
@@ -92,15 +104,15 @@ def list_alerts() -> Response:
 
 def _rule_to_dict(key: str, config: Any) -> dict[str, Any]:
     rule = RULES[key]
-    return {"object": "alert_rule", "rule": key, "label_fr": rule.label_fr, "label_en": rule.label_en,
+    return AlertRule.dump(**{"object": "alert_rule", "rule": key, "label_fr": rule.label_fr, "label_en": rule.label_en,
             "severity": rule.severity, "enabled": config.enabled, "threshold": config.threshold,
             "min_volume": config.min_volume,
-            "default_threshold": rule.threshold, "default_min_volume": rule.min_volume}
+            "default_threshold": rule.threshold, "default_min_volume": rule.min_volume})
 
 
 @bp.get("/v1/alerts/rules")
 @documented("The alert rules and the account's settings", operation_id="listAlertRules", tags=["Monitoring"],
-            answers={200: ListOf(ALERT_RULE)})
+            answers={200: ListOf(AlertRule)})
 @require_api_key
 def list_rules() -> Response:
     """Every rule with the account's settings (the defaults unless changed)."""
@@ -110,7 +122,7 @@ def list_rules() -> Response:
 
 @bp.put("/v1/alerts/rules/<rule>")
 @documented("Change an alert rule (null: back to the default)", operation_id="putAlertRule", tags=["Monitoring"],
-            path=RulePath, body=AlertRuleIn, answers={200: ALERT_RULE})
+            path=RulePath, body=AlertRuleIn, answers={200: AlertRule})
 @require_api_key
 def put_rule(rule: str) -> Response:
     """Change one rule for the account (enable/disable, threshold, minimum volume)."""
