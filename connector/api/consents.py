@@ -23,7 +23,8 @@ from connector.api.jsontypes import JsonDateTime, JsonInt
 from connector.api.params import PageQuery
 from connector.api.registry import Component, ListOf, documented, file_answer, json_answer
 from connector.consent import service
-from connector.consent.models import AccountLegalBases, ConsentInvitation, PaperRequest
+from connector.consent.models import AccountLegalBases, ConsentInvitation
+from connector.consent.models import PaperRequest as PaperRequestRow
 from connector.models import Consent
 
 bp = Blueprint("consents", __name__)
@@ -49,15 +50,47 @@ CONSENT_INVITATION = Component("ConsentInvitation", {
             "certificate": {"type": ["object", "null"], "properties": {
                 "sha256": {"type": "string"}, "size": {"type": "integer"}, "url": {"type": "string"}}}}},
     }})
-LEGAL_BASES = Component("LegalBases", {"type": "object", "properties": {
-        "object": {"const": "legal_bases"}, "professional": {"type": "object"}, "consent": {"type": "object"},
-        "condominium": {"type": "object", "properties": {"enabled": {"type": "boolean"}, "enabled_at": _DT,
-                                                         "enabled_by": _STR, "statement": _STR}}}})
-PAPER_REQUEST = Component("PaperRequest", {"type": "object", "required": ["id", "email", "status"], "properties": {
-        "id": {"type": "string"}, "object": {"const": "paper_request"}, "email": {"type": "string"}, "name": _STR,
-        "requested_at": _DT, "received_via": {"enum": list(PAPER_CHANNELS)}, "note": _STR,
-        "recorded_by": {"type": "string"}, "status": {"enum": ["active", "withdrawn"]}, "created_at": _DT,
-        "withdrawn_at": _DT, "withdrawn_by": _STR}})
+def _date_time() -> Any:
+    return Field(json_schema_extra={"format": "date-time"})
+
+
+class BasisState(shapes.Shape):
+    enabled: bool
+    requires: str | None
+
+
+class CondominiumBasisState(BasisState):
+    enabled_at: shapes.DateTime | None = _date_time()
+    enabled_by: str | None
+    statement: str | None
+
+
+class LegalBases(shapes.Shape):
+    """The legal bases of the account's letters, as ``_bases_to_dict`` builds them."""
+
+    object: Literal["legal_bases"]
+    professional: BasisState
+    consent: BasisState
+    condominium: CondominiumBasisState
+
+
+class PaperRequest(shapes.Shape):
+    """A co-owner's request for paper, as ``_paper_to_dict`` builds it."""
+
+    id: str
+    object: Literal["paper_request"]
+    email: str
+    name: str | None
+    requested_at: shapes.DateTime | None = _date_time()
+    received_via: Literal[PAPER_CHANNELS]
+    note: str | None
+    recorded_by: str
+    status: Literal["active", "withdrawn"]
+    created_at: shapes.DateTime | None = _date_time()
+    withdrawn_at: shapes.DateTime | None = _date_time()
+    withdrawn_by: str | None
+
+
 _TAGS = ("Consent",)
 _PDF = file_answer("The PDF", "application/pdf")
 
@@ -230,7 +263,7 @@ _iso = shapes.iso  # one timestamp format for every answer
 
 
 def _bases_to_dict(row: AccountLegalBases | None) -> dict[str, Any]:
-    return {
+    return LegalBases.dump(**{
         "object": "legal_bases",
         "professional": {"enabled": True, "requires": None},
         "consent": {"enabled": True, "requires": "the recipient's prior consent (CPCE art. L.100)"},
@@ -241,12 +274,12 @@ def _bases_to_dict(row: AccountLegalBases | None) -> dict[str, Any]:
             "enabled_by": row.condominium_enabled_by if row and row.condominium else None,
             "statement": row.condominium_statement if row else None,
         },
-    }
+    })
 
 
 @bp.get("/v1/consents/legal-bases")
 @documented("The legal bases this account's letters may rely on", operation_id="getLegalBases", tags=_TAGS,
-            answers={200: LEGAL_BASES})
+            answers={200: LegalBases})
 @require_api_key
 def get_legal_bases() -> Response:
     """The bases this account's letters may rely on."""
@@ -255,7 +288,7 @@ def get_legal_bases() -> Response:
 
 @bp.put("/v1/consents/legal-bases")
 @documented("Opt in to (or out of) the condominium basis", operation_id="putLegalBases", tags=_TAGS,
-            body=LegalBasesIn, answers={200: LEGAL_BASES})
+            body=LegalBasesIn, answers={200: LegalBases})
 @require_api_key
 def put_legal_bases() -> Response:
     """Opt in to (or out of) the condominium basis."""
@@ -289,18 +322,18 @@ class PaperRequestIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-def _paper_to_dict(row: PaperRequest) -> dict[str, Any]:
-    return {
+def _paper_to_dict(row: PaperRequestRow) -> dict[str, Any]:
+    return PaperRequest.dump(**{
         "id": row.id, "object": "paper_request", "email": row.email, "name": row.name,
         "requested_at": _iso(row.requested_at), "received_via": row.received_via, "note": row.note,
         "recorded_by": row.recorded_by, "status": "withdrawn" if row.withdrawn_at else "active",
         "created_at": _iso(row.created_at), "withdrawn_at": _iso(row.withdrawn_at), "withdrawn_by": row.withdrawn_by,
-    }
+    })
 
 
 @bp.post("/v1/consents/paper-requests")
 @documented("Record a co-owner's request for paper (loi 65-557 art. 42-1)", operation_id="recordPaperRequest",
-            tags=_TAGS, body=PaperRequestIn, answers={201: json_answer(PAPER_REQUEST, "Created")})
+            tags=_TAGS, body=PaperRequestIn, answers={201: json_answer(PaperRequest, "Created")})
 @require_api_key
 @idempotent
 def record_paper_request() -> tuple[Response, int]:
@@ -308,7 +341,7 @@ def record_paper_request() -> tuple[Response, int]:
     data: PaperRequestIn = parse_body(PaperRequestIn)
     svc = services()
     check_past_datetime(data.requested_at, "requested_at", svc.clock())
-    row = PaperRequest(account_id=g.account.id, email=data.email.lower(), name=data.name,
+    row = PaperRequestRow(account_id=g.account.id, email=data.email.lower(), name=data.name,
                        requested_at=data.requested_at, received_via=data.received_via, note=data.note,
                        recorded_by=_who(), created_at=svc.clock())
     session = db_session()
@@ -319,25 +352,25 @@ def record_paper_request() -> tuple[Response, int]:
 
 @bp.get("/v1/consents/paper-requests")
 @documented("The register of co-owners who asked for paper", operation_id="listPaperRequests", tags=_TAGS,
-            query=PaperRequestListQuery, answers={200: ListOf(PAPER_REQUEST)})
+            query=PaperRequestListQuery, answers={200: ListOf(PaperRequest)})
 @require_api_key
 def list_paper_requests() -> Response:
-    query = select(PaperRequest).where(PaperRequest.account_id == g.account.id)
+    query = select(PaperRequestRow).where(PaperRequestRow.account_id == g.account.id)
     if request.args.get("email"):
-        query = query.where(PaperRequest.email == request.args["email"].strip().lower())
-    rows, next_cursor = page(query, PaperRequest.created_at, PaperRequest.id, limit_arg())
+        query = query.where(PaperRequestRow.email == request.args["email"].strip().lower())
+    rows, next_cursor = page(query, PaperRequestRow.created_at, PaperRequestRow.id, limit_arg())
     return jsonify({"object": "list", "data": [_paper_to_dict(r) for r in rows], "next_cursor": next_cursor})
 
 
 @bp.delete("/v1/consents/paper-requests/<request_id>")
 @documented("The co-owner accepts electronic notifications again (kept, marked withdrawn)",
-            operation_id="withdrawPaperRequest", tags=_TAGS, query=WithdrawQuery, answers={200: PAPER_REQUEST})
+            operation_id="withdrawPaperRequest", tags=_TAGS, query=WithdrawQuery, answers={200: PaperRequest})
 @require_api_key
 def withdraw_paper_request(request_id: str) -> Response:
     """The co-owner accepts electronic notifications again (kept in the register, marked withdrawn)."""
     session = db_session()
-    row = session.scalar(select(PaperRequest).where(PaperRequest.id == request_id,
-                                                    PaperRequest.account_id == g.account.id))
+    row = session.scalar(select(PaperRequestRow).where(PaperRequestRow.id == request_id,
+                                                    PaperRequestRow.account_id == g.account.id))
     if row is None:
         raise ApiError(404, "paper_request_not_found", "No paper request with this id in your account.", "id")
     if row.withdrawn_at is None:

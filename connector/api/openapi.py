@@ -82,6 +82,8 @@ class _Components:
                     self._add(part, part_schema, (target, part))
                 self._add(name, schema, target)
             return ref(name)
+        if not isinstance(target, dict):
+            raise TypeError(f"not a model, Component, ListOf or JSON Schema: {target!r}")
         return target  # a schema written in place (a file, a form, a text format)
 
 
