@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
+from connector import shapes
 from connector.api.auth import require_api_key
 from connector.api.common import services
 from connector.api.db import db_session
@@ -24,7 +25,8 @@ from connector.api.registry import Component, documented, json_answer
 from connector.errors import from_provider
 from connector.letters.requests import validation_error
 from connector.lib import http
-from connector.models import Letter, ProviderSettings, utcnow
+from connector.models import Letter, utcnow
+from connector.models import ProviderSettings as ProviderSettingsRow
 from connector.providers import available_providers, provider_class
 from connector.providers.base import FINAL_STATUSES, ProviderError, settings_schema_fields
 from connector.services import DEFAULT_PROVIDER
@@ -55,7 +57,7 @@ class ProviderSettingsIn(BaseModel):
         "sender_id; optional timeout. A secret left out keeps its stored value."))
 
 
-# Built by _view and check_provider (no models yet): written here.
+# Built by check_provider from what each provider's check_account says (no model yet): written here.
 PROVIDER_CHECK = Component("ProviderCheck", {
     "type": "object",
     "properties": {
@@ -74,20 +76,18 @@ PROVIDER_CHECK = Component("ProviderCheck", {
         "next_steps": {"type": "array", "items": {"type": "string"}},
     },
 })
-PROVIDER_SETTINGS = Component("ProviderSettings", {
-    "type": "object",
-    "properties": {
-        "object": {"const": "provider_settings"},
-        "provider": {"type": "string"},
-        "display_name": {"type": "string"},
-        "supports_webhooks": {"type": "boolean"},
-        "settings": {"type": "object", "description": f"Secrets are shown as {MASK}."},
-        "required_settings": {"type": "array", "items": {"type": "string"}},
-        "optional_settings": {"type": "array", "items": {"type": "string"}},
-        "secret_settings": {"type": "array", "items": {"type": "string"}},
-        "updated_at": {"type": ["string", "null"], "format": "date-time"},
-    },
-})
+class ProviderSettings(shapes.Shape):
+    """The account's provider and settings, as ``_view`` builds them."""
+
+    object: Literal["provider_settings"]
+    provider: str
+    display_name: str
+    supports_webhooks: bool
+    settings: dict[str, Any] = Field(description=f"Secrets are shown as {MASK}.")
+    required_settings: list[str]
+    optional_settings: list[str]
+    secret_settings: list[str]
+    updated_at: str | None = Field(json_schema_extra={"format": "date-time"})
 
 
 def _declared(name: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -169,7 +169,7 @@ def _masked(name: str, values: dict[str, Any]) -> dict[str, Any]:
 def _view(name: str, values: dict[str, Any], updated_at: Any = None) -> dict[str, Any]:
     cls = provider_class(name)
     required, optional, secret = _declared(name)
-    return {
+    return ProviderSettings.dump(**{
         "object": "provider_settings",
         "provider": name,
         "display_name": cls.display_name,
@@ -179,16 +179,16 @@ def _view(name: str, values: dict[str, Any], updated_at: Any = None) -> dict[str
         "optional_settings": list(optional),
         "secret_settings": list(secret),
         "updated_at": updated_at.isoformat() if updated_at else None,
-    }
+    })
 
 
 @bp.get("/v1/account/provider")
 @documented("The account's provider and settings (secrets masked)", tags=_TAGS,
-            answers={200: json_answer(PROVIDER_SETTINGS, "The provider settings.")})
+            answers={200: json_answer(ProviderSettings, "The provider settings.")})
 @require_api_key
 def get_provider() -> Response:
     """The account's provider and its settings, secrets masked (the sandbox when none is set)."""
-    row = db_session().get(ProviderSettings, g.account.id)
+    row = db_session().get(ProviderSettingsRow, g.account.id)
     if row is None:
         return jsonify(_view(DEFAULT_PROVIDER, {}))
     values = dict(services().encryptor.decrypt_json(row.settings_encrypted))
@@ -197,7 +197,7 @@ def get_provider() -> Response:
 
 @bp.put("/v1/account/provider")
 @documented("Choose the provider (sandbox, AR24, Maileva) and store its credentials, encrypted", tags=_TAGS,
-            body=ProviderSettingsIn, answers={200: json_answer(PROVIDER_SETTINGS, "Stored.")},
+            body=ProviderSettingsIn, answers={200: json_answer(ProviderSettings, "Stored.")},
             errors={400: "Refused", 409: "Letters sent with the current provider are in progress",
                     422: "A setting is missing or invalid; `field` names it"})
 @require_api_key
@@ -217,7 +217,7 @@ def put_provider() -> Response:
         )
     session = db_session()
     svc = services()
-    row = session.get(ProviderSettings, g.account.id, with_for_update=True)
+    row = session.get(ProviderSettingsRow, g.account.id, with_for_update=True)
     stored: dict[str, Any] = {}
     if row is not None and row.provider == name:
         stored = dict(svc.encryptor.decrypt_json(row.settings_encrypted))
@@ -244,7 +244,7 @@ def put_provider() -> Response:
             )
     encrypted = svc.encryptor.encrypt_json(values)
     if row is None:
-        row = ProviderSettings(account_id=g.account.id, provider=name, settings_encrypted=encrypted)
+        row = ProviderSettingsRow(account_id=g.account.id, provider=name, settings_encrypted=encrypted)
         session.add(row)
     else:
         row.provider = name
