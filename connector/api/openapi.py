@@ -94,6 +94,9 @@ def model_parameters(model: type[BaseModel], location: str) -> list[dict[str, An
     ``null`` branch pydantic writes for ``X | None`` is dropped, and so is a ``None`` default.
     """
     schema = model.model_json_schema(ref_template=REF_TEMPLATE)
+    # A parameter's schema is written in place: a field typed with an Enum or a model would refer
+    # to a component the document may not have (use a Literal of the values).
+    assert "$defs" not in schema, f"{model.__name__}: parameters must not refer to other schemas"
     parameters = []
     for name, info in model.model_fields.items():
         key = info.alias or name
@@ -212,7 +215,7 @@ def _document_common_errors(paths: dict[str, Any]) -> None:
     """Add the shared error answers to every operation that does not describe them itself."""
     for item in paths.values():
         for method, operation in item.items():
-            if method not in ("get", "post", "put", "patch", "delete") or not isinstance(operation, dict):
+            if method not in METHODS or not isinstance(operation, dict):
                 continue
             answers = operation.setdefault("responses", {})
             errors = dict(_COMMON_ERRORS)

@@ -51,7 +51,6 @@ class Answer:
 
     description: str = "OK"
     content: Mapping[str, Schema | ListOf | None] = field(default_factory=dict)
-    example: Any = None
 
 
 def json_answer(schema: Schema | ListOf, description: str = "OK") -> Answer:
