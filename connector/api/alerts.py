@@ -14,7 +14,7 @@ from connector.api.common import limit_arg, page, parse_body
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.jsontypes import JsonInt, JsonNumber
-from connector.api.params import PageQuery
+from connector.api.params import PageQuery, choice
 from connector.api.registry import Component, ListOf, documented
 from connector.delivery.events import ACCOUNT_EVENTS
 from connector.models import Alert
@@ -68,8 +68,11 @@ class AlertRule(shapes.Shape):
     default_min_volume: int | None
 
 
+AlertStatusChoice = choice(ALERT_STATUSES)
+
+
 class AlertQuery(PageQuery):
-    status: Literal[ALERT_STATUSES] | None = None
+    status: AlertStatusChoice = None
 
 
 class RulePath(BaseModel):

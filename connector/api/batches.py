@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
@@ -16,7 +16,7 @@ from connector.api.common import limit_arg, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
-from connector.api.params import PageQuery
+from connector.api.params import PageQuery, choice
 from connector.api.registry import Answer, Body, Component, ListOf, documented, file_answer, json_answer
 from connector.batches import rows as batch_rows
 from connector.batches.evidence import evidence_zip_chunks
@@ -129,13 +129,17 @@ _MULTIPART_BATCH = {"type": "object", "properties": {
     "encoding": {"type": "string"}, "delimiter": {"type": "string"}}}
 
 
+ItemStatusChoice = choice(ITEM_FILTERS)
+FormatChoice = choice(("pdf", "csv"))
+
+
 class BatchLetterQuery(PageQuery):
-    status: Literal[ITEM_FILTERS] | None = None
+    status: ItemStatusChoice = None
     recipient: str | None = None
 
 
 class ReportQuery(BaseModel):
-    format: Literal["pdf", "csv"] | None = None
+    format: FormatChoice = None
 
 
 _FORM_JSON = ("data", "mapping", "metadata", "rows", "attachments", "document")

@@ -20,7 +20,7 @@ from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
 from connector.api.jsontypes import JsonDateTime, JsonInt
-from connector.api.params import PageQuery
+from connector.api.params import PageQuery, choice
 from connector.api.registry import Component, ListOf, documented, file_answer, json_answer
 from connector.consent import service
 from connector.consent.models import AccountLegalBases, ConsentInvitation
@@ -95,9 +95,12 @@ _TAGS = ("Consent",)
 _PDF = file_answer("The PDF", "application/pdf")
 
 
+InvitationStatusChoice = choice(INVITATION_STATUSES)
+
+
 class InvitationListQuery(PageQuery):
     email: str | None = None
-    status: Literal[INVITATION_STATUSES] | None = None
+    status: InvitationStatusChoice = None
 
 
 class PaperRequestListQuery(PageQuery):

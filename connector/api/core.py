@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
@@ -19,7 +19,7 @@ from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
 from connector.api.jsontypes import JsonDateTime
-from connector.api.params import PageQuery
+from connector.api.params import PageQuery, choice
 from connector.api.registry import Answer, ListOf, documented
 from connector.letters.lifecycle import schedule_poll
 from connector.models import Consent, Letter
@@ -100,9 +100,12 @@ def consent_to_dict(consent: Consent) -> dict[str, Any]:
     })
 
 
+ConsentStatusChoice = choice(("active", "revoked"))
+
+
 class ConsentListQuery(PageQuery):
     email: str | None = None
-    status: Literal["active", "revoked"] | None = None
+    status: ConsentStatusChoice = None
 
 
 class RevokeQuery(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
@@ -24,6 +24,7 @@ from connector.api.common import MAX_LIMIT, limit_arg, parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.jsontypes import JsonInt
+from connector.api.params import choice
 from connector.api.registry import Answer, Body, Component, ListOf, documented, json_answer
 from connector.delivery.events import ACCOUNT_EVENTS
 from connector.delivery.hooks import (
@@ -101,8 +102,11 @@ class RotationIn(BaseModel):
         default=int(ROTATION_GRACE.total_seconds()), ge=0, le=7 * 86400)
 
 
+DeliveryStatusChoice = choice(status.value for status in DeliveryStatus)
+
+
 class DeliveryQuery(BaseModel):
-    status: Literal[tuple(status.value for status in DeliveryStatus)] | None = None  # type: ignore[valid-type]
+    status: DeliveryStatusChoice = None
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, Field
@@ -11,7 +11,7 @@ from connector.api.auth import require_api_key
 from connector.api.common import iso_datetime_arg, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
-from connector.api.params import Instant
+from connector.api.params import Instant, choice
 from connector.api.registry import Component, documented
 from connector.monitoring.kpis import GROUPINGS, PRESETS, KpiQueryError, compute_kpis, resolve_window
 
@@ -74,14 +74,18 @@ KPIS = Component("Kpis", {"type": "object", "required": ["from", "to", "totals"]
     }}, parts=(KPI_FIGURES,))
 
 
+PresetChoice = choice(PRESETS)
+GroupingChoice = choice(GROUPINGS)
+
+
 class KpiQuery(BaseModel):
-    preset: Literal[tuple(PRESETS)] | None = Field(  # type: ignore[valid-type]
+    preset: PresetChoice = Field(
         None, description="a window ending now (instead of from/to)")
     from_: Instant = Field(None, alias="from",
                            description="default: 30 days before to (a date, an ISO 8601 date-time, or empty)")
     to: Instant = Field(None, description="default: now; the window is at most 366 days (a date, a date-time, "
                                           "or empty)")
-    group_by: Literal[GROUPINGS] | None = None  # type: ignore[valid-type]
+    group_by: GroupingChoice = None
 
 
 @bp.get("/v1/kpis")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from collections import defaultdict
-from typing import Any, Literal
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, Field
@@ -30,7 +30,7 @@ from connector.api.errors import ApiError
 from connector.api.evidence import access_logging
 from connector.api.files import blob_response
 from connector.api.idempotency import idempotent
-from connector.api.params import Instant, PageQuery
+from connector.api.params import Instant, PageQuery, choice
 from connector.api.registry import Body, ListOf, documented, file_answer, json_answer
 from connector.evidence.access import reader_name
 from connector.letters.documents import IncomingDocument, check_pdf
@@ -60,8 +60,11 @@ MULTIPART_LETTER = {"type": "object", "properties": {
     "recipient": {"type": "string", "description": "the recipient object as JSON"}}}
 
 
+StatusChoice = choice(status.value for status in LetterStatus)
+
+
 class LetterListQuery(PageQuery):
-    status: Literal[tuple(status.value for status in LetterStatus)] | None = None  # type: ignore[valid-type]
+    status: StatusChoice = None
     reference: str | None = None
     recipient: str | None = Field(None, description="part of the recipient's e-mail, last name or company")
     from_: Instant = Field(None, alias="from")

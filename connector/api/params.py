@@ -7,11 +7,19 @@ thing for the document (``connector.api.openapi.model_parameters``).
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from connector.api.common import INSTANT_QUERY, MAX_LIMIT
+
+
+def choice(values: Iterable[str]) -> Any:
+    """An optional query argument taking one of ``values``, or empty: the views read it as
+    ``if status:``, and Zapier, Make and n8n send an optional field left blank as ``status=``."""
+    return Literal[(*values, "")] | None  # type: ignore[valid-type]
+
 
 # A date, a date-time or empty (common.iso_datetime_arg).
 Instant = Annotated[str | None, WithJsonSchema(INSTANT_QUERY)]
