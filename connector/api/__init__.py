@@ -1,1 +1,2 @@
-"""HTTP API blueprints. Each module exposes ``bp`` and may expose ``OPENAPI``/``SCHEMAS``."""
+"""HTTP API blueprints. Each module exposes ``bp``; each view declares its OpenAPI operation with
+``connector.api.registry.documented`` (``connector.api.openapi`` assembles the document)."""

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
+from connector import shapes
 from connector.api.auth import require_api_key
 from connector.api.common import services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
+from connector.api.registry import Component, documented, json_answer
 from connector.errors import from_provider
 from connector.letters.requests import validation_error
 from connector.lib import http
-from connector.models import Letter, ProviderSettings, utcnow
+from connector.models import Letter, utcnow
+from connector.models import ProviderSettings as ProviderSettingsRow
 from connector.providers import available_providers, provider_class
 from connector.providers.base import FINAL_STATUSES, ProviderError, settings_schema_fields
 from connector.services import DEFAULT_PROVIDER
@@ -31,6 +34,7 @@ from connector.services import DEFAULT_PROVIDER
 bp = Blueprint("account", __name__)
 
 MASK = "********"
+_TAGS = ("Account",)
 # Settings that say where letters live at the provider (platform, sender account).
 _WHERE_LETTERS_LIVE = ("base_url", "user_id", "sender_id")
 _URL_SETTINGS = ("base_url", "auth_url")
@@ -38,10 +42,52 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 
 class ProviderSettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"example": {
+        "provider": "ar24",
+        "settings": {"base_url": "https://sandbox.ar24.fr/api", "token": "your-ar24-token",
+                     "private_key": "your-ar24-private-key", "user_id": "7731"},
+    }})
 
-    provider: str = Field(min_length=1, max_length=20)
-    settings: dict[str, str | int | float | list[str] | None] = Field(default_factory=dict)
+    provider: str = Field(min_length=1, max_length=20, json_schema_extra={"enum": ["sandbox", "ar24", "maileva"]})
+    settings: dict[str, str | int | float | list[str] | None] = Field(default_factory=dict, description=(
+        "sandbox: none. ar24: base_url (https://sandbox.ar24.fr/api or https://app.ar24.fr/api), "
+        "token, private_key, user_id; optional callback_ip_allowlist (e.g. 185.183.140.195), "
+        "timeout. maileva: base_url (https://api.sandbox.maileva.net or https://api.maileva.com), "
+        "auth_url (the OAuth2 token endpoint), client_id, client_secret, username, password, "
+        "sender_id; optional timeout. A secret left out keeps its stored value."))
+
+
+# Built by check_provider from what each provider's check_account says (no model yet): written here.
+PROVIDER_CHECK = Component("ProviderCheck", {
+    "type": "object",
+    "properties": {
+        "object": {"const": "provider_check"},
+        "provider": {"type": "string"},
+        "ok": {"type": "boolean", "description": "The settings work and the sender can send."},
+        "sender": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": ["string", "null"]},
+                "email": {"type": ["string", "null"]},
+            },
+        },
+        "identity_verified": {"type": ["boolean", "null"], "description": "null when the provider does not say"},
+        "next_steps": {"type": "array", "items": {"type": "string"}},
+    },
+})
+class ProviderSettings(shapes.Shape):
+    """The account's provider and settings, as ``_view`` builds them."""
+
+    object: Literal["provider_settings"]
+    provider: str
+    display_name: str
+    supports_webhooks: bool
+    settings: dict[str, Any] = Field(description=f"Secrets are shown as {MASK}.")
+    required_settings: list[str]
+    optional_settings: list[str]
+    secret_settings: list[str]
+    updated_at: str | None = Field(json_schema_extra={"format": "date-time"})
 
 
 def _declared(name: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -123,7 +169,7 @@ def _masked(name: str, values: dict[str, Any]) -> dict[str, Any]:
 def _view(name: str, values: dict[str, Any], updated_at: Any = None) -> dict[str, Any]:
     cls = provider_class(name)
     required, optional, secret = _declared(name)
-    return {
+    return ProviderSettings.dump(**{
         "object": "provider_settings",
         "provider": name,
         "display_name": cls.display_name,
@@ -133,14 +179,16 @@ def _view(name: str, values: dict[str, Any], updated_at: Any = None) -> dict[str
         "optional_settings": list(optional),
         "secret_settings": list(secret),
         "updated_at": updated_at.isoformat() if updated_at else None,
-    }
+    })
 
 
 @bp.get("/v1/account/provider")
+@documented("The account's provider and settings (secrets masked)", tags=_TAGS,
+            answers={200: json_answer(ProviderSettings, "The provider settings.")})
 @require_api_key
 def get_provider() -> Response:
     """The account's provider and its settings, secrets masked (the sandbox when none is set)."""
-    row = db_session().get(ProviderSettings, g.account.id)
+    row = db_session().get(ProviderSettingsRow, g.account.id)
     if row is None:
         return jsonify(_view(DEFAULT_PROVIDER, {}))
     values = dict(services().encryptor.decrypt_json(row.settings_encrypted))
@@ -148,6 +196,10 @@ def get_provider() -> Response:
 
 
 @bp.put("/v1/account/provider")
+@documented("Choose the provider (sandbox, AR24, Maileva) and store its credentials, encrypted", tags=_TAGS,
+            body=ProviderSettingsIn, answers={200: json_answer(ProviderSettings, "Stored.")},
+            errors={400: "Refused", 409: "Letters sent with the current provider are in progress",
+                    422: "A setting is missing or invalid; `field` names it"})
 @require_api_key
 def put_provider() -> Response:
     """Choose the account's provider and store its settings, encrypted."""
@@ -165,7 +217,7 @@ def put_provider() -> Response:
         )
     session = db_session()
     svc = services()
-    row = session.get(ProviderSettings, g.account.id, with_for_update=True)
+    row = session.get(ProviderSettingsRow, g.account.id, with_for_update=True)
     stored: dict[str, Any] = {}
     if row is not None and row.provider == name:
         stored = dict(svc.encryptor.decrypt_json(row.settings_encrypted))
@@ -192,7 +244,7 @@ def put_provider() -> Response:
             )
     encrypted = svc.encryptor.encrypt_json(values)
     if row is None:
-        row = ProviderSettings(account_id=g.account.id, provider=name, settings_encrypted=encrypted)
+        row = ProviderSettingsRow(account_id=g.account.id, provider=name, settings_encrypted=encrypted)
         session.add(row)
     else:
         row.provider = name
@@ -203,6 +255,10 @@ def put_provider() -> Response:
 
 
 @bp.get("/v1/account/provider/check")
+@documented("Try the stored credentials at the provider; what the sender still has to do", tags=_TAGS,
+            answers={200: json_answer(PROVIDER_CHECK, "The provider answered.")},
+            errors={422: "The provider refused the settings; the message says which",
+                    503: "The provider is unavailable"})
 @require_api_key
 def check_provider() -> Response:
     """Try the stored settings at the provider and say what the sender still has to do."""
@@ -217,108 +273,3 @@ def check_provider() -> Response:
     except ProviderError as exc:
         raise from_provider(exc) from None
     return jsonify({"object": "provider_check", "provider": name, **result})
-
-
-SCHEMAS: dict[str, Any] = {
-    "ProviderSettingsIn": {
-        "type": "object",
-        "required": ["provider"],
-        "additionalProperties": False,
-        "properties": {
-            "provider": {"type": "string", "enum": ["sandbox", "ar24", "maileva"]},
-            "settings": {
-                "type": "object",
-                "description": (
-                    "sandbox: none. ar24: base_url (https://sandbox.ar24.fr/api or https://app.ar24.fr/api), "
-                    "token, private_key, user_id; optional callback_ip_allowlist (e.g. 185.183.140.195), "
-                    "timeout. maileva: base_url (https://api.sandbox.maileva.net or https://api.maileva.com), "
-                    "auth_url (the OAuth2 token endpoint), client_id, client_secret, username, password, "
-                    "sender_id; optional timeout. A secret left out keeps its stored value."
-                ),
-                "additionalProperties": {"type": ["string", "number", "array"]},
-            },
-        },
-        "example": {
-            "provider": "ar24",
-            "settings": {
-                "base_url": "https://sandbox.ar24.fr/api",
-                "token": "your-ar24-token",
-                "private_key": "your-ar24-private-key",
-                "user_id": "7731",
-            },
-        },
-    },
-    "ProviderCheck": {
-        "type": "object",
-        "properties": {
-            "object": {"const": "provider_check"},
-            "provider": {"type": "string"},
-            "ok": {"type": "boolean", "description": "The settings work and the sender can send."},
-            "sender": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "name": {"type": ["string", "null"]},
-                    "email": {"type": ["string", "null"]},
-                },
-            },
-            "identity_verified": {"type": ["boolean", "null"], "description": "null when the provider does not say"},
-            "next_steps": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "ProviderSettings": {
-        "type": "object",
-        "properties": {
-            "object": {"const": "provider_settings"},
-            "provider": {"type": "string"},
-            "display_name": {"type": "string"},
-            "supports_webhooks": {"type": "boolean"},
-            "settings": {"type": "object", "description": f"Secrets are shown as {MASK}."},
-            "required_settings": {"type": "array", "items": {"type": "string"}},
-            "optional_settings": {"type": "array", "items": {"type": "string"}},
-            "secret_settings": {"type": "array", "items": {"type": "string"}},
-            "updated_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-    },
-}
-
-_SETTINGS_RESPONSE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProviderSettings"}}}}
-_ERROR = {"description": "Refused", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-
-OPENAPI: dict[str, Any] = {
-    "/v1/account/provider/check": {
-        "get": {
-            "tags": ["Account"],
-            "summary": "Try the stored credentials at the provider; what the sender still has to do",
-            "responses": {
-                "200": {
-                    "description": "The provider answered.",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProviderCheck"}}},
-                },
-                "422": {**_ERROR, "description": "The provider refused the settings; the message says which"},
-                "503": {**_ERROR, "description": "The provider is unavailable"},
-            },
-        }
-    },
-    "/v1/account/provider": {
-        "get": {
-            "tags": ["Account"],
-            "summary": "The account's provider and settings (secrets masked)",
-            "responses": {"200": {"description": "The provider settings.", **_SETTINGS_RESPONSE}},
-        },
-        "put": {
-            "tags": ["Account"],
-            "summary": "Choose the provider (sandbox, AR24, Maileva) and store its credentials, encrypted",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProviderSettingsIn"}}},
-            },
-            "responses": {
-                "200": {"description": "Stored.", **_SETTINGS_RESPONSE},
-                "400": _ERROR,
-                "409": {**_ERROR, "description": "Letters sent with the current provider are in progress"},
-                "422": {**_ERROR, "description": "A setting is missing or invalid; `field` names it"},
-            },
-        },
-    },
-}

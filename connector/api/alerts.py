@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, Strict
 from sqlalchemy import select
 
+from connector import shapes
 from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, page, parse_body
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.jsontypes import JsonInt, JsonNumber
+from connector.api.params import PageQuery, choice
+from connector.api.registry import Component, ListOf, documented
 from connector.delivery.events import ACCOUNT_EVENTS
 from connector.models import Alert
 from connector.monitoring.alerts import RULES, alert_to_dict, rule_configs
@@ -33,7 +36,65 @@ def alerts_query(account_id: str, status: str | None) -> Any:
     return query
 
 
+_nullable = {"type": ["string", "null"]}
+# Built by connector.monitoring.alerts.alert_to_dict (no model there yet): written here.
+ALERT = Component("Alert", {
+    "type": "object", "required": ["id", "rule", "status", "message", "raised_at"], "properties": {
+        "id": {"type": "string"}, "object": {"const": "alert"},
+        "rule": {"type": "string", "description": f"one of {', '.join(RULES)} (or a one-off code)"},
+        "label_fr": {"type": "string"}, "label_en": {"type": "string"},
+        "status": {"enum": list(ALERT_STATUSES)}, "severity": {"enum": ["warning", "critical"]},
+        "message": {"type": "string"}, "subject": _nullable, "letter_id": _nullable,
+        "value": {"type": ["number", "null"]}, "threshold": {"type": ["number", "null"]},
+        "details": {"type": "object"},
+        "raised_at": {"type": "string", "format": "date-time"},
+        "last_seen_at": {"type": ["string", "null"], "format": "date-time"},
+        "resolved_at": {"type": ["string", "null"], "format": "date-time"}}})
+Number = int | float  # a threshold as configured (0.05, or 1): written back as it was given
+
+
+class AlertRule(shapes.Shape):
+    """A rule with the account's settings, as ``_rule_to_dict`` builds it."""
+
+    object: Literal["alert_rule"]
+    rule: Literal[tuple(RULES)]  # type: ignore[valid-type]
+    label_fr: str
+    label_en: str
+    severity: str
+    enabled: bool
+    threshold: Number | None
+    min_volume: int | None
+    default_threshold: Number | None
+    default_min_volume: int | None
+
+
+AlertStatusChoice = choice(ALERT_STATUSES)
+
+
+class AlertQuery(PageQuery):
+    status: AlertStatusChoice = None
+
+
+class RulePath(BaseModel):
+    rule: Literal[tuple(RULES)]  # type: ignore[valid-type]
+
+
+class AlertRuleIn(BaseModel):
+    """The body of ``PUT /v1/alerts/rules/{rule}``; a null value goes back to the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: Annotated[bool, Strict()] = True
+    threshold: JsonNumber | None = Field(default=None, ge=0, le=1)
+    min_volume: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
+
+
+
 @bp.get("/v1/alerts")
+@documented("Alerts, newest first (open while their condition holds)", operation_id="listAlerts",
+            tags=["Monitoring"], query=AlertQuery, answers={200: ListOf(ALERT)},
+            description="Events " + " and ".join(t for t in ACCOUNT_EVENTS if t.startswith("alert.")) +
+                        " are also sent to hooks.")
 @require_api_key
 def list_alerts() -> Response:
     """Alerts, newest first."""
@@ -46,13 +107,15 @@ def list_alerts() -> Response:
 
 def _rule_to_dict(key: str, config: Any) -> dict[str, Any]:
     rule = RULES[key]
-    return {"object": "alert_rule", "rule": key, "label_fr": rule.label_fr, "label_en": rule.label_en,
+    return AlertRule.dump(**{"object": "alert_rule", "rule": key, "label_fr": rule.label_fr, "label_en": rule.label_en,
             "severity": rule.severity, "enabled": config.enabled, "threshold": config.threshold,
             "min_volume": config.min_volume,
-            "default_threshold": rule.threshold, "default_min_volume": rule.min_volume}
+            "default_threshold": rule.threshold, "default_min_volume": rule.min_volume})
 
 
 @bp.get("/v1/alerts/rules")
+@documented("The alert rules and the account's settings", operation_id="listAlertRules", tags=["Monitoring"],
+            answers={200: ListOf(AlertRule)})
 @require_api_key
 def list_rules() -> Response:
     """Every rule with the account's settings (the defaults unless changed)."""
@@ -60,23 +123,15 @@ def list_rules() -> Response:
     return jsonify({"object": "list", "data": [_rule_to_dict(k, c) for k, c in configs.items()]})
 
 
-class RuleIn(BaseModel):
-    """The body of ``PUT /v1/alerts/rules/{rule}``; a null value goes back to the default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: Annotated[bool, Strict()] = True
-    threshold: JsonNumber | None = Field(default=None, ge=0, le=1)
-    min_volume: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
-
-
 @bp.put("/v1/alerts/rules/<rule>")
+@documented("Change an alert rule (null: back to the default)", operation_id="putAlertRule", tags=["Monitoring"],
+            path=RulePath, body=AlertRuleIn, answers={200: AlertRule})
 @require_api_key
 def put_rule(rule: str) -> Response:
     """Change one rule for the account (enable/disable, threshold, minimum volume)."""
     if rule not in RULES:
         raise ApiError(404, "not_found", f"No alert rule {rule!r}; rules: {', '.join(RULES)}.", "rule")
-    body: RuleIn = parse_body(RuleIn)
+    body: AlertRuleIn = parse_body(AlertRuleIn)
     if RULES[rule].threshold is None and body.threshold is not None:
         raise ApiError(422, "invalid_field", f"The {rule} rule has no threshold.", "threshold")
     if RULES[rule].min_volume is None and body.min_volume is not None:
@@ -91,59 +146,3 @@ def put_rule(rule: str) -> Response:
     return jsonify(_rule_to_dict(rule, rule_configs(session, g.account.id)[rule]))
 
 
-_nullable = {"type": ["string", "null"]}
-SCHEMAS: dict[str, Any] = {
-    "Alert": {"type": "object", "required": ["id", "rule", "status", "message", "raised_at"], "properties": {
-        "id": {"type": "string"}, "object": {"const": "alert"},
-        "rule": {"type": "string", "description": f"one of {', '.join(RULES)} (or a one-off code)"},
-        "label_fr": {"type": "string"}, "label_en": {"type": "string"},
-        "status": {"enum": list(ALERT_STATUSES)}, "severity": {"enum": ["warning", "critical"]},
-        "message": {"type": "string"}, "subject": _nullable, "letter_id": _nullable,
-        "value": {"type": ["number", "null"]}, "threshold": {"type": ["number", "null"]},
-        "details": {"type": "object"},
-        "raised_at": {"type": "string", "format": "date-time"},
-        "last_seen_at": {"type": ["string", "null"], "format": "date-time"},
-        "resolved_at": {"type": ["string", "null"], "format": "date-time"}}},
-    "AlertRule": {"type": "object", "properties": {
-        "rule": {"enum": list(RULES)}, "label_fr": {"type": "string"}, "label_en": {"type": "string"},
-        "severity": {"type": "string"}, "enabled": {"type": "boolean"},
-        "threshold": {"type": ["number", "null"]}, "min_volume": {"type": ["integer", "null"]},
-        "default_threshold": {"type": ["number", "null"]}, "default_min_volume": {"type": ["integer", "null"]}}},
-    "AlertRuleIn": RuleIn.model_json_schema(),
-}
-
-_errors = {code: {"$ref": f"#/components/responses/{name}"} for code, name in
-           (("400", "BadRequest"), ("401", "Unauthorized"), ("404", "NotFound"), ("422", "Unprocessable"))}
-
-
-def _json(name: str, listed: bool = False) -> dict[str, Any]:
-    schema: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
-    if listed:
-        schema = {"type": "object", "properties": {"object": {"const": "list"},
-                                                   "data": {"type": "array", "items": schema},
-                                                   "next_cursor": _nullable}}
-    return {"description": "OK", "content": {"application/json": {"schema": schema}}}
-
-
-OPENAPI: dict[str, Any] = {
-    "/v1/alerts": {"get": {
-        "tags": ["Monitoring"], "summary": "Alerts, newest first (open while their condition holds)",
-        "operationId": "listAlerts",
-        "description": "Events " + " and ".join(t for t in ACCOUNT_EVENTS if t.startswith("alert.")) +
-                       " are also sent to hooks.",
-        "parameters": [{"name": "status", "in": "query", "schema": {"enum": list(ALERT_STATUSES)}},
-                       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                       {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
-        "responses": {"200": _json("Alert", listed=True), **_errors}}},
-    "/v1/alerts/rules": {"get": {
-        "tags": ["Monitoring"], "summary": "The alert rules and the account's settings",
-        "operationId": "listAlertRules",
-        "responses": {"200": _json("AlertRule", listed=True), **_errors}}},
-    "/v1/alerts/rules/{rule}": {"put": {
-        "tags": ["Monitoring"], "summary": "Change an alert rule (null: back to the default)",
-        "operationId": "putAlertRule",
-        "parameters": [{"name": "rule", "in": "path", "required": True, "schema": {"enum": list(RULES)}}],
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/AlertRuleIn"}}}},
-        "responses": {"200": _json("AlertRule"), **_errors}}},
-}

@@ -18,6 +18,8 @@ from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
 from connector.api.letters import uploaded_document
+from connector.api.params import PageQuery, choice
+from connector.api.registry import Answer, Body, Component, ListOf, documented, file_answer, json_answer
 from connector.batches import rows as batch_rows
 from connector.batches.evidence import evidence_zip_chunks
 from connector.batches.models import Batch, BatchItem
@@ -76,6 +78,71 @@ class BatchIn(BaseModel):
         if value is not None and value not in SANDBOX_OUTCOMES:
             raise ValueError(f"sandbox_outcome must be one of: {', '.join(SANDBOX_OUTCOMES)}")
         return value
+
+
+_dt = {"type": ["string", "null"], "format": "date-time"}
+_nullable = {"type": ["string", "null"]}
+
+
+_COUNTS = {"type": "object", "required": list(COUNT_KEYS),
+       "properties": {key: {"type": "integer", "minimum": 0} for key in COUNT_KEYS}}
+
+# Built by connector.batches.service (no models yet): written here.
+BATCH = Component("Batch", {
+    "type": "object",
+    "required": ["id", "object", "status", "total", "counts", "progress", "created_at", "links"],
+    "properties": {
+        "id": {"type": "string"}, "object": {"const": "batch"},
+        "status": {"enum": ["processing", "completed"]},
+        "total": {"type": "integer"},
+        "counts": _COUNTS,
+        "progress": {"type": "object", "properties": {k: {"type": "number", "minimum": 0, "maximum": 1}
+                                                      for k in ("rendered", "submitted", "final")}},
+        "template": {"type": ["object", "null"], "properties": {"name": {"type": "string"},
+                                                                "version": {"type": "integer"}}},
+        "documents": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "role": {"enum": ["letter", "attachment"]},
+            "filename": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"}}}},
+        "reference": _nullable, "metadata": {"type": "object"},
+        "created_at": _dt, "cancel_requested_at": _dt, "completed_at": _dt,
+        "cancelled_now": {"type": "integer", "description": "cancel only: letters stopped by this call"},
+        "links": {"type": "object"},
+    },
+})
+BATCH_LETTER = Component("BatchLetter", {
+    "type": "object",
+    "required": ["row", "status", "recipient", "letter_id"],
+    "properties": {
+        "row": {"type": "integer"}, "object": {"const": "batch_letter"},
+        "status": {"enum": list(ITEM_FILTERS) + ["failed"]},
+        "recipient": {"type": "object"}, "reference": _nullable,
+        "letter_id": _nullable, "provider_letter_id": _nullable,
+        "failure": {"type": ["object", "null"]},
+        "deposited_at": _dt, "completed_at": _dt, "letter_url": _nullable,
+    },
+})
+_TAGS = ("Batches",)
+# A multipart batch has no model of its own: _multipart reads these parts, then BatchIn.
+_MULTIPART_BATCH = {"type": "object", "properties": {
+    "rows": {"type": "string", "format": "binary", "description": "the CSV file"},
+    "document": {"type": "string", "format": "binary"},
+    "attachments": {"type": "array", "items": {"type": "string", "format": "binary"}},
+    "template": {"type": "string"}, "data": {"type": "string", "description": "JSON object"},
+    "mapping": {"type": "string", "description": "JSON object"},
+    "encoding": {"type": "string"}, "delimiter": {"type": "string"}}}
+
+
+ItemStatusChoice = choice(ITEM_FILTERS)
+FormatChoice = choice(("pdf", "csv"))
+
+
+class BatchLetterQuery(PageQuery):
+    status: ItemStatusChoice = None
+    recipient: str | None = None
+
+
+class ReportQuery(BaseModel):
+    format: FormatChoice = None
 
 
 _FORM_JSON = ("data", "mapping", "metadata", "rows", "attachments", "document")
@@ -170,6 +237,15 @@ def _resolve(body: BatchIn, document: IncomingDocument | None) -> TemplateSpec |
 
 
 @bp.post("/v1/batches")
+@documented(
+    "Send one template (or one PDF) to many recipients", operation_id="createBatch", tags=_TAGS,
+    description="Every row is checked before anything is stored: one 422 `invalid_rows` lists each bad row "
+                "(row, column, field, code, message; at most 100). Accepted batches answer 202 at once; the "
+                "workers render and send each letter exactly once. Rows: a JSON array, or a CSV file in the "
+                "multipart field `rows` (UTF-8 or Windows-1252, `;` or `,`), or a `text/csv` body.",
+    body=Body({"application/json": BatchIn, "multipart/form-data": _MULTIPART_BATCH,
+               "text/csv": {"type": "string"}}),
+    answers={202: json_answer(BATCH, "Accepted; the letters are being made")})
 @require_api_key
 @idempotent
 def create_batch() -> tuple[Response, int, dict[str, str]]:
@@ -236,6 +312,8 @@ def _get_batch(batch_id: str) -> Batch:
 
 
 @bp.get("/v1/batches")
+@documented("List batches, newest first", operation_id="listBatches", tags=_TAGS, query=PageQuery,
+            answers={200: Answer("A page", {"application/json": ListOf(BATCH)})})
 @require_api_key
 def list_batches() -> Response:
     """The account's batches, newest first."""
@@ -249,6 +327,8 @@ def list_batches() -> Response:
 
 
 @bp.get("/v1/batches/<batch_id>")
+@documented("A batch with its counts per status and progress", operation_id="getBatch", tags=_TAGS,
+            answers={200: json_answer(BATCH, "The batch")})
 @require_api_key
 def get_batch(batch_id: str) -> Response:
     return jsonify(batch_to_dict(db_session(), _get_batch(batch_id), services()))
@@ -265,6 +345,8 @@ def _cursor_row() -> int:
 
 
 @bp.get("/v1/batches/<batch_id>/letters")
+@documented("The batch's rows and their letters, in row order", operation_id="listBatchLetters", tags=_TAGS,
+            query=BatchLetterQuery, answers={200: Answer("A page", {"application/json": ListOf(BATCH_LETTER)})})
 @require_api_key
 def list_batch_letters(batch_id: str) -> Response:
     """The batch's rows in row order, each with its letter's status; ``status`` and ``recipient`` filter."""
@@ -301,6 +383,8 @@ def list_batch_letters(batch_id: str) -> Response:
 
 
 @bp.post("/v1/batches/<batch_id>/cancel")
+@documented("Cancel the letters not yet submitted", operation_id="cancelBatch", tags=_TAGS,
+            answers={200: json_answer(BATCH, "The batch after the cancel")})
 @require_api_key
 def cancel(batch_id: str) -> Response:
     """Stop the letters not yet submitted (those already on their way go on)."""
@@ -315,6 +399,9 @@ def cancel(batch_id: str) -> Response:
 
 
 @bp.get("/v1/batches/<batch_id>/report")
+@documented("The bordereau (PDF, or CSV with format=csv)", operation_id="getBatchReport", tags=_TAGS,
+            query=ReportQuery, answers={200: Answer("The bordereau", {
+                "application/pdf": {"type": "string", "format": "binary"}, "text/csv": {"type": "string"}})})
 @require_api_key
 def report(batch_id: str) -> Response:
     """The bordereau: every recipient, letter, status, date and hash, with the totals (PDF or CSV)."""
@@ -333,6 +420,8 @@ def report(batch_id: str) -> Response:
 
 
 @bp.get("/v1/batches/<batch_id>/evidence")
+@documented("Every letter's evidence package and the bordereau (zip, streamed)", operation_id="getBatchEvidence",
+            tags=_TAGS, answers={200: file_answer("The zip", "application/zip")})
 @require_api_key
 def evidence(batch_id: str) -> Response:
     """A zip of every letter's sealed evidence package and the bordereau, streamed as it is made."""
@@ -341,128 +430,3 @@ def evidence(batch_id: str) -> Response:
     chunks = evidence_zip_chunks(services(), batch.id, reader)
     return Response(stream_with_context(chunks), mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="preuves-{batch.id}.zip"'})
-
-
-# --- OpenAPI -------------------------------------------------------------------------------------
-
-_BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_ERROR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-_dt = {"type": ["string", "null"], "format": "date-time"}
-_nullable = {"type": ["string", "null"]}
-
-
-def _ok(schema: str, description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
-
-
-def _batch_in_schemas() -> dict[str, Any]:
-    schema = BatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {**schema.pop("$defs", {}), "BatchIn": schema}
-
-
-_COUNTS = {"type": "object", "required": list(COUNT_KEYS),
-           "properties": {key: {"type": "integer", "minimum": 0} for key in COUNT_KEYS}}
-
-SCHEMAS: dict[str, Any] = {
-    **_batch_in_schemas(),
-    "Batch": {
-        "type": "object",
-        "required": ["id", "object", "status", "total", "counts", "progress", "created_at", "links"],
-        "properties": {
-            "id": {"type": "string"}, "object": {"const": "batch"},
-            "status": {"enum": ["processing", "completed"]},
-            "total": {"type": "integer"},
-            "counts": _COUNTS,
-            "progress": {"type": "object", "properties": {k: {"type": "number", "minimum": 0, "maximum": 1}
-                                                          for k in ("rendered", "submitted", "final")}},
-            "template": {"type": ["object", "null"], "properties": {"name": {"type": "string"},
-                                                                    "version": {"type": "integer"}}},
-            "documents": {"type": "array", "items": {"type": "object", "properties": {
-                "id": {"type": "string"}, "role": {"enum": ["letter", "attachment"]},
-                "filename": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"}}}},
-            "reference": _nullable, "metadata": {"type": "object"},
-            "created_at": _dt, "cancel_requested_at": _dt, "completed_at": _dt,
-            "cancelled_now": {"type": "integer", "description": "cancel only: letters stopped by this call"},
-            "links": {"type": "object"},
-        },
-    },
-    "BatchLetter": {
-        "type": "object",
-        "required": ["row", "status", "recipient", "letter_id"],
-        "properties": {
-            "row": {"type": "integer"}, "object": {"const": "batch_letter"},
-            "status": {"enum": list(ITEM_FILTERS) + ["failed"]},
-            "recipient": {"type": "object"}, "reference": _nullable,
-            "letter_id": _nullable, "provider_letter_id": _nullable,
-            "failure": {"type": ["object", "null"]},
-            "deposited_at": _dt, "completed_at": _dt, "letter_url": _nullable,
-        },
-    },
-}
-
-
-def _list(name: str) -> dict[str, Any]:
-    return {"description": "A page", "content": {"application/json": {"schema": {
-        "type": "object", "required": ["data"], "properties": {
-            "object": {"const": "list"}, "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}},
-            "next_cursor": _nullable}}}}}
-
-
-_PAGE = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-         {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
-
-OPENAPI: dict[str, Any] = {
-    "/v1/batches": {
-        "post": {
-            "tags": ["Batches"],
-            "summary": "Send one template (or one PDF) to many recipients",
-            "operationId": "createBatch",
-            "description": (
-                "Every row is checked before anything is stored: one 422 `invalid_rows` lists each bad row "
-                "(row, column, field, code, message; at most 100). Accepted batches answer 202 at once; the "
-                "workers render and send each letter exactly once. Rows: a JSON array, or a CSV file in the "
-                "multipart field `rows` (UTF-8 or Windows-1252, `;` or `,`), or a `text/csv` body."
-            ),
-            "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/BatchIn"}},
-                "multipart/form-data": {"schema": {"type": "object", "properties": {
-                    "rows": {"type": "string", "format": "binary", "description": "the CSV file"},
-                    "document": {"type": "string", "format": "binary"},
-                    "attachments": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                    "template": {"type": "string"}, "data": {"type": "string", "description": "JSON object"},
-                    "mapping": {"type": "string", "description": "JSON object"},
-                    "encoding": {"type": "string"}, "delimiter": {"type": "string"}}}},
-                "text/csv": {"schema": {"type": "string"}}}},
-            "responses": {"202": _ok("Batch", "Accepted; the letters are being made"), "400": _ERROR,
-                          "401": _ERROR, "404": _ERROR, "409": _ERROR, "413": _ERROR, "422": _ERROR},
-        },
-        "get": {"tags": ["Batches"], "summary": "List batches, newest first", "operationId": "listBatches",
-                "parameters": _PAGE, "responses": {"200": _list("Batch"), "401": _ERROR}},
-    },
-    "/v1/batches/{batch_id}": {"get": {
-        "tags": ["Batches"], "summary": "A batch with its counts per status and progress", "operationId": "getBatch",
-        "parameters": [_BATCH_ID], "responses": {"200": _ok("Batch", "The batch"), "404": _ERROR}}},
-    "/v1/batches/{batch_id}/letters": {"get": {
-        "tags": ["Batches"], "summary": "The batch's rows and their letters, in row order",
-        "operationId": "listBatchLetters",
-        "parameters": [_BATCH_ID, {"name": "status", "in": "query", "schema": {"enum": list(ITEM_FILTERS)}},
-                       {"name": "recipient", "in": "query", "schema": {"type": "string"}}, *_PAGE],
-        "responses": {"200": _list("BatchLetter"), "400": _ERROR, "404": _ERROR}}},
-    "/v1/batches/{batch_id}/cancel": {"post": {
-        "tags": ["Batches"], "summary": "Cancel the letters not yet submitted", "operationId": "cancelBatch",
-        "parameters": [_BATCH_ID], "responses": {"200": _ok("Batch", "The batch after the cancel"),
-                                                 "404": _ERROR}}},
-    "/v1/batches/{batch_id}/report": {"get": {
-        "tags": ["Batches"], "summary": "The bordereau (PDF, or CSV with format=csv)", "operationId": "getBatchReport",
-        "parameters": [_BATCH_ID, {"name": "format", "in": "query", "schema": {"enum": ["pdf", "csv"]}}],
-        "responses": {"200": {"description": "The bordereau", "content": {
-            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-            "text/csv": {"schema": {"type": "string"}}}}, "400": _ERROR, "404": _ERROR}}},
-    "/v1/batches/{batch_id}/evidence": {"get": {
-        "tags": ["Batches"], "summary": "Every letter's evidence package and the bordereau (zip, streamed)",
-        "operationId": "getBatchEvidence", "parameters": [_BATCH_ID],
-        "responses": {"200": {"description": "The zip", "content": {
-            "application/zip": {"schema": {"type": "string", "format": "binary"}}}}, "404": _ERROR}}},
-}

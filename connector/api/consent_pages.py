@@ -13,7 +13,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from connector import shapes
 from connector.api.db import db_session
+from connector.api.registry import Answer, documented, text_answer
 from connector.consent import service
 from connector.consent.certificate import ASSETS, environment
 from connector.consent.models import ConsentInvitation
@@ -220,7 +222,21 @@ def _open(token: str, answerable: str) -> tuple[ConsentInvitation, str, str] | R
     return invitation, sender, lang
 
 
+_NO_AUTH: list[dict[str, list[str]]] = []  # the link's signature is the credential
+_TAGS = ("Consent page",)
+
+
+def _pages(*statuses: int) -> dict[int | str, Answer]:
+    """Every answer of a consent page is a page (HTML); a refusal is the API's error (JSON) for a
+    client that does not ask for HTML."""
+    refusal = Answer("The refusal: a page (HTML) for a browser, the error (JSON) otherwise",
+                     {"text/html": {"type": "string"}, "application/json": shapes.Error})
+    return {status: text_answer("The page (HTML)", "text/html") if status < 400 else refusal for status in statuses}
+
+
 @bp.get("/consent/<token>")
+@documented("The consent page (French; ?lang=en for English)", operation_id="consentPage",
+            tags=_TAGS, security=_NO_AUTH, answers=_pages(200, 404, 409, 410))
 def show(token: str) -> Response:
     """The consent request, or a page saying why this link cannot be used."""
     opened = _open(token, "pending")
@@ -230,6 +246,8 @@ def show(token: str) -> Response:
 
 
 @bp.post("/consent/<token>")
+@documented("Accept or refuse (form: decision, text_version, text_sha256)", operation_id="consentAnswer",
+            tags=_TAGS, security=_NO_AUTH, answers=_pages(200, 404, 409, 410))
 def answer(token: str) -> Response:
     """Record acceptance or refusal, with the proof of the exact text that was shown."""
     from connector.api.common import services
@@ -255,6 +273,8 @@ def answer(token: str) -> Response:
 
 
 @bp.post("/consent/<token>/withdraw")
+@documented("Withdraw an accepted consent", operation_id="consentWithdraw", tags=_TAGS,
+            security=_NO_AUTH, answers=_pages(200, 404, 409))
 def withdraw(token: str) -> Response:
     """Withdraw an accepted consent: the register entry is revoked and later sends are refused."""
     from connector.api.common import services
@@ -271,6 +291,8 @@ def withdraw(token: str) -> Response:
 
 
 @bp.get("/consent-assets/consent.css")
+@documented("The consent page's stylesheet", operation_id="consentStylesheet", tags=_TAGS,
+            security=_NO_AUTH, answers={200: Answer("CSS", {"text/css": None})})
 def stylesheet() -> Response:
     response = Response(_stylesheet(), mimetype="text/css")
     response.cache_control.max_age = 3600
@@ -280,27 +302,3 @@ def stylesheet() -> Response:
 @functools.cache
 def _stylesheet() -> bytes:
     return (ASSETS / "consent.css").read_bytes()
-
-
-_PAGE = {"description": "The page (HTML)", "content": {"text/html": {"schema": {"type": "string"}}}}
-# A refusal is a page for a browser and the API's error shape for any other client (Accept).
-_REFUSAL = {"description": "The refusal: a page (HTML) for a browser, the error (JSON) otherwise",
-            "content": {**_PAGE["content"], "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-_TOKEN = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}]
-_NO_AUTH: list[dict[str, list[str]]] = []  # the link's signature is the credential
-OPENAPI: dict[str, Any] = {
-    "/consent/{token}": {
-        "get": {"tags": ["Consent page"], "summary": "The consent page (French; ?lang=en for English)",
-                "operationId": "consentPage", "security": _NO_AUTH, "parameters": _TOKEN,
-                "responses": {"200": _PAGE, "404": _REFUSAL, "409": _REFUSAL, "410": _REFUSAL}},
-        "post": {"tags": ["Consent page"], "summary": "Accept or refuse (form: decision, text_version, text_sha256)",
-                 "operationId": "consentAnswer", "security": _NO_AUTH, "parameters": _TOKEN,
-                 "responses": {"200": _PAGE, "404": _REFUSAL, "409": _REFUSAL, "410": _REFUSAL}},
-    },
-    "/consent/{token}/withdraw": {"post": {
-        "tags": ["Consent page"], "summary": "Withdraw an accepted consent", "operationId": "consentWithdraw",
-        "security": _NO_AUTH, "parameters": _TOKEN, "responses": {"200": _PAGE, "404": _REFUSAL, "409": _REFUSAL}}},
-    "/consent-assets/consent.css": {"get": {
-        "tags": ["Consent page"], "summary": "The consent page's stylesheet", "operationId": "consentStylesheet",
-        "security": _NO_AUTH, "responses": {"200": {"description": "CSS", "content": {"text/css": {}}}}}},
-}

@@ -20,14 +20,95 @@ from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
 from connector.api.jsontypes import JsonDateTime, JsonInt
+from connector.api.params import PageQuery, choice
+from connector.api.registry import Component, ListOf, documented, file_answer, json_answer
 from connector.consent import service
-from connector.consent.models import AccountLegalBases, ConsentInvitation, PaperRequest
+from connector.consent.models import AccountLegalBases, ConsentInvitation
+from connector.consent.models import PaperRequest as PaperRequestRow
 from connector.models import Consent
 
 bp = Blueprint("consents", __name__)
 
 INVITATION_STATUSES = ("pending", "accepted", "refused", "expired", "withdrawn")
 PAPER_CHANNELS = ("registered_letter", "email", "hand_delivery", "general_assembly", "other")
+
+
+_DT = {"type": ["string", "null"], "format": "date-time"}
+_STR = {"type": ["string", "null"]}
+# Built by connector.consent.service and the helpers below (no models yet): written here.
+CONSENT_INVITATION = Component("ConsentInvitation", {
+    "type": "object", "required": ["id", "status", "email", "expires_at"], "properties": {
+        "id": {"type": "string"}, "object": {"const": "consent_invitation"},
+        "status": {"enum": list(INVITATION_STATUSES)}, "email": {"type": "string"}, "name": {"type": "string"},
+        "first_name": _STR, "last_name": _STR, "message": _STR, "language": {"enum": ["fr", "en"]},
+        "url": {**_STR, "description": "the consent link, while the invitation can be answered"},
+        "emailed": {"type": "boolean"}, "created_at": _DT, "expires_at": _DT, "answered_at": _DT,
+        "consent_id": _STR, "withdrawn_at": _DT, "expired_at": _DT,
+        "proof": {"type": ["object", "null"], "properties": {
+            "answered_at": _DT, "ip_address": _STR, "user_agent": _STR, "text_version": _STR,
+            "text_language": _STR, "text_sha256": _STR, "text": _STR,
+            "certificate": {"type": ["object", "null"], "properties": {
+                "sha256": {"type": "string"}, "size": {"type": "integer"}, "url": {"type": "string"}}}}},
+    }})
+def _date_time() -> Any:
+    return Field(json_schema_extra={"format": "date-time"})
+
+
+class BasisState(shapes.Shape):
+    enabled: bool
+    requires: str | None
+
+
+class CondominiumBasisState(BasisState):
+    enabled_at: shapes.DateTime | None = _date_time()
+    enabled_by: str | None
+    statement: str | None
+
+
+class LegalBases(shapes.Shape):
+    """The legal bases of the account's letters, as ``_bases_to_dict`` builds them."""
+
+    object: Literal["legal_bases"]
+    professional: BasisState
+    consent: BasisState
+    condominium: CondominiumBasisState
+
+
+class PaperRequest(shapes.Shape):
+    """A co-owner's request for paper, as ``_paper_to_dict`` builds it."""
+
+    id: str
+    object: Literal["paper_request"]
+    email: str
+    name: str | None
+    requested_at: shapes.DateTime | None = _date_time()
+    received_via: Literal[PAPER_CHANNELS]
+    note: str | None
+    recorded_by: str
+    status: Literal["active", "withdrawn"]
+    created_at: shapes.DateTime | None = _date_time()
+    withdrawn_at: shapes.DateTime | None = _date_time()
+    withdrawn_by: str | None
+
+
+_TAGS = ("Consent",)
+_PDF = file_answer("The PDF", "application/pdf")
+
+
+InvitationStatusChoice = choice(INVITATION_STATUSES)
+
+
+class InvitationListQuery(PageQuery):
+    email: str | None = None
+    status: InvitationStatusChoice = None
+
+
+class PaperRequestListQuery(PageQuery):
+    email: str | None = None
+
+
+class WithdrawQuery(BaseModel):
+    withdrawn_by: str | None = None
 
 
 class InvitationIn(BaseModel):
@@ -60,6 +141,10 @@ def _who() -> str:
 
 
 @bp.post("/v1/consents/invitations")
+@documented("Invite a person to consent (CPCE art. L.100)", operation_id="createConsentInvitation", tags=_TAGS,
+            description="Returns a single-use link to the consent page the bridge hosts; the bridge e-mails "
+                        "it when SMTP is configured, and the consent.invited event carries it otherwise.",
+            body=InvitationIn, answers={201: json_answer(CONSENT_INVITATION, "Created")})
 @require_api_key
 @idempotent
 def create_invitation() -> tuple[Response, int]:
@@ -83,6 +168,8 @@ def _owned_invitation(invitation_id: str) -> ConsentInvitation:
 
 
 @bp.get("/v1/consents/invitations")
+@documented("List consent invitations", operation_id="listConsentInvitations", tags=_TAGS,
+            query=InvitationListQuery, answers={200: ListOf(CONSENT_INVITATION)})
 @require_api_key
 def list_invitations() -> Response:
     query = select(ConsentInvitation).where(ConsentInvitation.account_id == g.account.id)
@@ -101,6 +188,8 @@ def list_invitations() -> Response:
 
 
 @bp.get("/v1/consents/invitations/<invitation_id>")
+@documented("A consent invitation, its answer and proof", operation_id="getConsentInvitation", tags=_TAGS,
+            answers={200: CONSENT_INVITATION})
 @require_api_key
 def get_invitation(invitation_id: str) -> Response:
     """The invitation, its answer and the proof recorded with it."""
@@ -113,6 +202,8 @@ def _pdf(storage_key: str, filename: str, sha256: str) -> Response:
 
 
 @bp.get("/v1/consents/invitations/<invitation_id>/certificate")
+@documented("The certificate PDF of the answer", operation_id="getConsentCertificate", tags=_TAGS,
+            answers={200: _PDF})
 @require_api_key
 def invitation_certificate(invitation_id: str) -> Response:
     """The certificate PDF of the answer (acceptance or refusal)."""
@@ -123,6 +214,8 @@ def invitation_certificate(invitation_id: str) -> Response:
 
 
 @bp.get("/v1/consents/<consent_id>")
+@documented("One register entry (with its invitation and proof)", operation_id="getConsent", tags=_TAGS,
+            answers={200: shapes.Consent})
 @require_api_key
 def get_consent(consent_id: str) -> Response:
     """One register entry, with the invitation and proof behind it when the consent page collected it."""
@@ -137,6 +230,8 @@ def get_consent(consent_id: str) -> Response:
 
 
 @bp.get("/v1/consents/<consent_id>/proof")
+@documented("The register entry's proof document (the consent certificate)", operation_id="getConsentProof",
+            tags=_TAGS, answers={200: _PDF})
 @require_api_key
 def consent_proof(consent_id: str) -> Response:
     """The register entry's proof document (the consent certificate for consents collected here)."""
@@ -171,7 +266,7 @@ _iso = shapes.iso  # one timestamp format for every answer
 
 
 def _bases_to_dict(row: AccountLegalBases | None) -> dict[str, Any]:
-    return {
+    return LegalBases.dump(**{
         "object": "legal_bases",
         "professional": {"enabled": True, "requires": None},
         "consent": {"enabled": True, "requires": "the recipient's prior consent (CPCE art. L.100)"},
@@ -182,10 +277,12 @@ def _bases_to_dict(row: AccountLegalBases | None) -> dict[str, Any]:
             "enabled_by": row.condominium_enabled_by if row and row.condominium else None,
             "statement": row.condominium_statement if row else None,
         },
-    }
+    })
 
 
 @bp.get("/v1/consents/legal-bases")
+@documented("The legal bases this account's letters may rely on", operation_id="getLegalBases", tags=_TAGS,
+            answers={200: LegalBases})
 @require_api_key
 def get_legal_bases() -> Response:
     """The bases this account's letters may rely on."""
@@ -193,6 +290,8 @@ def get_legal_bases() -> Response:
 
 
 @bp.put("/v1/consents/legal-bases")
+@documented("Opt in to (or out of) the condominium basis", operation_id="putLegalBases", tags=_TAGS,
+            body=LegalBasesIn, answers={200: LegalBases})
 @require_api_key
 def put_legal_bases() -> Response:
     """Opt in to (or out of) the condominium basis."""
@@ -226,16 +325,18 @@ class PaperRequestIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-def _paper_to_dict(row: PaperRequest) -> dict[str, Any]:
-    return {
+def _paper_to_dict(row: PaperRequestRow) -> dict[str, Any]:
+    return PaperRequest.dump(**{
         "id": row.id, "object": "paper_request", "email": row.email, "name": row.name,
         "requested_at": _iso(row.requested_at), "received_via": row.received_via, "note": row.note,
         "recorded_by": row.recorded_by, "status": "withdrawn" if row.withdrawn_at else "active",
         "created_at": _iso(row.created_at), "withdrawn_at": _iso(row.withdrawn_at), "withdrawn_by": row.withdrawn_by,
-    }
+    })
 
 
 @bp.post("/v1/consents/paper-requests")
+@documented("Record a co-owner's request for paper (loi 65-557 art. 42-1)", operation_id="recordPaperRequest",
+            tags=_TAGS, body=PaperRequestIn, answers={201: json_answer(PaperRequest, "Created")})
 @require_api_key
 @idempotent
 def record_paper_request() -> tuple[Response, int]:
@@ -243,7 +344,7 @@ def record_paper_request() -> tuple[Response, int]:
     data: PaperRequestIn = parse_body(PaperRequestIn)
     svc = services()
     check_past_datetime(data.requested_at, "requested_at", svc.clock())
-    row = PaperRequest(account_id=g.account.id, email=data.email.lower(), name=data.name,
+    row = PaperRequestRow(account_id=g.account.id, email=data.email.lower(), name=data.name,
                        requested_at=data.requested_at, received_via=data.received_via, note=data.note,
                        recorded_by=_who(), created_at=svc.clock())
     session = db_session()
@@ -253,22 +354,26 @@ def record_paper_request() -> tuple[Response, int]:
 
 
 @bp.get("/v1/consents/paper-requests")
+@documented("The register of co-owners who asked for paper", operation_id="listPaperRequests", tags=_TAGS,
+            query=PaperRequestListQuery, answers={200: ListOf(PaperRequest)})
 @require_api_key
 def list_paper_requests() -> Response:
-    query = select(PaperRequest).where(PaperRequest.account_id == g.account.id)
+    query = select(PaperRequestRow).where(PaperRequestRow.account_id == g.account.id)
     if request.args.get("email"):
-        query = query.where(PaperRequest.email == request.args["email"].strip().lower())
-    rows, next_cursor = page(query, PaperRequest.created_at, PaperRequest.id, limit_arg())
+        query = query.where(PaperRequestRow.email == request.args["email"].strip().lower())
+    rows, next_cursor = page(query, PaperRequestRow.created_at, PaperRequestRow.id, limit_arg())
     return jsonify({"object": "list", "data": [_paper_to_dict(r) for r in rows], "next_cursor": next_cursor})
 
 
 @bp.delete("/v1/consents/paper-requests/<request_id>")
+@documented("The co-owner accepts electronic notifications again (kept, marked withdrawn)",
+            operation_id="withdrawPaperRequest", tags=_TAGS, query=WithdrawQuery, answers={200: PaperRequest})
 @require_api_key
 def withdraw_paper_request(request_id: str) -> Response:
     """The co-owner accepts electronic notifications again (kept in the register, marked withdrawn)."""
     session = db_session()
-    row = session.scalar(select(PaperRequest).where(PaperRequest.id == request_id,
-                                                    PaperRequest.account_id == g.account.id))
+    row = session.scalar(select(PaperRequestRow).where(PaperRequestRow.id == request_id,
+                                                    PaperRequestRow.account_id == g.account.id))
     if row is None:
         raise ApiError(404, "paper_request_not_found", "No paper request with this id in your account.", "id")
     if row.withdrawn_at is None:
@@ -276,115 +381,3 @@ def withdraw_paper_request(request_id: str) -> Response:
         row.withdrawn_by = (request.args.get("withdrawn_by") or _who())[:200]
     session.commit()
     return jsonify(_paper_to_dict(row))
-
-
-# --- OpenAPI (merged by connector.api.openapi) ------------------------------------------------------
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, **_json(schema)}
-
-
-def _list(name: str) -> dict[str, Any]:
-    return {"type": "object", "properties": {"object": {"const": "list"}, "data": {"type": "array",
-            "items": _ref(name)}, "next_cursor": {"type": ["string", "null"]}}}
-
-
-_ERRORS = {code: {"$ref": f"#/components/responses/{name}"} for code, name in (
-    ("400", "BadRequest"), ("401", "Unauthorized"), ("404", "NotFound"), ("422", "Unprocessable"))}
-_PDF = {"description": "The PDF", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
-_ID = [{"name": "invitation_id", "in": "path", "required": True, "schema": {"type": "string"}}]
-_CONSENT_ID = [{"name": "consent_id", "in": "path", "required": True, "schema": {"type": "string"}}]
-_PAGING = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-           {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
-_TAGS = ["Consent"]
-_IDEMPOTENCY = {"$ref": "#/components/parameters/IdempotencyKey"}
-
-OPENAPI: dict[str, Any] = {
-    "/v1/consents/invitations": {
-        "post": {"tags": _TAGS, "summary": "Invite a person to consent (CPCE art. L.100)",
-                 "operationId": "createConsentInvitation",
-                 "description": "Returns a single-use link to the consent page the bridge hosts; the bridge e-mails "
-                                "it when SMTP is configured, and the consent.invited event carries it otherwise.",
-                 "parameters": [_IDEMPOTENCY],
-                 "requestBody": {"required": True, **_json(_ref("InvitationIn"))},
-                 "responses": {"201": _ok(_ref("ConsentInvitation"), "Created"), **_ERRORS}},
-        "get": {"tags": _TAGS, "summary": "List consent invitations", "operationId": "listConsentInvitations",
-                "parameters": [{"name": "email", "in": "query", "schema": {"type": "string"}},
-                               {"name": "status", "in": "query", "schema": {"enum": list(INVITATION_STATUSES)}},
-                               *_PAGING],
-                "responses": {"200": _ok(_list("ConsentInvitation")), **_ERRORS}},
-    },
-    "/v1/consents/invitations/{invitation_id}": {"get": {
-        "tags": _TAGS, "summary": "A consent invitation, its answer and proof", "operationId": "getConsentInvitation",
-        "parameters": _ID, "responses": {"200": _ok(_ref("ConsentInvitation")), **_ERRORS}}},
-    "/v1/consents/invitations/{invitation_id}/certificate": {"get": {
-        "tags": _TAGS, "summary": "The certificate PDF of the answer", "operationId": "getConsentCertificate",
-        "parameters": _ID, "responses": {"200": _PDF, **_ERRORS}}},
-    "/v1/consents/{consent_id}": {"get": {
-        "tags": _TAGS, "summary": "One register entry (with its invitation and proof)", "operationId": "getConsent",
-        "parameters": _CONSENT_ID, "responses": {"200": _ok(_ref("Consent")), **_ERRORS}}},
-    "/v1/consents/{consent_id}/proof": {"get": {
-        "tags": _TAGS, "summary": "The register entry's proof document (the consent certificate)",
-        "operationId": "getConsentProof", "parameters": _CONSENT_ID, "responses": {"200": _PDF, **_ERRORS}}},
-    "/v1/consents/legal-bases": {
-        "get": {"tags": _TAGS, "summary": "The legal bases this account's letters may rely on",
-                "operationId": "getLegalBases", "responses": {"200": _ok(_ref("LegalBases")), **_ERRORS}},
-        "put": {"tags": _TAGS, "summary": "Opt in to (or out of) the condominium basis",
-                "operationId": "putLegalBases", "requestBody": {"required": True, **_json(_ref("LegalBasesIn"))},
-                "responses": {"200": _ok(_ref("LegalBases")), **_ERRORS}},
-    },
-    "/v1/consents/paper-requests": {
-        "post": {"tags": _TAGS, "summary": "Record a co-owner's request for paper (loi 65-557 art. 42-1)",
-                 "operationId": "recordPaperRequest", "parameters": [_IDEMPOTENCY],
-                 "requestBody": {"required": True, **_json(_ref("PaperRequestIn"))},
-                 "responses": {"201": _ok(_ref("PaperRequest"), "Created"), **_ERRORS}},
-        "get": {"tags": _TAGS, "summary": "The register of co-owners who asked for paper",
-                "operationId": "listPaperRequests",
-                "parameters": [{"name": "email", "in": "query", "schema": {"type": "string"}}, *_PAGING],
-                "responses": {"200": _ok(_list("PaperRequest")), **_ERRORS}},
-    },
-    "/v1/consents/paper-requests/{request_id}": {"delete": {
-        "tags": _TAGS, "summary": "The co-owner accepts electronic notifications again (kept, marked withdrawn)",
-        "operationId": "withdrawPaperRequest",
-        "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                       {"name": "withdrawn_by", "in": "query", "schema": {"type": "string"}}],
-        "responses": {"200": _ok(_ref("PaperRequest")), **_ERRORS}}},
-}
-
-_DT = {"type": ["string", "null"], "format": "date-time"}
-_STR = {"type": ["string", "null"]}
-SCHEMAS: dict[str, Any] = {
-    "InvitationIn": InvitationIn.model_json_schema(ref_template="#/components/schemas/{model}"),
-    "LegalBasesIn": LegalBasesIn.model_json_schema(ref_template="#/components/schemas/{model}"),
-    "PaperRequestIn": PaperRequestIn.model_json_schema(ref_template="#/components/schemas/{model}"),
-    "ConsentInvitation": {"type": "object", "required": ["id", "status", "email", "expires_at"], "properties": {
-        "id": {"type": "string"}, "object": {"const": "consent_invitation"},
-        "status": {"enum": list(INVITATION_STATUSES)}, "email": {"type": "string"}, "name": {"type": "string"},
-        "first_name": _STR, "last_name": _STR, "message": _STR, "language": {"enum": ["fr", "en"]},
-        "url": {**_STR, "description": "the consent link, while the invitation can be answered"},
-        "emailed": {"type": "boolean"}, "created_at": _DT, "expires_at": _DT, "answered_at": _DT,
-        "consent_id": _STR, "withdrawn_at": _DT, "expired_at": _DT,
-        "proof": {"type": ["object", "null"], "properties": {
-            "answered_at": _DT, "ip_address": _STR, "user_agent": _STR, "text_version": _STR,
-            "text_language": _STR, "text_sha256": _STR, "text": _STR,
-            "certificate": {"type": ["object", "null"], "properties": {
-                "sha256": {"type": "string"}, "size": {"type": "integer"}, "url": {"type": "string"}}}}},
-    }},
-    "LegalBases": {"type": "object", "properties": {
-        "object": {"const": "legal_bases"}, "professional": {"type": "object"}, "consent": {"type": "object"},
-        "condominium": {"type": "object", "properties": {"enabled": {"type": "boolean"}, "enabled_at": _DT,
-                                                         "enabled_by": _STR, "statement": _STR}}}},
-    "PaperRequest": {"type": "object", "required": ["id", "email", "status"], "properties": {
-        "id": {"type": "string"}, "object": {"const": "paper_request"}, "email": {"type": "string"}, "name": _STR,
-        "requested_at": _DT, "received_via": {"enum": list(PAPER_CHANNELS)}, "note": _STR,
-        "recorded_by": {"type": "string"}, "status": {"enum": ["active", "withdrawn"]}, "created_at": _DT,
-        "withdrawn_at": _DT, "withdrawn_by": _STR}},
-}

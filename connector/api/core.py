@@ -19,6 +19,8 @@ from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
 from connector.api.jsontypes import JsonDateTime
+from connector.api.params import PageQuery, choice
+from connector.api.registry import Answer, ListOf, documented
 from connector.letters.lifecycle import schedule_poll
 from connector.models import Consent, Letter
 from connector.providers.base import FINAL_STATUSES, WebhookRejected
@@ -29,12 +31,15 @@ CONSENT_METHODS = ("written", "electronic_form", "email", "contract_clause", "ot
 
 
 @bp.get("/healthz")
+@documented("The process is up", security=[], answers={200: {"type": "object"}})
 def healthz() -> Response:
     """The process is up."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@documented("The database is reachable", security=[],
+            answers={200: {"type": "object"}, 503: Answer("Not ready", {"application/json": {"type": "object"}})})
 def readyz() -> tuple[Response, int]:
     """The database answers."""
     if services().db.ping():
@@ -44,6 +49,8 @@ def readyz() -> tuple[Response, int]:
 
 
 @bp.get("/v1/me")
+@documented("The account behind the API key (connection test)", operation_id="getMe",
+            answers={200: shapes.Account})
 @require_api_key
 def me() -> Response:
     """The account behind the API key (what Zapier, Make and n8n call to test a connection)."""
@@ -93,6 +100,18 @@ def consent_to_dict(consent: Consent) -> dict[str, Any]:
     })
 
 
+ConsentStatusChoice = choice(("active", "revoked"))
+
+
+class ConsentListQuery(PageQuery):
+    email: str | None = None
+    status: ConsentStatusChoice = None
+
+
+class RevokeQuery(BaseModel):
+    revoked_by: str | None = None
+
+
 def check_past_datetime(value: datetime, field: str, now: datetime) -> None:
     """Refuse (422 naming ``field``) a date-time without a time zone, or in the future: a register
     entry says when something happened, and an ambiguous or impossible time proves nothing."""
@@ -104,6 +123,8 @@ def check_past_datetime(value: datetime, field: str, now: datetime) -> None:
 
 
 @bp.post("/v1/consents")
+@documented("Record a recipient's consent (CPCE art. L.100)", operation_id="recordConsent",
+            body=ConsentIn, answers={201: shapes.Consent})
 @require_api_key
 @idempotent
 def record_consent() -> tuple[Response, int]:
@@ -139,6 +160,8 @@ def record_consent() -> tuple[Response, int]:
 
 
 @bp.get("/v1/consents")
+@documented("The consent register", operation_id="listConsents", query=ConsentListQuery,
+            answers={200: ListOf(shapes.Consent)})
 @require_api_key
 def list_consents() -> Response:
     query = select(Consent).where(Consent.account_id == g.account.id)
@@ -156,6 +179,8 @@ def list_consents() -> Response:
 
 
 @bp.delete("/v1/consents/<consent_id>")
+@documented("Revoke a consent (kept, marked revoked)", operation_id="revokeConsent",
+            query=RevokeQuery, answers={200: shapes.Consent})
 @require_api_key
 def revoke_consent(consent_id: str) -> Response:
     """Revoke a consent (kept in the register with who and when; never deleted)."""
@@ -172,6 +197,8 @@ def revoke_consent(consent_id: str) -> Response:
 
 @bp.post("/callbacks/<provider>/<token>")
 @bp.get("/callbacks/<provider>/<token>")
+@documented("Provider callback (a hint; the letter is re-read at the provider)", security=[],
+            answers={200: {"type": "object"}}, errors={401: None, 403: None, 404: None})
 def provider_callback(provider: str, token: str) -> tuple[Response, int]:
     """A provider says something happened to a letter. Only a hint: the worker re-reads the
     letter at the provider (signed call) before any event is recorded."""

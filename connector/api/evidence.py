@@ -7,19 +7,21 @@ import base64
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app, g, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector import shapes
 from connector.api.auth import require_api_key
 from connector.api.common import content_disposition, parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.files import blob_response, file_response
 from connector.api.jsontypes import JsonInt
+from connector.api.registry import Answer, documented, file_answer, json_answer, text_answer
 from connector.evidence import formats
 from connector.evidence.access import log_access, reader_name
 from connector.evidence.assemble import collect_package_input, public_key_url, tsa_timestamper
@@ -36,7 +38,8 @@ from connector.evidence.timestamp import TimestampError
 from connector.letters.service import letter_to_dict
 from connector.lib import spool
 from connector.lib.storage import RetentionLocked
-from connector.models import Account, Letter, Proof
+from connector.models import Account, Letter
+from connector.models import Proof as ProofRow
 
 bp = Blueprint("evidence", __name__)
 
@@ -47,6 +50,40 @@ class RetentionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     retention_days: JsonInt = Field(ge=MIN_RETENTION_DAYS, le=MAX_RETENTION_DAYS)
+
+
+# The answers of this module, built through these shapes (closed: a renamed field fails a test).
+class Proof(shapes.Shape):
+    kind: shapes.ProofKind
+    filename: str
+    sha256: str
+    size: int
+    created_at: shapes.DateTime = Field(json_schema_extra={"format": "date-time"})
+    url: str = Field(json_schema_extra={"format": "uri"})
+
+
+class ProofList(shapes.Shape):
+    object: Literal["list"]
+    data: list[Proof]
+
+
+class SealKey(shapes.Shape):
+    object: Literal["seal_key"]
+    algorithm: Literal["Ed25519"]
+    public_key_pem: str
+    sha256: str = Field(description="SHA-256 of the 32 raw public-key bytes")
+    url: str = Field(json_schema_extra={"format": "uri"})
+    fingerprint_url: str = Field(description="stable across key rotations", json_schema_extra={"format": "uri"})
+
+
+class Retention(shapes.Shape):
+    object: Literal["retention"]
+    retention_days: int
+    minimum_days: int
+    maximum_days: int
+
+
+_TAGS = ("Evidence",)
 
 
 def _owned_letter(session: Session, letter_id: str) -> Letter:
@@ -64,18 +101,24 @@ def _digest_header(sha256_hex: str) -> str:
     return "sha-256=" + base64.b64encode(bytes.fromhex(sha256_hex)).decode()
 
 
-def _proof_to_dict(proof: Proof, public_url: str) -> dict[str, Any]:
-    return {
+def _proof_to_dict(proof: ProofRow, public_url: str) -> dict[str, Any]:
+    return Proof.dump(**{
         "kind": proof.kind,
         "filename": proof.filename,
         "sha256": proof.sha256,
         "size": proof.size,
         "created_at": iso(proof.created_at),
         "url": f"{public_url}/v1/letters/{proof.letter_id}/proofs/{proof.kind}",
-    }
+    })
 
 
 @bp.get("/v1/letters/<letter_id>/evidence")
+@documented(
+    "Download the sealed evidence package (BagIt zip)", tags=_TAGS,
+    description="Documents, provider proofs, the hash-chained journal, a summary (FR/EN) and the access "
+                "log, with SHA-256/SHA-512 manifests, an Ed25519 seal and, when a TSA is configured, an "
+                "RFC 3161 time-stamp. Check it with `lre-bridge evidence verify`.",
+    answers={200: file_answer("The package", "application/zip")}, errors={503: "Error"})
 @require_api_key
 def download_evidence(letter_id: str) -> Response:
     """The sealed evidence package (zip). The download itself is in the package's access log."""
@@ -132,22 +175,26 @@ def download_evidence(letter_id: str) -> Response:
 
 
 @bp.get("/v1/letters/<letter_id>/proofs")
+@documented("List the provider's proofs of a letter", tags=_TAGS,
+            answers={200: json_answer(ProofList, "The proofs")})
 @require_api_key
 def list_proofs(letter_id: str) -> Response:
     session = db_session()
     letter = _owned_letter(session, letter_id)
-    proofs = session.scalars(select(Proof).where(Proof.letter_id == letter.id).order_by(Proof.created_at))
+    proofs = session.scalars(select(ProofRow).where(ProofRow.letter_id == letter.id).order_by(ProofRow.created_at))
     public_url = services().settings.public_url
-    return jsonify({"object": "list", "data": [_proof_to_dict(p, public_url) for p in proofs]})
+    return jsonify(ProofList.dump(object="list", data=[_proof_to_dict(p, public_url) for p in proofs]))
 
 
 @bp.get("/v1/letters/<letter_id>/proofs/<kind>")
+@documented("Download one proof (PDF, byte-exact as issued)", tags=_TAGS,
+            answers={200: file_answer("The PDF", "application/pdf")})
 @require_api_key
 def download_proof(letter_id: str, kind: str) -> Response:
     """The proof PDF byte-exact as the provider issued it."""
     session = db_session()
     letter = _owned_letter(session, letter_id)
-    proof = session.scalar(select(Proof).where(Proof.letter_id == letter.id, Proof.kind == kind))
+    proof = session.scalar(select(ProofRow).where(ProofRow.letter_id == letter.id, ProofRow.kind == kind))
     if proof is None:
         raise ApiError(404, "proof_not_found", f"This letter has no '{kind}' proof (yet).", "kind")
     # Logged once the answer is good: the access log records only reads that happened.
@@ -186,12 +233,16 @@ def _public_key_pem() -> bytes:
 
 
 @bp.get(formats.PUBLIC_KEY_PATH)
+@documented("The seal public key (PEM), stable URL, no authentication", tags=_TAGS, security=[],
+            answers={200: text_answer("PEM", "application/x-pem-file")})
 def seal_key_pem() -> Response:
     """The bridge's seal public key (PEM), at a stable URL anyone can fetch without a key."""
     return Response(_public_key_pem(), mimetype="application/x-pem-file")
 
 
 @bp.get(formats.KEY_BY_FINGERPRINT_PATH.replace("{fingerprint}", "<fingerprint>"))
+@documented("One seal public key by fingerprint (current or retired), no authentication", tags=_TAGS,
+            security=[], answers={200: text_answer("PEM", "application/x-pem-file")}, errors={404: None})
 def seal_key_by_fingerprint(fingerprint: str) -> Response:
     """One key by its SHA-256 fingerprint, current or retired: the URL written in each package."""
     pem = published_public_keys(services().settings).get(fingerprint.lower())
@@ -201,30 +252,34 @@ def seal_key_by_fingerprint(fingerprint: str) -> Response:
 
 
 @bp.get("/v1/evidence/public-key")
+@documented("The seal public key and its fingerprint (no authentication)", tags=_TAGS, security=[],
+            answers={200: json_answer(SealKey, "The key")})
 def seal_key_json() -> Response:
     key = load_signing_key(services().settings)
     return jsonify(
-        {
+        SealKey.dump(**{
             "object": "seal_key",
             "algorithm": "Ed25519",
             "public_key_pem": public_key_pem(key).decode(),
             "sha256": key_fingerprint(key),
             "url": public_key_url(services().settings),
             "fingerprint_url": public_key_url(services().settings, key_fingerprint(key)),
-        }
+        })
     )
 
 
 def _retention_body(account: Account) -> dict[str, Any]:
-    return {
+    return Retention.dump(**{
         "object": "retention",
         "retention_days": account.retention_days,
         "minimum_days": MIN_RETENTION_DAYS,
         "maximum_days": MAX_RETENTION_DAYS,
-    }
+    })
 
 
 @bp.get("/v1/account/retention")
+@documented("How long evidence is kept after a letter ends", tags=_TAGS,
+            answers={200: json_answer(Retention, "The retention")})
 @require_api_key
 def get_retention() -> Response:
     account = db_session().get(Account, g.account.id)
@@ -233,6 +288,8 @@ def get_retention() -> Response:
 
 
 @bp.put("/v1/account/retention")
+@documented("Set the retention (365 days at least; default 3650)", tags=_TAGS, body=RetentionIn,
+            answers={200: json_answer(Retention, "The new retention")})
 @require_api_key
 def put_retention() -> Response:
     """Set how long evidence is kept after a letter ends. Raising it extends every letter;
@@ -253,6 +310,9 @@ def put_retention() -> Response:
 
 
 @bp.delete("/v1/letters/<letter_id>")
+@documented("Delete a letter and its evidence once its retention period is over", tags=_TAGS,
+            answers={204: Answer("Deleted")},
+            errors={409: "`letter_in_progress` or `retention_period_not_over`"})
 @require_api_key
 def delete_letter_view(letter_id: str) -> tuple[str, int]:
     """Delete a letter and its evidence, only once its retention period is over."""
@@ -284,160 +344,3 @@ def delete_letter_view(letter_id: str) -> tuple[str, int]:
             # are gone, the object stays until the storage lets it go (a bucket lifecycle rule).
             current_app.logger.warning("archive object kept by the storage: %s", exc)
     return "", 204
-
-
-_LETTER_ID = {"$ref": "#/components/parameters/LetterId"}
-_ERROR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-
-
-def _json(schema: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
-    }
-
-
-SCHEMAS: dict[str, Any] = {
-    "Proof": {
-        "type": "object",
-        "properties": {
-            "kind": {"type": "string", "enum": ["deposit", "acceptance", "refusal", "negligence", "bounce"]},
-            "filename": {"type": "string"},
-            "sha256": {"type": "string"},
-            "size": {"type": "integer"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "url": {"type": "string", "format": "uri"},
-        },
-    },
-    "ProofList": {
-        "type": "object",
-        "properties": {
-            "object": {"const": "list"},
-            "data": {"type": "array", "items": {"$ref": "#/components/schemas/Proof"}},
-        },
-    },
-    "SealKey": {
-        "type": "object",
-        "properties": {
-            "object": {"const": "seal_key"},
-            "algorithm": {"const": "Ed25519"},
-            "public_key_pem": {"type": "string"},
-            "sha256": {"type": "string", "description": "SHA-256 of the 32 raw public-key bytes"},
-            "url": {"type": "string", "format": "uri"},
-            "fingerprint_url": {"type": "string", "format": "uri", "description": "stable across key rotations"},
-        },
-    },
-    "Retention": {
-        "type": "object",
-        "properties": {
-            "object": {"const": "retention"},
-            "retention_days": {"type": "integer"},
-            "minimum_days": {"type": "integer"},
-            "maximum_days": {"type": "integer"},
-        },
-    },
-    "RetentionIn": RetentionIn.model_json_schema(),
-}
-
-OPENAPI: dict[str, Any] = {
-    "/v1/letters/{letter_id}/evidence": {
-        "get": {
-            "tags": ["Evidence"],
-            "summary": "Download the sealed evidence package (BagIt zip)",
-            "description": (
-                "Documents, provider proofs, the hash-chained journal, a summary (FR/EN) and the access "
-                "log, with SHA-256/SHA-512 manifests, an Ed25519 seal and, when a TSA is configured, an "
-                "RFC 3161 time-stamp. Check it with `lre-bridge evidence verify`."
-            ),
-            "parameters": [_LETTER_ID],
-            "responses": {
-                "200": {
-                    "description": "The package",
-                    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
-                },
-                "404": _ERROR,
-                "503": _ERROR,
-            },
-        }
-    },
-    "/v1/letters/{letter_id}/proofs": {
-        "get": {
-            "tags": ["Evidence"],
-            "summary": "List the provider's proofs of a letter",
-            "parameters": [_LETTER_ID],
-            "responses": {"200": _json("ProofList", "The proofs"), "404": _ERROR},
-        }
-    },
-    "/v1/letters/{letter_id}/proofs/{kind}": {
-        "get": {
-            "tags": ["Evidence"],
-            "summary": "Download one proof (PDF, byte-exact as issued)",
-            "parameters": [_LETTER_ID, {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {
-                "200": {
-                    "description": "The PDF",
-                    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
-                },
-                "404": _ERROR,
-            },
-        }
-    },
-    "/v1/letters/{letter_id}": {
-        "delete": {
-            "tags": ["Evidence"],
-            "summary": "Delete a letter and its evidence once its retention period is over",
-            "parameters": [_LETTER_ID],
-            "responses": {
-                "204": {"description": "Deleted"},
-                "404": _ERROR,
-                "409": {**_ERROR, "description": "`letter_in_progress` or `retention_period_not_over`"},
-            },
-        }
-    },
-    "/v1/account/retention": {
-        "get": {
-            "tags": ["Evidence"],
-            "summary": "How long evidence is kept after a letter ends",
-            "responses": {"200": _json("Retention", "The retention")},
-        },
-        "put": {
-            "tags": ["Evidence"],
-            "summary": "Set the retention (365 days at least; default 3650)",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RetentionIn"}}},
-            },
-            "responses": {"200": _json("Retention", "The new retention"), "422": _ERROR},
-        },
-    },
-    formats.PUBLIC_KEY_PATH: {
-        "get": {
-            "tags": ["Evidence"],
-            "summary": "The seal public key (PEM), stable URL, no authentication",
-            "security": [],
-            "responses": {
-                "200": {"description": "PEM", "content": {"application/x-pem-file": {"schema": {"type": "string"}}}}
-            },
-        }
-    },
-    formats.KEY_BY_FINGERPRINT_PATH: {
-        "get": {
-            "tags": ["Evidence"],
-            "summary": "One seal public key by fingerprint (current or retired), no authentication",
-            "security": [],
-            "parameters": [{"name": "fingerprint", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {
-                "200": {"description": "PEM", "content": {"application/x-pem-file": {"schema": {"type": "string"}}}},
-                "404": _ERROR,
-            },
-        }
-    },
-    "/v1/evidence/public-key": {
-        "get": {
-            "tags": ["Evidence"],
-            "summary": "The seal public key and its fingerprint (no authentication)",
-            "security": [],
-            "responses": {"200": _json("SealKey", "The key")},
-        }
-    },
-}

@@ -9,19 +9,23 @@ disabled, and *without* its secret (shown once, at creation or rotation; rotate 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Blueprint, Response, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from connector import shapes
 from connector.api.auth import require_api_key
-from connector.api.common import limit_arg, parse_body, services
+from connector.api.common import MAX_LIMIT, limit_arg, parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.jsontypes import JsonInt
+from connector.api.params import choice
+from connector.api.registry import Answer, Body, Component, ListOf, documented, json_answer
 from connector.delivery.events import ACCOUNT_EVENTS
 from connector.delivery.hooks import (
     ALL_EVENTS,
@@ -48,17 +52,33 @@ bp = Blueprint("hooks", __name__)
 class HookFilters(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reference: str | None = Field(default=None, min_length=1, max_length=200)
+    reference: str | None = Field(default=None, min_length=1, max_length=200,
+                                  description="Only letters with this reference.")
+
+
+# What _known_events accepts, for the document: a list of event types, one comma-separated string, or null.
+_EVENTS_SCHEMA = WithJsonSchema({
+    "description": 'Event types to receive; omitted or `["*"]` means all.',
+    "oneOf": [
+        {"type": "array", "items": {"type": "string", "enum": [ALL_EVENTS, *EVENT_TYPES]}},
+        {"type": "string", "description": "Comma-separated event types."},
+        {"type": "null"},
+    ],
+})
 
 
 class HookIn(BaseModel):
     """The body of ``POST /v1/hooks``."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"example": {
+        "target_url": "https://hooks.zapier.com/hooks/standard/123/abc/",
+        "events": ["letter.accepted", "letter.refused"],
+    }})
 
-    target_url: str = Field(min_length=1, max_length=2000)
+    target_url: str = Field(min_length=1, max_length=2000, description="https required in production.",
+                            json_schema_extra={"format": "uri"})
     # A list, or a comma-separated string (what a no-code form field gives); omitted = all.
-    events: list[str] | str | None = None
+    events: Annotated[list[str] | str | None, _EVENTS_SCHEMA] = None
     filters: HookFilters = Field(default_factory=HookFilters)
 
     @field_validator("events")
@@ -82,10 +102,25 @@ class RotationIn(BaseModel):
         default=int(ROTATION_GRACE.total_seconds()), ge=0, le=7 * 86400)
 
 
+DeliveryStatusChoice = choice(status.value for status in DeliveryStatus)
+
+
+class DeliveryQuery(BaseModel):
+    status: DeliveryStatusChoice = None
+    limit: int = Field(50, ge=1, le=MAX_LIMIT)
+
+
+_TAGS = ("Webhooks",)
+
+
 class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     event_id: str = Field(min_length=1, max_length=40, pattern=r"^[^\x00]*[^\s\x00][^\x00]*$")  # not blank
+
+
+class HookListQuery(BaseModel):
+    target_url: str | None = None
 
 
 def check_target_url(url: str) -> None:
@@ -106,6 +141,12 @@ def _get_hook(hook_id: str, *, lock: bool = False) -> Hook:
 
 
 @bp.post("/v1/hooks")
+@documented(
+    "Subscribe a URL to letter events (REST hook)", tags=_TAGS,
+    description="Idempotent per target_url: subscribing the same URL again returns the existing "
+                "hook (200, without its secret) with the new events and filters.",
+    body=HookIn, answers={201: json_answer(shapes.Hook, "Created; `secret` is shown this once."),
+                          200: json_answer(shapes.Hook, "Already subscribed: the existing hook.")})
 @require_api_key
 def create_hook() -> tuple[Response, int]:
     """Subscribe ``target_url`` to events; the answer carries the signing secret, once."""
@@ -152,6 +193,8 @@ def _resubscribe(existing: Hook, events: list[str], filters: dict[str, Any]) -> 
 
 
 @bp.get("/v1/hooks")
+@documented("List hooks", tags=_TAGS, query=HookListQuery,
+            answers={200: Answer("The account's hooks.", {"application/json": ListOf(shapes.Hook)})})
 @require_api_key
 def list_hooks() -> Response:
     """The account's hooks, oldest first (``?target_url=`` finds one: n8n's checkExists)."""
@@ -163,12 +206,14 @@ def list_hooks() -> Response:
 
 
 @bp.get("/v1/hooks/<hook_id>")
+@documented("Get a hook", tags=_TAGS, answers={200: json_answer(shapes.Hook, "The hook.")})
 @require_api_key
 def get_hook(hook_id: str) -> Response:
     return jsonify(hook_to_dict(_get_hook(hook_id)))
 
 
 @bp.delete("/v1/hooks/<hook_id>")
+@documented("Unsubscribe", tags=_TAGS, answers={204: Answer("Deleted; pending deliveries are cancelled.")})
 @require_api_key
 def remove_hook(hook_id: str) -> tuple[str, int]:
     """Unsubscribe: pending deliveries are cancelled."""
@@ -179,6 +224,10 @@ def remove_hook(hook_id: str) -> tuple[str, int]:
 
 
 @bp.post("/v1/hooks/<hook_id>/rotate")
+@documented("Rotate the signing secret", tags=_TAGS,
+            description="Until `previous_secret_expires_at`, deliveries carry two signatures.",
+            body=Body({"application/json": RotationIn}, required=False),
+            answers={200: json_answer(shapes.Hook, "The hook with its new `secret`.")})
 @require_api_key
 def rotate_hook_secret(hook_id: str) -> Response:
     """A new secret; deliveries carry both signatures until the old one expires."""
@@ -201,6 +250,8 @@ def rotate_hook_secret(hook_id: str) -> Response:
 
 
 @bp.get("/v1/hooks/<hook_id>/deliveries")
+@documented("Delivery log", tags=_TAGS, query=DeliveryQuery,
+            answers={200: Answer("Newest first.", {"application/json": ListOf(shapes.Delivery)})})
 @require_api_key
 def list_deliveries(hook_id: str) -> Response:
     """The delivery log of a hook, newest first (``?status=pending|delivered|failed|cancelled``)."""
@@ -221,6 +272,9 @@ def list_deliveries(hook_id: str) -> Response:
 
 
 @bp.post("/v1/hooks/<hook_id>/replay")
+@documented("Deliver a past event again", tags=_TAGS, body=ReplayIn,
+            answers={202: json_answer(shapes.Delivery, "Queued.")},
+            errors={409: "The hook is disabled (subscribe its target_url again)"})
 @require_api_key
 def replay(hook_id: str) -> tuple[Response, int]:
     """Deliver a past event to this hook again, with its original ``webhook-id``."""
@@ -240,15 +294,8 @@ def replay(hook_id: str) -> tuple[Response, int]:
     return jsonify(delivery_to_dict(delivery, event.type, now)), 202
 
 
-# --- OpenAPI -------------------------------------------------------------------------------------
+# --- OpenAPI: what subscribers receive ----------------------------------------------------------
 
-_ERROR = {"$ref": "#/components/responses/NotFound"}
-_INVALID = {"$ref": "#/components/responses/Unprocessable"}
-_CONFLICT = {
-    "description": "Conflict",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-}
-_HOOK_ID = {"name": "hook_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _EXAMPLE_HOOK = {
     "id": "hook_6f1c0e2ad4b84c1f9a3e8b7d5c2a1f00",
     "object": "hook",
@@ -325,164 +372,21 @@ def _event_schema(event_type: str) -> dict[str, Any]:
     }
 
 
-SCHEMAS: dict[str, Any] = {
-    "HookCreate": {
-        "type": "object",
-        "required": ["target_url"],
-        "additionalProperties": False,
-        "properties": {
-            "target_url": {"type": "string", "format": "uri", "description": "https required in production."},
-            "events": {
-                "description": 'Event types to receive; omitted or `["*"]` means all.',
-                "oneOf": [
-                    {"type": "array", "items": {"type": "string", "enum": [ALL_EVENTS, *EVENT_TYPES]}},
-                    {"type": "string", "description": "Comma-separated event types."},
+def webhooks(schema: Callable[[Component], dict[str, Any]]) -> dict[str, Any]:
+    """OpenAPI 3.1 ``webhooks``: what subscribers receive, one entry per event type (``schema``
+    names each delivery body's Component in the document and gives its reference)."""
+    return {
+        event_type: {
+            "post": {
+                "summary": f"{event_type} delivery",
+                "parameters": [
+                    {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+                    for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
                 ],
-            },
-            "filters": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"reference": {"type": "string", "description": "Only letters with this reference."}},
-            },
-        },
-        "example": {
-            "target_url": _EXAMPLE_HOOK["target_url"],
-            "events": ["letter.accepted", "letter.refused"],
-        },
-    },
-    **{_event_component(event_type): _event_schema(event_type) for event_type in EVENT_TYPES},
-}
-
-# Request bodies are documented from the models that validate them, never written twice by hand.
-ROTATION_REQUEST_BODY: dict[str, Any] = {
-    "content": {"application/json": {"schema": RotationIn.model_json_schema()}}
-}
-_HOOK_RESPONSE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Hook"}}}}
-_LIST = {
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"object": {"const": "list"}, "data": {"type": "array"}, "next_cursor": {}},
+                "requestBody": {"content": {"application/json": {
+                    "schema": schema(Component(_event_component(event_type), _event_schema(event_type)))}}},
+                "responses": {"2XX": {"description": "Received. Anything else is retried; 410 unsubscribes."}},
             }
         }
+        for event_type in EVENT_TYPES
     }
-}
-
-OPENAPI: dict[str, Any] = {
-    "/v1/hooks": {
-        "post": {
-            "tags": ["Webhooks"],
-            "summary": "Subscribe a URL to letter events (REST hook)",
-            "description": (
-                "Idempotent per target_url: subscribing the same URL again returns the existing "
-                "hook (200, without its secret) with the new events and filters."
-            ),
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HookCreate"}}},
-            },
-            "responses": {
-                "201": {"description": "Created; `secret` is shown this once.", **_HOOK_RESPONSE},
-                "200": {"description": "Already subscribed: the existing hook.", **_HOOK_RESPONSE},
-                "422": _INVALID,
-            },
-        },
-        "get": {
-            "tags": ["Webhooks"],
-            "summary": "List hooks",
-            "parameters": [{"name": "target_url", "in": "query", "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The account's hooks.", **_LIST}},
-        },
-    },
-    "/v1/hooks/{hook_id}": {
-        "parameters": [_HOOK_ID],
-        "get": {
-            "tags": ["Webhooks"],
-            "summary": "Get a hook",
-            "responses": {"200": {"description": "The hook.", **_HOOK_RESPONSE}, "404": _ERROR},
-        },
-        "delete": {
-            "tags": ["Webhooks"],
-            "summary": "Unsubscribe",
-            "responses": {
-                "204": {"description": "Deleted; pending deliveries are cancelled."},
-                "404": _ERROR,
-            },
-        },
-    },
-    "/v1/hooks/{hook_id}/rotate": {
-        "parameters": [_HOOK_ID],
-        "post": {
-            "tags": ["Webhooks"],
-            "summary": "Rotate the signing secret",
-            "description": "Until `previous_secret_expires_at`, deliveries carry two signatures.",
-            "requestBody": ROTATION_REQUEST_BODY,
-            "responses": {
-                "200": {"description": "The hook with its new `secret`.", **_HOOK_RESPONSE},
-                "404": _ERROR,
-            },
-        },
-    },
-    "/v1/hooks/{hook_id}/deliveries": {
-        "parameters": [_HOOK_ID],
-        "get": {
-            "tags": ["Webhooks"],
-            "summary": "Delivery log",
-            "parameters": [
-                {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(DeliveryStatus)}},
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "default": 50, "maximum": 100},
-                },
-            ],
-            "responses": {"200": {"description": "Newest first.", **_LIST}, "404": _ERROR},
-        },
-    },
-    "/v1/hooks/{hook_id}/replay": {
-        "parameters": [_HOOK_ID],
-        "post": {
-            "tags": ["Webhooks"],
-            "summary": "Deliver a past event again",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": ReplayIn.model_json_schema()
-                    }
-                },
-            },
-            "responses": {
-                "202": {
-                    "description": "Queued.",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Delivery"}}},
-                },
-                "404": _ERROR,
-                "409": _CONFLICT,
-                "422": _INVALID,
-            },
-        },
-    },
-}
-
-# OpenAPI 3.1 ``webhooks``: what subscribers receive, one entry per event type.
-WEBHOOKS: dict[str, Any] = {
-    event_type: {
-        "post": {
-            "summary": f"{event_type} delivery",
-            "parameters": [
-                {"name": "webhook-id", "in": "header", "required": True, "schema": {"type": "string"}},
-                {"name": "webhook-timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
-                {"name": "webhook-signature", "in": "header", "required": True, "schema": {"type": "string"}},
-            ],
-            "requestBody": {
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{_event_component(event_type)}"}}
-                }
-            },
-            "responses": {"2XX": {"description": "Received. Anything else is retried; 410 unsubscribes."}},
-        }
-    }
-    for event_type in EVENT_TYPES
-}

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connector.api.db import db_session, get_db
 from connector.api.errors import ApiError
+from connector.api.registry import IDEMPOTENT_ATTRIBUTE
 from connector.db import Database
 from connector.models import IdempotencyKey, utcnow
 
@@ -238,6 +239,8 @@ def idempotent(view: F) -> F:
         finally:
             LEASES.drop(get_db(), account_id, key, reserved_at)
 
+    # The OpenAPI document lists the Idempotency-Key header for every view wrapped here.
+    setattr(wrapped, IDEMPOTENT_ATTRIBUTE, True)
     return wrapped  # type: ignore[return-value]
 
 

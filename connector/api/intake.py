@@ -11,16 +11,19 @@ intake secret configured every request is refused. The secret is created or rota
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Literal
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel, Field
 
+from connector import shapes
 from connector.api.auth import require_api_key
 from connector.api.bodies import letter_json, request_body
 from connector.api.common import parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
-from connector.api.hooks import ROTATION_REQUEST_BODY, RotationIn
+from connector.api.hooks import RotationIn
+from connector.api.registry import Body, documented, json_answer
 from connector.delivery.hooks import (
     keys_from,
     new_secret_list,
@@ -28,7 +31,7 @@ from connector.delivery.hooks import (
     rotate_secret_list,
 )
 from connector.delivery.inbound import ReplayedMessage, already_received, remember_message
-from connector.letters.requests import parse_letter
+from connector.letters.requests import LetterIn, parse_letter
 from connector.letters.service import accept_letter
 from connector.lib import signing
 from connector.models import Account
@@ -54,7 +57,39 @@ def _signature_error(exc: signing.SignatureError) -> ApiError:
     return ApiError(401, code, f"Signature refused: {exc}.")
 
 
+_BASE64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
+_V1_SIGNATURES = f"^v1,{_BASE64}( v1,{_BASE64}){{0,15}}$"
+_HEX_SIGNATURES = "^sha256=[0-9a-fA-F]{64}(,sha256=[0-9a-fA-F]{64}){0,15}$"
+
+
+class SignatureHeaders(BaseModel):
+    """The header shapes connector/lib/signing.py reads; a well-formed but wrong signature is a 401."""
+
+    webhook_id: str | None = Field(None, alias="webhook-id", pattern="^[\\x21-\\x7e]{1,255}$")
+    webhook_timestamp: str | None = Field(None, alias="webhook-timestamp", pattern="^[0-9]{1,12}$",
+                                          description="seconds since 1970")
+    webhook_signature: str | None = Field(None, alias="webhook-signature", pattern=_V1_SIGNATURES)
+    x_signature: str | None = Field(None, alias="X-Signature", pattern=_HEX_SIGNATURES)
+
+
+class IntakeSecret(shapes.Shape):
+    object: Literal["intake_secret"]
+    secret: str = Field(description="`whsec_…`, shown once.")
+    intake_url: str
+    previous_secret_expires_at: shapes.DateTime | None = Field(json_schema_extra={"format": "date-time"})
+    schemes: list[str]
+
+
 @bp.post("/v1/intake/<account_id>")
+@documented(
+    "Send a letter from your own system with a signed webhook", tags=["Webhooks"], security=[],
+    description="Same body as POST /v1/letters. Authenticate with the account's intake secret: Standard "
+                "Webhooks headers (webhook-id, webhook-timestamp within 5 minutes, webhook-signature) or "
+                "X-Signature: sha256=<hex HMAC-SHA256 of the raw body>. Each webhook-id (X-Signature: each "
+                "body) is accepted once.",
+    headers=SignatureHeaders, body=LetterIn,
+    answers={201: json_answer(shapes.Letter, "The letter is accepted and queued")},
+    errors={400: "Refused", 401: "Refused", 409: "Refused"})
 def intake_letter(account_id: str) -> tuple[Response, int, dict[str, str]]:
     """Create a letter from a signed request (same body as ``POST /v1/letters``)."""
     svc = services()
@@ -103,6 +138,10 @@ def _replayed() -> ApiError:
 
 
 @bp.post("/v1/account/intake-secret")
+@documented("Create or rotate the intake secret", tags=["Webhooks"],
+            body=Body({"application/json": RotationIn}, required=False),
+            answers={201: json_answer(IntakeSecret, "Created"),
+                     200: json_answer(IntakeSecret, "Rotated; the previous secret stays valid for the grace period")})
 @require_api_key
 def create_intake_secret() -> tuple[Response, int]:
     """Create (or rotate) the account's intake secret; the answer shows it, once."""
@@ -125,92 +164,11 @@ def create_intake_secret() -> tuple[Response, int]:
     account.intake_secret_encrypted = svc.encryptor.encrypt_json(entries)
     session.commit()
     return jsonify(
-        {
+        IntakeSecret.dump(**{
             "object": "intake_secret",
             "secret": secret,
             "intake_url": f"{svc.settings.public_url}/v1/intake/{account.id}",
             "previous_secret_expires_at": previous_secret_expiry(entries, now),
             "schemes": ["standard-webhooks", "x-signature-sha256"],
-        }
+        })
     ), status
-
-
-_ERR = {
-    "description": "Refused",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-}
-
-SCHEMAS: dict[str, Any] = {
-    "IntakeSecret": {
-        "type": "object",
-        "properties": {
-            "object": {"const": "intake_secret"},
-            "secret": {"type": "string", "description": "`whsec_…`, shown once."},
-            "intake_url": {"type": "string"},
-            "previous_secret_expires_at": {"type": ["string", "null"], "format": "date-time"},
-            "schemes": {"type": "array", "items": {"type": "string"}},
-        },
-    }
-}
-
-_BASE64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
-_V1_SIGNATURES = f"^v1,{_BASE64}( v1,{_BASE64}){{0,15}}$"
-_HEX_SIGNATURES = "^sha256=[0-9a-fA-F]{64}(,sha256=[0-9a-fA-F]{64}){0,15}$"
-
-OPENAPI: dict[str, Any] = {
-    "/v1/intake/{account_id}": {
-        "post": {
-            "tags": ["Webhooks"],
-            "summary": "Send a letter from your own system with a signed webhook",
-            "description": (
-                "Same body as POST /v1/letters. Authenticate with the account's intake secret: Standard "
-                "Webhooks headers (webhook-id, webhook-timestamp within 5 minutes, webhook-signature) or "
-                "X-Signature: sha256=<hex HMAC-SHA256 of the raw body>. Each webhook-id (X-Signature: each "
-                "body) is accepted once."
-            ),
-            "security": [],
-            "parameters": [
-                {"name": "account_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                # The header shapes connector/lib/signing.py reads; a well-formed but wrong signature is a 401.
-                {"name": "webhook-id", "in": "header",
-                 "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"}},
-                {"name": "webhook-timestamp", "in": "header",
-                 "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"}, "description": "seconds since 1970"},
-                {"name": "webhook-signature", "in": "header",
-                 "schema": {"type": "string", "pattern": _V1_SIGNATURES}},
-                {"name": "X-Signature", "in": "header", "schema": {"type": "string", "pattern": _HEX_SIGNATURES}},
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LetterIn"}}},
-            },
-            "responses": {
-                "201": {
-                    "description": "The letter is accepted and queued",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Letter"}}},
-                },
-                "400": _ERR,
-                "401": _ERR,
-                "409": _ERR,
-                "422": {"$ref": "#/components/responses/Unprocessable"},
-            },
-        }
-    },
-    "/v1/account/intake-secret": {
-        "post": {
-            "tags": ["Webhooks"],
-            "summary": "Create or rotate the intake secret",
-            "requestBody": ROTATION_REQUEST_BODY,
-            "responses": {
-                "201": {
-                    "description": "Created",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IntakeSecret"}}},
-                },
-                "200": {
-                    "description": "Rotated; the previous secret stays valid for the grace period",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IntakeSecret"}}},
-                },
-            },
-        }
-    },
-}

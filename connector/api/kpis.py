@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, Field
 
 from connector.api.auth import require_api_key
-from connector.api.common import INSTANT_QUERY, iso_datetime_arg, services
+from connector.api.common import iso_datetime_arg, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
+from connector.api.params import Instant, choice
+from connector.api.registry import Component, documented
 from connector.monitoring.kpis import GROUPINGS, PRESETS, KpiQueryError, compute_kpis, resolve_window
 
 bp = Blueprint("kpis", __name__)
@@ -27,13 +30,6 @@ def kpis_for_request(account_id: str, *, preset: str | None = None, group_by: st
         return compute_kpis(db_session(), account_id, window, now, group_by)
     except KpiQueryError as exc:
         raise ApiError(400, "invalid_kpi_query", str(exc), exc.field) from None
-
-
-@bp.get("/v1/kpis")
-@require_api_key
-def get_kpis() -> Response:
-    """KPIs of the authenticated account's letters."""
-    return jsonify(kpis_for_request(g.account.id))
 
 
 _rate = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
@@ -62,9 +58,9 @@ _figures: dict[str, Any] = {
     },
 }
 
-SCHEMAS: dict[str, Any] = {
-    "KpiFigures": _figures,
-    "Kpis": {"type": "object", "required": ["from", "to", "totals"], "properties": {
+KPI_FIGURES = Component("KpiFigures", _figures)
+# Built by connector.monitoring.kpis (no model there yet): the schema is written here.
+KPIS = Component("Kpis", {"type": "object", "required": ["from", "to", "totals"], "properties": {
         "object": {"const": "kpis"},
         "from": {"type": "string", "format": "date-time"},
         "to": {"type": "string", "format": "date-time"},
@@ -75,30 +71,29 @@ SCHEMAS: dict[str, Any] = {
             {"$ref": "#/components/schemas/KpiFigures"},
             {"type": "object", "properties": {"key": {"type": ["string", "null"],
                                                       "description": "day (YYYY-MM-DD), template or batch id"}}}]}},
-    }},
-}
+    }}, parts=(KPI_FIGURES,))
 
-OPENAPI: dict[str, Any] = {
-    "/v1/kpis": {"get": {
-        "tags": ["Monitoring"],
-        "summary": "Sending KPIs: deliverability, acceptance delay, refusal, neglect and failure rates",
-        "operationId": "getKpis",
-        "description": "Letters created in [from, to). A rate is null when nothing could be counted; neglect "
-                       "only counts letters whose 15-day acceptance window has closed.",
-        "parameters": [
-            {"name": "preset", "in": "query", "schema": {"enum": list(PRESETS)},
-             "description": "a window ending now (instead of from/to)"},
-            {"name": "from", "in": "query", "schema": INSTANT_QUERY,
-             "description": "default: 30 days before to (a date, an ISO 8601 date-time, or empty)"},
-            {"name": "to", "in": "query", "schema": INSTANT_QUERY,
-             "description": "default: now; the window is at most 366 days (a date, a date-time, or empty)"},
-            {"name": "group_by", "in": "query", "schema": {"enum": list(GROUPINGS)}},
-        ],
-        "responses": {
-            "200": {"description": "OK", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Kpis"}}}},
-            "400": {"$ref": "#/components/responses/BadRequest"},
-            "401": {"$ref": "#/components/responses/Unauthorized"},
-        },
-    }},
-}
+
+PresetChoice = choice(PRESETS)
+GroupingChoice = choice(GROUPINGS)
+
+
+class KpiQuery(BaseModel):
+    preset: PresetChoice = Field(
+        None, description="a window ending now (instead of from/to)")
+    from_: Instant = Field(None, alias="from",
+                           description="default: 30 days before to (a date, an ISO 8601 date-time, or empty)")
+    to: Instant = Field(None, description="default: now; the window is at most 366 days (a date, a date-time, "
+                                          "or empty)")
+    group_by: GroupingChoice = None
+
+
+@bp.get("/v1/kpis")
+@documented("Sending KPIs: deliverability, acceptance delay, refusal, neglect and failure rates",
+            operation_id="getKpis", tags=["Monitoring"], query=KpiQuery, answers={200: KPIS},
+            description="Letters created in [from, to). A rate is null when nothing could be counted; neglect "
+                        "only counts letters whose 15-day acceptance window has closed.")
+@require_api_key
+def get_kpis() -> Response:
+    """KPIs of the authenticated account's letters."""
+    return jsonify(kpis_for_request(g.account.id))

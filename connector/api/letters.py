@@ -8,9 +8,11 @@ from collections import defaultdict
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, or_, select
 from werkzeug.datastructures import FileStorage
 
+from connector import shapes
 from connector.api.auth import require_api_key
 from connector.api.bodies import letter_json
 from connector.api.common import (
@@ -28,9 +30,11 @@ from connector.api.errors import ApiError
 from connector.api.evidence import access_logging
 from connector.api.files import blob_response
 from connector.api.idempotency import idempotent
+from connector.api.params import Instant, PageQuery, choice
+from connector.api.registry import Body, ListOf, documented, file_answer, json_answer
 from connector.evidence.access import reader_name
 from connector.letters.documents import IncomingDocument, check_pdf
-from connector.letters.requests import parse_letter
+from connector.letters.requests import LetterIn, parse_letter
 from connector.letters.service import accept_letter, event_to_dict, letter_to_dict
 from connector.letters.vocabulary import LetterStatus
 from connector.lib.spool import MEMORY_BYTES, SpooledBase64
@@ -40,6 +44,40 @@ bp = Blueprint("letters", __name__)
 
 LETTER_STATUSES = tuple(LetterStatus)
 MAX_DOCUMENT_POSITION = 1000
+
+
+# A letter the bridge accepts (the sandbox provider sends it and answers with the outcome asked for).
+LETTER_EXAMPLE = {
+    "recipient": {"type": "professional", "email": "compta@exemple.fr", "company": "Exemple SARL"},
+    "template": "mise_en_demeure",
+    "data": {"numero_facture": "F-2026-118", "montant": "1250.00"},
+    "reference": "DOSSIER-42",
+    "sandbox_outcome": "accepted",
+}
+# A multipart letter has no model: its fields are read by _multipart_payload, then parse_letter.
+MULTIPART_LETTER = {"type": "object", "properties": {
+    "documents": {"type": "array", "items": {"type": "string", "format": "binary"}},
+    "recipient": {"type": "string", "description": "the recipient object as JSON"}}}
+
+
+StatusChoice = choice(status.value for status in LetterStatus)
+
+
+class LetterListQuery(PageQuery):
+    status: StatusChoice = None
+    reference: str | None = None
+    recipient: str | None = Field(None, description="part of the recipient's e-mail, last name or company")
+    from_: Instant = Field(None, alias="from")
+    to: Instant = None
+
+
+class DocumentQuery(BaseModel):
+    position: int = Field(0, ge=0, le=MAX_DOCUMENT_POSITION)
+
+
+class EventListQuery(PageQuery):
+    type: str | None = Field(None, description="one or more event types, comma-separated (letter.accepted,…)")
+    letter_id: str | None = None
 
 
 def _multipart_payload() -> tuple[dict[str, Any], list[IncomingDocument]]:
@@ -88,6 +126,12 @@ def uploaded_document(storage: FileStorage, filename: str) -> IncomingDocument:
 
 
 @bp.post("/v1/letters")
+@documented(
+    "Send a registered letter", operation_id="sendLetter",
+    description="JSON (documents as {filename, content_base64} or {filename, url}, or a template with its data) or "
+                "multipart/form-data with PDF files in `documents`.",
+    body=Body({"application/json": LetterIn, "multipart/form-data": MULTIPART_LETTER}, example=LETTER_EXAMPLE),
+    answers={201: json_answer(shapes.Letter, "The letter is accepted and queued")}, errors={409: None, 413: None})
 @require_api_key
 @idempotent
 def send_letter() -> tuple[Response, int, dict[str, str]]:
@@ -118,12 +162,15 @@ def _get_letter(letter_id: str) -> Letter:
 
 
 @bp.get("/v1/letters/<letter_id>")
+@documented("Find a letter", operation_id="getLetter", answers={200: shapes.Letter})
 @require_api_key
 def get_letter(letter_id: str) -> Response:
     return jsonify(letter_to_dict(db_session(), _get_letter(letter_id), services().settings.public_url))
 
 
 @bp.get("/v1/letters")
+@documented("List letters, newest first", operation_id="listLetters", query=LetterListQuery,
+            answers={200: ListOf(shapes.Letter)})
 @require_api_key
 def list_letters() -> Response:
     """Newest first, with filters; ``next_cursor`` continues the list."""
@@ -162,6 +209,8 @@ def list_letters() -> Response:
 
 
 @bp.get("/v1/letters/<letter_id>/document")
+@documented("The PDF as sent", operation_id="getLetterDocument", query=DocumentQuery,
+            answers={200: file_answer("PDF", "application/pdf")})
 @require_api_key
 def get_document(letter_id: str) -> Response:
     """The main PDF as sent (``?position=`` for the others)."""
@@ -181,6 +230,8 @@ def get_document(letter_id: str) -> Response:
 
 
 @bp.get("/v1/events")
+@documented("The event feed, newest first (polling triggers)", operation_id="listEvents",
+            query=EventListQuery, answers={200: ListOf(shapes.Event)})
 @require_api_key
 def list_events() -> Response:
     """The event feed, newest first: what a polling trigger reads."""
@@ -196,6 +247,7 @@ def list_events() -> Response:
 
 
 @bp.get("/v1/events/<event_id>")
+@documented("One event", operation_id="getEvent", answers={200: shapes.Event})
 @require_api_key
 def get_event(event_id: str) -> Response:
     event = db_session().scalar(select(Event).where(Event.id == event_id, Event.account_id == g.account.id))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import time
-from typing import Any
 
 from flask import Blueprint, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from connector.api.common import services
 from connector.api.errors import ApiError
+from connector.api.registry import Answer, documented, text_answer
 from connector.monitoring.logs import configure as configure_logs
 from connector.monitoring.logs import log_request
 from connector.monitoring.metrics import exposition
@@ -53,6 +53,16 @@ def _allowed(remote: str | None, networks: str) -> bool:
 
 
 @bp.get("/metrics")
+@documented(
+    "Prometheus metrics (operators)", tags=["Monitoring"],
+    # Either the metrics token (when LRE_METRICS_TOKEN is set) or none at all from an allowed
+    # network: the API keys of accounts are not what guards it.
+    security=[{"bearer": []}, {}],
+    description="Letters by status and provider, queue depth and oldest due job, job durations, provider "
+                "calls and errors, webhook deliveries. Needs LRE_METRICS_TOKEN as a bearer token when "
+                "set; otherwise only LRE_METRICS_ALLOW_NETWORKS (loopback by default) may read it.",
+    answers={200: text_answer("Prometheus text format", "text/plain"), 403: Answer("Not an allowed network")},
+    errors={401: None})
 def metrics() -> Response:
     """The metrics, when the caller has the token (``LRE_METRICS_TOKEN``) or, without a token
     configured, comes from ``LRE_METRICS_ALLOW_NETWORKS`` (loopback by default)."""
@@ -67,19 +77,3 @@ def metrics() -> Response:
         raise ApiError(403, "forbidden", "Metrics are served to LRE_METRICS_ALLOW_NETWORKS only "
                                          "(or set LRE_METRICS_TOKEN).")
     return Response(exposition(services()), mimetype=CONTENT_TYPE_LATEST)
-
-
-OPENAPI: dict[str, Any] = {
-    "/metrics": {"get": {
-        "tags": ["Monitoring"], "summary": "Prometheus metrics (operators)",
-        # Either the metrics token (when LRE_METRICS_TOKEN is set) or none at all from an allowed
-        # network: the API keys of accounts are not what guards it.
-        "security": [{"bearer": []}, {}],
-        "description": "Letters by status and provider, queue depth and oldest due job, job durations, provider "
-                       "calls and errors, webhook deliveries. Needs LRE_METRICS_TOKEN as a bearer token when "
-                       "set; otherwise only LRE_METRICS_ALLOW_NETWORKS (loopback by default) may read it.",
-        "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {
-            "schema": {"type": "string"}}}},
-            "401": {"$ref": "#/components/responses/Unauthorized"},
-            "403": {"description": "Not an allowed network"}}}},
-}

@@ -1,170 +1,222 @@
-"""``GET /openapi.json``: the OpenAPI 3.1 description of the whole API.
+"""``GET /openapi.json``: the OpenAPI 3.1 description of the whole API, assembled from the routes.
 
-Core paths are described here; every other blueprint module listed in ``connector.app.BLUEPRINTS``
-may contribute ``OPENAPI`` (paths) and ``SCHEMAS`` (components). A test checks that every route
-of the app is described and every described path exists.
+Every view declares what it answers with ``connector.api.registry.documented``; this module walks the
+app's ``url_map`` and makes one operation per rule and method from that declaration. Parameters,
+request bodies and answers come from pydantic models (their own JSON Schema): the answers' shapes
+from ``connector/shapes.py``, the bodies from the models that validate them. A test checks that every
+route has a declaration; a route without one is left out of the document (and fails that test).
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
+import re
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
+from werkzeug.routing import Rule
 
 from connector import shapes
-from connector.api.common import INSTANT_QUERY
-from connector.api.core import ConsentIn
-from connector.api.letters import MAX_DOCUMENT_POSITION
-from connector.letters.requests import LetterIn
+from connector.api.hooks import webhooks
+from connector.api.registry import (
+    REF_TEMPLATE,
+    Answer,
+    Body,
+    Component,
+    ListOf,
+    Operation,
+    Schema,
+    declaration_of,
+    documented,
+    json_answer,
+)
 from connector.letters.vocabulary import LetterStatus
 
 bp = Blueprint("openapi", __name__)
 
 STATUSES = [status.value for status in LetterStatus]
+METHODS = ("get", "post", "put", "patch", "delete")
+# The shared error answers (components/responses), by status.
+ERROR_RESPONSES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
+                   413: "TooLarge", 422: "Unprocessable", 500: "InternalError"}
+_RULE_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 
 
 def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def json_body(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
-    content: dict[str, Any] = {"schema": schema}
-    if example is not None:
-        content["example"] = example
-    return {"content": {"application/json": content}}
+class _Components:
+    """The schemas the declarations use, collected as the paths are built (a name is one schema)."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = shapes.components()
+        self._sources: dict[str, Any] = {name: shapes for name in self.schemas}
+
+    def _add(self, name: str, schema: dict[str, Any], source: Any) -> None:
+        known = self._sources.get(name)
+        if known is None:
+            self.schemas[name], self._sources[name] = schema, source
+        elif known is not source and self.schemas[name] != schema:
+            raise AssertionError(f"two different schemas are named {name}")
+
+    def schema(self, target: Schema | ListOf, mode: JsonSchemaMode = "validation") -> dict[str, Any]:
+        """The schema (a reference for a model or a Component) of what a declaration names: an
+        answer's model as it serialises, a body's as it validates."""
+        if isinstance(target, ListOf):
+            return {"type": "object", "required": ["data"], "properties": {
+                "object": {"const": "list"}, "data": {"type": "array", "items": self.schema(target.item, mode)},
+                "next_cursor": {"type": ["string", "null"]}}}
+        if isinstance(target, Component):
+            for part in target.parts:
+                self.schema(part, mode)
+            self._add(target.name, target.schema, target)
+            return ref(target.name)
+        if isinstance(target, type) and issubclass(target, BaseModel):
+            name = target.__name__
+            if self._sources.get(name) is not shapes:  # a shape is there already, as it is serialised
+                schema = target.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
+                for part, part_schema in schema.pop("$defs", {}).items():
+                    self._add(part, part_schema, (target, part))
+                self._add(name, schema, target)
+            return ref(name)
+        if not isinstance(target, dict):
+            raise TypeError(f"not a model, Component, ListOf or JSON Schema: {target!r}")
+        return target  # a schema written in place (a file, a form, a text format)
 
 
-def ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, **json_body(schema)}
+def model_parameters(model: type[BaseModel], location: str) -> list[dict[str, Any]]:
+    """One parameter per field of ``model`` (aliases as names), from the model's JSON Schema.
+
+    A parameter is a string on the wire: an optional field is one that may be left out, so the
+    ``null`` branch pydantic writes for ``X | None`` is dropped, and so is a ``None`` default.
+    """
+    schema = model.model_json_schema(ref_template=REF_TEMPLATE)
+    # A parameter's schema is written in place: a field typed with an Enum or a model would refer
+    # to a component the document may not have (use a Literal of the values).
+    assert "$defs" not in schema, f"{model.__name__}: parameters must not refer to other schemas"
+    parameters = []
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        prop = dict(schema["properties"][key])
+        prop.pop("title", None)
+        if "anyOf" in prop:
+            branches = [branch for branch in prop["anyOf"] if branch != {"type": "null"}]
+            if len(branches) == 1:
+                del prop["anyOf"]
+                prop = {**branches[0], **prop}
+        if prop.get("default", 0) is None:
+            del prop["default"]
+        parameter: dict[str, Any] = {"name": key, "in": location}
+        if info.description:
+            parameter["description"] = info.description
+            if prop.get("description") == info.description:
+                del prop["description"]
+        if location == "path" or info.is_required():
+            parameter["required"] = True
+        parameter["schema"] = prop
+        parameters.append(parameter)
+    return parameters
 
 
-ERRORS = {
-    "400": {"$ref": "#/components/responses/BadRequest"},
-    "401": {"$ref": "#/components/responses/Unauthorized"},
-    "404": {"$ref": "#/components/responses/NotFound"},
-    "422": {"$ref": "#/components/responses/Unprocessable"},
-}
-IDEMPOTENCY = {"$ref": "#/components/parameters/IdempotencyKey"}
-CURSOR = [
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
-    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
-]
+def _path_parameters(rule: Rule, operation: Operation) -> list[dict[str, Any]]:
+    typed = {p["name"]: p for p in model_parameters(operation.path, "path")} if operation.path else {}
+    return [typed.get(name, {"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+            for name in _RULE_ARGUMENT.findall(rule.rule)]
 
 
-def _list_of(name: str) -> dict[str, Any]:
-    return {"type": "object", "required": ["data"], "properties": {
-        "object": {"const": "list"}, "data": {"type": "array", "items": ref(name)},
-        "next_cursor": {"type": ["string", "null"]}}}
+def openapi_path(rule: Rule) -> str:
+    """The OpenAPI path of a Flask rule: ``/v1/letters/<letter_id>`` → ``/v1/letters/{letter_id}``."""
+    return _RULE_ARGUMENT.sub(r"{\1}", rule.rule)
 
 
-LETTER_EXAMPLE = {
-    "recipient": {"type": "professional", "email": "compta@exemple.fr", "company": "Exemple SARL"},
-    "template": "mise_en_demeure",
-    "data": {"numero_facture": "F-2026-118", "montant": "1250.00"},
-    "reference": "DOSSIER-42",
-    "sandbox_outcome": "accepted",
-}
+def _answer(answer: Answer | Schema | ListOf, components: _Components) -> dict[str, Any]:
+    if not isinstance(answer, Answer):
+        answer = json_answer(answer)
+    result: dict[str, Any] = {"description": answer.description}
+    if answer.content:
+        result["content"] = {media_type: ({} if schema is None else
+                                          {"schema": components.schema(schema, "serialization")})
+                             for media_type, schema in answer.content.items()}
+    return result
 
-CORE_PATHS: dict[str, Any] = {
-    "/healthz": {"get": {"summary": "The process is up", "security": [], "responses": {"200": ok({"type": "object"})}}},
-    "/readyz": {"get": {"summary": "The database is reachable", "security": [],
-                        "responses": {"200": ok({"type": "object"}), "503": ok({"type": "object"}, "Not ready")}}},
-    "/openapi.json": {"get": {"summary": "This document", "security": [],
-                              "responses": {"200": ok({"type": "object"})}}},
-    "/v1/me": {"get": {"summary": "The account behind the API key (connection test)", "operationId": "getMe",
-                       "responses": {"200": ok(ref("Account")), **ERRORS}}},
-    "/v1/letters": {
-        "post": {
-            "summary": "Send a registered letter",
-            "operationId": "sendLetter",
-            "description": "JSON (documents as {filename, content_base64} or {filename, url}, or a template with "
-                           "its data) or multipart/form-data with PDF files in `documents`.",
-            "parameters": [IDEMPOTENCY],
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": ref("LetterIn"), "example": LETTER_EXAMPLE},
-                "multipart/form-data": {"schema": {"type": "object", "properties": {
-                    "documents": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                    "recipient": {"type": "string", "description": "the recipient object as JSON"}}}}}},
-            "responses": {"201": ok(ref("Letter"), "The letter is accepted and queued"),
-                          "409": {"$ref": "#/components/responses/Conflict"},
-                          "413": {"$ref": "#/components/responses/TooLarge"}, **ERRORS},
-        },
-        "get": {
-            "summary": "List letters, newest first",
-            "operationId": "listLetters",
-            "parameters": [
-                {"name": "status", "in": "query", "schema": {"enum": STATUSES}},
-                {"name": "reference", "in": "query", "schema": {"type": "string"}},
-                {"name": "recipient", "in": "query", "schema": {"type": "string"},
-                 "description": "part of the recipient's e-mail, last name or company"},
-                {"name": "from", "in": "query", "schema": INSTANT_QUERY},
-                {"name": "to", "in": "query", "schema": INSTANT_QUERY},
-                *CURSOR,
-            ],
-            "responses": {"200": ok(_list_of("Letter")), **ERRORS},
-        },
-    },
-    "/v1/letters/{letter_id}": {"get": {"summary": "Find a letter", "operationId": "getLetter",
-                                        "parameters": [{"$ref": "#/components/parameters/LetterId"}],
-                                        "responses": {"200": ok(ref("Letter")), **ERRORS}}},
-    "/v1/letters/{letter_id}/document": {"get": {
-        "summary": "The PDF as sent", "operationId": "getLetterDocument",
-        "parameters": [{"$ref": "#/components/parameters/LetterId"},
-                       {"name": "position", "in": "query",
-                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_DOCUMENT_POSITION, "default": 0}}],
-        "responses": {"200": {"description": "PDF", "content": {"application/pdf": {
-            "schema": {"type": "string", "format": "binary"}}}}, **ERRORS}}},
-    "/v1/events": {"get": {
-        "summary": "The event feed, newest first (polling triggers)", "operationId": "listEvents",
-        "parameters": [{"name": "type", "in": "query", "schema": {"type": "string"},
-                        "description": "one or more event types, comma-separated (letter.accepted,…)"},
-                       {"name": "letter_id", "in": "query", "schema": {"type": "string"}}, *CURSOR],
-        "responses": {"200": ok(_list_of("Event")), **ERRORS}}},
-    "/v1/events/{event_id}": {"get": {
-        "summary": "One event", "operationId": "getEvent",
-        "parameters": [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"200": ok(ref("Event")), **ERRORS}}},
-    "/v1/consents": {
-        "post": {"summary": "Record a recipient's consent (CPCE art. L.100)", "operationId": "recordConsent",
-                 "parameters": [IDEMPOTENCY], "requestBody": {"required": True, **json_body(ref("ConsentIn"))},
-                 "responses": {"201": ok(ref("Consent")), **ERRORS}},
-        "get": {"summary": "The consent register", "operationId": "listConsents",
-                "parameters": [{"name": "email", "in": "query", "schema": {"type": "string"}},
-                               {"name": "status", "in": "query", "schema": {"enum": ["active", "revoked"]}}, *CURSOR],
-                "responses": {"200": ok(_list_of("Consent")), **ERRORS}},
-    },
-    "/v1/consents/{consent_id}": {"delete": {
-        "summary": "Revoke a consent (kept, marked revoked)", "operationId": "revokeConsent",
-        "parameters": [{"name": "consent_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                       {"name": "revoked_by", "in": "query", "schema": {"type": "string"}}],
-        "responses": {"200": ok(ref("Consent")), **ERRORS}}},
-    "/callbacks/{provider}/{token}": {
-        method: {"summary": "Provider callback (a hint; the letter is re-read at the provider)", "security": [],
-                 "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}},
-                                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
-                 "responses": {"200": ok({"type": "object"}), "401": ERRORS["401"], "404": ERRORS["404"],
-                               "403": {"$ref": "#/components/responses/Forbidden"}}}
-        for method in ("get", "post")
-    },
-}
+
+def _body(body: Body, components: _Components) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    for media_type, schema in body.content.items():
+        content[media_type] = {"schema": components.schema(schema)}
+        if body.example is not None and media_type == "application/json":
+            content[media_type]["example"] = body.example
+    return {"required": True, "content": content} if body.required else {"content": content}
+
+
+def build_operation(rule: Rule, operation: Operation, components: _Components) -> dict[str, Any]:
+    """The OpenAPI operation of one rule and method, from its declaration."""
+    result: dict[str, Any] = {}
+    if operation.tags:
+        result["tags"] = list(operation.tags)
+    result["summary"] = operation.summary
+    if operation.operation_id:
+        result["operationId"] = operation.operation_id
+    if operation.description:
+        result["description"] = operation.description
+    if operation.security is not None:
+        result["security"] = operation.security
+    parameters: list[dict[str, Any]] = []
+    if operation.idempotent:
+        parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
+    parameters += _path_parameters(rule, operation)
+    for model, location in ((operation.query, "query"), (operation.headers, "header")):
+        if model is not None:
+            parameters += model_parameters(model, location)
+    if parameters:
+        result["parameters"] = parameters
+    if operation.body is not None:
+        result["requestBody"] = _body(operation.body, components)
+    responses = {str(status): _answer(answer, components) for status, answer in operation.answers.items()}
+    for status, description in operation.errors.items():
+        responses[str(status)] = ({"$ref": f"#/components/responses/{ERROR_RESPONSES[status]}"}
+                                  if description is None else
+                                  {"description": description, "content": {"application/json": {
+                                      "schema": ref("Error")}}})
+    result["responses"] = responses
+    return result
+
+
+def undeclared_routes(app: Flask) -> list[str]:
+    """The rules of ``app`` without a declaration (Flask's own static route aside)."""
+    return sorted(rule.rule for rule in app.url_map.iter_rules()
+                  if rule.endpoint != "static" and declaration_of(app.view_functions[rule.endpoint], rule.endpoint)
+                  is None)
+
+
+def build_paths(app: Flask, components: _Components) -> dict[str, Any]:
+    """Every declared route of ``app``, by OpenAPI path and method."""
+    paths: dict[str, Any] = {}
+    for rule in app.url_map.iter_rules():
+        operation = declaration_of(app.view_functions[rule.endpoint], rule.endpoint)
+        if operation is None:
+            continue  # Flask's static files; any other route without one fails tests/test_openapi_registry.py
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            paths.setdefault(openapi_path(rule), {})[method.lower()] = build_operation(rule, operation, components)
+    return paths
 
 
 # What any operation may answer, whatever it does: a malformed query or cursor (400), a missing key
 # (401), an unknown id (404), a field refused (422, NUL characters and non-standard JSON included);
 # and, for what takes a body, a body too large (413) and an Idempotency-Key in use (409). A failure of
 # the bridge itself (its disk, its database) is a 500 with the same error body, and nothing is stored.
-_COMMON_ERRORS = {"400": "BadRequest", "401": "Unauthorized", "404": "NotFound", "422": "Unprocessable",
-                  "500": "InternalError"}
-_BODY_ERRORS = {"409": "Conflict", "413": "TooLarge"}
+_COMMON_ERRORS = {str(status): ERROR_RESPONSES[status] for status in (400, 401, 404, 422, 500)}
+_BODY_ERRORS = {str(status): ERROR_RESPONSES[status] for status in (409, 413)}
 
 
 def _document_common_errors(paths: dict[str, Any]) -> None:
     """Add the shared error answers to every operation that does not describe them itself."""
     for item in paths.values():
         for method, operation in item.items():
-            if method not in ("get", "post", "put", "patch", "delete") or not isinstance(operation, dict):
+            if method not in METHODS or not isinstance(operation, dict):
                 continue
             answers = operation.setdefault("responses", {})
             errors = dict(_COMMON_ERRORS)
@@ -201,29 +253,15 @@ def _forbid_nul(node: Any) -> None:
             _forbid_nul(child)
 
 
-def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, Any]:
-    """The whole document: core paths plus what each blueprint module contributes."""
-    paths: dict[str, Any] = dict(CORE_PATHS)
-    webhooks: dict[str, Any] = {}  # OpenAPI 3.1 "webhooks": what subscribers receive
-    schemas: dict[str, Any] = {}
-    # The answers' shapes come from the models that build them (connector/shapes.py).
-    schemas.update(shapes.components())
-    schemas["LetterIn"] = LetterIn.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(schemas["LetterIn"].pop("$defs", {}))
-    schemas["ConsentIn"] = ConsentIn.model_json_schema(ref_template="#/components/schemas/{model}")
-    for module_name in blueprint_modules:
-        module = importlib.import_module(module_name)
-        for path, operations in getattr(module, "OPENAPI", {}).items():
-            paths.setdefault(path, {}).update(operations)
-        contributed = getattr(module, "SCHEMAS", {})
-        # A module may reuse a shared model's schema (the same DocumentIn), never redefine a name.
-        clash = {name for name in set(contributed) & set(schemas) if contributed[name] != schemas[name]}
-        assert not clash, f"{module_name} redefines {sorted(clash)}"
-        schemas.update(contributed)
-        webhooks.update(getattr(module, "WEBHOOKS", {}))
+def build_openapi(app: Flask, public_url: str) -> dict[str, Any]:
+    """The whole document: one operation per declared route of ``app``."""
+    components = _Components()
+    paths = build_paths(app, components)
+    webhooks_item = webhooks(components.schema)  # OpenAPI 3.1 "webhooks": what subscribers receive
+    schemas = components.schemas
 
     def response(description: str) -> dict[str, Any]:
-        return {"description": description, **json_body(ref("Error"))}
+        return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
 
     _document_common_errors(paths)
     from connector.delivery.events import ACCOUNT_EVENTS
@@ -246,7 +284,7 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
         "servers": [{"url": public_url}],
         "security": [{"bearer": []}],
         "paths": dict(sorted(paths.items())),
-        "webhooks": webhooks,
+        "webhooks": webhooks_item,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "API key (lre_…)"}},
             "parameters": {
@@ -257,16 +295,15 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
                                    "description": "Same key + same body replays the first "
                                    "answer; same key + other body is refused (422); while the first is "
                                    "running, 409."},
-                "LetterId": {"name": "letter_id", "in": "path", "required": True, "schema": {"type": "string"}},
             },
             "responses": {
                 "BadRequest": response("Malformed request"),
                 "Unauthorized": response("Missing or invalid API key"),
-                "Forbidden": response("The caller's address is not allowed (a provider's IP allow-list)"),
                 "NotFound": response("Not found in your account"),
                 "Conflict": response("The same Idempotency-Key is being processed"),
                 "TooLarge": response("Document too large"),
                 "Unprocessable": response("Invalid field (named in error.field)"),
+                "Forbidden": response("The caller is not allowed (a provider's IP allow-list)"),
                 "InternalError": response("The bridge failed (its disk or database): nothing was stored, "
                                           "the same request may be retried"),
             },
@@ -274,7 +311,7 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
         },
     }
     # Requests only: what subscribers receive (webhooks) is not read by the bridge. A copy, so that
-    # the modules' shared schema dicts are never changed.
+    # the declarations' shared schema dicts are never changed.
     document = copy.deepcopy(document)
     _forbid_nul(document["paths"])
     _forbid_nul(document["components"])
@@ -282,8 +319,7 @@ def build_openapi(public_url: str, blueprint_modules: list[str]) -> dict[str, An
 
 
 @bp.get("/openapi.json")
+@documented("This document", security=[], answers={200: {"type": "object"}})
 def openapi() -> Response:
-    from connector.app import BLUEPRINTS
-
     services = current_app.extensions["lre"]
-    return jsonify(build_openapi(services.settings.public_url, BLUEPRINTS))
+    return jsonify(build_openapi(current_app, services.settings.public_url))

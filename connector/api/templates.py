@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, Field
 
 from connector import rendering, shapes
 from connector.api.auth import require_api_key
@@ -18,9 +19,63 @@ from connector.api.common import bounded_instant, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
+from connector.api.registry import Answer, Body, Component, ListOf, documented, file_answer, json_answer
 from connector.rendering import library
 
 bp = Blueprint("templates", __name__)
+
+
+# --- What the routes take and answer (connector/shapes.py for the answers) ----------------------
+
+# Read by connector.rendering.library, which checks each field itself (no model): written here.
+_UPLOAD_PROPERTIES: dict[str, Any] = {
+    "name": {"type": "string", "pattern": library.NAME_PATTERN.pattern},
+    "title": {"type": "string", "minLength": 1, "maxLength": library.MAX_TITLE_LENGTH,
+              "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},  # not blank, no NUL
+    "description": {"type": "string", "maxLength": library.MAX_DESCRIPTION_LENGTH,
+                    "description": "What the letter is for, shown where a user picks a template; "
+                                   "a new version (PUT) keeps the previous one unless given."},
+    "source": {"type": "string", "description": 'Jinja2 HTML; may `{% extends "base.html" %}` and fill '
+                                                'the blocks `objet` and `corps`.'},
+    "fields": {"type": "array", "description": "Declared fields; discovered from the source when omitted.",
+               "items": {"type": "object", "required": ["key"], "properties": {
+                   "key": {"type": "string"}, "label": {"type": "string"},
+                   "type": {"enum": ["text", "long_text", "date", "amount", "email", "list"]},
+                   "required": {"type": "boolean"}, "help": {"type": "string"}, "example": {},
+                   "choices": {"type": "array", "items": {"type": "string"}}}}},
+}
+TEMPLATE_UPLOAD = Component("TemplateUpload", {
+    "type": "object", "required": ["name", "title", "source"], "properties": _UPLOAD_PROPERTIES})
+# A new version (PUT): the URL names the template; a ``name`` in the body must be the same.
+TEMPLATE_VERSION_UPLOAD = Component("TemplateVersionUpload", {
+    "type": "object",
+    "required": ["source"],  # title and description: the previous version's unless given
+    "properties": {**_UPLOAD_PROPERTIES, "name": {
+        **_UPLOAD_PROPERTIES["name"],
+        "description": "Optional: the URL names the template; if given, the same name (else 422)."}},
+})
+TEMPLATE_RENDER = Component("TemplateRender", {
+    "type": "object",
+    "properties": {
+        "data": {"type": "object", "description": "Field values, by key."},
+        "letter_date": {"type": "string", "description": "Date (or date-time) printed on the letter; "
+                                                         "defaults to now."},
+    },
+    "example": {"data": {"numero_facture": "F-2026-0412", "montant_du": "1 250,50"},
+                "letter_date": "2026-11-27"},
+})
+
+
+class TemplateName(BaseModel):
+    name: str = Field(examples=["mise_en_demeure"])
+
+
+class FieldsQuery(BaseModel):
+    platform: Literal["generic", "make", "n8n"] = "generic"
+
+
+_FIELDS = {"type": "object", "required": ["fields"], "properties": {
+    "fields": {"type": "array", "items": {"type": "object"}}}}
 
 
 def _json_body() -> dict[str, Any]:
@@ -35,6 +90,7 @@ def _template_body(spec: rendering.TemplateSpec) -> dict[str, Any]:
 
 
 @bp.get("/v1/templates")
+@documented("List letter templates", operation_id="listTemplates", answers={200: ListOf(shapes.TemplateSummary)})
 @require_api_key
 def list_templates() -> Response:
     """Built-in templates and the account's own (latest versions), by name."""
@@ -44,6 +100,8 @@ def list_templates() -> Response:
 
 
 @bp.get("/v1/templates/<name>")
+@documented("A template and its fields (dynamic input fields)", operation_id="getTemplate", path=TemplateName,
+            answers={200: shapes.Template})
 @require_api_key
 def get_template(name: str) -> Response:
     """One template with its input fields."""
@@ -59,6 +117,10 @@ def _account_template(name: str) -> rendering.TemplateSpec:
 
 
 @bp.get("/v1/templates/<name>/fields")
+@documented("A template's input fields in a platform's own shape", operation_id="getTemplateFields",
+            description="`make`: Make parameters (for an RPC's dynamic fields). `n8n`: an n8n "
+                        "`ResourceMapperFields` value. `generic` (default): as `GET /v1/templates/{name}`.",
+            path=TemplateName, query=FieldsQuery, answers={200: _FIELDS})
 @require_api_key
 def get_template_fields(name: str) -> Response:
     """The template's input fields in a platform's own shape (``?platform=make|n8n``, default generic).
@@ -74,6 +136,8 @@ def get_template_fields(name: str) -> Response:
 
 
 @bp.get("/v1/templates/<name>/versions")
+@documented("Versions of a template, newest first", operation_id="listTemplateVersions", path=TemplateName,
+            answers={200: ListOf(shapes.TemplateVersion)})
 @require_api_key
 def list_versions(name: str) -> Response:
     """Every live version of a template, newest first (a shadowed built-in last)."""
@@ -86,6 +150,8 @@ def list_versions(name: str) -> Response:
 
 
 @bp.post("/v1/templates/<name>/render")
+@documented("Preview: render the PDF (nothing is sent)", operation_id="renderTemplate", path=TemplateName,
+            body=Body({"application/json": TEMPLATE_RENDER}), answers={200: file_answer("The PDF", "application/pdf")})
 @require_api_key
 def render_preview(name: str) -> Response:
     """The PDF the template gives with this data: a preview, nothing is sent or stored."""
@@ -120,6 +186,9 @@ def _letter_time(raw: Any) -> datetime:
 
 
 @bp.post("/v1/templates")
+@documented("Upload a custom template", operation_id="createTemplate",
+            body=Body({"application/json": TEMPLATE_UPLOAD}), answers={201: json_answer(shapes.Template, "Created")},
+            errors={409: "`template_exists` (PUT adds a version), or the Idempotency-Key is in use"})
 @require_api_key
 @idempotent
 def create_template() -> tuple[Response, int, dict[str, str]]:
@@ -129,6 +198,9 @@ def create_template() -> tuple[Response, int, dict[str, str]]:
 
 
 @bp.put("/v1/templates/<name>")
+@documented("Upload a new version of a template", operation_id="updateTemplate", path=TemplateName,
+            body=Body({"application/json": TEMPLATE_VERSION_UPLOAD}),
+            answers={201: json_answer(shapes.Template, "New version")})
 @require_api_key
 @idempotent
 def update_template(name: str) -> tuple[Response, int, dict[str, str]]:
@@ -151,6 +223,8 @@ def _store_version(name: Any, body: dict[str, Any], *, must_exist: bool) -> tupl
 
 
 @bp.delete("/v1/templates/<name>")
+@documented("Delete a custom template (all versions)", operation_id="deleteTemplate", path=TemplateName,
+            answers={204: Answer("Deleted")}, errors={409: "`builtin_template`: a built-in cannot be deleted"})
 @require_api_key
 def delete_template(name: str) -> tuple[str, int]:
     """Delete a custom template (all versions); a built-in of the same name shows again."""
@@ -161,115 +235,3 @@ def delete_template(name: str) -> tuple[str, int]:
         raise rendering.as_bridge_error(exc, "name") from None
     session.commit()
     return "", 204
-
-
-# --- OpenAPI ------------------------------------------------------------------------------------
-
-_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
-         "example": "mise_en_demeure"}
-_IDEMPOTENCY = {"$ref": "#/components/parameters/IdempotencyKey"}
-_ERROR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _list(item: str) -> dict[str, Any]:
-    return {"type": "object", "properties": {"object": {"const": "list"},
-                                             "data": {"type": "array", "items": _ref(item)},
-                                             "next_cursor": {"type": ["string", "null"]}}}
-
-
-SCHEMAS: dict[str, Any] = {
-    "TemplateUpload": {
-        "type": "object",
-        "required": ["name", "title", "source"],
-        "properties": {
-            "name": {"type": "string", "pattern": library.NAME_PATTERN.pattern},
-            "title": {"type": "string", "minLength": 1, "maxLength": library.MAX_TITLE_LENGTH,
-                      "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},  # not blank, no NUL
-            "description": {"type": "string", "maxLength": library.MAX_DESCRIPTION_LENGTH,
-                            "description": "What the letter is for, shown where a user picks a template; "
-                                           "a new version (PUT) keeps the previous one unless given."},
-            "source": {"type": "string", "description": 'Jinja2 HTML; may `{% extends "base.html" %}` and fill '
-                                                        'the blocks `objet` and `corps`.'},
-            "fields": {"type": "array", "description": "Declared fields; discovered from the source when omitted.",
-                       "items": {"type": "object", "required": ["key"], "properties": {
-                           "key": {"type": "string"}, "label": {"type": "string"},
-                           "type": {"enum": ["text", "long_text", "date", "amount", "email", "list"]},
-                           "required": {"type": "boolean"}, "help": {"type": "string"}, "example": {},
-                           "choices": {"type": "array", "items": {"type": "string"}}}}},
-        },
-    },
-    # A new version (PUT): the URL names the template; a ``name`` in the body must be the same.
-    "TemplateVersionUpload": {
-        "type": "object",
-        "required": ["source"],  # title and description: the previous version's unless given
-        "properties": {},
-    },
-    "TemplateRender": {
-        "type": "object",
-        "properties": {
-            "data": {"type": "object", "description": "Field values, by key."},
-            "letter_date": {"type": "string", "description": "Date (or date-time) printed on the letter; "
-                                                             "defaults to now."},
-        },
-        "example": {"data": {"numero_facture": "F-2026-0412", "montant_du": "1 250,50"},
-                    "letter_date": "2026-11-27"},
-    },
-}
-SCHEMAS["TemplateVersionUpload"]["properties"] = {
-    **SCHEMAS["TemplateUpload"]["properties"],
-    "name": {**SCHEMAS["TemplateUpload"]["properties"]["name"],
-             "description": "Optional: the URL names the template; if given, the same name (else 422)."},
-}
-
-OPENAPI: dict[str, Any] = {
-    "/v1/templates": {
-        "get": {"summary": "List letter templates", "operationId": "listTemplates",
-                "responses": {"200": _json(_list("TemplateSummary"))}},
-        "post": {"summary": "Upload a custom template", "operationId": "createTemplate",
-                 "parameters": [_IDEMPOTENCY],
-                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TemplateUpload")}}},
-                 "responses": {"201": _json(_ref("Template"), "Created"), "409": _ERROR, "422": _ERROR}},
-    },
-    "/v1/templates/{name}": {
-        "parameters": [_NAME],
-        "get": {"summary": "A template and its fields (dynamic input fields)", "operationId": "getTemplate",
-                "responses": {"200": _json(_ref("Template")), "404": _ERROR}},
-        "put": {"summary": "Upload a new version of a template", "operationId": "updateTemplate",
-                "parameters": [_IDEMPOTENCY],
-                "requestBody": {"required": True,
-                                "content": {"application/json": {"schema": _ref("TemplateVersionUpload")}}},
-                "responses": {"201": _json(_ref("Template"), "New version"), "404": _ERROR, "422": _ERROR}},
-        "delete": {"summary": "Delete a custom template (all versions)", "operationId": "deleteTemplate",
-                   "responses": {"204": {"description": "Deleted"}, "404": _ERROR, "409": _ERROR}},
-    },
-    "/v1/templates/{name}/fields": {
-        "parameters": [_NAME],
-        "get": {"summary": "A template's input fields in a platform's own shape", "operationId": "getTemplateFields",
-                "description": "`make`: Make parameters (for an RPC's dynamic fields). `n8n`: an n8n "
-                               "`ResourceMapperFields` value. `generic` (default): as `GET /v1/templates/{name}`.",
-                "parameters": [{"name": "platform", "in": "query", "required": False,
-                                "schema": {"enum": ["generic", "make", "n8n"], "default": "generic"}}],
-                "responses": {"200": _json({"type": "object", "required": ["fields"], "properties": {
-                    "fields": {"type": "array", "items": {"type": "object"}}}}), "404": _ERROR, "422": _ERROR}},
-    },
-    "/v1/templates/{name}/versions": {
-        "parameters": [_NAME],
-        "get": {"summary": "Versions of a template, newest first", "operationId": "listTemplateVersions",
-                "responses": {"200": _json(_list("TemplateVersion")), "404": _ERROR}},
-    },
-    "/v1/templates/{name}/render": {
-        "parameters": [_NAME],
-        "post": {"summary": "Preview: render the PDF (nothing is sent)", "operationId": "renderTemplate",
-                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("TemplateRender")}}},
-                 "responses": {"200": {"description": "The PDF", "content": {"application/pdf": {
-                     "schema": {"type": "string", "format": "binary"}}}}, "404": _ERROR, "422": _ERROR}},
-    },
-}

@@ -35,6 +35,7 @@ from connector.api.dashboard.session import (
 from connector.api.db import db_session
 from connector.api.errors import ApiError, status_of
 from connector.api.kpis import kpis_for_request
+from connector.api.registry import Answer, View, document_endpoint, documented, text_answer
 from connector.errors import BridgeError
 from connector.models import Alert, Letter, Proof
 from connector.monitoring.alerts import alert_to_dict, rule_configs
@@ -43,6 +44,23 @@ from connector.monitoring.kpis import STATUSES, batch_items_table
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates",
                static_folder="static", static_url_path="/static")
 PUBLIC_ENDPOINTS = frozenset({"dashboard.login", "dashboard.login_post", "dashboard.static"})
+_SIGN_IN = Answer("Not signed in: to /dashboard/login")
+_HTML = {200: text_answer("An HTML page", "text/html"), 302: _SIGN_IN}
+_FILE = {200: Answer("The file (PDF or zip)"), 302: _SIGN_IN,
+         404: text_answer("Not in your account (a page)", "text/html")}
+# Every form posts the session's CSRF token; a form without it is refused with a page.
+_FORM_REFUSED = {403: text_answer("The form's token is missing or wrong (a page)", "text/html")}
+
+
+def _documented(summary: str, answers: dict[int | str, Answer]) -> Callable[[View], View]:
+    """A dashboard page: signed in with the session cookie, not the API key."""
+    return documented(summary, tags=["Dashboard"], security=[], answers=answers,
+                      description="Browser page, signed in with the session cookie.")
+
+
+document_endpoint("dashboard.static", "Dashboard style sheets and scripts (uPlot vendored, MIT)", tags=("Dashboard",),
+                  security=[], description="Browser page, signed in with the session cookie.",
+                  answers={200: Answer("CSS or JavaScript")})
 PRESET_KEYS = {"24h": "last_24h", "7d": "last_7d", "30d": "last_30d"}
 
 
@@ -125,6 +143,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.get("/login")
+@_documented("Dashboard sign-in form", _HTML)
 def login() -> Response:
     """The sign-in form."""
     token = new_login_token()
@@ -135,6 +154,7 @@ def login() -> Response:
 
 
 @bp.post("/login")
+@_documented("Sign in with an API key (form)", {302: Answer("Signed in")})
 def login_post() -> Response:
     """Check the API key, then open a session."""
     target = _safe_next(request.form.get("next"))
@@ -153,6 +173,7 @@ def login_post() -> Response:
 
 
 @bp.post("/logout")
+@_documented("Sign out (form)", {302: Answer("Signed out"), **_FORM_REFUSED})
 def logout() -> Response:
     """Sign out (a form with the CSRF token)."""
     response = redirect(url_for("dashboard.login", signed_out="1"))
@@ -235,6 +256,7 @@ def _open_alerts(account_id: str) -> list[dict[str, Any]]:
 
 
 @bp.get("/")
+@_documented("Dashboard: KPIs, charts, alerts, letters, batches", _HTML)
 def overview() -> Response:
     """KPIs with charts, open alerts, recent letters and batches."""
     account_id = g.account.id
@@ -246,6 +268,7 @@ def overview() -> Response:
 
 
 @bp.get("/alerts")
+@_documented("Dashboard: alerts", _HTML)
 def alerts() -> Response:
     """Open alerts and the most recent resolved ones."""
     account_id = g.account.id
@@ -257,6 +280,7 @@ def alerts() -> Response:
 
 
 @bp.get("/batches")
+@_documented("Dashboard: batches and their progress", _HTML)
 def batches() -> Response:
     """Batches with their progress."""
     page = _page("batches.html", batches=_batches(g.account.id, limit=50))
@@ -275,18 +299,21 @@ def _download(view: Callable[..., Response], *args: str) -> Response:
 
 
 @bp.get("/letters/<letter_id>/document")
+@_documented("Dashboard: a letter's PDF", _FILE)
 def letter_document(letter_id: str) -> Response:
     """The letter's PDF as sent."""
     return _download(letters_api.get_document, letter_id)
 
 
 @bp.get("/letters/<letter_id>/proofs/<kind>")
+@_documented("Dashboard: a proof", _FILE)
 def letter_proof(letter_id: str, kind: str) -> Response:
     """A proof PDF, byte-exact."""
     return _download(evidence_api.download_proof, letter_id, kind)
 
 
 @bp.get("/letters/<letter_id>/evidence")
+@_documented("Dashboard: the evidence package", _FILE)
 def letter_evidence(letter_id: str) -> Response:
     """The sealed evidence package."""
     return _download(evidence_api.download_evidence, letter_id)
@@ -296,40 +323,3 @@ def letter_links(letter_id: str) -> dict[str, str]:
     """Dashboard URLs of a letter's files (used by the templates)."""
     quoted = quote(letter_id)
     return {"document": f"/dashboard/letters/{quoted}/document", "evidence": f"/dashboard/letters/{quoted}/evidence"}
-
-
-_html = {"200": {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
-         "302": {"description": "Not signed in: to /dashboard/login"}}
-_page_doc = {"text/html": {"schema": {"type": "string"}}}
-_file = {"200": {"description": "The file (PDF or zip)"}, "302": {"description": "Not signed in: to /dashboard/login"},
-         "404": {"description": "Not in your account (a page)", "content": _page_doc}}
-# Every form posts the session's CSRF token; a form without it is refused with a page.
-_form_refused = {"403": {"description": "The form's token is missing or wrong (a page)", "content": _page_doc}}
-
-
-def _doc(summary: str, responses: dict[str, Any], parameters: list[str] | None = None) -> dict[str, Any]:
-    operation: dict[str, Any] = {"tags": ["Dashboard"], "summary": summary, "security": [],
-                                 "description": "Browser page, signed in with the session cookie.",
-                                 "responses": responses}
-    if parameters:
-        operation["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                                   for p in parameters]
-    return operation
-
-
-OPENAPI: dict[str, Any] = {
-    "/dashboard/": {"get": _doc("Dashboard: KPIs, charts, alerts, letters, batches", _html)},
-    "/dashboard/login": {"get": _doc("Dashboard sign-in form", _html),
-                         "post": _doc("Sign in with an API key (form)", {"302": {"description": "Signed in"}})},
-    "/dashboard/logout": {"post": _doc("Sign out (form)", {"302": {"description": "Signed out"}, **_form_refused})},
-    "/dashboard/alerts": {"get": _doc("Dashboard: alerts", _html)},
-    "/dashboard/batches": {"get": _doc("Dashboard: batches and their progress", _html)},
-    "/dashboard/letters/{letter_id}/document": {"get": _doc("Dashboard: a letter's PDF", _file, ["letter_id"])},
-    "/dashboard/letters/{letter_id}/proofs/{kind}": {"get": _doc("Dashboard: a proof", _file,
-                                                                 ["letter_id", "kind"])},
-    "/dashboard/letters/{letter_id}/evidence": {"get": _doc("Dashboard: the evidence package", _file,
-                                                            ["letter_id"])},
-    "/dashboard/static/{filename}": {"get": _doc("Dashboard style sheets and scripts (uPlot vendored, MIT)",
-                                                 {"200": {"description": "CSS or JavaScript"}},
-                                                 ["filename"])},
-}
