@@ -10,7 +10,6 @@ met it, whatever that test was about.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
 import jsonschema
@@ -22,16 +21,23 @@ from werkzeug.test import TestResponse
 from werkzeug.wrappers import Response
 
 from connector.api.openapi import build_openapi
-from connector.app import BLUEPRINTS
 
 
 class UndocumentedAnswer(AssertionError):
     """An answer the OpenAPI document does not describe."""
 
 
-@lru_cache(maxsize=4)
-def _document(public_url: str) -> dict[str, Any]:
-    return build_openapi(public_url, BLUEPRINTS)
+_DOCUMENTS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _document(app: Flask) -> dict[str, Any]:
+    """The app's document, built once per set of routes (every test app has the same ones)."""
+    public_url = app.extensions["lre"].settings.public_url
+    routes = sorted((rule.rule, rule.endpoint, *sorted(rule.methods or ())) for rule in app.url_map.iter_rules())
+    key = (public_url, *routes)
+    if key not in _DOCUMENTS:
+        _DOCUMENTS[key] = build_openapi(app, public_url)
+    return _DOCUMENTS[key]
 
 
 def _openapi_path(rule: str) -> str:
@@ -48,24 +54,30 @@ def _resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-@lru_cache(maxsize=1024)
-def _validator(public_url: str, path: str, method: str, status: str, media: str) -> jsonschema.Draft202012Validator:
-    document = _document(public_url)
+_VALIDATORS: dict[tuple[int, str, str, str, str], jsonschema.Draft202012Validator] = {}
+
+
+def _validator(document: dict[str, Any], path: str, method: str, status: str,
+               media: str) -> jsonschema.Draft202012Validator:
+    key = (id(document), path, method, status, media)
+    if key in _VALIDATORS:
+        return _VALIDATORS[key]
     answer = _resolve(document, document["paths"][path][method]["responses"][status])
     schema = answer["content"][media]["schema"]
-    return jsonschema.Draft202012Validator({**schema, "components": document["components"]})
+    validator = jsonschema.Draft202012Validator({**schema, "components": document["components"]})
+    _VALIDATORS[key] = validator
+    return validator
 
 
 def check_answer(app: Flask, method: str, url: str, response: Response) -> None:
     """Raise ``UndocumentedAnswer`` unless ``response`` is what the document promises for the request."""
-    public_url = app.extensions["lre"].settings.public_url
     adapter = app.url_map.bind("bridge.test")
     path_only = url.split("?", 1)[0]
     try:
         rule, _ = adapter.match(path_only, method=method, return_rule=True)
     except (NotFound, MethodNotAllowed, RequestRedirect):
         return  # routing's own answers; tests/test_hostile_input.py checks those
-    document = _document(public_url)
+    document = _document(app)
     path = _openapi_path(rule.rule)
     operation = document["paths"].get(path, {}).get(method.lower())
     if operation is None:
@@ -88,7 +100,7 @@ def check_answer(app: Flask, method: str, url: str, response: Response) -> None:
     if media != "application/json":
         return
     body = response.get_json(silent=True)
-    errors = sorted(_validator(public_url, path, method.lower(), status, media).iter_errors(body),
+    errors = sorted(_validator(document, path, method.lower(), status, media).iter_errors(body),
                     key=lambda e: list(e.path))
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path)
