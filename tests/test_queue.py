@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy.pool import NullPool
 
 from connector.delivery import outbox
 from connector.delivery.worker import PER_LANE_LIMIT, run_worker
@@ -276,3 +277,22 @@ def test_the_hot_queue_queries_use_their_indexes(client, auth, account, services
         for plan in plans:
             assert not any(f"{scan} {table}" in plan for scan in ("Seq Scan on", "SCAN")
                            for table in ("jobs", "events", "deliveries")), f"{what}: {plan}"
+
+
+# --- round trips: what a job costs the database -------------------------------------------------
+
+
+def test_a_pooled_postgresql_connection_dropped_while_idle_is_replaced_before_use(services, monkeypatch):
+    if not services.db.url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to drop a connection")
+    import connector.db
+
+    with services.db.transaction() as session:
+        backend = session.scalar(text("SELECT pg_backend_pid()"))
+    admin = create_engine(services.db.url, poolclass=NullPool)  # not a connection of the pool tested
+    with admin.connect() as conn:
+        assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    admin.dispose()
+    monkeypatch.setattr(connector.db, "PING_IDLE_SECONDS", 0.0)  # any idle time counts: ping it
+    with services.db.transaction() as session:
+        assert session.scalar(text("SELECT pg_backend_pid()")) != backend
