@@ -282,6 +282,44 @@ def test_the_hot_queue_queries_use_their_indexes(client, auth, account, services
 # --- round trips: what a job costs the database -------------------------------------------------
 
 
+@contextmanager
+def counted(services: Any) -> Iterator[dict[str, int]]:
+    """Statements sent and transactions committed while the block runs."""
+    seen = {"statements": 0, "commits": 0}
+
+    def statement(*_args: Any) -> None:
+        seen["statements"] += 1
+
+    def commit(*_args: Any) -> None:
+        seen["commits"] += 1
+
+    event.listen(services.db.engine, "before_cursor_execute", statement)
+    event.listen(services.db.engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", statement)
+        event.remove(services.db.engine, "commit", commit)
+
+
+def test_a_delivery_attempt_costs_one_read_and_one_write_transaction(client, auth, services):
+    """The delivery, its hook, its event and whether an earlier one holds the line come in one query;
+    the attempt, the next delivery pulled forward and the job's end go in one commit."""
+    with started(TimedReceiver()) as receiver:
+        subscribe(client, auth, receiver.url)
+        send(client, auth)
+        costs = []
+        while (job := outbox.claim(services, "counter")) is not None:
+            with counted(services) as seen:
+                outbox.run_job(services, job, "counter")
+            if job.kind == "deliver_webhook":
+                costs.append(seen)
+        assert receiver.count() == 3
+    # read 1; write: lock the hook and the delivery, update it, pull the next one forward, end the job
+    # (SQLite: and the read's BEGIN, a statement of its own there; PostgreSQL reads in autocommit)
+    assert costs == [{"statements": 6 + services.db.is_sqlite, "commits": 1}] * 3, costs
+
+
 def test_a_pooled_postgresql_connection_dropped_while_idle_is_replaced_before_use(services, monkeypatch):
     if not services.db.url.startswith("postgresql"):
         pytest.skip("SQLite has no server to drop a connection")
