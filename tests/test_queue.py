@@ -320,6 +320,19 @@ def test_a_delivery_attempt_costs_one_read_and_one_write_transaction(client, aut
     assert costs == [{"statements": 6 + services.db.is_sqlite, "commits": 1}] * 3, costs
 
 
+def test_a_claim_and_the_next_due_time_are_two_statements_and_one_commit(services):
+    with services.db.transaction() as session:
+        outbox.enqueue(session, "no_such_kind", max_attempts=1)
+    with counted(services) as claim:
+        jobs = outbox.claim_many(services, "counter", 4, expired=False)
+    with counted(services) as due:
+        outbox.next_due(services)
+    assert len(jobs) == 1
+    begin = int(services.db.is_sqlite)  # SQLite's read BEGIN is a statement of its own
+    assert claim == {"statements": 2 + begin, "commits": 1}  # the candidates, then UPDATE ... RETURNING
+    assert due == {"statements": 1 + begin, "commits": 0}
+
+
 def test_a_pooled_postgresql_connection_dropped_while_idle_is_replaced_before_use(services, monkeypatch):
     if not services.db.url.startswith("postgresql"):
         pytest.skip("SQLite has no server to drop a connection")
