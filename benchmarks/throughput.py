@@ -9,8 +9,10 @@ The baseline is the intake measured in the same run: the figure is processing / 
 The verdict is about the queue, not the last decimal of the two rates: a letter accepted in the
 window's last moments cannot be final yet when it closes, so processing trails intake by the letters
 in flight even when the workers keep up. "The queue does not grow" is judged by the queue at the end
-(letters accepted and not final) against what can be in flight: the letters accepted in the window's
-last second. A queue growing at any steady rate passes that bound within seconds, and prints NOT met.
+(letters accepted and not final, sampled every 5 s too): met when it is no longer than what can be in
+flight (the letters accepted in the window's last second) or than the queue was at its longest in the
+window's first half (a loaded machine keeps more than a second's letters in flight, and that queue
+fluctuates). A queue growing at a steady rate ends near twice its first-half peak: NOT met.
 
 ``--compare-concurrency 1,2`` (PostgreSQL) runs the window once per worker concurrency, one after the
 other on fresh databases, and prints each run's processing against the first run's (the baseline).
@@ -67,6 +69,7 @@ class Run:
     in_flight_bound: int  # letters accepted in the window's last second
     jobs: int
     queue_samples: list[int]
+    first_half_peak: int  # the longest queue sampled in the window's first half (0: no sample)
 
     @property
     def intake(self) -> float:
@@ -78,7 +81,10 @@ class Run:
 
     @property
     def keeps_up(self) -> bool:
-        return self.accepted > 0 and self.queue <= self.in_flight_bound
+        """The queue did not grow: at the end it is no longer than the letters that can be in flight
+        (accepted in the last second), nor than it was at its longest in the window's first half (a
+        queue that only fluctuates stays under that; one growing at a steady rate ends near twice it)."""
+        return self.accepted > 0 and self.queue <= max(self.in_flight_bound, self.first_half_peak)
 
 
 def measure(backend: str, concurrency: int, clients: int, seconds: float) -> Run:
@@ -113,10 +119,13 @@ def measure(backend: str, concurrency: int, clients: int, seconds: float) -> Run
         for thread in threads:
             thread.start()
         samples: list[int] = []
+        first_half_peak = 0
         while (left := started + seconds - time.monotonic()) > 0:
             time.sleep(min(left, 5.0))
             letters, final, _ = counts(engine)
-            samples.append(letters - final)  # the queue every 5 s, for the reader
+            samples.append(letters - final)  # the queue every 5 s
+            if time.monotonic() - started <= seconds / 2:
+                first_half_peak = max(first_half_peak, samples[-1])
         stop.set()
         closed = time.monotonic()
         letters_at_end, final_at_end, jobs = counts(engine)
@@ -131,7 +140,7 @@ def measure(backend: str, concurrency: int, clients: int, seconds: float) -> Run
     return Run(label=label, elapsed=closed - started, accepted=accepted, errors=sum(errors),
                processed=final_at_end - final_before, queue=letters_at_end - final_at_end,
                in_flight_bound=sum(1 for t in times if closed - 1.0 <= t <= closed), jobs=jobs,
-               queue_samples=samples)
+               queue_samples=samples, first_half_peak=first_half_peak)
 
 
 def report(run: Run, clients: int) -> None:
@@ -142,7 +151,8 @@ def report(run: Run, clients: int) -> None:
           f"in flight at most {run.in_flight_bound} (accepted in the last second); every 5 s: "
           f"{' '.join(str(n) for n in run.queue_samples)}")
     print(f"ratio processing/intake: {run.processing / run.intake if run.intake else float('nan'):.2f}   "
-          f"goal: the queue does not grow (queue at the end <= in flight) -> "
+          f"goal: the queue does not grow (at the end <= in flight or <= its first-half peak "
+          f"{run.first_half_peak}) -> "
           f"{'met' if run.keeps_up else 'NOT met'}")
 
 
