@@ -23,6 +23,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
+# What a worker process logs once it claims jobs, and once its LISTEN connection is up.
+WORKER_STARTED = " started (pools: "
+WORKER_LISTENING = "listening for job notifications"
 DEFAULT_POSTGRES = os.environ.get("LRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -96,7 +99,23 @@ class Bridge:
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-m", "connector.cli", "worker", "--concurrency", str(self.worker_concurrency)],
                 env=self.env, cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT))
+            self._wait_for_workers(deadline)
         return self
+
+    def _wait_for_workers(self, deadline: float) -> None:
+        """Until every worker process has started its dispatcher and its ``LISTEN`` connection: a
+        benchmark measures the running bridge, not the seconds its workers take to import and connect
+        (letters sent before would wait for them, and count as queue latency)."""
+        log = self.data_dir / "worker.log"
+        while time.monotonic() < deadline:
+            text = log.read_text()
+            if (text.count(WORKER_STARTED) >= self.worker_concurrency
+                    and text.count(WORKER_LISTENING) >= self.worker_concurrency):
+                return
+            if any(proc.poll() is not None for proc in self.processes):
+                break
+            time.sleep(0.05)
+        raise RuntimeError("the workers did not start:\n" + log.read_text())
 
     @property
     def headers(self) -> dict[str, str]:

@@ -6,9 +6,22 @@ in-process worker), or ``--backend postgresql`` (``serve`` + ``lre-bridge worker
 ``--clients`` threads send letters (sandbox provider, no step delay) as fast as the API answers.
 The baseline is the intake measured in the same run: the figure is processing / intake.
 
+The verdict is about the queue, not the last decimal of the two rates: a letter accepted in the
+window's last moments cannot be final yet when it closes, so processing trails intake by the letters
+in flight even when the workers keep up. "The queue does not grow" is judged by the queue at the end
+(letters accepted and not final, sampled every 5 s too): met when it is no longer than what can be in
+flight (the letters accepted in the window's last second) or than the queue was at its longest in the
+window's first half (a loaded machine keeps more than a second's letters in flight, and that queue
+fluctuates). A queue growing at a steady rate ends near twice its first-half peak: NOT met.
+
+``--compare-concurrency 1,2`` (PostgreSQL) runs the window once per worker concurrency, one after the
+other on fresh databases, and prints each run's processing against the first run's (the baseline).
+
 Usage: .venv/bin/python benchmarks/throughput.py [--seconds 120] [--clients 4]
                                                  [--backend sqlite|postgresql] [--concurrency 1]
-Goal: processing >= intake (ratio >= 1.0, the queue does not grow) on the embedded default.
+                                                 [--compare-concurrency 1,2]
+Goal: processing >= intake (the queue does not grow) on the embedded default; on PostgreSQL,
+processing doubling with --concurrency until the cores are used.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -42,18 +56,44 @@ def counts(engine: object) -> tuple[int, int, int]:
     return int(letters or 0), int(final or 0), int(jobs or 0)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=120.0, help="length of the timed window")
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--concurrency", type=int, default=1, help="lre-bridge worker --concurrency (PostgreSQL)")
-    args = parser.parse_args()
-    with Bridge(Path(tempfile.mkdtemp(prefix="lre-throughput-")), backend=args.backend,
-                worker_concurrency=args.concurrency) as bridge:
+@dataclass
+class Run:
+    """One timed window: what the clients had accepted and the workers had finished."""
+
+    label: str
+    elapsed: float
+    accepted: int
+    errors: int
+    processed: int
+    queue: int  # letters accepted and not final when the window closed
+    in_flight_bound: int  # letters accepted in the window's last second
+    jobs: int
+    queue_samples: list[int]
+    first_half_peak: int  # the longest queue sampled in the window's first half (0: no sample)
+
+    @property
+    def intake(self) -> float:
+        return self.accepted / self.elapsed
+
+    @property
+    def processing(self) -> float:
+        return self.processed / self.elapsed
+
+    @property
+    def keeps_up(self) -> bool:
+        """The queue did not grow: at the end it is no longer than the letters that can be in flight
+        (accepted in the last second), nor than it was at its longest in the window's first half (a
+        queue that only fluctuates stays under that; one growing at a steady rate ends near twice it)."""
+        return self.accepted > 0 and self.queue <= max(self.in_flight_bound, self.first_half_peak)
+
+
+def measure(backend: str, concurrency: int, clients: int, seconds: float) -> Run:
+    """Run the bridge, send letters from ``clients`` threads for ``seconds``, count what happened."""
+    with Bridge(Path(tempfile.mkdtemp(prefix="lre-throughput-")), backend=backend,
+                worker_concurrency=concurrency) as bridge:
         engine = create_engine(bridge.database_url)
-        accepted = [0] * args.clients
-        errors = [0] * args.clients
+        accepted_at: list[list[float]] = [[] for _ in range(clients)]
+        errors = [0] * clients
         stop = threading.Event()
 
         def client(index: int) -> None:
@@ -69,33 +109,80 @@ def main() -> None:
                 except requests.RequestException:
                     ok = False
                 if ok:
-                    accepted[index] += 1
+                    accepted_at[index].append(time.monotonic())
                 else:
                     errors[index] += 1
 
-        _, final_before, _ = counts(engine)
+        letters_before, final_before, _ = counts(engine)
         started = time.monotonic()
-        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(args.clients)]
+        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
         for thread in threads:
             thread.start()
-        time.sleep(args.seconds)
+        samples: list[int] = []
+        first_half_peak = 0
+        while (left := started + seconds - time.monotonic()) > 0:
+            time.sleep(min(left, 5.0))
+            letters, final, _ = counts(engine)
+            samples.append(letters - final)  # the queue every 5 s
+            if time.monotonic() - started <= seconds / 2:
+                first_half_peak = max(first_half_peak, samples[-1])
         stop.set()
-        _, final_at_end, _ = counts(engine)
-        elapsed = time.monotonic() - started
+        closed = time.monotonic()
+        letters_at_end, final_at_end, jobs = counts(engine)
         for thread in threads:
             thread.join(timeout=60)
-        letters, final_now, jobs = counts(engine)
         engine.dispose()
-    intake = sum(accepted) / elapsed
-    processing = (final_at_end - final_before) / elapsed
-    label = "serve (SQLite, in-process worker)" if args.backend == "sqlite" else \
-        f"serve + worker --concurrency {args.concurrency} (PostgreSQL)"
-    print(f"bridge: {label}; {args.clients} clients for {elapsed:.0f} s")
-    print(f"intake:     {intake:.1f} letters/s accepted ({sum(accepted)} letters, {sum(errors)} errors)")
-    print(f"processing: {processing:.1f} letters/s brought to a final status ({final_at_end - final_before})")
-    print(f"ratio processing/intake: {processing / intake if intake else float('nan'):.2f}   goal >= 1.0 -> "
-          f"{'met' if intake and processing >= intake else 'NOT met'}")
-    print(f"queue at the end: {letters - final_now} letters not final, {jobs} jobs pending or running")
+    times = [t for per_client in accepted_at for t in per_client]
+    # Only letters the window's database count saw: a request answered after the count is left out.
+    accepted = letters_at_end - letters_before
+    label = "serve (SQLite, in-process worker)" if backend == "sqlite" else \
+        f"serve + worker --concurrency {concurrency} (PostgreSQL)"
+    return Run(label=label, elapsed=closed - started, accepted=accepted, errors=sum(errors),
+               processed=final_at_end - final_before, queue=letters_at_end - final_at_end,
+               in_flight_bound=sum(1 for t in times if closed - 1.0 <= t <= closed), jobs=jobs,
+               queue_samples=samples, first_half_peak=first_half_peak)
+
+
+def report(run: Run, clients: int) -> None:
+    print(f"bridge: {run.label}; {clients} clients for {run.elapsed:.0f} s")
+    print(f"intake:     {run.intake:.1f} letters/s accepted ({run.accepted} letters, {run.errors} errors)")
+    print(f"processing: {run.processing:.1f} letters/s brought to a final status ({run.processed})")
+    print(f"queue at the end: {run.queue} letters not final ({run.jobs} jobs pending or running); "
+          f"in flight at most {run.in_flight_bound} (accepted in the last second); every 5 s: "
+          f"{' '.join(str(n) for n in run.queue_samples)}")
+    print(f"ratio processing/intake: {run.processing / run.intake if run.intake else float('nan'):.2f}   "
+          f"goal: the queue does not grow (at the end <= in flight or <= its first-half peak "
+          f"{run.first_half_peak}) -> "
+          f"{'met' if run.keeps_up else 'NOT met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=120.0, help="length of the timed window")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--concurrency", type=int, default=1, help="lre-bridge worker --concurrency (PostgreSQL)")
+    parser.add_argument("--compare-concurrency", default="",
+                        help="e.g. 1,2: one window per worker concurrency (PostgreSQL), the first is the baseline")
+    args = parser.parse_args()
+    if args.compare_concurrency:
+        if args.backend != "postgresql":
+            parser.error("--compare-concurrency needs --backend postgresql (serve runs one in-process worker)")
+        levels = [int(n) for n in args.compare_concurrency.split(",") if n.strip()]
+    else:
+        levels = [args.concurrency]
+    runs = []
+    for level in levels:
+        runs.append(measure(args.backend, level, args.clients, args.seconds))
+        report(runs[-1], args.clients)
+        print()
+    if len(runs) > 1:
+        base = runs[0]
+        print(f"processing against --concurrency {levels[0]} ({base.processing:.1f} letters/s):")
+        for level, run in zip(levels[1:], runs[1:], strict=True):
+            capped = " (capped by intake: the queue did not grow at the baseline)" if base.keeps_up else ""
+            print(f"  --concurrency {level}: {run.processing:.1f} letters/s, x{run.processing / base.processing:.2f}"
+                  f" (intake {run.intake:.1f}){capped}")
 
 
 if __name__ == "__main__":

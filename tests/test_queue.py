@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy.pool import NullPool
 
 from connector.delivery import outbox
 from connector.delivery.worker import PER_LANE_LIMIT, run_worker
@@ -276,3 +277,73 @@ def test_the_hot_queue_queries_use_their_indexes(client, auth, account, services
         for plan in plans:
             assert not any(f"{scan} {table}" in plan for scan in ("Seq Scan on", "SCAN")
                            for table in ("jobs", "events", "deliveries")), f"{what}: {plan}"
+
+
+# --- round trips: what a job costs the database -------------------------------------------------
+
+
+@contextmanager
+def counted(services: Any) -> Iterator[dict[str, int]]:
+    """Statements sent and transactions committed while the block runs."""
+    seen = {"statements": 0, "commits": 0}
+
+    def statement(*_args: Any) -> None:
+        seen["statements"] += 1
+
+    def commit(*_args: Any) -> None:
+        seen["commits"] += 1
+
+    event.listen(services.db.engine, "before_cursor_execute", statement)
+    event.listen(services.db.engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", statement)
+        event.remove(services.db.engine, "commit", commit)
+
+
+def test_a_delivery_attempt_costs_one_read_and_one_write_transaction(client, auth, services):
+    """The delivery, its hook, its event and whether an earlier one holds the line come in one query;
+    the attempt, the next delivery pulled forward and the job's end go in one commit."""
+    with started(TimedReceiver()) as receiver:
+        subscribe(client, auth, receiver.url)
+        send(client, auth)
+        costs = []
+        while (job := outbox.claim(services, "counter")) is not None:
+            with counted(services) as seen:
+                outbox.run_job(services, job, "counter")
+            if job.kind == "deliver_webhook":
+                costs.append(seen)
+        assert receiver.count() == 3
+    # read 1; write: lock the hook and the delivery, update it, pull the next one forward, end the job
+    # (SQLite: and the read's BEGIN, a statement of its own there; PostgreSQL reads in autocommit)
+    assert costs == [{"statements": 6 + services.db.is_sqlite, "commits": 1}] * 3, costs
+
+
+def test_a_claim_and_the_next_due_time_are_two_statements_and_one_commit(services):
+    with services.db.transaction() as session:
+        outbox.enqueue(session, "no_such_kind", max_attempts=1)
+    with counted(services) as claim:
+        jobs = outbox.claim_many(services, "counter", 4, expired=False)
+    with counted(services) as due:
+        outbox.next_due(services)
+    assert len(jobs) == 1
+    begin = int(services.db.is_sqlite)  # SQLite's read BEGIN is a statement of its own
+    assert claim == {"statements": 2 + begin, "commits": 1}  # the candidates, then UPDATE ... RETURNING
+    assert due == {"statements": 1 + begin, "commits": 0}
+
+
+def test_a_pooled_postgresql_connection_dropped_while_idle_is_replaced_before_use(services, monkeypatch):
+    if not services.db.url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to drop a connection")
+    import connector.db
+
+    with services.db.transaction() as session:
+        backend = session.scalar(text("SELECT pg_backend_pid()"))
+    admin = create_engine(services.db.url, poolclass=NullPool)  # not a connection of the pool tested
+    with admin.connect() as conn:
+        assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    admin.dispose()
+    monkeypatch.setattr(connector.db, "PING_IDLE_SECONDS", 0.0)  # any idle time counts: ping it
+    with services.db.transaction() as session:
+        assert session.scalar(text("SELECT pg_backend_pid()")) != backend

@@ -30,11 +30,11 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
-from sqlalchemy import literal_column, select
-from sqlalchemy.orm import Session
+from sqlalchemy import literal, literal_column, select, update
+from sqlalchemy.orm import Session, aliased
 
 from connector import shapes
-from connector.delivery import events, outbox
+from connector.delivery import events, outbox, wakeup
 from connector.letters.vocabulary import DeliveryStatus
 from connector.lib import http, signing
 from connector.lib.crypto import Encryptor
@@ -307,15 +307,46 @@ def _blocking_wait(session: Session, delivery: Delivery, now: datetime) -> float
         return min(max((job.run_at - now).total_seconds() + 1.0, 1.0), MAX_WAIT_SECONDS)
 
 
+def _earlier_pending_exists() -> Any:
+    """A column: whether an earlier delivery to the same hook for the same letter is still pending
+    (the common answer, no, is then known without a query of its own)."""
+    earlier = aliased(Delivery)
+    return (
+        select(earlier.id)
+        .where(
+            earlier.hook_id == Delivery.hook_id,
+            earlier.letter_id == Delivery.letter_id,
+            earlier.status == literal_column(f"'{DeliveryStatus.PENDING}'"),
+            earlier.event_seq < Delivery.event_seq,
+        )
+        .exists()
+        .label("blocked")
+    )
+
+
 def _wake_next(session: Session, delivery: Delivery, now: datetime) -> None:
-    """Pull forward the next pending delivery for the same hook and letter (it may be waiting)."""
+    """Pull forward the next pending delivery for the same hook and letter (it may be waiting):
+    one ``UPDATE`` of its job, whose workers are woken at commit only if it was waiting."""
     if delivery.letter_id is None:
         return
-    following = _pending_neighbour(session, delivery, before=False)
-    if following is not None:
-        job = delivery_job(session, following.id)
-        if job is not None:
-            outbox.make_due(session, job, now)
+    following = (
+        select(literal("deliver:") + Delivery.id)
+        .where(
+            Delivery.hook_id == delivery.hook_id,
+            Delivery.letter_id == delivery.letter_id,
+            Delivery.status == literal_column(f"'{DeliveryStatus.PENDING}'"),
+            Delivery.event_seq > delivery.event_seq,
+        )
+        .order_by(Delivery.event_seq)
+        .limit(1)
+        .scalar_subquery()
+    )
+    moved = session.execute(
+        update(Job).where(Job.dedupe_key == following, outbox.IS_PENDING, Job.run_at > now).values(run_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount:
+        wakeup.mark(session)
 
 
 def _log_attempt(delivery: Delivery, attempt: Attempt, now: datetime) -> None:
@@ -331,15 +362,14 @@ def _log_attempt(delivery: Delivery, attempt: Attempt, now: datetime) -> None:
     delivery.attempts_log = [*(delivery.attempts_log or [])[-(ATTEMPTS_LOG_LIMIT - 1) :], entry]
 
 
-def _record_attempt(session: Session, delivery_id: str, attempt: Attempt, now: datetime) -> float | None:
+def _record_attempt(session: Session, delivery_id: str, hook_id: str, attempt: Attempt,
+                    now: datetime) -> float | None:
     """Store the outcome of one attempt; return the delay before the next one, if any."""
-    hook_id = session.scalar(select(Delivery.hook_id).where(Delivery.id == delivery_id))
-    if hook_id is None:
-        return None
     # Lock order everywhere: the hook, then its deliveries (API delete and disable do the same).
     hook = session.get(Hook, hook_id, with_for_update=True)
     delivery = session.get(Delivery, delivery_id, with_for_update=True)
-    assert delivery is not None
+    if delivery is None:
+        return None
     _log_attempt(delivery, attempt, now)
     if delivery.status != DeliveryStatus.PENDING:
         return None  # cancelled while we were sending: keep the log, do nothing else
@@ -384,35 +414,57 @@ def _delivery_job_died(services: Services, job: Job, reason: str) -> None:
 
 @outbox.job_handler(JOB_KIND, on_dead=_delivery_job_died, pool="delivery")
 def deliver_webhook(services: Services, job: Job) -> None:
-    """Send one delivery attempt; reschedule itself for the next one or to keep event order."""
+    """Send one delivery attempt; reschedule itself for the next one or to keep event order.
+
+    The common case costs one read (the delivery, its hook and event, and whether an earlier one
+    holds the line, in one query) and one write transaction (the attempt and the job's end)."""
     delivery_id = str(job.payload["delivery_id"])
     now = services.clock()
-    with services.db.transaction() as session:
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is None or delivery.status != DeliveryStatus.PENDING:
+    with services.db.read() as session:
+        row = session.execute(
+            select(Delivery, Hook, Event, _earlier_pending_exists())
+            .join(Event, Event.id == Delivery.event_id)
+            .outerjoin(Hook, Hook.id == Delivery.hook_id)
+            .where(Delivery.id == delivery_id)
+        ).first()
+        if row is None or row[0].status != DeliveryStatus.PENDING:
             return
-        hook = session.get(Hook, delivery.hook_id)
-        if hook is None or hook.status != "active":
-            delivery.status = DeliveryStatus.CANCELLED
-            _wake_next(session, delivery, now)
-            return
-        wait = _blocking_wait(session, delivery, now)
-        if wait is None:
-            event = session.scalar(select(Event).where(Event.id == delivery.event_id))
-            assert event is not None  # events are never deleted while deliveries refer to them
+        delivery, hook, event, blocked = row
+        ready = hook is not None and hook.status == "active" and not blocked
+        if ready:
             body = delivery_body(event)
             keys = keys_from(services.encryptor, hook.secrets_encrypted, now)
             headers = signing.sign_headers(keys, event.id, int(now.timestamp()), body)
             target_url = hook.target_url
-    if wait is not None:
-        raise outbox.Reschedule(wait)
+    if not ready:
+        wait = _not_ready(services, delivery_id, now)
+        if wait is not None:
+            raise outbox.Reschedule(wait)
+        return
     attempt = post_delivery(services, target_url, body, headers, now)
     # The attempt and the job's next run (or its end) in one commit.
     with services.db.transaction() as session:
-        delay = _record_attempt(session, delivery_id, attempt, now)
+        delay = _record_attempt(session, delivery_id, delivery.hook_id, attempt, now)
         outbox.complete(session, job, run_at=None if delay is None else now + timedelta(seconds=delay))
     if delay is not None:
         log.info("delivery %s failed (%s); next attempt in %.0fs", delivery_id, attempt.error, delay)
+
+
+def _not_ready(services: Services, delivery_id: str, now: datetime) -> float | None:
+    """The rare paths, in a transaction: the hook is gone or inactive (cancel the delivery and free
+    the line), or an earlier delivery holds the line (seconds to wait; None if it no longer does)."""
+    with services.db.transaction() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None or delivery.status != DeliveryStatus.PENDING:
+            return None
+        hook = session.get(Hook, delivery.hook_id)
+        if hook is None or hook.status != "active":
+            delivery.status = DeliveryStatus.CANCELLED
+            _wake_next(session, delivery, now)
+            return None
+        wait = _blocking_wait(session, delivery, now)
+    # No longer blocked (it ended meanwhile, or its job was lost): go again at once.
+    return wait if wait is not None else 0.0
 
 
 # --- hook lifecycle ----------------------------------------------------------------------------

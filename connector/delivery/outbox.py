@@ -216,11 +216,13 @@ def claim(services: Services, owner: str, *, now: datetime | None = None,
 
 def claim_many(services: Services, owner: str, limit: int, *, now: datetime | None = None,
                kinds: tuple[str, ...] | None = None, exclude: Exclusions = NOTHING_EXCLUDED,
-               pick: Picker | None = None) -> list[Job]:
+               pick: Picker | None = None, expired: bool = True) -> list[Job]:
     """Take the lease on up to ``limit`` due jobs in one transaction (one commit, not one per job).
 
     ``pick`` chooses, from the due candidates in claim order (expired leases first, then by due
     time), the ids the caller can run now (its pools and lanes); by default the first ``limit``.
+    ``expired=False`` leaves expired leases out of this claim (a worker looks for them on a period
+    of its own: a lease lasts minutes, and the query is a round trip on every claim).
     Safe with any number of workers: on PostgreSQL the candidates are locked (``SKIP LOCKED``); on
     SQLite they are read without the write lock, and the conditional ``UPDATE`` (status and due
     time unchanged) is the claim, so a job another worker took in between is simply not returned.
@@ -234,6 +236,8 @@ def claim_many(services: Services, owner: str, limit: int, *, now: datetime | No
     def candidates(session: Session, lock: bool) -> list[tuple[Candidate, int]]:
         found: list[tuple[Candidate, int]] = []
         for way, (status, is_due, order) in enumerate(_claimable(now)):
+            if way == 0 and not expired:
+                continue
             query = select(Job.id, Job.kind, Job.lane, Job.letter_id).where(status, is_due, *exclude.where())
             if kinds:
                 query = query.where(Job.kind.in_(kinds))
@@ -263,20 +267,20 @@ def claim_many(services: Services, owner: str, limit: int, *, now: datetime | No
             if not picked:
                 return []
         claimable = _claimable(now)
-        for way in {way for _id, way in picked}:
+        taken: dict[int, Job] = {}
+        for way in sorted({way for _id, way in picked}):
             status, is_due, _order = claimable[way]
             # The conditional UPDATE is the real claim: a job whose status or due time changed since
-            # it was read (another worker took it) is left alone.
-            session.execute(
+            # it was read (another worker took it) is left alone. RETURNING gives the jobs taken
+            # without a query of their own.
+            taken.update((job.id, job) for job in session.scalars(
                 update(Job)
                 .where(Job.id.in_(sorted(job_id for job_id, w in picked if w == way)), status, is_due)
                 .values(status=JobStatus.RUNNING, lease_owner=owner, lease_until=lease_until,
                         attempts=Job.attempts + 1, updated_at=now)
+                .returning(Job)
                 .execution_options(synchronize_session=False)
-            )
-        taken = {job.id: job for job in session.scalars(
-            select(Job).where(Job.id.in_([job_id for job_id, _way in picked]), Job.lease_owner == owner,
-                              Job.lease_until == lease_until, IS_RUNNING))}
+            ))
         jobs = [taken[job_id] for job_id, _way in picked if job_id in taken]
         for job in jobs:
             hook = CLAIM_HOOKS.get(job.kind)
@@ -302,9 +306,11 @@ def next_due(services: Services, exclude: Exclusions = NOTHING_EXCLUDED, *,
     conditions = exclude.where()
     if kinds:
         conditions.append(Job.kind.in_(kinds))
+    # One statement, two index lookups: it runs after every claim.
+    query = select(select(func.min(Job.run_at)).where(IS_PENDING, *conditions).scalar_subquery(),
+                   select(func.min(Job.lease_until)).where(IS_RUNNING, *conditions).scalar_subquery())
     with services.db.read() as session:
-        pending = session.scalar(select(func.min(Job.run_at)).where(IS_PENDING, *conditions))
-        expiry = session.scalar(select(func.min(Job.lease_until)).where(IS_RUNNING, *conditions))
+        pending, expiry = session.execute(query).one()
     times = [t for t in (pending, expiry) if t is not None]
     return min(times) if times else None
 

@@ -115,6 +115,7 @@ class PostgresListener:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
+                    log.info("listening for job notifications (%s)", CHANNEL)
                     pause = 0.5
                     # A signal right after (re)connecting: anything committed while we were away is due.
                     self.wakeup.signal()

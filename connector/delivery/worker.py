@@ -73,6 +73,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._running = _InFlight()
         self._next_renewal = 0.0
+        self._next_expired_check = 0.0
 
     def _pool_of(self, kind: str) -> str:
         pool = outbox.POOLS.get(kind, outbox.DEFAULT_POOL)
@@ -137,13 +138,23 @@ class Dispatcher:
             with self._lock:
                 room = sum(max(size - self._running.pools[pool], 0) for pool, size in self.sizes.items())
             jobs = outbox.claim_many(self.services, self.owner, room, kinds=kinds, exclude=exclude,
-                                     pick=self._picker())
+                                     pick=self._picker(), expired=self._expired_leases_due())
             for job in jobs:
                 self._start(job)
             started += len(jobs)
             if len(jobs) < room:
                 break  # nothing else is due that we could take now
         return started
+
+    def _expired_leases_due(self) -> bool:
+        """Whether this claim also looks for expired leases (a dead worker's jobs): once per poll
+        interval, not on every claim, which a busy worker makes after every job. A lease lasts
+        minutes; taking it over up to one interval later changes nothing, and saves a round trip."""
+        now = time.monotonic()
+        if now < self._next_expired_check:
+            return False
+        self._next_expired_check = now + self.services.settings.worker_poll_interval_seconds
+        return True
 
     def _picker(self) -> outbox.Picker:
         """Choose, in claim order, the candidates that fit: room in their pool, their lane under its

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connector.delivery import outbox
+from connector.delivery.hooks import active_hooks
 from connector.evidence.retention import write_lock_until
 from connector.letters.service import record_event
 from connector.lib import spool
@@ -125,7 +126,9 @@ def _proof_lock(services: Services, letter_id: str, events: tuple[ProviderEvent,
 
 def record_provider_events(services: Services, session: Any, letter: Letter, prepared: Prepared) -> bool:
     """Record prepared provider events in the caller's transaction (``letter`` locked); True when
-    the letter is final. One transaction for all of them: one commit, not one per event."""
+    the letter is final. One transaction for all of them: one commit, not one per event, and one
+    read of the account's subscriptions for all of them."""
+    hooks = active_hooks(session, letter.account_id) if prepared else None
     for provider_event, proof in prepared:
         status = provider_event.status
         if status not in set(LetterStatus):
@@ -138,7 +141,7 @@ def record_provider_events(services: Services, session: Any, letter: Letter, pre
             session, letter, LetterStatus(status),
             occurred_at=provider_event.occurred_at, provider=letter.provider,
             provider_event_id=provider_event.provider_event_id, raw=raw, proof=proof,
-            public_url=services.settings.public_url, failure=provider_event.failure,
+            public_url=services.settings.public_url, failure=provider_event.failure, hooks=hooks,
         )
     return LetterStatus(letter.status) in FINAL_STATUSES
 
