@@ -9,11 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 from sqlalchemy import select
 
 from connector import shapes
+from connector.api import examples
 from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, page, parse_body
 from connector.api.db import db_session
 from connector.api.errors import ApiError
-from connector.api.jsontypes import JsonInt, JsonNumber
+from connector.api.jsontypes import NUMBER_ONLY
 from connector.api.params import PageQuery, choice
 from connector.api.registry import Component, ListOf, documented
 from connector.delivery.events import ACCOUNT_EVENTS
@@ -85,8 +86,8 @@ class AlertRuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: Annotated[bool, Strict()] = True
-    threshold: JsonNumber | None = Field(default=None, ge=0, le=1)
-    min_volume: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
+    threshold: Annotated[float, Field(ge=0, le=1), NUMBER_ONLY] | None = None
+    min_volume: Annotated[int, Field(ge=1, le=1_000_000), NUMBER_ONLY] | None = None
 
 
 
@@ -125,7 +126,7 @@ def list_rules() -> Response:
 
 @bp.put("/v1/alerts/rules/<rule>")
 @documented("Change an alert rule (null: back to the default)", operation_id="putAlertRule", tags=["Monitoring"],
-            path=RulePath, body=AlertRuleIn, answers={200: AlertRule})
+            path=RulePath, body=AlertRuleIn, body_example=examples.ALERT_RULE, answers={200: AlertRule})
 @require_api_key
 def put_rule(rule: str) -> Response:
     """Change one rule for the account (enable/disable, threshold, minimum volume)."""

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from sqlalchemy import select
 
+from connector.api import examples
 from connector.api.auth import require_api_key
 from connector.api.bodies import batch_json, request_body
 from connector.api.common import limit_arg, services
@@ -244,7 +245,7 @@ def _resolve(body: BatchIn, document: IncomingDocument | None) -> TemplateSpec |
                 "workers render and send each letter exactly once. Rows: a JSON array, or a CSV file in the "
                 "multipart field `rows` (UTF-8 or Windows-1252, `;` or `,`), or a `text/csv` body.",
     body=Body({"application/json": BatchIn, "multipart/form-data": _MULTIPART_BATCH,
-               "text/csv": {"type": "string"}}),
+               "text/csv": {"type": "string"}}, example=examples.BATCH),
     answers={202: json_answer(BATCH, "Accepted; the letters are being made")})
 @require_api_key
 @idempotent

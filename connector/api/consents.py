@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, Strict, model_valid
 from sqlalchemy import select
 
 from connector import shapes
+from connector.api import examples
 from connector.api.auth import require_api_key
 from connector.api.common import limit_arg, page, parse_body, services
 from connector.api.core import check_past_datetime, consent_to_dict
@@ -144,7 +145,8 @@ def _who() -> str:
 @documented("Invite a person to consent (CPCE art. L.100)", operation_id="createConsentInvitation", tags=_TAGS,
             description="Returns a single-use link to the consent page the bridge hosts; the bridge e-mails "
                         "it when SMTP is configured, and the consent.invited event carries it otherwise.",
-            body=InvitationIn, answers={201: json_answer(CONSENT_INVITATION, "Created")})
+            body=InvitationIn, body_example=examples.INVITATION,
+            answers={201: json_answer(CONSENT_INVITATION, "Created")})
 @require_api_key
 @idempotent
 def create_invitation() -> tuple[Response, int]:
@@ -291,7 +293,7 @@ def get_legal_bases() -> Response:
 
 @bp.put("/v1/consents/legal-bases")
 @documented("Opt in to (or out of) the condominium basis", operation_id="putLegalBases", tags=_TAGS,
-            body=LegalBasesIn, answers={200: LegalBases})
+            body=LegalBasesIn, body_example=examples.LEGAL_BASES, answers={200: LegalBases})
 @require_api_key
 def put_legal_bases() -> Response:
     """Opt in to (or out of) the condominium basis."""
@@ -336,7 +338,8 @@ def _paper_to_dict(row: PaperRequestRow) -> dict[str, Any]:
 
 @bp.post("/v1/consents/paper-requests")
 @documented("Record a co-owner's request for paper (loi 65-557 art. 42-1)", operation_id="recordPaperRequest",
-            tags=_TAGS, body=PaperRequestIn, answers={201: json_answer(PaperRequest, "Created")})
+            tags=_TAGS, body=PaperRequestIn, body_example=examples.PAPER_REQUEST,
+            answers={201: json_answer(PaperRequest, "Created")})
 @require_api_key
 @idempotent
 def record_paper_request() -> tuple[Response, int]:

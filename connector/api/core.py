@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy import select
 
 from connector import shapes
+from connector.api import examples
 from connector.api.auth import require_api_key
 from connector.api.common import bounded_instant, limit_arg, page, parse_body, services
 from connector.api.db import db_session
@@ -124,7 +125,7 @@ def check_past_datetime(value: datetime, field: str, now: datetime) -> None:
 
 @bp.post("/v1/consents")
 @documented("Record a recipient's consent (CPCE art. L.100)", operation_id="recordConsent",
-            body=ConsentIn, answers={201: shapes.Consent})
+            body=ConsentIn, body_example=examples.CONSENT, answers={201: shapes.Consent})
 @require_api_key
 @idempotent
 def record_consent() -> tuple[Response, int]:

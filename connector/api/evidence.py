@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector import shapes
+from connector.api import examples
 from connector.api.auth import require_api_key
 from connector.api.common import content_disposition, parse_body, services
 from connector.api.db import db_session
@@ -289,6 +290,7 @@ def get_retention() -> Response:
 
 @bp.put("/v1/account/retention")
 @documented("Set the retention (365 days at least; default 3650)", tags=_TAGS, body=RetentionIn,
+            body_example=examples.RETENTION,
             answers={200: json_answer(Retention, "The new retention")})
 @require_api_key
 def put_retention() -> Response:

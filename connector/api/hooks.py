@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from connector import shapes
+from connector.api import examples
 from connector.api.auth import require_api_key
 from connector.api.common import MAX_LIMIT, limit_arg, parse_body, services
 from connector.api.db import db_session
@@ -226,7 +227,7 @@ def remove_hook(hook_id: str) -> tuple[str, int]:
 @bp.post("/v1/hooks/<hook_id>/rotate")
 @documented("Rotate the signing secret", tags=_TAGS,
             description="Until `previous_secret_expires_at`, deliveries carry two signatures.",
-            body=Body({"application/json": RotationIn}, required=False),
+            body=Body({"application/json": RotationIn}, required=False, example=examples.SECRET_ROTATION),
             answers={200: json_answer(shapes.Hook, "The hook with its new `secret`.")})
 @require_api_key
 def rotate_hook_secret(hook_id: str) -> Response:
@@ -272,7 +273,7 @@ def list_deliveries(hook_id: str) -> Response:
 
 
 @bp.post("/v1/hooks/<hook_id>/replay")
-@documented("Deliver a past event again", tags=_TAGS, body=ReplayIn,
+@documented("Deliver a past event again", tags=_TAGS, body=ReplayIn, body_example=examples.REPLAY,
             answers={202: json_answer(shapes.Delivery, "Queued.")},
             errors={409: "The hook is disabled (subscribe its target_url again)"})
 @require_api_key

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, Field
 
 from connector import shapes
+from connector.api import examples
 from connector.api.auth import require_api_key
 from connector.api.bodies import letter_json, request_body
 from connector.api.common import parse_body, services
@@ -87,7 +88,7 @@ class IntakeSecret(shapes.Shape):
                 "Webhooks headers (webhook-id, webhook-timestamp within 5 minutes, webhook-signature) or "
                 "X-Signature: sha256=<hex HMAC-SHA256 of the raw body>. Each webhook-id (X-Signature: each "
                 "body) is accepted once.",
-    headers=SignatureHeaders, body=LetterIn,
+    headers=SignatureHeaders, body=LetterIn, body_example=examples.LETTER,
     answers={201: json_answer(shapes.Letter, "The letter is accepted and queued")},
     errors={400: "Refused", 401: "Refused", 409: "Refused"})
 def intake_letter(account_id: str) -> tuple[Response, int, dict[str, str]]:
@@ -139,7 +140,7 @@ def _replayed() -> ApiError:
 
 @bp.post("/v1/account/intake-secret")
 @documented("Create or rotate the intake secret", tags=["Webhooks"],
-            body=Body({"application/json": RotationIn}, required=False),
+            body=Body({"application/json": RotationIn}, required=False, example=examples.SECRET_ROTATION),
             answers={201: json_answer(IntakeSecret, "Created"),
                      200: json_answer(IntakeSecret, "Rotated; the previous secret stays valid for the grace period")})
 @require_api_key

@@ -28,6 +28,10 @@ def _text(value: Any) -> Any:
     return value
 
 
+# The check alone, for a bounded field that may be null: ``Annotated[float, Field(ge=0), NUMBER_ONLY] | None``
+# (bounds written on ``JsonNumber | None`` are checked, but pydantic leaves them in the JSON Schema
+# as its own words, ge and le, which no OpenAPI reader knows).
+NUMBER_ONLY = BeforeValidator(_number)
 JsonInt = Annotated[int, BeforeValidator(_number)]
 JsonNumber = Annotated[float, BeforeValidator(_number)]
 JsonDateTime = Annotated[datetime, BeforeValidator(_text)]

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, Field
 
 from connector import rendering, shapes
+from connector.api import examples
 from connector.api.auth import require_api_key
 from connector.api.common import bounded_instant, services
 from connector.api.db import db_session
@@ -151,7 +152,8 @@ def list_versions(name: str) -> Response:
 
 @bp.post("/v1/templates/<name>/render")
 @documented("Preview: render the PDF (nothing is sent)", operation_id="renderTemplate", path=TemplateName,
-            body=Body({"application/json": TEMPLATE_RENDER}), answers={200: file_answer("The PDF", "application/pdf")})
+            body=Body({"application/json": TEMPLATE_RENDER}, example=examples.RENDER),
+            answers={200: file_answer("The PDF", "application/pdf")})
 @require_api_key
 def render_preview(name: str) -> Response:
     """The PDF the template gives with this data: a preview, nothing is sent or stored."""
@@ -187,7 +189,8 @@ def _letter_time(raw: Any) -> datetime:
 
 @bp.post("/v1/templates")
 @documented("Upload a custom template", operation_id="createTemplate",
-            body=Body({"application/json": TEMPLATE_UPLOAD}), answers={201: json_answer(shapes.Template, "Created")},
+            body=Body({"application/json": TEMPLATE_UPLOAD}, example=examples.TEMPLATE),
+            answers={201: json_answer(shapes.Template, "Created")},
             errors={409: "`template_exists` (PUT adds a version), or the Idempotency-Key is in use"})
 @require_api_key
 @idempotent
@@ -199,7 +202,7 @@ def create_template() -> tuple[Response, int, dict[str, str]]:
 
 @bp.put("/v1/templates/<name>")
 @documented("Upload a new version of a template", operation_id="updateTemplate", path=TemplateName,
-            body=Body({"application/json": TEMPLATE_VERSION_UPLOAD}),
+            body=Body({"application/json": TEMPLATE_VERSION_UPLOAD}, example=examples.TEMPLATE_VERSION),
             answers={201: json_answer(shapes.Template, "New version")})
 @require_api_key
 @idempotent
