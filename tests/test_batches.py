@@ -215,6 +215,16 @@ def test_a_consent_revoked_after_acceptance_fails_only_its_own_row(client, auth,
         sent = list(session.scalars(select(SandboxMail.recipient_email).order_by(SandboxMail.recipient_email)))
     assert sent == ["jeanne.roux@exemple.fr", "lea.bon@exemple.fr"]
     assert client.get(f"/v1/batches/{batch.json['id']}", headers=auth).json["status"] == "completed"
+    # The KPI rollups count the two letters in their batch, as a rebuild from the letters does.
+    from connector.monitoring.rollups import rebuild
+
+    incremental = client.get("/v1/kpis?preset=30d&group_by=batch", headers=auth).json
+    groups = {g["key"]: g for g in incremental["groups"]}
+    assert groups[batch.json["id"]]["letters"] == 2 and None not in groups
+    with services.db.engine.begin() as conn:
+        assert rebuild(conn) == 2
+    rebuilt = client.get("/v1/kpis?preset=30d&group_by=batch", headers=auth).json
+    assert (rebuilt["groups"], rebuilt["totals"]) == (incremental["groups"], incremental["totals"])
 
 
 def test_an_urgent_assembly_may_be_convened_at_short_notice_when_said_so(client, auth):
