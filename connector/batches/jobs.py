@@ -24,7 +24,7 @@ from connector.letters.documents import IncomingDocument
 from connector.letters.requests import LetterIn
 from connector.letters.service import account_context, create_letter
 from connector.lib.failpoints import failpoint
-from connector.models import Job
+from connector.models import Job, Letter
 from connector.rendering import TemplateDataError, TemplateSourceError, render_spec
 from connector.services import Services
 
@@ -118,6 +118,9 @@ def make_letters(services: Services, item_ids: list[str]) -> bool:
         for item_id, (code, message) in refused.items():
             _fail(locked.get(item_id), code, message, now)
         account = account_context(services, session, batch.account_id) if letters else None
+        # Held until the commit: the session keeps flushed objects only weakly, and the KPI rollups
+        # read a letter from its object when it is still there (else from the database).
+        made: list[Letter] = []
         for item, payload, documents in letters:
             row = locked.get(item.id)
             if row is None or row.status != "pending" or row.letter_id is not None:
@@ -132,6 +135,7 @@ def make_letters(services: Services, item_ids: list[str]) -> bool:
                 _fail(row, exc.code, exc.message, now)
                 continue
             row.letter_id, row.status, row.updated_at = letter.id, "created", now
+            made.append(letter)
         failpoint("batch.before_commit")
     failpoint("batch.after_commit")
     return len(locked) == len(items)

@@ -161,6 +161,10 @@ def create_letter(
         submit_context_encrypted=services.encryptor.encrypt_json(submit_context) if submit_context else None,
         created_at=now,
         updated_at=now,  # set here, not at insert: the first event reads it before the flush
+        # Set, not left to the column: the KPI rollups then read the new letter from this object
+        # rather than from the database (monitoring.rollups._state_in_session).
+        deposited_at=None,
+        completed_at=None,
         template_name=template[0] if template else None,
         template_version=template[1] if template else None,
     )

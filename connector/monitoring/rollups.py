@@ -188,8 +188,10 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     # (one query fewer per flush: a new letter and a status change are the rollups' common writes).
     new: dict[str, LetterState] = {}
     unread = []
+    # Inserted objects join the identity map only after this hook: look for them among the new ones.
+    inserted = {obj.id: obj for obj in session.new if isinstance(obj, Letter)}
     for letter_id in ids:
-        state = _state_in_session(session, letter_id)
+        state = _state_in_session(session, letter_id, inserted.get(letter_id))
         if state is None:
             unread.append(letter_id)
         else:
@@ -218,10 +220,11 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     deltas.apply(conn)
 
 
-def _state_in_session(session: Session, letter_id: str) -> LetterState | None:
-    """``letter_id``'s state from its object in ``session``, as just flushed; None when the object is
-    not there, is deleted, or has a counted column not loaded (then it is read from the database)."""
-    letter = session.identity_map.get(identity_key(Letter, letter_id))
+def _state_in_session(session: Session, letter_id: str, inserted: Letter | None) -> LetterState | None:
+    """``letter_id``'s state from its object in ``session`` (``inserted``: the one this flush inserted),
+    as just flushed; None when the object is not there, is deleted, or has a counted column not loaded
+    (then it is read from the database)."""
+    letter = inserted if inserted is not None else session.identity_map.get(identity_key(Letter, letter_id))
     if not isinstance(letter, Letter):
         return None
     state = inspect(letter)
