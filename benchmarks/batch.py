@@ -158,7 +158,7 @@ def main() -> None:
         env.update({"LRE_DATABASE_URL": database_url, "LRE_DATA_DIR": str(data_dir),
                     "LRE_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "LRE_WORKER_IN_PROCESS": "false",
                     # Polls after the deposit would compete with submissions; the figure is submission.
-                    "LRE_SANDBOX_STEP_SECONDS": "3600", "LRE_WORKER_POLL_INTERVAL_SECONDS": "0.05"})
+                    "LRE_SANDBOX_STEP_SECONDS": "3600"})
         port = _free_port()
         server = subprocess.Popen([sys.executable, "-m", "connector.cli", "serve", "--no-worker", "--port", str(port)],
                                   env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
