@@ -60,7 +60,9 @@ def _job_died(services: Services, job: Job, reason: str) -> None:
         _fail_item(services, str(item_id), "letter_not_made", f"The letter could not be made: {reason}")
 
 
-@outbox.job_handler(BATCH_LETTER_JOB, on_dead=_job_died)
+# In the worker's render pool: a render takes a core, so a process renders one row at a time
+# (``lre-bridge worker --concurrency N`` renders N at once) and keeps one warm render worker.
+@outbox.job_handler(BATCH_LETTER_JOB, on_dead=_job_died, pool="render")
 def make_batch_letters(services: Services, job: Job) -> None:
     """Make the letters of a few rows: rendered first, then stored in one transaction."""
     made_all = make_letters(services, [str(item_id) for item_id in job.payload["item_ids"]])
