@@ -39,6 +39,7 @@ from connector.api.auth import create_api_key  # noqa: E402
 from connector.db import Database  # noqa: E402
 from connector.migrate import upgrade  # noqa: E402
 from connector.models import Account, Job, SandboxMail  # noqa: E402
+from connector.rendering.isolation import render_workers_cpu_seconds  # noqa: E402
 from connector.rendering.library import builtin_templates  # noqa: E402
 from connector.rendering.render import render_spec  # noqa: E402
 
@@ -61,17 +62,19 @@ def rows(count: int) -> list[dict[str, Any]]:
             for n in range(1, count + 1)]
 
 
-def raw_render_rate(letters: int = 20) -> float:
-    """Letters per second of the bare render (warm), one caller."""
+def raw_render_rate(letters: int = 20) -> tuple[float, float]:
+    """Letters per second of the bare render (warm), one caller; and its CPU seconds per letter
+    (this process's and its render worker's: the render runs in an isolated process)."""
     spec = builtin_templates()[TEMPLATE]
     sample = {**common_data(), **{k: v for k, v in rows(1)[0].items() if k not in ("email", "company")}}
     now = datetime.now(UTC)
     for _ in range(3):
         render_spec(spec, sample, now)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time() + render_workers_cpu_seconds()
     for _ in range(letters):
         render_spec(spec, sample, now)
-    return letters / (time.perf_counter() - started)
+    return (letters / (time.perf_counter() - started),
+            (time.process_time() + render_workers_cpu_seconds() - cpu) / letters)
 
 
 def _admin(url: str, sql: str) -> None:
@@ -96,6 +99,14 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def _is_worker(pid: int) -> bool:
+    """A worker process (``connector.cli worker``) rather than one of its render processes."""
+    try:
+        return b"connector.cli" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process so far."""
     try:
@@ -103,6 +114,12 @@ def _cpu_seconds(pid: int) -> float:
     except FileNotFoundError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_backends(session: Any, database: str) -> list[int]:
+    """The server processes serving ``database``, other than the one asking."""
+    return list(session.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = :name "
+                                     "AND pid <> pg_backend_pid()"), {"name": database}))
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -141,7 +158,7 @@ def main() -> None:
         env.update({"LRE_DATABASE_URL": database_url, "LRE_DATA_DIR": str(data_dir),
                     "LRE_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "LRE_WORKER_IN_PROCESS": "false",
                     # Polls after the deposit would compete with submissions; the figure is submission.
-                    "LRE_SANDBOX_STEP_SECONDS": "3600", "LRE_WORKER_POLL_INTERVAL_SECONDS": "0.05"})
+                    "LRE_SANDBOX_STEP_SECONDS": "3600"})
         port = _free_port()
         server = subprocess.Popen([sys.executable, "-m", "connector.cli", "serve", "--no-worker", "--port", str(port)],
                                   env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -153,8 +170,9 @@ def main() -> None:
                     break
             except requests.RequestException:
                 time.sleep(0.1)
-        render_rate = raw_render_rate()
-        print(f"raw render rate (this process, before the batch): {render_rate:.2f} letters/s", flush=True)
+        render_rate, render_cpu = raw_render_rate()
+        print(f"raw render rate (this process, before the batch): {render_rate:.2f} letters/s, "
+              f"{render_cpu * 1000:.0f} ms CPU per letter", flush=True)
         body = {"template": TEMPLATE, "data": common_data(), "rows": rows(args.rows), "recipient_type": "professional",
                 "reference": "AG-BENCH", "sandbox_outcome": "accepted"}
         headers = {"Authorization": f"Bearer {key}"}
@@ -173,12 +191,20 @@ def main() -> None:
         procs.append(worker)
         started = time.perf_counter()
         peaks: dict[int, float] = {}
+        # CPU seconds per process while the batch is sent (the last reading of each: a process may
+        # end before the batch does). PostgreSQL's own processes only when the server runs here.
+        cpu: dict[tuple[str, int], float] = {}
+        server_cpu_start = _cpu_seconds(server.pid)
         submitted = 0
         while submitted < args.rows:
             time.sleep(0.5)
             for pid in _tree(worker.pid) + [server.pid]:
                 peaks[pid] = max(peaks.get(pid, 0.0), _peak_rss_mb(pid))
+            for pid in _tree(worker.pid):
+                cpu[("worker" if pid == worker.pid or _is_worker(pid) else "render", pid)] = _cpu_seconds(pid)
             with db.transaction() as session:
+                for pid in _postgres_backends(session, name):
+                    cpu[("postgres", pid)] = _cpu_seconds(pid)
                 submitted = int(session.scalar(select(func.count()).select_from(SandboxMail)) or 0)
                 failing = session.scalar(select(Job.last_error).where(Job.attempts >= 3, Job.last_error.is_not(None))
                                          .limit(1))
@@ -192,6 +218,7 @@ def main() -> None:
                 raise SystemExit(f"the worker stopped (exit {worker.returncode}) after {submitted} letters")
         submitted_in = time.perf_counter() - started
         done = submitted or 1
+        cpu[("api server", server.pid)] = _cpu_seconds(server.pid) - server_cpu_start
         for pid in _tree(worker.pid) + [server.pid]:
             peaks[pid] = max(peaks.get(pid, 0.0), _peak_rss_mb(pid))
         db.dispose()
@@ -210,6 +237,15 @@ def main() -> None:
     print(f"time until {done} letters were submitted: {submitted_in:.1f} s  = {rate:.2f} letters/s")
     print(f"raw render rate: {render_rate:.2f} letters/s; baseline 2 × raw = {baseline:.2f} letters/s")
     print(f"ratio: {rate / baseline:.2f}  (goal ≥ 0.8)")
+    per_kind: dict[str, float] = {}
+    for (kind, _), seconds in cpu.items():
+        per_kind[kind] = per_kind.get(kind, 0.0) + seconds
+    total = sum(per_kind.values())
+    print("CPU per letter while sending: " + ", ".join(f"{kind} {seconds / done * 1000:.0f} ms"
+                                                        for kind, seconds in sorted(per_kind.items()))
+          + f"; total {total / done * 1000:.0f} ms against {render_cpu * 1000:.0f} ms for the raw render "
+          f"(CPU ratio {render_cpu * done / total:.2f}: the steadier figure on a shared machine)")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     labels = {server.pid: "api server"}
     for pid, peak in sorted(peaks.items()):
         print(f"peak RSS {labels.get(pid, 'worker process')} (pid {pid}): {peak:.0f} MB  (goal < 200 MB)")

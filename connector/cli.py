@@ -137,8 +137,12 @@ def worker(concurrency: int, threads: int, no_migrate: bool) -> None:
     # Started first, so that they load the bridge while this process does (a worker that finds the
     # schema not upgraded yet logs it and polls again; the database refuses nothing half-done).
     children = [_spawn_worker_process(threads) for _ in range(concurrency - 1)]
-    from connector.delivery.worker import run_worker
+    from connector.delivery.worker import POOL_SIZES, run_worker
+    from connector.rendering import isolation
 
+    # Letters are rendered in this process's render pool only (batch rows): as many render workers
+    # as it has threads, not the API server's default.
+    isolation.use_workers(POOL_SIZES["render"] * threads)
     services = _services()
     if not no_migrate:
         migrations.upgrade(services.db)

@@ -187,6 +187,46 @@ def test_a_consented_individual_is_accepted(client, auth):
     assert answer.status_code == 202, answer.json
 
 
+def test_a_consent_revoked_after_acceptance_fails_only_its_own_row(client, auth, services, drain):
+    # Three rows are made by one job, in one transaction: the row refused at that point must not take
+    # the other two down with it, nor leave anything of its own letter behind.
+    people = [("jeanne.roux@exemple.fr", "Jeanne", "Roux"), ("paul.mas@exemple.fr", "Paul", "Mas"),
+              ("lea.bon@exemple.fr", "Léa", "Bon")]
+    consents = {}
+    for email, _, _ in people:
+        consent = client.post("/v1/consents", json={"email": email, "method": "written",
+                                                    "obtained_at": "2026-01-05T10:00:00Z", "recorded_by": "syndic"},
+                              headers=auth)
+        assert consent.status_code == 201, consent.json
+        consents[email] = consent.json["id"]
+    rows = [co_owner(n, type="individual", email=email, first_name=first, last_name=last)
+            for n, (email, first, last) in enumerate(people, start=1)]
+    batch = post_batch(client, auth, batch_body(rows))
+    assert batch.status_code == 202, batch.json
+    assert client.delete(f"/v1/consents/{consents['paul.mas@exemple.fr']}", headers=auth).status_code in (200, 204)
+
+    drain()
+    letters = {r["row"]: r for r in client.get(f"/v1/batches/{batch.json['id']}/letters", headers=auth).json["data"]}
+    assert letters[2]["status"] == "failed" and letters[2]["letter_id"] is None
+    assert letters[2]["failure"]["code"] == "consent_required"
+    assert letters[1]["status"] == letters[3]["status"] == "accepted"
+    with services.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Letter)) == 2
+        sent = list(session.scalars(select(SandboxMail.recipient_email).order_by(SandboxMail.recipient_email)))
+    assert sent == ["jeanne.roux@exemple.fr", "lea.bon@exemple.fr"]
+    assert client.get(f"/v1/batches/{batch.json['id']}", headers=auth).json["status"] == "completed"
+    # The KPI rollups count the two letters in their batch, as a rebuild from the letters does.
+    from connector.monitoring.rollups import rebuild
+
+    incremental = client.get("/v1/kpis?preset=30d&group_by=batch", headers=auth).json
+    groups = {g["key"]: g for g in incremental["groups"]}
+    assert groups[batch.json["id"]]["letters"] == 2 and None not in groups
+    with services.db.engine.begin() as conn:
+        assert rebuild(conn) == 2
+    rebuilt = client.get("/v1/kpis?preset=30d&group_by=batch", headers=auth).json
+    assert (rebuilt["groups"], rebuilt["totals"]) == (incremental["groups"], incremental["totals"])
+
+
 def test_an_urgent_assembly_may_be_convened_at_short_notice_when_said_so(client, auth):
     soon = {**COMMON, "date_assemblee": (date.today() + timedelta(days=8)).isoformat()}
     assert post_batch(client, auth, batch_body([co_owner(1)], data=soon)).status_code == 422

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +72,23 @@ def has_consent(session: Session, account_id: str, email: str) -> bool:
     return found is not None
 
 
+@dataclass(frozen=True)
+class AccountContext:
+    """What ``create_letter`` reads about the account: its provider and its active subscriptions.
+    Read once (``account_context``) for the several letters one transaction creates (a batch)."""
+
+    account_id: str
+    provider_name: str
+    provider_settings: dict[str, Any]
+    hooks: list[Hook]
+
+
+def account_context(services: Services, session: Session, account_id: str) -> AccountContext:
+    """The account's provider settings and active hooks, as of now, in the caller's transaction."""
+    provider_name, provider_settings = services.provider_settings(session, account_id)
+    return AccountContext(account_id, provider_name, provider_settings, active_hooks(session, account_id))
+
+
 def create_letter(
     services: Services,
     session: Session,
@@ -78,12 +96,16 @@ def create_letter(
     payload: LetterIn,
     documents: list[IncomingDocument],
     template: tuple[str, int] | None = None,
+    *,
+    account: AccountContext | None = None,
 ) -> tuple[Letter, dict[str, Any]]:
     """Store a letter, its documents and its submit job in the caller's transaction; returns the
     letter and its public shape (as its ``letter.queued`` event carries it).
 
     ``documents`` are the already-checked PDFs (uploads, downloads, or the rendered template).
-    Raises LetterRejected (``consent_required``, a provider's refusal) or Unavailable before writing.
+    ``account``: the account's context when the caller read it already (``account_context``).
+    Raises LetterRejected (``consent_required``, a provider's refusal) or Unavailable before writing:
+    the session then holds nothing of this letter.
     """
     recipient = payload.recipient
     # The legal basis (consent register, paper register, or a pending invitation to wait for).
@@ -97,7 +119,10 @@ def create_letter(
         raise LetterRejected("too_many_documents", f"At most {services.settings.max_documents} documents.",
                        "documents")
 
-    provider_name, provider_settings = services.provider_settings(session, account_id)
+    if account is None or account.account_id != account_id:
+        provider_name, provider_settings = services.provider_settings(session, account_id)
+    else:
+        provider_name, provider_settings = account.provider_name, account.provider_settings
     provider = services.provider(provider_name, provider_settings)
     letter_id = new_id("let")
     digests = [d.sha256 for d in documents]
@@ -137,6 +162,10 @@ def create_letter(
         submit_context_encrypted=services.encryptor.encrypt_json(submit_context) if submit_context else None,
         created_at=now,
         updated_at=now,  # set here, not at insert: the first event reads it before the flush
+        # Set, not left to the column: the KPI rollups then read the new letter from this object
+        # rather than from the database (monitoring.rollups._state_in_session).
+        deposited_at=None,
+        completed_at=None,
         template_name=template[0] if template else None,
         template_version=template[1] if template else None,
     )
@@ -152,7 +181,8 @@ def create_letter(
     try:
         # Read before anything is added: the letter, its documents and its first event then go out
         # in one flush (the models' relationships put the letter first).
-        hooks = active_hooks(session, account_id)
+        hooks = account.hooks if account is not None and account.account_id == account_id \
+            else active_hooks(session, account_id)
         session.add(letter)
         rows = [
             Document(

@@ -6,7 +6,8 @@ change; creation, tests and the retention purge flush too). Two session hooks fo
 - ``before_flush`` stamps ``letters.acceptance_delay_seconds`` on accepted letters and notes each
   changed letter's *old* rollup contribution (attribute history; the rollup columns have
   ``active_history`` so the old value is always known);
-- ``after_flush`` reads the letters' new state from the database and upserts the difference
+- ``after_flush`` takes the letters' new state from their objects (from the database for a letter
+  whose object is not in the session with every counted column loaded) and upserts the difference
   (``INSERT … ON CONFLICT DO UPDATE SET letters = letters + excluded.letters``) into ``kpi_daily``
   and ``kpi_delay_daily``, in the same transaction: a rolled-back change leaves no trace.
 
@@ -27,6 +28,7 @@ from sqlalchemy import Connection, Numeric, cast, delete, event, func, inspect, 
 from sqlalchemy import Float as SqlFloat
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm.util import identity_key
 
 from connector.batches.models import BatchItem
 from connector.models import Letter, new_id
@@ -42,6 +44,7 @@ DELAY_BOUNDS: tuple[float, ...] = tuple(sorted(
     {round(2 ** (i / 16), 3) for i in range(0, 16 * 21) if 2 ** (i / 16) <= 16 * 86400} | set(DISPLAY_BOUNDS)))
 _TRACKED = ("status", "created_at", "deposited_at", "completed_at", "template_name", "acceptance_delay_seconds")
 _OLD_STATES = "lre_kpi_rollup_old_states"
+_LOADED = frozenset(("account_id", *_TRACKED))
 
 
 def delay_bucket(delay: float) -> int:
@@ -181,13 +184,29 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
         return
     conn = session.connection()
     ids = sorted(old)
+    # The new state of a letter the flush just wrote is in its object; only the others are read back
+    # (one query fewer per flush: a new letter and a status change are the rollups' common writes).
     new: dict[str, LetterState] = {}
-    for row in conn.execute(select(Letter.id, Letter.account_id, Letter.created_at, Letter.template_name,
-                                   Letter.status, Letter.deposited_at, Letter.acceptance_delay_seconds)
-                            .where(Letter.id.in_(ids))):
-        new[row[0]] = LetterState(*row[1:])
+    unread = []
+    # Inserted objects join the identity map only after this hook: look for them among the new ones.
+    inserted = {obj.id: obj for obj in session.new if isinstance(obj, Letter)}
+    for letter_id in ids:
+        state = _state_in_session(session, letter_id, inserted.get(letter_id))
+        if state is None:
+            unread.append(letter_id)
+        else:
+            new[letter_id] = state
+    if unread:
+        for row in conn.execute(select(Letter.id, Letter.account_id, Letter.created_at, Letter.template_name,
+                                       Letter.status, Letter.deposited_at, Letter.acceptance_delay_seconds)
+                                .where(Letter.id.in_(unread))):
+            new[row[0]] = LetterState(*row[1:])
+    # A letter created in this flush belongs to no batch yet unless a batch item of this flush says so
+    # (then its id has a "batch" entry): only the others' batches are read.
+    created = {letter_id for letter_id in ids if old[letter_id] == {"state": None}}
+    in_batch = [letter_id for letter_id in ids if letter_id not in created]
     batches = dict(conn.execute(select(BatchItem.letter_id, BatchItem.batch_id)
-                                .where(BatchItem.letter_id.in_(ids))).all())
+                                .where(BatchItem.letter_id.in_(in_batch))).all()) if in_batch else {}
     deltas = Deltas()
     for letter_id in ids:
         before = old[letter_id]
@@ -199,6 +218,20 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
         if now_state is not None:
             deltas.add(now_state, now_batch, 1)
     deltas.apply(conn)
+
+
+def _state_in_session(session: Session, letter_id: str, inserted: Letter | None) -> LetterState | None:
+    """``letter_id``'s state from its object in ``session`` (``inserted``: the one this flush inserted),
+    as just flushed; None when the object is not there, is deleted, or has a counted column not loaded
+    (then it is read from the database)."""
+    letter = inserted if inserted is not None else session.identity_map.get(identity_key(Letter, letter_id))
+    if not isinstance(letter, Letter):
+        return None
+    state = inspect(letter)
+    if state.deleted or state.was_deleted or letter in session.deleted or not _LOADED.issubset(state.dict):
+        return None
+    return LetterState(letter.account_id, letter.created_at, letter.template_name, letter.status,
+                       letter.deposited_at, letter.acceptance_delay_seconds)
 
 
 @event.listens_for(Session, "after_rollback")

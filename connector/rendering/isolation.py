@@ -284,10 +284,23 @@ class _Pool:
 _pool = _Pool(WORKERS)
 
 
+def use_workers(size: int) -> None:
+    """Keep ``size`` render workers in this process instead of ``WORKERS`` (only before its first render).
+
+    An outbox worker process renders as many letters at once as its render pool has threads (one by
+    default): more render workers would each cost a Python start-up (about 1 s of CPU, and again
+    every ``RENDERS_PER_WORKER`` renders) and their memory, for renders that never overlap.
+    """
+    global _pool
+    with _pool._lock:
+        if not _pool._started:  # a pool in use keeps its size (its workers are running)
+            _pool = _Pool(max(1, size))
+
+
 def _new_pool_after_fork() -> None:
     # A forked child (gunicorn's worker) must not share its parent's workers: their pipes are shared.
     global _pool
-    _pool = _Pool(WORKERS)
+    _pool = _Pool(_pool._size)
 
 
 os.register_at_fork(after_in_child=_new_pool_after_fork)
