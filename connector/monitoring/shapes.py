@@ -17,6 +17,7 @@ Rate = float | None  # a share in [0, 1]; null when its denominator is 0
 Number = int | float  # an alert's value or threshold, written back as it was measured
 Preset = Literal["24h", "7d", "30d"]  # a window ending now (connector.monitoring.kpis.PRESETS)
 Grouping = Literal["day", "template", "batch"]
+AlertStatus = Literal["open", "resolved"]
 
 
 def _rate(description: str) -> Rate:
@@ -103,7 +104,7 @@ class Alert(Shape):
     rule: str = Field(description="an alert rule's key (or a one-off code)")
     label_fr: str
     label_en: str
-    status: Literal["open", "resolved"]
+    status: AlertStatus
     severity: Literal["warning", "critical"]
     message: str
     subject: str | None
