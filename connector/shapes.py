@@ -310,6 +310,25 @@ class Account(Shape):
     api_key: ApiKeyRef
 
 
+class ProviderSender(Shape):
+    id: str
+    name: str | None
+    email: str | None
+
+
+class ProviderCheck(Shape):
+    """What ``GET /v1/account/provider/check`` found at the provider (from its ``check_account``).
+
+    A provider without a check (the sandbox) gives neither ``sender`` nor ``identity_verified``."""
+
+    object: Literal["provider_check"]
+    provider: str
+    ok: bool = Field(description="The settings work and the sender can send.")
+    sender: ProviderSender | None = None
+    identity_verified: bool | None = Field(default=None, description="null when the provider does not say")
+    next_steps: Texts
+
+
 class ErrorBody(Shape):
     code: str
     message: str
