@@ -177,6 +177,52 @@ class ConsentProof(Shape):
     sha256: str
 
 
+InvitationStatus = Literal["pending", "accepted", "refused", "expired", "withdrawn"]
+
+
+class InvitationCertificate(Shape):
+    sha256: str
+    size: int
+    url: str
+
+
+class InvitationProof(Shape):
+    """What the person was shown and how they answered (the certificate once it is made)."""
+
+    answered_at: DateTime | None = _date_time()
+    ip_address: str | None
+    user_agent: str | None
+    text_version: str | None
+    text_language: str | None
+    text_sha256: str | None
+    text: str | None
+    certificate: InvitationCertificate | None
+
+
+class ConsentInvitation(Shape):
+    """An invitation to consent to registered e-mail, as the API and the ``consent.*`` events show it
+    (built by ``connector.consent.service.invitation_to_dict``)."""
+
+    id: str
+    object: Literal["consent_invitation"]
+    status: InvitationStatus
+    email: str
+    name: str
+    first_name: str | None
+    last_name: str | None
+    message: str | None
+    language: Literal["fr", "en"]
+    url: str | None = Field(description="the consent link, while the invitation can be answered")
+    emailed: bool
+    created_at: DateTime | None = _date_time()
+    expires_at: DateTime | None = _date_time()
+    answered_at: DateTime | None = _date_time()
+    consent_id: str | None
+    proof: InvitationProof | None = Field(description="set once the invitation is answered")
+    withdrawn_at: DateTime | None = _date_time()
+    expired_at: DateTime | None = _date_time()
+
+
 class Consent(Shape):
     """An entry of the consent register (CPCE art. L.100)."""
 
@@ -194,8 +240,8 @@ class Consent(Shape):
     created_at: DateTime | None = _date_time()
     revoked_at: DateTime | None = _date_time()
     revoked_by: str | None
-    invitation: dict[str, Any] | None = Field(default=None, description="the invitation this consent answers, "
-                                                                        "when the bridge's page collected it")
+    invitation: ConsentInvitation | None = Field(default=None, description="the invitation this consent answers, "
+                                                                            "when the bridge's page collected it")
 
 
 class TemplateField(Shape):
@@ -264,6 +310,25 @@ class Account(Shape):
     api_key: ApiKeyRef
 
 
+class ProviderSender(Shape):
+    id: str
+    name: str | None
+    email: str | None
+
+
+class ProviderCheck(Shape):
+    """What ``GET /v1/account/provider/check`` found at the provider (from its ``check_account``).
+
+    A provider without a check (the sandbox) gives neither ``sender`` nor ``identity_verified``."""
+
+    object: Literal["provider_check"]
+    provider: str
+    ok: bool = Field(description="The settings work and the sender can send.")
+    sender: ProviderSender | None = None
+    identity_verified: bool | None = Field(default=None, description="null when the provider does not say")
+    next_steps: Texts
+
+
 class ErrorBody(Shape):
     code: str
     message: str
@@ -277,7 +342,7 @@ class Error(Shape):
     error: ErrorBody
 
 
-SHAPES: tuple[type[Shape], ...] = (Letter, Event, Hook, Delivery, Consent, Template, TemplateSummary,
+SHAPES: tuple[type[Shape], ...] = (Letter, Event, Hook, Delivery, Consent, ConsentInvitation, Template, TemplateSummary,
                                    TemplateVersion, Account, Error)
 
 

@@ -310,3 +310,15 @@ def _decoded(content: bytes) -> str:
 
     message = message_from_bytes(content, policy=policy.default)
     return str(message["Subject"]) + "\n" + message.get_content()
+
+
+def test_the_published_alert_shape_is_closed_and_has_the_answer_s_fields(client, auth, account, services, clock):
+    with services.db.transaction() as session:
+        session.add(Job(kind="submit_letter", account_id=account[0], status="dead", last_error="boom", payload={}))
+    evaluate_all(services)
+    (alert,) = open_alerts(client, auth)
+    schema = client.get("/openapi.json").get_json()["components"]["schemas"]["Alert"]
+    assert schema["additionalProperties"] is False
+    assert set(alert) == set(schema["properties"]) == set(schema["required"])  # a renamed field fails here
+    (event,) = [e for e in client.get("/v1/events", headers=auth).get_json()["data"] if e["type"] == "alert.raised"]
+    assert event["data"] == alert  # the hooks and the feed carry the same shape

@@ -9,9 +9,13 @@ import pytest
 from flask.testing import FlaskClient
 from pydantic import TypeAdapter
 
+from connector import shapes
+from connector.delivery.events import ACCOUNT_EVENTS
 from connector.delivery.hooks import EVENT_TYPES
 from connector.letters.requests import LetterIn, RecipientIn
+from connector.monitoring.shapes import Alert
 from connector.platforms.catalog import CATALOG, catalog_to_dict
+from connector.platforms.catalog.consents import CONSENT_INVITATION_SAMPLE
 from connector.platforms.model import Catalog, Kind, Operation
 from connector.providers.base import PROOF_KIND_BY_STATUS
 from connector.rendering.fields import FIELD_TYPES
@@ -137,3 +141,15 @@ def test_the_new_choices_are_values_the_api_accepts() -> None:
     assert tuple(c.value for c in search["status"].choices) == LETTER_STATUSES
     proof = {f.key: f for f in CATALOG.operation("download_proof").inputs}
     assert {c.value for c in proof["kind"].choices} == {str(k) for k in PROOF_KIND_BY_STATUS.values()}
+
+
+def test_the_alert_and_invitation_samples_are_the_published_closed_shapes() -> None:
+    """The catalogue's and the event types' samples validate against the models that build the answers."""
+    shapes.ConsentInvitation.model_validate(CONSENT_INVITATION_SAMPLE)
+    checked = 0
+    for event_type, account_event in ACCOUNT_EVENTS.items():
+        model = {"alert": Alert, "consent": shapes.ConsentInvitation}.get(event_type.split(".")[0])
+        if model is not None:
+            model.model_validate(account_event.example)
+            checked += 1
+    assert checked == 7  # alert.raised/resolved, consent.invited/accepted/refused/expired/withdrawn

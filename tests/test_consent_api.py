@@ -362,3 +362,19 @@ def test_a_client_that_is_not_a_browser_gets_the_api_error_shape(client, auth, s
     services.clock = lambda: start + timedelta(days=3, seconds=1)
     expired = client.get(path_of(late["url"]))
     assert expired.status_code == 410 and expired.get_json()["error"]["code"] == "link_expired"
+
+
+def test_the_published_invitation_shape_is_closed_and_has_the_answer_s_fields(client, auth):
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    invitation = invite(client, auth)
+    answer(client, invitation)
+    answered = client.get(f"/v1/consents/invitations/{invitation['id']}", headers=auth).get_json()
+    for name, value in (("ConsentInvitation", invitation), ("ConsentInvitation", answered),
+                        ("InvitationProof", answered["proof"])):
+        assert schemas[name]["additionalProperties"] is False, name
+        assert set(value) == set(schemas[name]["properties"]), name  # a renamed field fails here
+    assert invitation["proof"] is None and answered["proof"]["certificate"] is not None
+    # The register entry carries the same invitation, described by the same component.
+    consent = client.get(f"/v1/consents/{answered['consent_id']}", headers=auth).get_json()
+    assert consent["invitation"] == answered
+    assert {"$ref": "#/components/schemas/ConsentInvitation"} in schemas["Consent"]["properties"]["invitation"]["anyOf"]

@@ -250,3 +250,16 @@ def test_letters_written_by_bulk_sql_count_after_lre_bridge_kpis_rebuild(client,
     assert totals["letters"] == 12 and totals["by_status"]["accepted"] == 5
     # delays 1800, 7200, 14400, 21600, 86400 s
     assert totals["acceptance_delay_seconds"] == {"count": 5, "mean": 26280.0, "median": 14400.0, "p90": 86400.0}
+
+
+def test_the_published_kpis_shape_is_closed_and_has_the_answer_s_fields(client, auth, letters):
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    answer = client.get("/v1/kpis?group_by=day", headers=auth).get_json()
+    for name, value in (("Kpis", answer), ("KpiTotals", answer["totals"]), ("KpiGroup", answer["groups"][0]),
+                        ("KpiDelay", answer["totals"]["acceptance_delay_seconds"]),
+                        ("KpiNeglect", answer["totals"]["neglect"]),
+                        ("KpiDelayBucket", answer["totals"]["acceptance_delay_distribution"][0])):
+        schema = schemas[name]
+        assert schema["additionalProperties"] is False, name
+        assert set(value) == set(schema["properties"]), name  # a renamed field fails here
+    assert list(answer["groups"][0])[0] == "key"

@@ -21,7 +21,7 @@ from connector.api.auth import require_api_key
 from connector.api.common import services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
-from connector.api.registry import Component, documented, json_answer
+from connector.api.registry import documented, json_answer
 from connector.errors import from_provider
 from connector.letters.requests import validation_error
 from connector.lib import http
@@ -57,25 +57,6 @@ class ProviderSettingsIn(BaseModel):
         "sender_id; optional timeout. A secret left out keeps its stored value."))
 
 
-# Built by check_provider from what each provider's check_account says (no model yet): written here.
-PROVIDER_CHECK = Component("ProviderCheck", {
-    "type": "object",
-    "properties": {
-        "object": {"const": "provider_check"},
-        "provider": {"type": "string"},
-        "ok": {"type": "boolean", "description": "The settings work and the sender can send."},
-        "sender": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "name": {"type": ["string", "null"]},
-                "email": {"type": ["string", "null"]},
-            },
-        },
-        "identity_verified": {"type": ["boolean", "null"], "description": "null when the provider does not say"},
-        "next_steps": {"type": "array", "items": {"type": "string"}},
-    },
-})
 class ProviderSettings(shapes.Shape):
     """The account's provider and settings, as ``_view`` builds them."""
 
@@ -256,7 +237,7 @@ def put_provider() -> Response:
 
 @bp.get("/v1/account/provider/check")
 @documented("Try the stored credentials at the provider; what the sender still has to do", tags=_TAGS,
-            answers={200: json_answer(PROVIDER_CHECK, "The provider answered.")},
+            answers={200: json_answer(shapes.ProviderCheck, "The provider answered.")},
             errors={422: "The provider refused the settings; the message says which",
                     503: "The provider is unavailable"})
 @require_api_key
@@ -267,9 +248,10 @@ def check_provider() -> Response:
     adapter = svc.provider(name, values)
     check = getattr(adapter, "check_account", None)
     if check is None:
-        return jsonify({"object": "provider_check", "provider": name, "ok": True, "next_steps": []})
+        return jsonify(shapes.ProviderCheck.dump(object="provider_check", provider=name, ok=True, next_steps=[]))
     try:
         result = check()
     except ProviderError as exc:
         raise from_provider(exc) from None
-    return jsonify({"object": "provider_check", "provider": name, **result})
+    # Through the published model: what each provider's check says is the documented shape.
+    return jsonify(shapes.ProviderCheck.dump(object="provider_check", provider=name, **result))

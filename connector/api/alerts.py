@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, Strict
@@ -16,15 +16,17 @@ from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.jsontypes import NUMBER_ONLY
 from connector.api.params import PageQuery, choice
-from connector.api.registry import Component, ListOf, documented
+from connector.api.registry import ListOf, documented
 from connector.delivery.events import ACCOUNT_EVENTS
 from connector.models import Alert
 from connector.monitoring.alerts import RULES, alert_to_dict, rule_configs
 from connector.monitoring.models import AlertRuleSetting
+from connector.monitoring.shapes import Alert as AlertShape
+from connector.monitoring.shapes import AlertStatus
 
 bp = Blueprint("alerts", __name__)
 
-ALERT_STATUSES = ("open", "resolved")
+ALERT_STATUSES: tuple[str, ...] = get_args(AlertStatus)
 
 
 def alerts_query(account_id: str, status: str | None) -> Any:
@@ -37,20 +39,6 @@ def alerts_query(account_id: str, status: str | None) -> Any:
     return query
 
 
-_nullable = {"type": ["string", "null"]}
-# Built by connector.monitoring.alerts.alert_to_dict (no model there yet): written here.
-ALERT = Component("Alert", {
-    "type": "object", "required": ["id", "rule", "status", "message", "raised_at"], "properties": {
-        "id": {"type": "string"}, "object": {"const": "alert"},
-        "rule": {"type": "string", "description": f"one of {', '.join(RULES)} (or a one-off code)"},
-        "label_fr": {"type": "string"}, "label_en": {"type": "string"},
-        "status": {"enum": list(ALERT_STATUSES)}, "severity": {"enum": ["warning", "critical"]},
-        "message": {"type": "string"}, "subject": _nullable, "letter_id": _nullable,
-        "value": {"type": ["number", "null"]}, "threshold": {"type": ["number", "null"]},
-        "details": {"type": "object"},
-        "raised_at": {"type": "string", "format": "date-time"},
-        "last_seen_at": {"type": ["string", "null"], "format": "date-time"},
-        "resolved_at": {"type": ["string", "null"], "format": "date-time"}}})
 Number = int | float  # a threshold as configured (0.05, or 1): written back as it was given
 
 
@@ -93,7 +81,7 @@ class AlertRuleIn(BaseModel):
 
 @bp.get("/v1/alerts")
 @documented("Alerts, newest first (open while their condition holds)", operation_id="listAlerts",
-            tags=["Monitoring"], query=AlertQuery, answers={200: ListOf(ALERT)},
+            tags=["Monitoring"], query=AlertQuery, answers={200: ListOf(AlertShape)},
             description="Events " + " and ".join(t for t in ACCOUNT_EVENTS if t.startswith("alert.")) +
                         " are also sent to hooks.")
 @require_api_key

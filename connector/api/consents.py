@@ -6,7 +6,7 @@ blueprint adds what fills it from the bridge's own consent page (``connector.api
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, Strict, model_validator
@@ -22,7 +22,7 @@ from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
 from connector.api.jsontypes import JsonDateTime, JsonInt
 from connector.api.params import PageQuery, choice
-from connector.api.registry import Component, ListOf, documented, file_answer, json_answer
+from connector.api.registry import ListOf, documented, file_answer, json_answer
 from connector.consent import service
 from connector.consent.models import AccountLegalBases, ConsentInvitation
 from connector.consent.models import PaperRequest as PaperRequestRow
@@ -30,27 +30,10 @@ from connector.models import Consent
 
 bp = Blueprint("consents", __name__)
 
-INVITATION_STATUSES = ("pending", "accepted", "refused", "expired", "withdrawn")
+INVITATION_STATUSES: tuple[str, ...] = get_args(shapes.InvitationStatus)
 PAPER_CHANNELS = ("registered_letter", "email", "hand_delivery", "general_assembly", "other")
 
 
-_DT = {"type": ["string", "null"], "format": "date-time"}
-_STR = {"type": ["string", "null"]}
-# Built by connector.consent.service and the helpers below (no models yet): written here.
-CONSENT_INVITATION = Component("ConsentInvitation", {
-    "type": "object", "required": ["id", "status", "email", "expires_at"], "properties": {
-        "id": {"type": "string"}, "object": {"const": "consent_invitation"},
-        "status": {"enum": list(INVITATION_STATUSES)}, "email": {"type": "string"}, "name": {"type": "string"},
-        "first_name": _STR, "last_name": _STR, "message": _STR, "language": {"enum": ["fr", "en"]},
-        "url": {**_STR, "description": "the consent link, while the invitation can be answered"},
-        "emailed": {"type": "boolean"}, "created_at": _DT, "expires_at": _DT, "answered_at": _DT,
-        "consent_id": _STR, "withdrawn_at": _DT, "expired_at": _DT,
-        "proof": {"type": ["object", "null"], "properties": {
-            "answered_at": _DT, "ip_address": _STR, "user_agent": _STR, "text_version": _STR,
-            "text_language": _STR, "text_sha256": _STR, "text": _STR,
-            "certificate": {"type": ["object", "null"], "properties": {
-                "sha256": {"type": "string"}, "size": {"type": "integer"}, "url": {"type": "string"}}}}},
-    }})
 def _date_time() -> Any:
     return Field(json_schema_extra={"format": "date-time"})
 
@@ -146,7 +129,7 @@ def _who() -> str:
             description="Returns a single-use link to the consent page the bridge hosts; the bridge e-mails "
                         "it when SMTP is configured, and the consent.invited event carries it otherwise.",
             body=InvitationIn, body_example=examples.INVITATION,
-            answers={201: json_answer(CONSENT_INVITATION, "Created")})
+            answers={201: json_answer(shapes.ConsentInvitation, "Created")})
 @require_api_key
 @idempotent
 def create_invitation() -> tuple[Response, int]:
@@ -171,7 +154,7 @@ def _owned_invitation(invitation_id: str) -> ConsentInvitation:
 
 @bp.get("/v1/consents/invitations")
 @documented("List consent invitations", operation_id="listConsentInvitations", tags=_TAGS,
-            query=InvitationListQuery, answers={200: ListOf(CONSENT_INVITATION)})
+            query=InvitationListQuery, answers={200: ListOf(shapes.ConsentInvitation)})
 @require_api_key
 def list_invitations() -> Response:
     query = select(ConsentInvitation).where(ConsentInvitation.account_id == g.account.id)
@@ -191,7 +174,7 @@ def list_invitations() -> Response:
 
 @bp.get("/v1/consents/invitations/<invitation_id>")
 @documented("A consent invitation, its answer and proof", operation_id="getConsentInvitation", tags=_TAGS,
-            answers={200: CONSENT_INVITATION})
+            answers={200: shapes.ConsentInvitation})
 @require_api_key
 def get_invitation(invitation_id: str) -> Response:
     """The invitation, its answer and the proof recorded with it."""
@@ -226,9 +209,8 @@ def get_consent(consent_id: str) -> Response:
     if consent is None:
         raise ApiError(404, "consent_not_found", "No consent with this id in your account.", "id")
     invitation = session.scalar(select(ConsentInvitation).where(ConsentInvitation.consent_id == consent.id))
-    body = consent_to_dict(consent)
-    body["invitation"] = service.invitation_to_dict(services(), invitation) if invitation is not None else None
-    return jsonify(body)
+    return jsonify(shapes.Consent.dump(**consent_to_dict(consent), invitation=(
+        service.invitation_to_dict(services(), invitation) if invitation is not None else None)))
 
 
 @bp.get("/v1/consents/<consent_id>/proof")

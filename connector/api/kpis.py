@@ -12,8 +12,9 @@ from connector.api.common import iso_datetime_arg, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.params import Instant, choice
-from connector.api.registry import Component, documented
+from connector.api.registry import documented
 from connector.monitoring.kpis import GROUPINGS, PRESETS, KpiQueryError, compute_kpis, resolve_window
+from connector.monitoring.shapes import Kpis
 
 bp = Blueprint("kpis", __name__)
 
@@ -32,48 +33,6 @@ def kpis_for_request(account_id: str, *, preset: str | None = None, group_by: st
         raise ApiError(400, "invalid_kpi_query", str(exc), exc.field) from None
 
 
-_rate = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
-_figures: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "letters": {"type": "integer"},
-        "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
-        "submitted": {"type": "integer", "description": "letters that left the queue (every status but queued)"},
-        "deposited": {"type": "integer", "description": "deposited, accepted, refused, neglected or bounced"},
-        "deliverability": {**_rate, "description": "deposited letters whose notification did not bounce / deposited"},
-        "acceptance_delay_seconds": {"type": "object", "description": "deposit to acceptance, accepted letters",
-                                     "properties": {"count": {"type": "integer"}, "mean": {"type": ["number", "null"]},
-                                                    "median": {"type": ["number", "null"]},
-                                                    "p90": {"type": ["number", "null"],
-                                                            "description": "nearest rank"}}},
-        "refusal_rate": {**_rate, "description": "refused / (accepted + refused + neglected)"},
-        "neglect": {"type": "object", "description": "over delivered letters deposited 15 days or more ago",
-                    "properties": {"eligible": {"type": "integer"}, "neglected": {"type": "integer"},
-                                   "rate": _rate}},
-        "technical_failure_rate": {**_rate, "description": "failed / submitted"},
-        "acceptance_delay_distribution": {"type": "array", "description": "totals only", "items": {
-            "type": "object", "properties": {"label": {"type": "string"},
-                                             "le_seconds": {"type": ["number", "null"]},
-                                             "count": {"type": "integer"}}}},
-    },
-}
-
-KPI_FIGURES = Component("KpiFigures", _figures)
-# Built by connector.monitoring.kpis (no model there yet): the schema is written here.
-KPIS = Component("Kpis", {"type": "object", "required": ["from", "to", "totals"], "properties": {
-        "object": {"const": "kpis"},
-        "from": {"type": "string", "format": "date-time"},
-        "to": {"type": "string", "format": "date-time"},
-        "preset": {"enum": [*PRESETS, None]},
-        "group_by": {"enum": [*GROUPINGS, None]},
-        "totals": {"$ref": "#/components/schemas/KpiFigures"},
-        "groups": {"type": "array", "items": {"allOf": [
-            {"$ref": "#/components/schemas/KpiFigures"},
-            {"type": "object", "properties": {"key": {"type": ["string", "null"],
-                                                      "description": "day (YYYY-MM-DD), template or batch id"}}}]}},
-    }}, parts=(KPI_FIGURES,))
-
-
 PresetChoice = choice(PRESETS)
 GroupingChoice = choice(GROUPINGS)
 
@@ -90,7 +49,7 @@ class KpiQuery(BaseModel):
 
 @bp.get("/v1/kpis")
 @documented("Sending KPIs: deliverability, acceptance delay, refusal, neglect and failure rates",
-            operation_id="getKpis", tags=["Monitoring"], query=KpiQuery, answers={200: KPIS},
+            operation_id="getKpis", tags=["Monitoring"], query=KpiQuery, answers={200: Kpis},
             description="Letters created in [from, to). A rate is null when nothing could be counted; neglect "
                         "only counts letters whose 15-day acceptance window has closed.")
 @require_api_key

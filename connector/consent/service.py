@@ -46,7 +46,8 @@ def invitation_url(services: Services, invitation: ConsentInvitation) -> str:
 def invitation_to_dict(services: Services, invitation: ConsentInvitation, *, with_url: bool = True) -> dict[str, Any]:
     """The invitation as the API and the ``consent.*`` events show it."""
     answered = invitation.answered_at is not None
-    return {
+    # Through the published model: the answer and its OpenAPI schema cannot drift apart.
+    return shapes.ConsentInvitation.dump(**{
         "id": invitation.id,
         "object": "consent_invitation",
         "status": invitation.status,
@@ -78,7 +79,7 @@ def invitation_to_dict(services: Services, invitation: ConsentInvitation, *, wit
         } if answered else None,
         "withdrawn_at": iso(invitation.withdrawn_at),
         "expired_at": iso(invitation.expired_at),
-    }
+    })
 
 
 def create_invitation(services: Services, session: Session, account_id: str, *, email: str, name: str,

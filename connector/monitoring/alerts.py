@@ -36,6 +36,7 @@ from connector.letters.vocabulary import JobStatus
 from connector.models import Account, Alert, Hook, Job, Letter, ProviderSettings
 from connector.monitoring.kpis import Window, compute_kpis
 from connector.monitoring.models import AlertRuleSetting
+from connector.monitoring.shapes import Alert as AlertShape
 from connector.services import Services
 
 log = logging.getLogger(__name__)
@@ -304,7 +305,8 @@ _iso = shapes.iso  # one timestamp format for every answer
 def alert_to_dict(alert: Alert) -> dict[str, Any]:
     """An alert as the API, the hooks and the dashboard show it."""
     rule = RULES.get(alert.code)
-    return {
+    # Through the published model: the answer and its OpenAPI schema (Alert) cannot drift apart.
+    return AlertShape.dump(**{
         "id": f"alr_{alert.id}",
         "object": "alert",
         "rule": alert.code,
@@ -321,7 +323,7 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
         "raised_at": _iso(alert.created_at),
         "last_seen_at": _iso(alert.last_seen_at),
         "resolved_at": _iso(alert.resolved_at),
-    }
+    })
 
 
 def _queue_email(session: Session, alert: Alert, transition: str) -> None:

@@ -33,7 +33,7 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import ColumnElement, case, exists, func, literal, select
 from sqlalchemy.orm import Session
@@ -43,6 +43,7 @@ from connector.batches.models import BatchItem
 from connector.models import Letter
 from connector.monitoring import rollups
 from connector.monitoring.models import KpiDaily, KpiDelayDaily
+from connector.monitoring.shapes import Grouping, Kpis, Preset
 
 STATUSES = ("queued", "deposited", "accepted", "refused", "neglected", "bounced", "failed")
 DEPOSITED_STATUSES = frozenset({"deposited", "accepted", "refused", "neglected", "bounced"})
@@ -51,8 +52,9 @@ DECIDED_STATUSES = frozenset({"accepted", "refused", "neglected"})
 DELIVERED_STATUSES = frozenset({"deposited", "accepted", "refused", "neglected"})
 # CPCE art. R.53-3: the recipient has 15 days to accept or refuse; then the letter is neglected.
 ACCEPTANCE_WINDOW = timedelta(days=15)
-PRESETS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-GROUPINGS = ("day", "template", "batch")
+PRESETS: dict[str, timedelta] = dict(zip(get_args(Preset), (timedelta(hours=24), timedelta(days=7), timedelta(days=30)),
+                                         strict=True))
+GROUPINGS: tuple[str, ...] = get_args(Grouping)
 MAX_WINDOW = timedelta(days=366)
 # Upper bounds (seconds) of the acceptance-delay histogram's buckets; the last one is open.
 DELAY_BUCKETS: tuple[tuple[str, float], ...] = (
@@ -236,7 +238,8 @@ def compute_kpis(session: Session, account_id: str, window: Window, now: datetim
         if group_by == "day":
             keys = _every_day(window)
         result["groups"] = [{"key": k, **tallies.get(k, _Tally()).figures()} for k in keys]
-    return result
+    # Through the published model: the answer and its OpenAPI schema (Kpis) cannot drift apart.
+    return Kpis.dump(**result)
 
 
 def _rollup_key(table: Any, group_by: str | None) -> ColumnElement[Any]:

@@ -184,6 +184,9 @@ def test_the_account_check_confirms_a_ready_sender(client: Any, on_ar24: dict[st
     body = client.get("/v1/account/provider/check", headers=on_ar24).json
     assert (body["provider"], body["ok"], body["identity_verified"], body["next_steps"]) == ("ar24", True, True, [])
     assert body["sender"] == {"id": "7731", "name": "Claire Dupont", "email": "gestion@dupont-immo.example"}
+    schema = client.get("/openapi.json").json["components"]["schemas"]["ProviderCheck"]
+    assert schema["additionalProperties"] is False
+    assert set(body) == set(schema["properties"])  # a renamed field fails here
 
 
 def test_the_account_check_tells_what_the_sender_still_has_to_do(

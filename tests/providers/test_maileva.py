@@ -15,6 +15,7 @@ from responses import matchers
 
 from connector.providers.base import LetterStatus, ProofRef, ProviderError, Recipient, WebhookRejected
 from connector.providers.maileva import MailevaProvider, clear_token_cache
+from connector.shapes import ProviderCheck
 from tests.providers.conftest import NOW, PDF, load_fixture, make_context, make_letter
 
 API = "https://api.sandbox.maileva.net"
@@ -456,6 +457,9 @@ def test_the_account_check_reads_the_sender() -> None:
     assert result["ok"] is False and result["identity_verified"] is None
     assert "verification link" in result["next_steps"][0]
     assert result["sender"] == {"id": SENDER, "name": "Claire Dupont", "email": "c@dupont.example"}
+    # What the account API answers with it is the published ProviderCheck shape (closed).
+    assert ProviderCheck.dump(object="provider_check", provider="maileva", **result) == {
+        "object": "provider_check", "provider": "maileva", **result}
 
 
 def test_it_refuses_to_submit_once_the_senders_hour_has_passed() -> None:
