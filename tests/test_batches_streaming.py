@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from benchmarks.memory import big_pdf
-from connector.batches import rows as batch_rows
+from connector.batches import csvfile
 from connector.batches.models import Batch, BatchDocument
 from tests.test_batches import COMMON, co_owner
 
@@ -94,7 +94,7 @@ def test_a_bare_csv_body_is_parsed_from_its_spooled_copy(client, auth, services)
 
 @pytest.mark.parametrize("how", ["multipart", "text/csv"])
 def test_a_csv_past_its_limit_is_refused_while_read(client, auth, services, monkeypatch, how):
-    monkeypatch.setattr(batch_rows, "MAX_CSV_BYTES", 100 * 1024)
+    monkeypatch.setattr(csvfile, "MAX_CSV_BYTES", 100 * 1024)
     content = _csv_bytes([_full_row(n) for n in range(1, 300)])
     assert len(content) > 100 * 1024
     if how == "multipart":

@@ -21,6 +21,7 @@ from connector.api.idempotency import idempotent
 from connector.api.letters import uploaded_document
 from connector.api.params import PageQuery, choice
 from connector.api.registry import Answer, Body, Component, ListOf, documented, file_answer, json_answer
+from connector.batches import csvfile
 from connector.batches import rows as batch_rows
 from connector.batches.evidence import evidence_zip_chunks
 from connector.batches.models import Batch, BatchItem
@@ -200,9 +201,9 @@ def _rows(body: BatchIn, csv_bytes: IO[bytes] | None) -> list[Any]:
                            "rows")
         return body.rows
     try:
-        return batch_rows.parse_csv(csv_bytes, encoding=request.form.get("encoding") or None,
+        return csvfile.parse_csv(csv_bytes, encoding=request.form.get("encoding") or None,
                                     delimiter=request.form.get("delimiter") or None)
-    except batch_rows.RowsError as exc:
+    except csvfile.RowsError as exc:
         raise ApiError(422, exc.code, exc.message, exc.field) from None
 
 
