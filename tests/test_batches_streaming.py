@@ -121,8 +121,8 @@ def _peak_while(call: Callable[[], Any]) -> tuple[Any, int]:
 
 def test_the_pdfs_of_a_json_batch_are_decoded_to_files_as_the_body_is_read(client, auth, services):
     """A 6 MB PDF for all and a 6 MB attachment, as base64: 16 MB of JSON. Read whole (as before),
-    the body, its text and the decoded PDFs were all in memory at once: 58 MB allocated. Now 18 MB,
-    what storing the batch's documents still takes (connector/batches/service.py reads each whole)."""
+    the body, its text and the decoded PDFs were all in memory at once: 58 MB allocated; 18 MB while
+    storing the batch still read each document whole. Now about 3 MB: they are archived from their files."""
     letter, attachment = big_pdf(6), big_pdf(6)
     body = json.dumps({
         "document": {"filename": "convocation.pdf", "content_base64": base64.b64encode(letter).decode()},
@@ -136,4 +136,4 @@ def test_the_pdfs_of_a_json_batch_are_decoded_to_files_as_the_body_is_read(clien
     with services.db.transaction() as session:
         stored = sorted((d.sha256, d.size) for d in session.scalars(select(BatchDocument)))
     assert stored == sorted((hashlib.sha256(p).hexdigest(), len(p)) for p in (letter, attachment))
-    assert peak < 1.5 * len(body), f"{peak / MB:.1f} MB allocated for a {len(body) / MB:.1f} MB body"
+    assert peak < 8 * MB, f"{peak / MB:.1f} MB allocated for a {len(body) / MB:.1f} MB body"

@@ -7,7 +7,6 @@ outbox job per row, and the ``batch.created`` event, together or not at all.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from connector.batches.models import Batch, BatchDocument, BatchItem
 from connector.batches.rows import ValidRow
 from connector.delivery import outbox
 from connector.delivery.events import record_account_event
-from connector.letters.documents import IncomingDocument
+from connector.letters.documents import IncomingDocument, put_stream_in_background
 from connector.letters.service import record_event
 from connector.models import Letter, TemplateVersion, new_id
 from connector.providers.base import FINAL_STATUSES, LetterStatus
@@ -73,7 +72,9 @@ def store_batch(
     """Write the batch, its documents (archived once each), one item and one job per row, and
     ``batch.created``. The rows must already be valid."""
     now = services.clock()
-    writes = [services.blobs.put_in_background(d.document.content) for d in documents]
+    # Archived from their files when large (never whole in memory), as a single letter's documents are.
+    writes = [services.blobs.put_in_background(d.document.content) if d.document.in_memory
+              else put_stream_in_background(services.blobs, d.document.reader()) for d in documents]
     batch = Batch(
         id=new_id("bat"), account_id=account_id, status="processing",
         template_name=spec.name if spec else None, template_version=spec.version if spec else None,
@@ -85,9 +86,8 @@ def store_batch(
     session.flush()  # the batch row first: its documents and items refer to it
     session.add_all([
         BatchDocument(id=new_id("bdoc"), batch_id=batch.id, position=position, role=d.role,
-                      filename=d.document.filename, size=len(d.document.content),
-                      sha256=hashlib.sha256(d.document.content).hexdigest(),
-                      storage_key=services.blobs.key_for(d.document.content))
+                      filename=d.document.filename, size=d.document.size, sha256=d.document.sha256,
+                      storage_key="sha256:" + d.document.sha256)  # the key every store gives these bytes
         for position, d in enumerate(documents)
     ])
     # Core inserts, not ORM objects: building a thousand instances costs more than the rows' SQL.
