@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import gc
 import io
+import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 from reportlab.pdfgen import canvas
@@ -29,3 +32,17 @@ def letter_payload(**overrides: Any) -> dict[str, Any]:
     }
     payload.update(overrides)
     return payload
+
+
+def peak_allocated_while(call: Callable[[], Any]) -> tuple[Any, int]:
+    """``call()``'s result and the most memory Python allocated meanwhile, above what it held before
+    (tracemalloc): what a streamed path must keep small whatever the size of what goes through it."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()

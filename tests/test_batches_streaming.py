@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import base64
 import csv
-import gc
 import hashlib
 import io
 import json
-import tracemalloc
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +17,7 @@ from sqlalchemy import func, select
 from benchmarks.memory import big_pdf
 from connector.batches import csvfile
 from connector.batches.models import Batch, BatchDocument
+from tests.helpers import peak_allocated_while
 from tests.test_batches import COMMON, co_owner
 
 MB = 1024 * 1024
@@ -107,17 +105,6 @@ def test_a_csv_past_its_limit_is_refused_while_read(client, auth, services, monk
     assert _batches(services) == 0
 
 
-def _peak_while(call: Callable[[], Any]) -> tuple[Any, int]:
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        answer = call()
-        return answer, tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
-
 
 def test_the_pdfs_of_a_json_batch_are_decoded_to_files_as_the_body_is_read(client, auth, services):
     """A 6 MB PDF for all and a 6 MB attachment, as base64: 16 MB of JSON. Read whole (as before),
@@ -130,7 +117,7 @@ def test_the_pdfs_of_a_json_batch_are_decoded_to_files_as_the_body_is_read(clien
         "recipient_type": "professional", "sandbox_outcome": "accepted",
         "rows": [{"email": "a@exemple.fr", "company": "A"}, {"email": "b@exemple.fr", "company": "B"}],
     }).encode()
-    answer, peak = _peak_while(lambda: client.post("/v1/batches", data=body,
+    answer, peak = peak_allocated_while(lambda: client.post("/v1/batches", data=body,
                                                    headers={**auth, "Content-Type": "application/json"}))
     assert answer.status_code == 202, answer.json
     with services.db.transaction() as session:

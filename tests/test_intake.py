@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import gc
 import hashlib
 import io
 import json
 import time
-import tracemalloc
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +15,7 @@ from sqlalchemy import func, select
 
 from connector.lib import signing
 from connector.models import Account, InboundMessage, Letter
-from tests.helpers import letter_payload
+from tests.helpers import letter_payload, peak_allocated_while
 
 
 @pytest.fixture
@@ -278,18 +276,6 @@ def large_body() -> bytes:
     return body_of(documents=[{"filename": "gros.pdf", "content_base64": base64.b64encode(pdf).decode()}])
 
 
-def _peak_while(call) -> tuple[Any, int]:
-    """``call()``'s answer and the most memory Python allocated meanwhile, above what it held before."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        answer = call()
-        return answer, tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
-
 
 @pytest.mark.parametrize("scheme", ["standard-webhooks", "x-signature"])
 def test_a_large_signed_letter_is_verified_as_read_in_bounded_memory(client, auth, account_id, secret, services,
@@ -298,7 +284,7 @@ def test_a_large_signed_letter_is_verified_as_read_in_bounded_memory(client, aut
     request allocates a fraction of the body. Read whole (as before), the body alone was 8 MB, its
     decoded text and bytes as much again."""
     headers = standard_headers(secret, large_body) if scheme == "standard-webhooks" else hex_headers(secret, large_body)
-    response, peak = _peak_while(lambda: intake(client, account_id, large_body, headers))
+    response, peak = peak_allocated_while(lambda: intake(client, account_id, large_body, headers))
     assert response.status_code == 201, response.json
     document = response.json["documents"][0]
     pdf = base64.b64decode(json.loads(large_body)["documents"][0]["content_base64"])
@@ -327,7 +313,7 @@ def test_a_large_body_changed_anywhere_is_refused_and_nothing_is_stored(client, 
 def test_a_large_body_signed_with_bad_headers_is_refused_before_it_is_read(client, services, account_id, secret,
                                                                            large_body):
     stale = standard_headers(secret, large_body, timestamp=int(time.time()) - 600)
-    response, peak = _peak_while(lambda: intake(client, account_id, large_body, stale))
+    response, peak = peak_allocated_while(lambda: intake(client, account_id, large_body, stale))
     assert (response.status_code, response.json["error"]["code"]) == (401, "stale_signature")
     assert peak < 1 * MB  # not a byte of the body was spooled or hashed
     refused(client, services, account_id, large_body, {"Content-Type": "application/json"}, 401, "missing_signature")

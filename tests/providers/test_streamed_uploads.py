@@ -6,14 +6,12 @@ that the memory measured in this process is the adapter's, not the receiver's.""
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
 import tempfile
 import threading
-import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +22,7 @@ from werkzeug.formparser import parse_form_data
 from connector.providers.ar24 import AR24Provider, encrypt_response, paris_date
 from connector.providers.base import OutgoingDocument, ProviderError
 from connector.providers.maileva import MailevaProvider
+from tests.helpers import peak_allocated_while
 from tests.providers.conftest import NOW, make_context, make_letter
 
 MB = 1024 * 1024
@@ -146,18 +145,6 @@ def _document(path: Path, sha256: str, size: int | None = None) -> OutgoingDocum
     return OutgoingDocument("gros.pdf", lambda: path.open("rb"), sha256, path.stat().st_size if size is None else size)
 
 
-def _peak_while(call: Callable[[], Any]) -> tuple[Any, int]:
-    """``call()``'s result and the most memory Python allocated meanwhile, above what it held before."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        result = call()
-        return result, tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
-
 
 def ar24(receiver: Receiver) -> AR24Provider:
     return AR24Provider(make_context({"base_url": f"{receiver.url}/ar24/api", "token": "tok", "user_id": "7731",
@@ -177,7 +164,7 @@ def test_a_large_document_is_uploaded_streamed_byte_exact_in_bounded_memory(rece
     path, sha256 = large_file
     adapter = ar24(receiver) if provider == "ar24" else maileva(receiver)
     letter = make_letter(documents=(_document(path, sha256),), submit_context=OTP_CONTEXT)
-    result, peak = _peak_while(lambda: adapter.submit(letter))
+    result, peak = peak_allocated_while(lambda: adapter.submit(letter))
     assert result.provider_letter_id in ("4242", "sending-1")
     [upload] = receiver.uploads
     assert (upload["filename"], upload["size"], upload["sha256"]) == ("gros.pdf", path.stat().st_size, sha256)
