@@ -52,3 +52,22 @@ def test_schemathesis_finds_no_server_error_and_no_failed_check(tmp_path: Path) 
     assert completed.returncode == 0, summary or completed.stderr[-3000:]
     run = json.loads(next(report.glob("*.json")).read_text())
     assert run, "schemathesis wrote no report"
+
+
+def test_every_paginated_operation_is_exempted_for_cursors_it_never_issued(client):
+    """An operation that takes ``cursor`` refuses one it did not write (400 invalid_cursor): each
+    must be in the exemption, or schemathesis fails the run the day it draws a random cursor."""
+    import re
+    import tomllib
+
+    rules = tomllib.loads((Path(__file__).parent / "schemathesis.toml").read_text())["operations"]
+    # The first rule of the file: the cursor exemption.
+    cursor_rule = rules[0]
+    assert 400 in cursor_rule["checks"]["positive_data_acceptance"]["expected-statuses"]
+    document = client.get("/openapi.json").json
+    paginated = [f"{method.upper()} {path}" for path, item in document["paths"].items()
+                 for method, operation in item.items() if isinstance(operation, dict)
+                 and any(p.get("name") == "cursor" for p in operation.get("parameters", []))]
+    assert paginated
+    missing = [name for name in paginated if not re.match(cursor_rule["include-name-regex"], name)]
+    assert not missing, f"add to the cursor exemption in tests/schemathesis.toml: {missing}"
