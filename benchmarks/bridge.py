@@ -73,7 +73,9 @@ class Bridge:
     def database_url(self) -> str:
         return self.env.get("LRE_DATABASE_URL") or f"sqlite:///{self.data_dir / 'bridge.sqlite3'}"
 
-    def start(self) -> Bridge:
+    def start(self, *, workers: bool = True) -> Bridge:
+        """Start ``serve`` and, on PostgreSQL, the worker processes (``workers=False``: later, with
+        ``start_workers``, so that a benchmark can fill the queue first)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "serve.log").open("w")
         self._logs.append(log)
@@ -87,12 +89,27 @@ class Bridge:
             time.sleep(0.1)
         if not self.key:
             raise RuntimeError("serve printed no API key:\n" + (self.data_dir / "serve.log").read_text())
+        # The port was free when chosen, but another process may have bound it since: then gunicorn
+        # retries and exits, and /readyz would be answered by that other process. Wait for our own
+        # "Listening at" line.
+        listening = f"Listening at: {self.url}"
+        while listening not in (self.data_dir / "serve.log").read_text():
+            if serve.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not listen on {self.url}:\n" + (self.data_dir / "serve.log").read_text())
+            time.sleep(0.05)
         while time.monotonic() < deadline:
             try:
                 if requests.get(f"{self.url}/readyz", timeout=1).ok:
                     break
             except requests.RequestException:
                 time.sleep(0.1)
+        if workers:
+            self.start_workers(deadline)
+        return self
+
+    def start_workers(self, deadline: float | None = None) -> None:
+        """Start ``lre-bridge worker --concurrency N`` (PostgreSQL) and wait until it listens."""
+        deadline = deadline if deadline is not None else time.monotonic() + 120
         if self.backend == "postgresql":
             worker_log = (self.data_dir / "worker.log").open("w")
             self._logs.append(worker_log)
@@ -100,7 +117,6 @@ class Bridge:
                 [sys.executable, "-m", "connector.cli", "worker", "--concurrency", str(self.worker_concurrency)],
                 env=self.env, cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT))
             self._wait_for_workers(deadline)
-        return self
 
     def _wait_for_workers(self, deadline: float) -> None:
         """Until every worker process has started its dispatcher and its ``LISTEN`` connection: a
@@ -150,7 +166,7 @@ class Bridge:
             _admin(self.admin_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
     def __enter__(self) -> Bridge:
-        return self.start()
+        return self if self.processes else self.start()  # ``with Bridge(...).start(workers=False)``
 
     def __exit__(self, *_exc: Any) -> None:
         self.stop()
