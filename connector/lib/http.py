@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -135,13 +137,24 @@ def request(
     allow_private: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     require_https: bool = False,
+    max_bytes: int | None = None,
     **kwargs: Any,
 ) -> requests.Response:
     """Make an HTTP request with a timeout and the address check. Redirects are not followed.
 
     The connection goes to the address that was checked. A ``stream=True`` response holds its
     connection until it is closed (``with response:``).
+
+    ``max_bytes`` (not with ``stream=True``): the answer's body is read in pieces and refused with
+    TooLarge as soon as it passes that size, and the whole body must arrive within ``timeout``
+    seconds (``Timeout`` otherwise) — requests' own timeout bounds each read, so a peer trickling
+    a byte a second, or sending without end, would otherwise hold the caller and its memory.
     """
+    if max_bytes is not None:
+        if kwargs.get("stream"):
+            raise ValueError("max_bytes reads the body itself: it cannot be combined with stream=True")
+        return _bounded(method, url, allow_private=allow_private, timeout=timeout, require_https=require_https,
+                        max_bytes=max_bytes, **kwargs)
     address = check_url(url, allow_private=allow_private, require_https=require_https)
     kwargs["allow_redirects"] = False
     # One session per call: its pool is bound to this call's address, and never reused for a
@@ -166,6 +179,31 @@ def request(
         session.close()
 
     response.close = close  # type: ignore[method-assign]
+    return response
+
+
+def _bounded(method: str, url: str, *, timeout: float, max_bytes: int, **kwargs: Any) -> requests.Response:
+    deadline = time.monotonic() + (timeout if isinstance(timeout, int | float) else sum(timeout))
+    response = request(method, url, timeout=timeout, stream=True, **kwargs)
+    with response:
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            # read1 returns what has arrived (up to 64 KB), so a trickle still reaches the deadline
+            # check; iter_content would wait for a full piece, one byte per read, for ever.
+            while chunk := response.raw.read1(64 * 1024, decode_content=True):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise TooLarge(f"the answer is larger than the {max_bytes} bytes limit")
+                if time.monotonic() > deadline:
+                    raise requests.ReadTimeout(f"the answer did not arrive whole within {timeout} s")
+                chunks.append(chunk)
+        except (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError) as exc:
+            raise requests.ConnectionError(f"the answer was cut short: {type(exc).__name__}") from None
+        except urllib3.exceptions.ReadTimeoutError:
+            raise requests.ReadTimeout(f"no part of the answer arrived within {timeout} s") from None
+        # As a non-streamed response: .content, .text and .json() read what was received.
+        response._content = b"".join(chunks)  # noqa: SLF001 - requests' own cache of the body
     return response
 
 

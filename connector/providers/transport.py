@@ -12,8 +12,12 @@ from typing import IO, Any
 import requests
 from requests_toolbelt import MultipartEncoder
 
-from connector.lib.http import UnsafeUrl
+from connector.lib.http import TooLarge, UnsafeUrl
 from connector.providers.base import OutgoingDocument, ProviderContext, ProviderError
+
+# The largest answer a provider call reads: its JSON answers take kilobytes and a proof PDF a few
+# megabytes; a larger body is refused before it can take the worker's memory.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 # The sender's one-time code: six digits from a TOTP app (AR24 and Maileva alike).
 OTP_PATTERN = re.compile(r"\d{6}")
@@ -36,7 +40,12 @@ def call(
     ``creates`` the letter (the retry must look it up before sending again).
     """
     try:
-        return context.http(method, url, timeout=timeout, **kwargs)
+        return context.http(method, url, timeout=timeout, max_bytes=MAX_ANSWER_BYTES, **kwargs)
+    except TooLarge:
+        raise ProviderError(
+            "provider_error", f"{provider} answered more than {MAX_ANSWER_BYTES // 2**20} MB; the answer was refused.",
+            permanent=False, ambiguous=creates,
+        ) from None
     except DocumentCutShort as exc:
         # Nothing complete was sent; the retry reads the document again (the archive's check
         # then fails the letter if it really changed).
