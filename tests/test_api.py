@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from connector.models import Document, Job, Letter
 from tests.helpers import letter_payload, make_pdf
+from tests.hostile_server import serve_hostile
 
 
 def _count(services, model) -> int:
@@ -553,3 +556,26 @@ def test_idempotency_keys_are_kept_at_least_a_day_then_forgotten(client, auth, s
         assert purge_expired(session, ttl_hours=48) == 1
     assert client.post("/v1/letters", json=letter_payload(), headers=headers).status_code == 201
     assert _count(services, Letter) == 2
+
+
+@pytest.fixture
+def hostile() -> Iterator[str]:
+    with serve_hostile() as base:
+        yield base
+
+
+@pytest.fixture
+def short_fetch_timeout(settings_overrides: dict[str, Any]) -> None:
+    settings_overrides["url_fetch_timeout_seconds"] = 1.0
+
+
+def test_a_document_url_that_trickles_is_refused_at_the_fetch_timeout(short_fetch_timeout, client, auth, hostile):
+    # Each read gets a byte within the per-read timeout: only a deadline on the whole body stops it.
+    started = time.monotonic()
+    response = client.post("/v1/letters", json=letter_payload(documents=[{"filename": "a.pdf",
+                                                                         "url": f"{hostile}/trickle"}]),
+                           headers=auth)
+    assert response.status_code == 422
+    assert _error(response)["code"] == "url_fetch_failed"
+    assert time.monotonic() - started < 4.0
+    assert client.get("/v1/letters", headers=auth).json["data"] == []  # nothing half-stored

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -182,28 +182,38 @@ def request(
     return response
 
 
+def _pieces(response: requests.Response, *, max_bytes: int, deadline: float, timeout: float) -> Iterator[bytes]:
+    """The body of a ``stream=True`` response in pieces: TooLarge past ``max_bytes``, ReadTimeout
+    past ``deadline`` (the whole body's), ConnectionError when it is cut short."""
+    total = 0
+    try:
+        # read1 returns what has arrived (up to 64 KB), so a trickle still reaches the deadline
+        # check; iter_content would wait for a full piece, one byte per read, for ever.
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):
+            total += len(chunk)
+            if total > max_bytes:
+                raise TooLarge(f"larger than the {max_bytes} bytes limit")
+            if time.monotonic() > deadline:
+                raise requests.ReadTimeout(f"the body did not arrive whole within {timeout} s")
+            yield chunk
+    except (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError) as exc:
+        raise requests.ConnectionError(f"the body was cut short: {type(exc).__name__}") from None
+    except urllib3.exceptions.ReadTimeoutError:
+        raise requests.ReadTimeout(f"no part of the body arrived within {timeout} s") from None
+
+
+def _total_seconds(timeout: Any) -> float:
+    # requests also takes (connect, read): the whole exchange gets their sum.
+    return float(timeout) if isinstance(timeout, int | float) else float(sum(timeout))
+
+
 def _bounded(method: str, url: str, *, timeout: float, max_bytes: int, **kwargs: Any) -> requests.Response:
-    deadline = time.monotonic() + (timeout if isinstance(timeout, int | float) else sum(timeout))
+    deadline = time.monotonic() + _total_seconds(timeout)
     response = request(method, url, timeout=timeout, stream=True, **kwargs)
     with response:
-        chunks: list[bytes] = []
-        total = 0
-        try:
-            # read1 returns what has arrived (up to 64 KB), so a trickle still reaches the deadline
-            # check; iter_content would wait for a full piece, one byte per read, for ever.
-            while chunk := response.raw.read1(64 * 1024, decode_content=True):
-                total += len(chunk)
-                if total > max_bytes:
-                    raise TooLarge(f"the answer is larger than the {max_bytes} bytes limit")
-                if time.monotonic() > deadline:
-                    raise requests.ReadTimeout(f"the answer did not arrive whole within {timeout} s")
-                chunks.append(chunk)
-        except (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError) as exc:
-            raise requests.ConnectionError(f"the answer was cut short: {type(exc).__name__}") from None
-        except urllib3.exceptions.ReadTimeoutError:
-            raise requests.ReadTimeout(f"no part of the answer arrived within {timeout} s") from None
+        body = b"".join(_pieces(response, max_bytes=max_bytes, deadline=deadline, timeout=timeout))
         # As a non-streamed response: .content, .text and .json() read what was received.
-        response._content = b"".join(chunks)  # noqa: SLF001 - requests' own cache of the body
+        response._content = body  # noqa: SLF001 - requests' own cache of the body
     return response
 
 
@@ -219,6 +229,7 @@ def fetch_to(url: str, write: Callable[[bytes], Any], *, max_bytes: int, allow_p
              timeout: float) -> int:
     """Download ``url`` as ``fetch_limited`` does, handing the body to ``write`` in pieces as it
     arrives (bounded memory); returns its size. TooLarge as soon as it passes ``max_bytes``."""
+    deadline = time.monotonic() + _total_seconds(timeout)  # for the whole download, redirects included
     for _ in range(MAX_REDIRECTS + 1):
         response = request("GET", url, allow_private=allow_private, timeout=timeout, stream=True)
         with response:
@@ -227,10 +238,8 @@ def fetch_to(url: str, write: Callable[[bytes], Any], *, max_bytes: int, allow_p
                 continue
             response.raise_for_status()
             total = 0
-            for chunk in response.iter_content(64 * 1024):
+            for chunk in _pieces(response, max_bytes=max_bytes, deadline=deadline, timeout=timeout):
                 total += len(chunk)
-                if total > max_bytes:
-                    raise TooLarge(f"larger than the {max_bytes} bytes limit")
                 write(chunk)
             return total
     raise UnsafeUrl("redirects more than 3 times")
