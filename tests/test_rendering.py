@@ -218,6 +218,29 @@ def test_render_workers_are_recycled_and_a_recycled_worker_gives_the_same_bytes(
     assert len(seen) >= 3  # workers were replaced after two renders each
 
 
+def test_a_render_worker_whose_heap_grew_is_replaced_and_an_honest_one_is_kept(monkeypatch):
+    from connector.rendering import isolation
+
+    spec = builtin_templates()["indexation_loyer"]
+
+    def pids_of_renders(count: int) -> list[int]:
+        monkeypatch.setattr(isolation, "_pool", isolation._Pool(1))
+        try:
+            pids = []
+            for _ in range(count):
+                render_spec(spec, examples("indexation_loyer"), LETTER_TIME)
+                pids.append(isolation._pool._idle[0].process.pid)  # the worker for the next render
+            return pids
+        finally:
+            isolation._pool.close()
+
+    # Honest letters do not grow a worker: one process renders them all.
+    assert len(set(pids_of_renders(4))) == 1
+    # Workers started now retire on any growth at all: each render gets a new one.
+    monkeypatch.setattr(isolation, "RETIRE_GROWTH_BYTES", -1)
+    assert len(set(pids_of_renders(3))) == 3
+
+
 @pytest.mark.slow
 def test_another_process_with_another_hash_seed_and_time_zone_gives_the_same_bytes():
     import hashlib

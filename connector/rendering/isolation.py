@@ -21,8 +21,9 @@ out of the garbage collector's reach (``gc.freeze``: a full collection then walk
 objects, not the 300,000 of xhtml2pdf and ReportLab) and collects after it has answered, while
 the API process hashes and stores the PDF. The pool starts all its workers at the first render and
 replaces a retired one at once, so no render waits for a Python start-up. A worker is retired
-after ``RENDERS_PER_WORKER`` renders (fragmentation stays bounded under its fixed limit) and after
-any render it failed with MemoryError.
+when its address space has grown ``RETIRE_GROWTH_BYTES`` past its size when it started taking work
+(fragmentation stays bounded under its fixed limit), after any render it failed with MemoryError,
+and after ``RENDERS_PER_WORKER`` renders as a backstop.
 """
 
 from __future__ import annotations
@@ -55,12 +56,17 @@ RENDER_WALL_SECONDS = 60.0
 MAX_PDF_BYTES = 10 * 1024 * 1024
 MAX_PDF_PAGES = 60
 WORKERS = max(1, min(2, os.cpu_count() or 1))
-# Renders a worker makes before it is replaced. A long-lived process under a fixed RLIMIT_AS
-# would otherwise see its heap fragment until honest letters hit the limit.
-RENDERS_PER_WORKER = 200
+# A long-lived process under a fixed RLIMIT_AS could see its heap fragment until honest letters hit
+# the limit. So a worker whose address space has grown this much past its size when it started
+# taking work is replaced; honest letters do not grow it (1,000 AG convocations in a row: RSS flat
+# at 98 MB), and a replacement costs a Python start-up (about 1 s of CPU), so count alone retires
+# a worker only rarely, as a backstop.
+RETIRE_GROWTH_BYTES = 64 * 1024 * 1024
+RENDERS_PER_WORKER = 5000
 MEMORY_MESSAGE = "The template needs more memory than a letter may use (about {mb} MB)."
 _FRAME = struct.Struct(">Q")
-_WORKER_COMMAND = "import sys; from connector.rendering.isolation import _worker_main; _worker_main(int(sys.argv[1]))"
+_WORKER_COMMAND = ("import sys; from connector.rendering.isolation import _worker_main; "
+                   "_worker_main(int(sys.argv[1]), int(sys.argv[2]))")
 
 
 def _address_space() -> int:
@@ -111,7 +117,7 @@ def _warm_up() -> None:
                 author="LRE Bridge", created_at=datetime(2026, 1, 1, tzinfo=UTC))
 
 
-def _worker_main(budget: int) -> None:
+def _worker_main(budget: int, retire_growth: int) -> None:
     """The worker's loop: one pickled request in, one JSON header and PDF out, until stdin closes."""
     from connector.rendering.pdf import register_fonts
     from connector.rendering.render import render_html  # noqa: F401 - imported before the limit
@@ -124,6 +130,7 @@ def _worker_main(budget: int) -> None:
     gc.collect()
     gc.freeze()  # what the imports and the warm-up built lives as long as the worker: never walk it again
     _limit_memory(budget)
+    baseline = _address_space()
     cpu_mark = time.process_time()
     while True:
         header = requests_in.read(_FRAME.size)
@@ -134,8 +141,10 @@ def _worker_main(budget: int) -> None:
             meta, pdf = _render(*args)
         except MemoryError:
             meta, pdf = {"error": MEMORY_MESSAGE.format(mb=budget // 2**20)}, b""
-        # A MemoryError can leave a library's state half-built: this worker takes no more work.
-        retire = meta.get("error") == MEMORY_MESSAGE.format(mb=budget // 2**20)
+        # A MemoryError can leave a library's state half-built: this worker takes no more work;
+        # nor does one whose heap has grown (fragmentation, or what a template left behind).
+        retire = (meta.get("error") == MEMORY_MESSAGE.format(mb=budget // 2**20)
+                  or _address_space() - baseline > retire_growth)
         # CPU since the last answer: this render, the request's unpickling and the last collection.
         cpu_now = time.process_time()
         encoded = json.dumps({**meta, "retire": retire, "cpu": cpu_now - cpu_mark}).encode()
@@ -161,7 +170,7 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
         self.renders = 0
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_COMMAND, str(RENDER_MEMORY_BYTES)],
+            [sys.executable, "-c", _WORKER_COMMAND, str(RENDER_MEMORY_BYTES), str(RETIRE_GROWTH_BYTES)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
         )
 
@@ -289,7 +298,7 @@ def use_workers(size: int) -> None:
 
     An outbox worker process renders as many letters at once as its render pool has threads (one by
     default): more render workers would each cost a Python start-up (about 1 s of CPU, and again
-    every ``RENDERS_PER_WORKER`` renders) and their memory, for renders that never overlap.
+    each time one is replaced) and their memory, for renders that never overlap.
     """
     global _pool
     with _pool._lock:
