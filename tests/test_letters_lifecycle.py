@@ -34,6 +34,13 @@ def test_it_follows_a_letter_to_each_final_status(client, auth, drain, outcome):
     assert [e["type"] for e in events] == [f"letter.{outcome}", "letter.deposited", "letter.queued"]
     assert len({e["id"] for e in events}) == 3
     assert events[0]["data"]["status"] == outcome
+    # Each event carries the letter as it was then: its documents, and the proofs issued so far.
+    final_copy, deposited_copy, queued_copy = (e["data"] for e in events)
+    assert final_copy | {"updated_at": ""} == after | {"updated_at": ""}  # later writes touch updated_at
+    assert deposited_copy["documents"] == queued_copy["documents"] == after["documents"]
+    assert [p["kind"] for p in deposited_copy["proofs"]] == ["deposit"]
+    assert deposited_copy["proofs"][0] == after["proofs"][0]
+    assert queued_copy["proofs"] == []
 
 
 def test_it_marks_a_letter_failed_when_the_provider_refuses_it(client, auth, drain):

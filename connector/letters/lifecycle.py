@@ -16,7 +16,7 @@ from sqlalchemy import select
 from connector.delivery import outbox
 from connector.delivery.hooks import active_hooks
 from connector.evidence.retention import write_lock_until
-from connector.letters.service import record_event
+from connector.letters.service import KnownRows, record_event
 from connector.lib import spool
 from connector.lib.failpoints import failpoint
 from connector.models import Account, Document, Event, Job, Letter
@@ -80,9 +80,11 @@ def poll_delay(services: Services, letter: Letter, now: datetime) -> float:
     return 60.0 if age < 3600 else min(age / 10, 6 * 3600.0)
 
 
-def schedule_poll(session: Any, letter: Letter, run_at: datetime) -> None:
+def schedule_poll(session: Any, letter: Letter, run_at: datetime, *, new: bool = False) -> None:
+    """Re-read ``letter`` at its provider at ``run_at`` (one poll job per letter, revived when it
+    exists; ``new=True``: the caller knows it does not, and the lookup is saved)."""
     outbox.enqueue(session, "poll_letter", account_id=letter.account_id, letter_id=letter.id,
-                   dedupe_key=f"poll:{letter.id}", run_at=run_at, max_attempts=50)
+                   dedupe_key=f"poll:{letter.id}", run_at=run_at, max_attempts=50, new=new)
 
 
 Prepared = list[tuple[ProviderEvent, "tuple[Any, bytes, str] | None"]]
@@ -124,10 +126,12 @@ def _proof_lock(services: Services, letter_id: str, events: tuple[ProviderEvent,
         return write_lock_until(letter, account) if letter is not None and account is not None else None
 
 
-def record_provider_events(services: Services, session: Any, letter: Letter, prepared: Prepared) -> bool:
+def record_provider_events(services: Services, session: Any, letter: Letter, prepared: Prepared,
+                           known: KnownRows | None = None) -> bool:
     """Record prepared provider events in the caller's transaction (``letter`` locked); True when
     the letter is final. One transaction for all of them: one commit, not one per event, and one
-    read of the account's subscriptions for all of them."""
+    read of the account's subscriptions for all of them. ``known``: the letter's documents and
+    proofs when the caller holds them (``record_event``)."""
     hooks = active_hooks(session, letter.account_id) if prepared else None
     for provider_event, proof in prepared:
         status = provider_event.status
@@ -141,7 +145,7 @@ def record_provider_events(services: Services, session: Any, letter: Letter, pre
             session, letter, LetterStatus(status),
             occurred_at=provider_event.occurred_at, provider=letter.provider,
             provider_event_id=provider_event.provider_event_id, raw=raw, proof=proof,
-            public_url=services.settings.public_url, failure=provider_event.failure, hooks=hooks,
+            public_url=services.settings.public_url, failure=provider_event.failure, hooks=hooks, known=known,
         )
     return LetterStatus(letter.status) in FINAL_STATUSES
 
@@ -243,12 +247,16 @@ def submit_letter(services: Services, job: Job) -> None:
     with services.db.transaction() as session:
         letter = session.get(Letter, letter_id, with_for_update=True)
         assert letter is not None
+        # Proofs and polls come only with a provider id: a letter that has none yet (the usual case;
+        # not when a run whose lease had expired got here first) has no proof and no poll job, and
+        # its documents, read above, are all its events' copies of it need (three queries fewer).
+        first = letter.provider_letter_id is None
         letter.provider_letter_id = provider_letter_id
         letter.submit_context_encrypted = None  # one-time sender proof: no longer needed, not kept
-        final = record_provider_events(services, session, letter, prepared)
+        final = record_provider_events(services, session, letter, prepared, KnownRows(documents) if first else None)
         if not final:  # a letter already final (the sandbox without step delay) has nothing to follow
             now = services.clock()
-            schedule_poll(session, letter, now + timedelta(seconds=poll_delay(services, letter, now)))
+            schedule_poll(session, letter, now + timedelta(seconds=poll_delay(services, letter, now)), new=first)
         outbox.complete(session, job)
     failpoint("submit.after_commit")
     failpoint("submit.after_events")

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -270,6 +270,14 @@ def _accept(services: Services, session: Session, account_id: str, payload: Lett
 _iso = shapes.iso
 
 
+@dataclass
+class KnownRows:
+    """A letter's documents and proofs as a caller already holds them, in order (``record_event``)."""
+
+    documents: list[Document]
+    proofs: list[Proof] = field(default_factory=list)
+
+
 def letter_to_dict(
     session: Session,
     letter: Letter,
@@ -354,6 +362,7 @@ def record_event(
     public_url: str = "",
     new_letter_documents: list[Document] | None = None,
     hooks: list[Hook] | None = None,
+    known: KnownRows | None = None,
 ) -> Event | None:
     """Move ``letter`` to ``status`` and write everything that goes with it.
 
@@ -362,6 +371,8 @@ def record_event(
     order, or after a final status). ``proof`` is (reference, bytes, storage key).
     ``new_letter_documents``: the rows of a letter being created (it has no proof yet), which
     saves re-reading them. ``hooks``: the account's active subscriptions, if the caller read them.
+    ``known``: the letter's documents and proofs as the caller has them (the event's copy of the
+    letter is built from them, not read back); this event's proof is appended to it.
     """
     if provider_event_id is not None:
         seen = session.scalar(
@@ -413,11 +424,16 @@ def record_event(
             # A new letter has no proof yet and its documents are in hand: nothing to read back.
             letter_to_dict(session, letter, public_url, documents=new_letter_documents, proofs=[])
             if new_letter
+            else letter_to_dict(session, letter, public_url, documents=known.documents,
+                                proofs=known.proofs + ([proof_row] if proof_row is not None else []))
+            if known is not None
             # The queries autoflush the letter's changes and the proof added above, so they show.
             else letter_to_dict(session, letter, public_url)
         ),
         raw=raw,
     )
+    if known is not None and proof_row is not None:
+        known.proofs.append(proof_row)
     session.add(event)
     session.flush()  # the journal line carries the event's sequence number, assigned on insert
     journal.append_event(session, letter, event, proofs=[proof_row] if proof_row is not None else [],
