@@ -132,7 +132,10 @@ def record_provider_events(services: Services, session: Any, letter: Letter, pre
     the letter is final. One transaction for all of them: one commit, not one per event, and one
     read of the account's subscriptions for all of them. ``known``: the letter's documents and
     proofs when the caller holds them (``record_event``)."""
-    hooks = active_hooks(session, letter.account_id) if prepared else None
+    # Not flushed first: the letter's pending changes (its provider id, at a submission) then go
+    # out in the same UPDATE as its new status (the subscriptions do not depend on them).
+    with session.no_autoflush:
+        hooks = active_hooks(session, letter.account_id) if prepared else None
     for provider_event, proof in prepared:
         status = provider_event.status
         if status not in set(LetterStatus):

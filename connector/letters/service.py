@@ -375,9 +375,12 @@ def record_event(
     letter is built from them, not read back); this event's proof is appended to it.
     """
     if provider_event_id is not None:
-        seen = session.scalar(
-            select(Event.id).where(Event.provider == provider, Event.provider_event_id == provider_event_id)
-        )
+        # Events are flushed as they are added (below), so the pending changes are the letter's
+        # own: they go out with its new status rather than in an UPDATE of their own.
+        with session.no_autoflush:
+            seen = session.scalar(
+                select(Event.id).where(Event.provider == provider, Event.provider_event_id == provider_event_id)
+            )
         if seen is not None:
             return None
     current = LetterStatus(letter.status)
