@@ -5,7 +5,7 @@ One checker (``Contract.check``), three ways answers reach it:
 - the ``app`` fixture's test client (``DocumentedClient``) checks each answer a test gets;
 - ``CheckedApp``, a WSGI middleware, checks each answer an in-process live server gives (the Make
   harness, the browser tests and the batch CLI talk to the app over HTTP, through
-  ``tests/live_server.py``'s ``serving``);
+  ``tests/live_server.py``'s ``serving_checked``);
 - ``tests/live_server.py``'s ``checking_proxy`` puts the same middleware in a loopback reverse proxy
   in front of an ``lre-bridge serve`` subprocess (the n8n package and engine tests).
 
