@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
+from flask import Flask
+
+from tests.live_server import serving_checked
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -38,11 +39,9 @@ def launched_chromium() -> Iterator[Any]:
         instance.close()
 
 
-def served(app: Any) -> Iterator[str]:
-    """The app on a loopback port (use as the body of a fixture); yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+def served(app: Flask) -> Iterator[str]:
+    """The app on a loopback port (use as the body of a fixture); yields its base URL. Every answer
+    the browser gets is checked against the OpenAPI document: the fixture fails at teardown on any
+    undocumented one (tests/live_server.py ``serving_checked``)."""
+    with serving_checked(app) as url:
+        yield url

@@ -2,7 +2,9 @@
 
 The bridge is a ``lre-bridge serve`` subprocess (its outbox worker inside) on a free port with a
 temporary data directory, the sandbox provider and lifecycle steps without delay, so that a letter
-is deposited and accepted within a second and hooks are delivered for real.
+is deposited and accepted within a second and hooks are delivered for real. The tests and n8n reach
+it through a checking proxy (tests/live_server.py): every answer they get is checked against the
+OpenAPI document the bridge serves.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from tests.live_server import free_port, running_bridge
+from tests.contract import CheckedApp
+from tests.live_server import checking_proxy, free_port, running_bridge
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "n8n_nodes"
@@ -54,11 +57,12 @@ def tool(name: str) -> str:
 
 @dataclass
 class Bridge:
-    """A running bridge and what a test needs to call it."""
+    """A running bridge and what a test needs to call it (``base_url`` is the checking proxy's)."""
 
     base_url: str
     api_key: str
     data_dir: Path
+    checked: CheckedApp  # what the proxy found; ``checked.raise_findings()`` fails on an undocumented answer
 
     def call(self, method: str, path: str, body: Any = None, raw: bool = False) -> tuple[int, Any]:
         """One request with the API key; JSON answers decoded (``raw`` keeps the bytes)."""
@@ -95,11 +99,13 @@ class Bridge:
 @contextmanager
 def live_bridge(tmp: Path) -> Iterator[Bridge]:
     """A bridge on a free loopback port (tests/live_server.py) whose letters move without delay and
-    which may call loopback URLs (PDF sources, the n8n webhooks of the tests)."""
+    which may call loopback URLs (PDF sources, the n8n webhooks of the tests). Clients get the URL of
+    a checking proxy in front of it; an undocumented answer fails when the block ends."""
     data_dir = tmp / "bridge"
     env = {"LRE_ALLOW_PRIVATE_URLS": "1", "LRE_SANDBOX_STEP_SECONDS": "0"}
-    with running_bridge(data_dir, "--threads", "4", env=env) as (base_url, api_key):
-        yield Bridge(base_url, api_key, data_dir)
+    with running_bridge(data_dir, "--threads", "4", env=env) as (base_url, api_key), \
+            checking_proxy(base_url) as proxy:
+        yield Bridge(proxy.url, api_key, data_dir, proxy.checked)
 
 
 def npm(*args: str, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from werkzeug.serving import make_server
 
 from connector.cli import main
 from connector.delivery import outbox
 from tests.helpers import make_pdf
+from tests.live_server import serving_checked
 from tests.test_batches import COMMON
 
 
 @pytest.fixture
 def live_bridge(app, services) -> Iterator[str]:
-    """The test app served on 127.0.0.1 with an outbox worker thread, as ``lre-bridge serve`` runs it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    """The test app served on 127.0.0.1 with an outbox worker thread, as ``lre-bridge serve`` runs it;
+    fails at teardown on any answer the OpenAPI document does not describe."""
     stop = threading.Event()
 
     def work() -> None:
@@ -30,14 +30,14 @@ def live_bridge(app, services) -> Iterator[str]:
             if not outbox.drain(services, owner="cli-test", max_jobs=50):
                 stop.wait(0.05)
 
-    threads = [threading.Thread(target=server.serve_forever, daemon=True), threading.Thread(target=work, daemon=True)]
-    for thread in threads:
-        thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    stop.set()
-    server.shutdown()
-    for thread in threads:
-        thread.join(timeout=10)
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        with serving_checked(app) as url:
+            yield url
+    finally:
+        stop.set()
+        worker.join(timeout=10)
 
 
 def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:

@@ -207,3 +207,16 @@ def test_the_charts_are_labelled_images_with_their_figures_beside_them(client, a
     assert html.count("<details>") == 3 and 'class="threshold"' in html
     with client.get("/dashboard/static/dashboard.css") as css:
         assert css.status_code == 200 and css.mimetype == "text/css"
+
+
+def test_a_style_sheet_answers_a_revalidation_and_a_byte_range_as_documented(client):
+    """The browser revalidates what it holds (304) and may ask for a range (206, or 416 past the end)."""
+    css = "/dashboard/static/dashboard.css"
+    with client.get(css) as whole:
+        etag, content = whole.headers["ETag"], whole.data
+    with client.get(css, headers={"If-None-Match": etag}) as again:
+        assert again.status_code == 304 and again.data == b""
+    with client.get(css, headers={"Range": "bytes=0-9"}) as part:
+        assert part.status_code == 206 and part.data == content[:10]
+    with client.get(css, headers={"Range": "bytes=99999999-"}) as past:
+        assert past.status_code == 416 and past.json["error"]["code"] == "http_error"

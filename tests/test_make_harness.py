@@ -9,7 +9,6 @@ import hashlib
 import html
 import io
 import json
-import threading
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
@@ -21,10 +20,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from pypdf import PdfReader
-from werkzeug.serving import make_server
 
 from tests.consent_helpers import form_fields, path_of
 from tests.helpers import make_pdf
+from tests.live_server import serving_checked
 from tests.make_harness import MakeApp, MakeError, interface_mismatches
 from tests.receiver import Receiver, running_receiver
 
@@ -63,14 +62,9 @@ class Bridge:
 
 @pytest.fixture
 def bridge(app: Flask, auth: dict[str, str], drain: Callable[[], int]) -> Iterator[Bridge]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Bridge(f"http://127.0.0.1:{server.server_port}", auth["Authorization"].removeprefix("Bearer "), drain)
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    """The app on loopback; fails at teardown on any answer the OpenAPI document does not describe."""
+    with serving_checked(app) as url:
+        yield Bridge(url, auth["Authorization"].removeprefix("Bearer "), drain)
 
 
 @pytest.fixture

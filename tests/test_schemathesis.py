@@ -28,6 +28,8 @@ TOOL_CRASH = "SystemError: AST constructor recursion depth mismatch"
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_failed_check(tmp_path: Path) -> None:
+    # The direct URL, not the checking proxy (tests/live_server.py): schemathesis checks every answer
+    # against the served document itself, and its malformed requests must reach the bridge as sent.
     with running_bridge(tmp_path / "bridge", "--no-worker") as (base, key):
         for attempt in range(2):
             report = tmp_path / f"report-{attempt}"

@@ -18,6 +18,9 @@ SLOW_CLIENTS = 3 * THREADS  # more trickling clients than the server has threads
 
 @pytest.fixture(scope="module")
 def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    # The direct URL, not the checking proxy (tests/live_server.py): these tests are about the
+    # server's own sockets (trickled heads and bodies, malformed and oversized request lines), which a
+    # proxy would read, reframe or refuse itself before the bridge saw them.
     with running_bridge(tmp_path_factory.mktemp("slow"), "--threads", str(THREADS), "--no-worker") as running:
         yield running
 

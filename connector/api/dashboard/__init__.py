@@ -60,7 +60,11 @@ def _documented(summary: str, answers: dict[int | str, Answer]) -> Callable[[Vie
 
 document_endpoint("dashboard.static", "Dashboard style sheets and scripts (uPlot vendored, MIT)", tags=("Dashboard",),
                   security=[], description="Browser page, signed in with the session cookie.",
-                  answers={200: Answer("CSS or JavaScript")})
+                  answers={200: Answer("CSS or JavaScript"),
+                           # Flask's send_file answers conditional and range requests (browsers revalidate).
+                           206: Answer("The byte range asked for (Range)"),
+                           304: Answer("Not modified: the browser's copy is current (If-None-Match)")},
+                  errors={416: "The byte range asked for is not in the file (Range)"})
 PRESET_KEYS = {"24h": "last_24h", "7d": "last_7d", "30d": "last_30d"}
 
 
