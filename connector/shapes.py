@@ -10,7 +10,7 @@ against the document). Timestamps are already-formatted strings (``iso``): one f
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
@@ -345,6 +345,21 @@ class Error(Shape):
     """Every refusal: ``{"error": {"code", "message", "field"}}`` (``details`` lists each problem)."""
 
     error: ErrorBody
+
+
+Item = TypeVar("Item", bound=BaseModel)
+
+
+class Page(Shape, Generic[Item]):
+    """A page of a list: give ``next_cursor`` back as ``cursor`` for the next one (null: the last)."""
+
+    object: Literal["list"]
+    data: list[Item]
+    next_cursor: str | None = None  # left out by the lists that are never paged (alert rules)
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+        return f"{params[0].__name__}Page"  # a component name (OpenAPI's allow no brackets)
 
 
 SHAPES: tuple[type[Shape], ...] = (Letter, Event, Hook, Delivery, Consent, ConsentInvitation, Template, TemplateSummary,

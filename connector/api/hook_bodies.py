@@ -69,7 +69,7 @@ def _event_component(event_type: str) -> str:
     return "".join(part.capitalize() for part in event_type.replace("_", ".").split(".")) + "Event"
 
 
-def delivery_body(event_type: str) -> type[BaseModel]:
+def delivery_body_model(event_type: str) -> type[BaseModel]:
     """The model of a ``event_type`` delivery's body, with an example."""
     account_event = ACCOUNT_EVENTS.get(event_type)
     data_type: Any
@@ -109,7 +109,7 @@ def webhooks(schema: Callable[[type[BaseModel]], dict[str, Any]]) -> dict[str, A
                     {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
                     for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
                 ],
-                "requestBody": {"content": {"application/json": {"schema": schema(delivery_body(event_type))}}},
+                "requestBody": {"content": {"application/json": {"schema": schema(delivery_body_model(event_type))}}},
                 "responses": {"2XX": {"description": "Received. Anything else is retried; 410 unsubscribes."}},
             }
         }

@@ -64,9 +64,7 @@ class _Components:
         """The schema (a reference for a model or a Component) of what a declaration names: an
         answer's model as it serialises, a body's as it validates."""
         if isinstance(target, ListOf):
-            return {"type": "object", "required": ["data"], "properties": {
-                "object": {"const": "list"}, "data": {"type": "array", "items": self.schema(target.item, mode)},
-                "next_cursor": {"type": ["string", "null"]}}}
+            return self.schema(shapes.Page[target.item], mode)
         if isinstance(target, Component):
             for part in target.parts:
                 self.schema(part, mode)
