@@ -28,6 +28,7 @@ BLUEPRINTS: list[str] = [
     "connector.api.evidence",
     "connector.api.catalog",
     "connector.api.account",
+    "connector.api.batch_intake",
     "connector.api.batches",
     "connector.api.openapi",
     "connector.api.kpis",

@@ -10,11 +10,12 @@ against the document). Timestamps are already-formatted strings (``iso``): one f
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from connector.delivery.events import ACCOUNT_EVENTS
 from connector.letters.vocabulary import (
     DeliveryStatus,
     HookStatus,
@@ -25,6 +26,7 @@ from connector.letters.vocabulary import (
 )
 
 DateTime = str  # an ISO 8601 instant in UTC with a Z (``iso``)
+EVENT_TYPES = [*(f"letter.{status.value}" for status in LetterStatus), *sorted(ACCOUNT_EVENTS)]
 Texts = list[str]  # (a template field is called ``list``, which hides the builtin in its class)
 
 
@@ -126,12 +128,15 @@ class Event(Shape):
 
     id: str
     object: Literal["event"]
-    type: str  # the OpenAPI document lists every type (build_openapi adds the account events)
+    # Every type is listed (not checked: an event stored under a type since retired is still shown).
+    type: str = Field(json_schema_extra={"enum": EVENT_TYPES})
     occurred_at: DateTime | None = _date_time()
     created_at: DateTime | None = _date_time()
     letter_id: str | None
     provider: str | None
-    data: dict[str, Any]
+    # A letter event's letter; an account event's own object. Left to right: data that is not a
+    # whole letter (an account event's, or a letter event stored before a field existed) stays as is.
+    data: Letter | dict[str, Any] = Field(union_mode="left_to_right")
 
 
 class Hook(Shape):
@@ -340,6 +345,21 @@ class Error(Shape):
     """Every refusal: ``{"error": {"code", "message", "field"}}`` (``details`` lists each problem)."""
 
     error: ErrorBody
+
+
+Item = TypeVar("Item", bound=BaseModel)
+
+
+class Page(Shape, Generic[Item]):
+    """A page of a list: give ``next_cursor`` back as ``cursor`` for the next one (null: the last)."""
+
+    object: Literal["list"]
+    data: list[Item]
+    next_cursor: str | None = None  # left out by the lists that are never paged (alert rules)
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+        return f"{params[0].__name__}Page"  # a component name (OpenAPI's allow no brackets)
 
 
 SHAPES: tuple[type[Shape], ...] = (Letter, Event, Hook, Delivery, Consent, ConsentInvitation, Template, TemplateSummary,

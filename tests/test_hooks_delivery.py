@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
-from connector.delivery.hooks import DISABLE_AFTER, JOB_KIND, RETRY_SCHEDULE_SECONDS
+from connector.delivery.hook_delivery import DISABLE_AFTER, RETRY_SCHEDULE_SECONDS
+from connector.delivery.hooks import JOB_KIND
 from connector.lib import signing
 from connector.models import Delivery, Hook, Job
 from tests.helpers import letter_payload

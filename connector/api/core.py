@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
@@ -31,22 +31,44 @@ bp = Blueprint("core", __name__)
 CONSENT_METHODS = ("written", "electronic_form", "email", "contract_clause", "other")
 
 
+class Health(shapes.Shape):
+    """The process is up."""
+
+    status: Literal["ok"]
+
+
+class ReadinessError(shapes.Shape):
+    code: Literal["database_unreachable"]
+    message: str
+
+
+class Readiness(shapes.Shape):
+    """Whether the bridge can serve: its database answers (``error`` says why not)."""
+
+    status: Literal["ready", "unavailable"]
+    error: ReadinessError | None = None
+
+
+class CallbackReceived(shapes.Shape):
+    received: bool
+
+
 @bp.get("/healthz")
-@documented("The process is up", security=[], answers={200: {"type": "object"}})
+@documented("The process is up", security=[], answers={200: Health})
 def healthz() -> Response:
     """The process is up."""
-    return jsonify({"status": "ok"})
+    return jsonify(Health.dump(status="ok"))
 
 
 @bp.get("/readyz")
 @documented("The database is reachable", security=[],
-            answers={200: {"type": "object"}, 503: Answer("Not ready", {"application/json": {"type": "object"}})})
+            answers={200: Readiness, 503: Answer("Not ready", {"application/json": Readiness})})
 def readyz() -> tuple[Response, int]:
     """The database answers."""
     if services().db.ping():
-        return jsonify({"status": "ready"}), 200
-    return jsonify({"status": "unavailable", "error": {"code": "database_unreachable",
-                                                       "message": "The database does not answer."}}), 503
+        return jsonify(Readiness.dump(status="ready")), 200
+    return jsonify(Readiness.dump(status="unavailable", error={
+        "code": "database_unreachable", "message": "The database does not answer."})), 503
 
 
 @bp.get("/v1/me")
@@ -199,7 +221,7 @@ def revoke_consent(consent_id: str) -> Response:
 @bp.post("/callbacks/<provider>/<token>")
 @bp.get("/callbacks/<provider>/<token>")
 @documented("Provider callback (a hint; the letter is re-read at the provider)", security=[],
-            answers={200: {"type": "object"}}, errors={401: None, 403: None, 404: None})
+            answers={200: CallbackReceived}, errors={401: None, 403: None, 404: None})
 def provider_callback(provider: str, token: str) -> tuple[Response, int]:
     """A provider says something happened to a letter. Only a hint: the worker re-reads the
     letter at the provider (signed call) before any event is recorded."""
@@ -219,4 +241,4 @@ def provider_callback(provider: str, token: str) -> tuple[Response, int]:
     if letter.provider_letter_id and letter.status not in FINAL_STATUSES:
         schedule_poll(session, letter, svc.clock())
         session.commit()
-    return jsonify({"received": True}), 200
+    return jsonify(CallbackReceived.dump(received=True)), 200

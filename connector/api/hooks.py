@@ -8,8 +8,6 @@ disabled, and *without* its secret (shown once, at creation or rotation; rotate 
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -26,24 +24,24 @@ from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.jsontypes import JsonInt
 from connector.api.params import choice
-from connector.api.registry import Answer, Body, Component, ListOf, documented, json_answer
-from connector.delivery.events import ACCOUNT_EVENTS
+from connector.api.registry import Answer, Body, ListOf, documented, json_answer
+from connector.delivery.hook_secrets import (
+    ROTATION_GRACE,
+    new_secret_list,
+    previous_secret_expiry,
+    rotate_secret_list,
+)
 from connector.delivery.hooks import (
     ALL_EVENTS,
     EVENT_TYPES,
-    HOOK_DISABLED,
-    ROTATION_GRACE,
-    DeliveryStatus,
     delete_hook,
     delivery_job,
     delivery_to_dict,
     hook_to_dict,
     hook_wants,
-    new_secret_list,
-    previous_secret_expiry,
     replay_event,
-    rotate_secret_list,
 )
+from connector.letters.vocabulary import DeliveryStatus
 from connector.lib import http
 from connector.models import Delivery, Event, Hook, new_id
 
@@ -293,101 +291,3 @@ def replay(hook_id: str) -> tuple[Response, int]:
     delivery = replay_event(session, hook, event, now)
     session.commit()
     return jsonify(delivery_to_dict(delivery, event.type, now)), 202
-
-
-# --- OpenAPI: what subscribers receive ----------------------------------------------------------
-
-_EXAMPLE_HOOK = {
-    "id": "hook_6f1c0e2ad4b84c1f9a3e8b7d5c2a1f00",
-    "object": "hook",
-    "target_url": "https://hooks.zapier.com/hooks/standard/123/abc/",
-    "events": ["letter.accepted", "letter.refused"],
-    "filters": {},
-    "status": "active",
-    "disabled_reason": None,
-    "failing_since": None,
-    "created_at": "2026-11-27T09:00:00Z",
-}
-_EXAMPLE_LETTER = {
-    "id": "let_0c9a4f3e2b1d4c5a8f7e6d5c4b3a2910",
-    "object": "letter",
-    "status": "accepted",
-    "reference": "INV-2026-042",
-    "recipient": {
-        "type": "professional",
-        "email": "compta@example.fr",
-        "first_name": None,
-        "last_name": None,
-        "company": "Exemple SAS",
-    },
-    "message": None,
-    "metadata": {},
-    "documents": [{"id": "doc_1", "filename": "mise-en-demeure.pdf", "size": 48213, "sha256": "9f86d0…"}],
-    "template": None,
-    "provider": "sandbox",
-    "provider_letter_id": "sbx_5e4d3c2b1a",
-    "sandbox_outcome": "accepted",
-    "failure": None,
-    "proofs": [],
-    "created_at": "2026-11-27T09:00:00Z",
-    "updated_at": "2026-11-27T09:02:00Z",
-    "deposited_at": "2026-11-27T09:01:00Z",
-    "completed_at": "2026-11-27T09:02:00Z",
-    "links": {},
-}
-
-
-def _event_component(event_type: str) -> str:
-    return "".join(part.capitalize() for part in event_type.replace("_", ".").split(".")) + "Event"
-
-
-def _event_schema(event_type: str) -> dict[str, Any]:
-    account_event = ACCOUNT_EVENTS.get(event_type)
-    data_schema: dict[str, Any]
-    if event_type == HOOK_DISABLED:
-        data = copy.deepcopy(_EXAMPLE_HOOK)
-        data.update(status="disabled", disabled_reason="every delivery failed since 2026-11-22T09:00:00+00:00")
-        data_schema = {"$ref": "#/components/schemas/Hook"}
-    elif account_event is not None:
-        data = copy.deepcopy(account_event.example)
-        data_schema = ({"$ref": f"#/components/schemas/{account_event.schema_ref}"} if account_event.schema_ref
-                       else {"type": "object"})
-        data_schema["description"] = account_event.description
-    else:
-        data = copy.deepcopy(_EXAMPLE_LETTER)
-        data["status"] = event_type.removeprefix("letter.")
-        data_schema = {
-            "$ref": "#/components/schemas/Letter",
-            "description": "The letter as GET /v1/letters/{id} shows it, right after this event.",
-        }
-    return {
-        "type": "object",
-        "description": f"The body of a `{event_type}` delivery, signed with Standard Webhooks headers.",
-        "required": ["type", "timestamp", "data"],
-        "properties": {
-            "type": {"type": "string", "const": event_type},
-            "timestamp": {"type": "string", "format": "date-time", "description": "When the event occurred."},
-            "data": data_schema,
-        },
-        "example": {"type": event_type, "timestamp": "2026-11-27T09:02:00Z", "data": data},
-    }
-
-
-def webhooks(schema: Callable[[Component], dict[str, Any]]) -> dict[str, Any]:
-    """OpenAPI 3.1 ``webhooks``: what subscribers receive, one entry per event type (``schema``
-    names each delivery body's Component in the document and gives its reference)."""
-    return {
-        event_type: {
-            "post": {
-                "summary": f"{event_type} delivery",
-                "parameters": [
-                    {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
-                    for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
-                ],
-                "requestBody": {"content": {"application/json": {
-                    "schema": schema(Component(_event_component(event_type), _event_schema(event_type)))}}},
-                "responses": {"2XX": {"description": "Received. Anything else is retried; 410 unsubscribes."}},
-            }
-        }
-        for event_type in EVENT_TYPES
-    }

@@ -25,7 +25,7 @@ from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.hooks import RotationIn
 from connector.api.registry import Body, documented, json_answer
-from connector.delivery.hooks import (
+from connector.delivery.hook_secrets import (
     keys_from,
     new_secret_list,
     previous_secret_expiry,

@@ -13,7 +13,7 @@ from sqlalchemy import Select, or_, select
 from werkzeug.datastructures import FileStorage
 
 from connector import shapes
-from connector.api import examples
+from connector.api import examples, forms
 from connector.api.auth import require_api_key
 from connector.api.bodies import letter_json
 from connector.api.common import (
@@ -47,11 +47,6 @@ LETTER_STATUSES = tuple(LetterStatus)
 MAX_DOCUMENT_POSITION = 1000
 
 
-# A letter the bridge accepts (the sandbox provider sends it and answers with the outcome asked for).
-# A multipart letter has no model: its fields are read by _multipart_payload, then parse_letter.
-MULTIPART_LETTER = {"type": "object", "properties": {
-    "documents": {"type": "array", "items": {"type": "string", "format": "binary"}},
-    "recipient": {"type": "string", "description": "the recipient object as JSON"}}}
 
 
 StatusChoice = choice(status.value for status in LetterStatus)
@@ -124,7 +119,7 @@ def uploaded_document(storage: FileStorage, filename: str) -> IncomingDocument:
     "Send a registered letter", operation_id="sendLetter",
     description="JSON (documents as {filename, content_base64} or {filename, url}, or a template with its data) or "
                 "multipart/form-data with PDF files in `documents`.",
-    body=Body({"application/json": LetterIn, "multipart/form-data": MULTIPART_LETTER}, example=examples.LETTER),
+    body=Body({"application/json": LetterIn, "multipart/form-data": forms.MultipartLetter}, example=examples.LETTER),
     answers={201: json_answer(shapes.Letter, "The letter is accepted and queued")}, errors={409: None, 413: None})
 @require_api_key
 @idempotent

@@ -19,7 +19,7 @@ from pydantic.json_schema import JsonSchemaMode
 from werkzeug.routing import Rule
 
 from connector import shapes
-from connector.api.hooks import webhooks
+from connector.api.hook_bodies import webhooks
 from connector.api.registry import (
     REF_TEMPLATE,
     Answer,
@@ -32,11 +32,9 @@ from connector.api.registry import (
     documented,
     json_answer,
 )
-from connector.letters.vocabulary import LetterStatus
 
 bp = Blueprint("openapi", __name__)
 
-STATUSES = [status.value for status in LetterStatus]
 METHODS = ("get", "post", "put", "patch", "delete")
 # The shared error answers (components/responses), by status.
 ERROR_RESPONSES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
@@ -66,9 +64,7 @@ class _Components:
         """The schema (a reference for a model or a Component) of what a declaration names: an
         answer's model as it serialises, a body's as it validates."""
         if isinstance(target, ListOf):
-            return {"type": "object", "required": ["data"], "properties": {
-                "object": {"const": "list"}, "data": {"type": "array", "items": self.schema(target.item, mode)},
-                "next_cursor": {"type": ["string", "null"]}}}
+            return self.schema(shapes.Page[target.item], mode)
         if isinstance(target, Component):
             for part in target.parts:
                 self.schema(part, mode)
@@ -257,21 +253,14 @@ def build_openapi(app: Flask, public_url: str) -> dict[str, Any]:
     """The whole document: one operation per declared route of ``app``."""
     components = _Components()
     paths = build_paths(app, components)
-    webhooks_item = webhooks(components.schema)  # OpenAPI 3.1 "webhooks": what subscribers receive
+    # OpenAPI 3.1 "webhooks": what subscribers receive (shapes, as they are serialised).
+    webhooks_item = webhooks(lambda body: components.schema(body, "serialization"))
     schemas = components.schemas
 
     def response(description: str) -> dict[str, Any]:
         return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
 
     _document_common_errors(paths)
-    from connector.delivery.events import ACCOUNT_EVENTS
-
-    # Letter events carry the letter; account events (consent.*, batch.*, alert.*, hook.*) their own
-    # object (connector.delivery.events), known once every module has registered.
-    schemas["Event"] = {**schemas["Event"], "properties": {
-        **schemas["Event"]["properties"],
-        "type": {"type": "string", "enum": [*(f"letter.{s}" for s in STATUSES), *sorted(ACCOUNT_EVENTS)]},
-        "data": {"anyOf": [ref("Letter"), {"type": "object"}]}}}
 
     document = {
         "openapi": "3.1.0",

@@ -6,8 +6,8 @@ app's ``url_map`` and turns each rule's declaration into the OpenAPI operation, 
 description cannot part: the path comes from the Flask rule (``<letter_id>`` → ``{letter_id}``), the
 methods from the rule, the path, query and header parameters from pydantic models (their own JSON
 Schema), the request body and the answers from the models that validate and build them
-(``connector/shapes.py``). A JSON Schema written by hand is only for what has no model (a file, a
-page, a text format) and is named with ``Component`` when it is shared.
+(``connector/shapes.py``; a page of them is ``shapes.Page``). A JSON Schema written by hand is only
+for what has no model (a file, a text format) and is named with ``Component`` when it is shared.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ Schema = type[BaseModel] | Component | dict[str, Any]
 
 @dataclass(frozen=True)
 class ListOf:
-    """A page of items: ``{"object": "list", "data": [...], "next_cursor"}``."""
+    """A page of items: ``{"object": "list", "data": [...], "next_cursor"}`` (``connector.shapes.Page``)."""
 
-    item: type[BaseModel] | Component
+    item: type[BaseModel]
 
 
 @dataclass(frozen=True)

@@ -14,58 +14,19 @@ from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel, Field
 
 from connector import rendering, shapes
-from connector.api import examples
+from connector.api import examples, forms
 from connector.api.auth import require_api_key
 from connector.api.common import bounded_instant, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
-from connector.api.registry import Answer, Body, Component, ListOf, documented, file_answer, json_answer
+from connector.api.registry import Answer, Body, ListOf, documented, file_answer, json_answer
 from connector.rendering import library
 
 bp = Blueprint("templates", __name__)
 
 
-# --- What the routes take and answer (connector/shapes.py for the answers) ----------------------
-
-# Read by connector.rendering.library, which checks each field itself (no model): written here.
-_UPLOAD_PROPERTIES: dict[str, Any] = {
-    "name": {"type": "string", "pattern": library.NAME_PATTERN.pattern},
-    "title": {"type": "string", "minLength": 1, "maxLength": library.MAX_TITLE_LENGTH,
-              "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},  # not blank, no NUL
-    "description": {"type": "string", "maxLength": library.MAX_DESCRIPTION_LENGTH,
-                    "description": "What the letter is for, shown where a user picks a template; "
-                                   "a new version (PUT) keeps the previous one unless given."},
-    "source": {"type": "string", "description": 'Jinja2 HTML; may `{% extends "base.html" %}` and fill '
-                                                'the blocks `objet` and `corps`.'},
-    "fields": {"type": "array", "description": "Declared fields; discovered from the source when omitted.",
-               "items": {"type": "object", "required": ["key"], "properties": {
-                   "key": {"type": "string"}, "label": {"type": "string"},
-                   "type": {"enum": ["text", "long_text", "date", "amount", "email", "list"]},
-                   "required": {"type": "boolean"}, "help": {"type": "string"}, "example": {},
-                   "choices": {"type": "array", "items": {"type": "string"}}}}},
-}
-TEMPLATE_UPLOAD = Component("TemplateUpload", {
-    "type": "object", "required": ["name", "title", "source"], "properties": _UPLOAD_PROPERTIES})
-# A new version (PUT): the URL names the template; a ``name`` in the body must be the same.
-TEMPLATE_VERSION_UPLOAD = Component("TemplateVersionUpload", {
-    "type": "object",
-    "required": ["source"],  # title and description: the previous version's unless given
-    "properties": {**_UPLOAD_PROPERTIES, "name": {
-        **_UPLOAD_PROPERTIES["name"],
-        "description": "Optional: the URL names the template; if given, the same name (else 422)."}},
-})
-TEMPLATE_RENDER = Component("TemplateRender", {
-    "type": "object",
-    "properties": {
-        "data": {"type": "object", "description": "Field values, by key."},
-        "letter_date": {"type": "string", "description": "Date (or date-time) printed on the letter; "
-                                                         "defaults to now."},
-    },
-    "example": {"data": {"numero_facture": "F-2026-0412", "montant_du": "1 250,50"},
-                "letter_date": "2026-11-27"},
-})
-
+# --- What the routes take and answer (shapes.py for the answers, api/forms.py for the uploads) -------
 
 class TemplateName(BaseModel):
     name: str = Field(examples=["mise_en_demeure"])
@@ -75,8 +36,10 @@ class FieldsQuery(BaseModel):
     platform: Literal["generic", "make", "n8n"] = "generic"
 
 
-_FIELDS = {"type": "object", "required": ["fields"], "properties": {
-    "fields": {"type": "array", "items": {"type": "object"}}}}
+class PlatformFields(shapes.Shape):
+    """A template's input fields in one platform's own shape (Make parameters, n8n resource fields)."""
+
+    fields: list[dict[str, Any]]
 
 
 def _json_body() -> dict[str, Any]:
@@ -121,7 +84,7 @@ def _account_template(name: str) -> rendering.TemplateSpec:
 @documented("A template's input fields in a platform's own shape", operation_id="getTemplateFields",
             description="`make`: Make parameters (for an RPC's dynamic fields). `n8n`: an n8n "
                         "`ResourceMapperFields` value. `generic` (default): as `GET /v1/templates/{name}`.",
-            path=TemplateName, query=FieldsQuery, answers={200: _FIELDS})
+            path=TemplateName, query=FieldsQuery, answers={200: PlatformFields})
 @require_api_key
 def get_template_fields(name: str) -> Response:
     """The template's input fields in a platform's own shape (``?platform=make|n8n``, default generic).
@@ -133,7 +96,8 @@ def get_template_fields(name: str) -> Response:
     if platform not in rendering.PLATFORMS:
         raise ApiError(422, "invalid_platform", f"platform must be one of: {', '.join(rendering.PLATFORMS)}.",
                        "platform")
-    return jsonify({"fields": [field.for_platform(platform) for field in _account_template(name).fields]})
+    fields = _account_template(name).fields
+    return jsonify(PlatformFields.dump(fields=[field.for_platform(platform) for field in fields]))
 
 
 @bp.get("/v1/templates/<name>/versions")
@@ -152,7 +116,7 @@ def list_versions(name: str) -> Response:
 
 @bp.post("/v1/templates/<name>/render")
 @documented("Preview: render the PDF (nothing is sent)", operation_id="renderTemplate", path=TemplateName,
-            body=Body({"application/json": TEMPLATE_RENDER}, example=examples.RENDER),
+            body=Body({"application/json": forms.TemplateRender}, example=examples.RENDER),
             answers={200: file_answer("The PDF", "application/pdf")})
 @require_api_key
 def render_preview(name: str) -> Response:
@@ -189,7 +153,7 @@ def _letter_time(raw: Any) -> datetime:
 
 @bp.post("/v1/templates")
 @documented("Upload a custom template", operation_id="createTemplate",
-            body=Body({"application/json": TEMPLATE_UPLOAD}, example=examples.TEMPLATE),
+            body=Body({"application/json": forms.TemplateUpload}, example=examples.TEMPLATE),
             answers={201: json_answer(shapes.Template, "Created")},
             errors={409: "`template_exists` (PUT adds a version), or the Idempotency-Key is in use"})
 @require_api_key
@@ -202,7 +166,7 @@ def create_template() -> tuple[Response, int, dict[str, str]]:
 
 @bp.put("/v1/templates/<name>")
 @documented("Upload a new version of a template", operation_id="updateTemplate", path=TemplateName,
-            body=Body({"application/json": TEMPLATE_VERSION_UPLOAD}, example=examples.TEMPLATE_VERSION),
+            body=Body({"application/json": forms.TemplateVersionUpload}, example=examples.TEMPLATE_VERSION),
             answers={201: json_answer(shapes.Template, "New version")})
 @require_api_key
 @idempotent

@@ -15,8 +15,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from connector import shapes
+from connector.batches import shapes as batch_shapes
 from connector.batches.models import Batch, BatchDocument, BatchItem
 from connector.batches.rows import ValidRow
+from connector.batches.shapes import CANCELLED, COUNT_KEYS
 from connector.delivery import outbox
 from connector.delivery.events import record_account_event
 from connector.letters.documents import IncomingDocument, put_stream_in_background
@@ -26,11 +28,6 @@ from connector.providers.base import FINAL_STATUSES, LetterStatus
 from connector.rendering.library import TemplateSpec, _spec_from_row, builtin_templates
 from connector.services import Services
 
-LETTER_STATUSES = tuple(s.value for s in LetterStatus)
-# The counts a batch shows. "pending": no letter yet; "cancelled": stopped before submission.
-COUNT_KEYS = ("pending", "rendered", "submitted", *LETTER_STATUSES, "cancelled")
-ITEM_FILTERS = ("pending", *LETTER_STATUSES, "cancelled")
-CANCELLED = "cancelled"
 BATCH_LETTER_JOB = "batch_letter"
 BATCH_WATCH_JOB = "batch_watch"
 ROWS_PER_JOB = 5
@@ -156,8 +153,8 @@ def is_final(counts: dict[str, int], total: int) -> bool:
 
 
 def batch_to_dict(session: Session, batch: Batch, services: Services,
-                  counts: dict[str, int] | None = None) -> dict[str, Any]:
-    """The batch as the API and its events show it."""
+                  counts: dict[str, int] | None = None, **extra: Any) -> dict[str, Any]:
+    """The batch as the API and its events show it (``extra``: a cancel's ``cancelled_now``)."""
     counts = counts or batch_counts(session, batch.id)
     documents = list(session.scalars(select(BatchDocument).where(BatchDocument.batch_id == batch.id)
                                      .order_by(BatchDocument.position)))
@@ -168,26 +165,27 @@ def batch_to_dict(session: Session, batch: Batch, services: Services,
         return round(n / total, 4) if total else 1.0
 
     base = f"{services.settings.public_url}/v1/batches/{batch.id}"
-    return {
-        "id": batch.id,
-        "object": "batch",
-        "status": batch.status,
-        "total": total,
-        "counts": counts,
-        "progress": {"rendered": share(counts["rendered"]), "submitted": share(counts["submitted"]),
-                     "final": share(final)},
-        "template": ({"name": batch.template_name, "version": batch.template_version}
-                     if batch.template_name else None),
-        "documents": [{"id": d.id, "role": d.role, "filename": d.filename, "size": d.size, "sha256": d.sha256}
-                      for d in documents],
-        "reference": batch.reference,
-        "metadata": batch.metadata_ or {},
-        "created_at": iso(batch.created_at),
-        "cancel_requested_at": iso(batch.cancel_requested_at),
-        "completed_at": iso(batch.completed_at),
-        "links": {"self": base, "letters": f"{base}/letters", "report": f"{base}/report",
-                  "evidence": f"{base}/evidence"},
-    }
+    return batch_shapes.Batch.dump(
+        id=batch.id,
+        object="batch",
+        status=batch.status,
+        total=total,
+        counts=counts,
+        progress={"rendered": share(counts["rendered"]), "submitted": share(counts["submitted"]),
+                  "final": share(final)},
+        template=({"name": batch.template_name, "version": batch.template_version}
+                  if batch.template_name else None),
+        documents=[{"id": d.id, "role": d.role, "filename": d.filename, "size": d.size, "sha256": d.sha256}
+                   for d in documents],
+        reference=batch.reference,
+        metadata=batch.metadata_ or {},
+        created_at=iso(batch.created_at),
+        cancel_requested_at=iso(batch.cancel_requested_at),
+        completed_at=iso(batch.completed_at),
+        links={"self": base, "letters": f"{base}/letters", "report": f"{base}/report",
+               "evidence": f"{base}/evidence"},
+        **extra,
+    )
 
 
 def item_to_dict(item: BatchItem, letter: Letter | None, public_url: str) -> dict[str, Any]:
@@ -201,21 +199,21 @@ def item_to_dict(item: BatchItem, letter: Letter | None, public_url: str) -> dic
         failure = {"code": letter.failure_code, "message": letter.failure_reason}
     elif item.status == "failed":
         failure = {"code": item.failure_code, "message": item.failure_reason}
-    return {
-        "row": item.row_number,
-        "object": "batch_letter",
-        "status": status,
-        "recipient": {"type": item.recipient_type, "email": item.recipient_email,
-                      "first_name": item.recipient_first_name, "last_name": item.recipient_last_name,
-                      "company": item.recipient_company},
-        "reference": item.reference,
-        "letter_id": item.letter_id,
-        "provider_letter_id": letter.provider_letter_id if letter is not None else None,
-        "failure": failure,
-        "deposited_at": iso(letter.deposited_at) if letter is not None else None,
-        "completed_at": iso(letter.completed_at) if letter is not None else None,
-        "letter_url": f"{public_url}/v1/letters/{item.letter_id}" if item.letter_id else None,
-    }
+    return batch_shapes.BatchLetter.dump(
+        row=item.row_number,
+        object="batch_letter",
+        status=status,
+        recipient={"type": item.recipient_type, "email": item.recipient_email,
+                   "first_name": item.recipient_first_name, "last_name": item.recipient_last_name,
+                   "company": item.recipient_company},
+        reference=item.reference,
+        letter_id=item.letter_id,
+        provider_letter_id=letter.provider_letter_id if letter is not None else None,
+        failure=failure,
+        deposited_at=iso(letter.deposited_at) if letter is not None else None,
+        completed_at=iso(letter.completed_at) if letter is not None else None,
+        letter_url=f"{public_url}/v1/letters/{item.letter_id}" if item.letter_id else None,
+    )
 
 
 def cancel_batch(services: Services, session: Session, batch: Batch) -> int:

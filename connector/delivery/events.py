@@ -89,6 +89,7 @@ ALERT_RESOLVED = register(AccountEventType(
 
 
 # Issue 16: batches (connector.batches). ``data`` is the batch as GET /v1/batches/{id} shows it.
+_BATCH_URL = "https://lre.exemple.fr/v1/batches/bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c"
 _BATCH_EXAMPLE = {
     "id": "bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c", "object": "batch", "status": "processing", "total": 412,
     "counts": {"pending": 412, "rendered": 0, "submitted": 0, "queued": 0, "deposited": 0, "accepted": 0,
@@ -100,7 +101,8 @@ _BATCH_EXAMPLE = {
                    "sha256": "9f2c4e8a1b7d3f6e5c0a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"}],
     "reference": "AG-2027", "metadata": {}, "created_at": "2026-12-01T09:00:00Z", "cancel_requested_at": None,
     "completed_at": None,
-    "links": {"self": "https://lre.exemple.fr/v1/batches/bat_3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c"},
+    "links": {"self": _BATCH_URL, "letters": f"{_BATCH_URL}/letters", "report": f"{_BATCH_URL}/report",
+              "evidence": f"{_BATCH_URL}/evidence"},
 }
 BATCH_CREATED = register(AccountEventType(
     type="batch.created",

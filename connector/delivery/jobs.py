@@ -13,7 +13,7 @@ import importlib
 JOBS: dict[str, tuple[str, str]] = {
     "submit_letter": ("connector.letters.lifecycle", "send a queued letter to its provider (exactly once)"),
     "poll_letter": ("connector.letters.lifecycle", "read a letter's status and proofs at its provider"),
-    "deliver_webhook": ("connector.delivery.hooks", "send one event to one webhook subscription, signed"),
+    "deliver_webhook": ("connector.delivery.hook_delivery", "send one event to one webhook subscription, signed"),
     "alert_email": ("connector.monitoring.alerts", "e-mail a raised or resolved alert"),
     "batch_letter": ("connector.batches.jobs", "render and create the letters of a batch's rows"),
     "batch_watch": ("connector.batches.jobs", "follow a batch until every letter is final"),
