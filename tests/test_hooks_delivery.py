@@ -7,6 +7,7 @@ and ``deliver_all`` runs the outbox, jumps to the next scheduled attempt, and ru
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -316,3 +317,52 @@ def test_one_success_resets_the_failure_clock(client, auth, receiver, deliver_al
     deliver_all()
     with services.db.transaction() as session:
         assert session.get(Hook, hook["id"]).failing_since is None
+
+
+@pytest.fixture
+def trickling_refusal() -> Iterator[str]:
+    """A receiver that answers 500, then sends its 400-byte body a byte every 100 ms (40 s)."""
+    import http.server
+    import threading
+
+    stop = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(500)
+            self.send_header("Content-Length", "400")
+            self.end_headers()
+            try:
+                for _ in range(400):
+                    if stop.wait(0.1):
+                        return
+                    self.wfile.write(b"e")
+                    self.wfile.flush()
+            except OSError:
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_refusal_whose_body_trickles_does_not_hold_the_delivery(client, auth, drain, trickling_refusal):
+    # Each byte comes well within the read timeout: only reading once, not "200 bytes", bounds it.
+    hook = subscribe(client, auth, trickling_refusal, events=["letter.queued"])
+    send_letter(client, auth)
+    started = time.monotonic()
+    drain()
+    assert time.monotonic() - started < 5.0
+    (delivery,) = client.get(f"/v1/hooks/{hook['id']}/deliveries", headers=auth).json["data"]
+    (attempt,) = delivery["attempts_log"]
+    assert attempt["status_code"] == 500
+    assert attempt["error"].startswith("HTTP 500")
+    assert attempt["duration_ms"] < 5000

@@ -28,6 +28,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
+import urllib3
 from sqlalchemy import literal, literal_column, select, update
 from sqlalchemy.orm import Session, aliased
 
@@ -118,15 +119,25 @@ def post_delivery(services: Services, url: str, body: bytes, headers: dict[str, 
     except requests.RequestException as exc:
         return Attempt(None, f"{type(exc).__name__}: {exc}"[:500], None, _ms_since(started))
     with response:
-        # Read a little, never the whole body: the subscriber's answer is not ours to store.
-        excerpt = next(response.iter_content(200), b"").decode("utf-8", "replace")
-    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}: {excerpt}".strip()
+        error = None
+        if not 200 <= response.status_code < 300:
+            error = f"HTTP {response.status_code}: {_excerpt(response)}".strip()
     return Attempt(
         response.status_code,
         error,
         parse_retry_after(response.headers.get("retry-after"), now),
         _ms_since(started),
     )
+
+
+def _excerpt(response: requests.Response) -> str:
+    """What the receiver's refusal begins with: one read of at most 200 bytes, never the whole body
+    (the subscriber's answer is not ours to store). One read, not "200 bytes": a receiver trickling
+    its answer would otherwise hold the delivery for up to 200 read timeouts."""
+    try:
+        return response.raw.read1(200, decode_content=True).decode("utf-8", "replace")
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+        return ""
 
 
 def _ms_since(started: float) -> int:
