@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
+
+from tests.helpers import server_thread
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -41,7 +42,7 @@ def launched_chromium() -> Iterator[Any]:
 def served(app: Any) -> Iterator[str]:
     """The app on a loopback port (use as the body of a fixture); yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = server_thread(server)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

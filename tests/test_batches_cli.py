@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from connector.cli import main
 from connector.delivery import outbox
-from tests.helpers import make_pdf
+from tests.helpers import make_pdf, server_thread
 from tests.test_batches import COMMON
 
 
@@ -30,7 +30,7 @@ def live_bridge(app, services) -> Iterator[str]:
             if not outbox.drain(services, owner="cli-test", max_jobs=50):
                 stop.wait(0.05)
 
-    threads = [threading.Thread(target=server.serve_forever, daemon=True), threading.Thread(target=work, daemon=True)]
+    threads = [server_thread(server), threading.Thread(target=work, daemon=True)]
     for thread in threads:
         thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

@@ -9,7 +9,6 @@ import hashlib
 import html
 import io
 import json
-import threading
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from pypdf import PdfReader
 from werkzeug.serving import make_server
 
 from tests.consent_helpers import form_fields, path_of
-from tests.helpers import make_pdf
+from tests.helpers import make_pdf, server_thread
 from tests.make_harness import MakeApp, MakeError, interface_mismatches
 from tests.receiver import Receiver, running_receiver
 
@@ -64,7 +63,7 @@ class Bridge:
 @pytest.fixture
 def bridge(app: Flask, auth: dict[str, str], drain: Callable[[], int]) -> Iterator[Bridge]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = server_thread(server)
     thread.start()
     try:
         yield Bridge(f"http://127.0.0.1:{server.server_port}", auth["Authorization"].removeprefix("Bearer "), drain)

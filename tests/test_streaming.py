@@ -23,7 +23,7 @@ from urllib3 import encode_multipart_formdata
 from benchmarks.memory import big_pdf, status_kb
 from connector import models
 from connector.lib.storage import BlobCorrupted, S3Store
-from tests.helpers import letter_payload
+from tests.helpers import letter_payload, server_thread
 
 MB = 1024 * 1024
 
@@ -353,7 +353,7 @@ def big_pdf_server(pdf: bytes) -> Any:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = server_thread(server)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/big.pdf"
     server.shutdown()
