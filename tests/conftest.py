@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.routing import Rule
@@ -59,6 +61,19 @@ def _memoise_url_builders() -> None:
 
 
 _memoise_url_builders()
+
+# The tests' temporary files (tmp_path: each test's SQLite database and archive) go in memory when
+# TMPDIR does not say otherwise: the bridge syncs every commit and archived file to disk (as it must),
+# and on the disk those syncs were a good part of the fast loop's wall time. TMPDIR=/tmp keeps them on disk.
+if "TMPDIR" not in os.environ and os.access("/dev/shm", os.W_OK):
+    tempfile.tempdir = "/dev/shm"
+
+# Generated examples (hypothesis, tests/test_hostile_input.py): CI generates the full count (.ci/run
+# exports CI=true), the local loop a few per operation to stay quick. `--hypothesis-profile=ci` runs
+# CI's count locally.
+hypothesis_settings.register_profile("ci", max_examples=12)
+hypothesis_settings.register_profile("dev", max_examples=3)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def _pg_admin_execute(sql: str) -> None:
