@@ -32,6 +32,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
 from connector.providers.ar24 import DATE_FORMAT, PARIS, encrypt_response, paris_date, sign_date
+from tests.helpers import server_thread
 
 # AR24's proof codes → the mail's date and proof URL fields.
 STEP_FIELDS = {
@@ -121,7 +122,7 @@ class AR24Server:
     def start(self) -> AR24Server:
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.root = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = server_thread(self._server)
         self._thread.start()
         return self
 

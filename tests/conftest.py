@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,8 +16,10 @@ import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from werkzeug.routing import Rule
 
 from connector.api.auth import create_api_key
 from connector.app import create_app
@@ -30,6 +33,47 @@ from tests.contract import DocumentedClient
 POSTGRES_URL = os.environ.get("LRE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 _counter = itertools.count()
+
+
+def _memoise_url_builders() -> None:
+    """Compile each URL rule's builder once per session instead of once per app.
+
+    Werkzeug turns every rule into two URL-builder functions by compiling generated Python (an AST),
+    and with about 80 rules that was 80 ms of each test's ``create_app``, most of the fast loop's
+    setup time. A builder depends only on the rule's parsed parts and defaults (it reaches converters
+    through the rule it is bound to), so rules with the same text and defaults can share one.
+    """
+    compile_builder = Rule._compile_builder
+    cache: dict[tuple[Any, ...], Any] = {}
+
+    def cached(self: Rule, append_unknown: bool = True) -> Any:
+        try:
+            key = (self.rule, self.subdomain, self.host, tuple(self._trace),
+                   tuple(sorted((self.defaults or {}).items())), append_unknown)
+            hash(key)
+        except TypeError:  # an unhashable default: compile as werkzeug does
+            return compile_builder(self, append_unknown)
+        if key not in cache:
+            cache[key] = compile_builder(self, append_unknown)
+        return cache[key]
+
+    Rule._compile_builder = cached  # type: ignore[method-assign]
+
+
+_memoise_url_builders()
+
+# The tests' temporary files (tmp_path: each test's SQLite database and archive) go in memory when
+# TMPDIR does not say otherwise: the bridge syncs every commit and archived file to disk (as it must),
+# and on the disk those syncs were a good part of the fast loop's wall time. TMPDIR=/tmp keeps them on disk.
+if "TMPDIR" not in os.environ and os.access("/dev/shm", os.W_OK):
+    tempfile.tempdir = "/dev/shm"
+
+# Generated examples (hypothesis, tests/test_hostile_input.py): CI generates the full count (.ci/run
+# exports CI=true), the local loop a few per operation to stay quick. `--hypothesis-profile=ci` runs
+# CI's count locally.
+hypothesis_settings.register_profile("ci", max_examples=12)
+hypothesis_settings.register_profile("dev", max_examples=3)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def _pg_admin_execute(sql: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import gc
 import io
+import socketserver
+import threading
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -46,3 +48,11 @@ def peak_allocated_while(call: Callable[[], Any]) -> tuple[Any, int]:
         return result, tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
+
+
+def server_thread(server: socketserver.BaseServer) -> threading.Thread:
+    """A daemon thread (not started) that runs a loopback test server's ``serve_forever``.
+
+    It looks for ``shutdown()`` every 10 ms: shutdown waits for that look, and the default interval
+    (0.5 s) made each server's teardown cost up to half a second."""
+    return threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.helpers import server_thread
+
 PIECE = b"%PDF-1.4\n" + b"0" * (64 * 1024 - 9)
 
 
@@ -58,7 +60,7 @@ def serve_hostile() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
     server.daemon_threads = True
     server.stopping = threading.Event()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = server_thread(server)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

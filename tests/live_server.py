@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +28,7 @@ from werkzeug.serving import make_server
 from werkzeug.wsgi import get_input_stream
 
 from tests.contract import CheckedApp, Contract, WsgiApp
+from tests.helpers import server_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def running_bridge(data_dir: Path, *args: str, env: dict[str, str] | None = None
 def serving(app: WsgiApp) -> Iterator[str]:
     """A WSGI app on a free loopback port (threaded werkzeug) until the block ends; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = server_thread(server)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from connector.models import Document, Job, Letter
-from tests.helpers import letter_payload, make_pdf
+from tests.helpers import letter_payload, make_pdf, server_thread
 from tests.hostile_server import serve_hostile
 
 
@@ -353,7 +353,7 @@ def pdf_server(slow_document: SlowDocument) -> Iterator[str]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = server_thread(server)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     slow_document.release.set()

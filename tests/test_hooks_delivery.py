@@ -19,7 +19,7 @@ from connector.delivery.hook_delivery import DISABLE_AFTER, RETRY_SCHEDULE_SECON
 from connector.delivery.hooks import JOB_KIND
 from connector.lib import signing
 from connector.models import Delivery, Hook, Job
-from tests.helpers import letter_payload
+from tests.helpers import letter_payload, server_thread
 from tests.receiver import Receiver, running_receiver
 
 
@@ -347,7 +347,7 @@ def trickling_refusal() -> Iterator[str]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    server_thread(server).start()
     yield f"http://127.0.0.1:{server.server_port}/hook"
     stop.set()
     server.shutdown()

@@ -300,7 +300,6 @@ from hypothesis import strategies as st  # noqa: E402
 from connector.app import create_app  # noqa: E402
 from connector.lib.storage import FileSystemStore  # noqa: E402
 
-GENERATED_EXAMPLES = int(os.environ.get("LRE_TEST_HYPOTHESIS_EXAMPLES", "12"))
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -396,7 +395,8 @@ def test_generated_hostile_requests_never_get_a_500_or_an_undocumented_answer(ap
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     client = app.test_client()
 
-    @settings(max_examples=GENERATED_EXAMPLES, deadline=None, database=None,
+    # As many examples as the profile says (tests/conftest.py): the full count under CI.
+    @settings(deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                      HealthCheck.data_too_large])
     @given(request=_requests(method, path))

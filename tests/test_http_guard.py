@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 
 from connector.lib import http
+from tests.helpers import server_thread
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def _serve(host: str, port: int, body: bytes) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((host, port), _Recorder)
     server.hits = []  # type: ignore[attr-defined]
     server.body = body  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server_thread(server).start()
     return server
 
 
@@ -142,7 +142,7 @@ class _TlsServer(ThreadingHTTPServer):
         cert.configure_cert(context)
         context.sni_callback = lambda sock, name, ctx: self.server_names.append(name)  # type: ignore[func-returns-value]
         self.socket = context.wrap_socket(self.socket, server_side=True)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        server_thread(self).start()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a handshake the client refused: expected in the mismatch test

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.helpers import server_thread
 
 TEST_POLICY = "1.3.6.1.4.1.55555.1.1"
 
@@ -160,7 +161,7 @@ def serve_tsa(tsa: TestTSA | None = None) -> Iterator[tuple[str, TestTSA]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = server_thread(server)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/", tsa

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import tempfile
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +21,7 @@ from werkzeug.formparser import parse_form_data
 from connector.providers.ar24 import AR24Provider, encrypt_response, paris_date
 from connector.providers.base import OutgoingDocument, ProviderError
 from connector.providers.maileva import MailevaProvider
-from tests.helpers import peak_allocated_while
+from tests.helpers import peak_allocated_while, server_thread
 from tests.providers.conftest import NOW, make_context, make_letter
 
 MB = 1024 * 1024
@@ -57,7 +56,7 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = server_thread(self.server)
 
     def __enter__(self) -> Receiver:
         self.thread.start()
