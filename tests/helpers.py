@@ -50,6 +50,23 @@ def peak_allocated_while(call: Callable[[], Any]) -> tuple[Any, int]:
         tracemalloc.stop()
 
 
+def least_peak_allocated(call: Callable[[], Any], *, below: int, attempts: int = 3) -> tuple[Any, int]:
+    """``peak_allocated_while(call)``, tried again (up to ``attempts`` times) while the peak is not
+    ``below`` the bound; the last result and the smallest peak seen. Only for calls that can be repeated.
+
+    Why: tracemalloc counts every thread's allocations, and a thread an earlier test left running (a
+    loopback server, an app's worker) can allocate during the window, as seen once in CI's S3 pass.
+    A path that really buffers what it reads goes over the bound on every attempt, so this still fails."""
+    least = None
+    for _ in range(attempts):
+        result, peak = peak_allocated_while(call)
+        least = peak if least is None else min(least, peak)
+        if least < below:
+            break
+    assert least is not None
+    return result, least
+
+
 def server_thread(server: socketserver.BaseServer) -> threading.Thread:
     """A daemon thread (not started) that runs a loopback test server's ``serve_forever``.
 
