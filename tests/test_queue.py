@@ -90,8 +90,11 @@ def test_a_receiver_that_never_answers_does_not_delay_another_subscriptions_deli
     slow_poll, client, auth, services
 ):
     """Letters first with one healthy subscription (the baseline), then with a second subscription whose
-    receiver hangs: the healthy one's p99 event-to-delivery time may not grow by 100 ms or more."""
-    per_phase = 10
+    receiver hangs: the healthy one's p99 event-to-delivery time may not grow by 100 ms or more.
+
+    120 deliveries per phase, so that p99 is not simply the slowest one: with 30, one scheduling hiccup
+    of a loaded CI machine decided the test (seen on PostgreSQL)."""
+    per_phase = 40
     with started(HangingReceiver()) as hung, started(TimedReceiver()) as healthy:
         healthy_hook = subscribe(client, auth, healthy.url)
         with worker_thread(services):
@@ -100,7 +103,7 @@ def test_a_receiver_that_never_answers_does_not_delay_another_subscriptions_deli
                 letters = []
                 for i in range(per_phase):
                     letters.append(send(client, auth, reference=f"{phase}-{i}"))
-                    time.sleep(0.5)  # a steady trickle: latency is measured, not the worker's throughput
+                    time.sleep(0.25)  # a steady trickle: latency is measured, not the worker's throughput
 
                 def all_delivered() -> bool:
                     with services.db.transaction() as session:
@@ -123,14 +126,17 @@ def test_a_receiver_that_never_answers_does_not_delay_another_subscriptions_deli
     event = {row.id: row for row in rows}
     arrivals = healthy.arrivals
 
-    def p99_ms(letters: list[str]) -> float:
+    def latencies_ms(letters: list[str]) -> list[float]:
         latencies = [(a.at - event[a.webhook_id].created_at).total_seconds() * 1000 for a in arrivals
                      if event[a.webhook_id].letter_id in letters]
         assert len(latencies) == 3 * per_phase  # each event exactly once
-        return percentile(latencies, 0.99)
+        return latencies
 
-    baseline, with_hung = p99_ms(baseline_letters), p99_ms(hung_letters)
-    assert with_hung - baseline < 100, f"p99 {baseline:.0f} ms alone, {with_hung:.0f} ms next to a hung receiver"
+    alone, next_to_hung = latencies_ms(baseline_letters), latencies_ms(hung_letters)
+    baseline, with_hung = percentile(alone, 0.99), percentile(next_to_hung, 0.99)
+    slowest = ", ".join(f"{ms:.0f}" for ms in sorted(next_to_hung)[-5:])
+    assert with_hung - baseline < 100, (f"p99 {baseline:.0f} ms alone, {with_hung:.0f} ms next to a hung receiver "
+                                        f"(its five slowest: {slowest} ms)")
     # Per-letter order still holds with deliveries running concurrently.
     for letter_id in baseline_letters + hung_letters:
         seqs = [event[a.webhook_id].seq for a in arrivals if event[a.webhook_id].letter_id == letter_id]
