@@ -11,7 +11,7 @@ from sqlalchemy import select
 from connector import shapes
 from connector.api import examples
 from connector.api.auth import require_api_key
-from connector.api.common import limit_arg, page, parse_body
+from connector.api.common import limit_arg, list_answer, page, parse_body
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.jsontypes import NUMBER_ONLY
@@ -91,7 +91,7 @@ def list_alerts() -> Response:
     if status is not None and status not in ALERT_STATUSES:
         raise ApiError(400, "invalid_status", "status must be open or resolved.", "status")
     rows, next_cursor = page(alerts_query(g.account.id, status), Alert.created_at, Alert.id, limit_arg())
-    return jsonify({"object": "list", "data": [alert_to_dict(a) for a in rows], "next_cursor": next_cursor})
+    return list_answer([alert_to_dict(a) for a in rows], next_cursor)
 
 
 def _rule_to_dict(key: str, config: Any) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def _rule_to_dict(key: str, config: Any) -> dict[str, Any]:
 def list_rules() -> Response:
     """Every rule with the account's settings (the defaults unless changed)."""
     configs = rule_configs(db_session(), g.account.id)
-    return jsonify({"object": "list", "data": [_rule_to_dict(k, c) for k, c in configs.items()]})
+    return list_answer([_rule_to_dict(k, c) for k, c in configs.items()], paged=False)
 
 
 @bp.put("/v1/alerts/rules/<rule>")

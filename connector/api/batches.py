@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from connector.api.auth import require_api_key
-from connector.api.common import limit_arg, services
+from connector.api.common import limit_arg, list_answer, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.params import PageQuery, choice
@@ -64,8 +64,7 @@ def list_batches() -> Response:
     query = select(Batch).where(Batch.account_id == g.account.id)
     rows, next_cursor = page(query, Batch.created_at, Batch.id, limit_arg())
     session, svc = db_session(), services()
-    return jsonify({"object": "list", "data": [batch_to_dict(session, b, svc) for b in rows],
-                    "next_cursor": next_cursor})
+    return list_answer([batch_to_dict(session, b, svc) for b in rows], next_cursor)
 
 
 @bp.get("/v1/batches/<batch_id>")
@@ -121,8 +120,7 @@ def list_batch_letters(batch_id: str) -> Response:
         found = found[:limit]
         next_cursor = base64.urlsafe_b64encode(str(found[-1][0].row_number).encode()).decode().rstrip("=")
     public_url = services().settings.public_url
-    return jsonify({"object": "list", "data": [item_to_dict(item, letter, public_url) for item, letter in found],
-                    "next_cursor": next_cursor})
+    return list_answer([item_to_dict(item, letter, public_url) for item, letter in found], next_cursor)
 
 
 @bp.post("/v1/batches/<batch_id>/cancel")

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
+from connector import shapes
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.letters.requests import validate_object
@@ -269,6 +270,18 @@ def page(
             first_value = first_value.isoformat()
         next_cursor = _encode_cursor([first_value, getattr(last, tiebreak.key) if tiebreak is not None else None])
     return rows, next_cursor
+
+
+def list_answer(data: list[dict[str, Any]], next_cursor: str | None = None, *, paged: bool = True) -> Response:
+    """A list answer, shaped once by :class:`connector.shapes.Page` (``object``, ``data``,
+    ``next_cursor``; a list that is never paged, ``paged=False``, leaves the cursor out). The items are
+    already their own shapes' JSON: only the envelope is built here."""
+    envelope: dict[str, Any] = {"object": "list", "data": []}
+    if paged:
+        envelope["next_cursor"] = next_cursor
+    answer = shapes.Page[Any].dump(**envelope)
+    answer["data"] = data  # not re-validated item by item: each was dumped through its own shape
+    return jsonify(answer)
 
 
 def parse_body(model: type[BaseModel], *, optional: bool = False) -> Any:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from connector import shapes
 from connector.api import examples
 from connector.api.auth import require_api_key
-from connector.api.common import limit_arg, page, parse_body, services
+from connector.api.common import limit_arg, list_answer, page, parse_body, services
 from connector.api.core import check_past_datetime, consent_to_dict
 from connector.api.db import db_session
 from connector.api.errors import ApiError
@@ -168,8 +168,7 @@ def list_invitations() -> Response:
         query = query.where(ConsentInvitation.status == status)
     rows, next_cursor = page(query, ConsentInvitation.created_at, ConsentInvitation.id, limit_arg())
     svc = services()
-    return jsonify({"object": "list", "data": [service.invitation_to_dict(svc, r) for r in rows],
-                    "next_cursor": next_cursor})
+    return list_answer([service.invitation_to_dict(svc, r) for r in rows], next_cursor)
 
 
 @bp.get("/v1/consents/invitations/<invitation_id>")
@@ -347,7 +346,7 @@ def list_paper_requests() -> Response:
     if request.args.get("email"):
         query = query.where(PaperRequestRow.email == request.args["email"].strip().lower())
     rows, next_cursor = page(query, PaperRequestRow.created_at, PaperRequestRow.id, limit_arg())
-    return jsonify({"object": "list", "data": [_paper_to_dict(r) for r in rows], "next_cursor": next_cursor})
+    return list_answer([_paper_to_dict(r) for r in rows], next_cursor)
 
 
 @bp.delete("/v1/consents/paper-requests/<request_id>")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from connector import shapes
 from connector.api import examples
 from connector.api.auth import require_api_key
-from connector.api.common import bounded_instant, limit_arg, page, parse_body, services
+from connector.api.common import bounded_instant, limit_arg, list_answer, page, parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
@@ -198,7 +198,7 @@ def list_consents() -> Response:
     elif status:
         raise ApiError(400, "invalid_status", "status must be active or revoked.", "status")
     rows, next_cursor = page(query, Consent.created_at, Consent.id, limit_arg())
-    return jsonify({"object": "list", "data": [consent_to_dict(c) for c in rows], "next_cursor": next_cursor})
+    return list_answer([consent_to_dict(c) for c in rows], next_cursor)
 
 
 @bp.delete("/v1/consents/<consent_id>")

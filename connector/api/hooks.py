@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from connector import shapes
 from connector.api import examples
 from connector.api.auth import require_api_key
-from connector.api.common import MAX_LIMIT, limit_arg, parse_body, services
+from connector.api.common import MAX_LIMIT, limit_arg, list_answer, parse_body, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.jsontypes import JsonInt
@@ -201,7 +201,7 @@ def list_hooks() -> Response:
     if request.args.get("target_url"):
         query = query.where(Hook.target_url == request.args["target_url"])
     rows = db_session().scalars(query.order_by(Hook.created_at, Hook.id))
-    return jsonify({"object": "list", "data": [hook_to_dict(h) for h in rows], "next_cursor": None})
+    return list_answer([hook_to_dict(h) for h in rows])
 
 
 @bp.get("/v1/hooks/<hook_id>")
@@ -267,7 +267,7 @@ def list_deliveries(hook_id: str) -> Response:
     for delivery, event_type in rows:
         job = delivery_job(session, delivery.id) if delivery.status == DeliveryStatus.PENDING else None
         data.append(delivery_to_dict(delivery, event_type, job.run_at if job is not None else None))
-    return jsonify({"object": "list", "data": data, "next_cursor": None})
+    return list_answer(data)
 
 
 @bp.post("/v1/hooks/<hook_id>/replay")

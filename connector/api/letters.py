@@ -22,6 +22,7 @@ from connector.api.common import (
     int_arg,
     iso_datetime_arg,
     limit_arg,
+    list_answer,
     page,
     services,
     strict_json_loads,
@@ -194,7 +195,7 @@ def list_letters() -> Response:
     for proof in session.scalars(select(Proof).where(Proof.letter_id.in_(ids)).order_by(Proof.created_at)):
         proofs[proof.letter_id].append(proof)
     data = [letter_to_dict(session, r, public_url, documents=documents[r.id], proofs=proofs[r.id]) for r in rows]
-    return jsonify({"object": "list", "data": data, "next_cursor": next_cursor})
+    return list_answer(data, next_cursor)
 
 
 @bp.get("/v1/letters/<letter_id>/document")
@@ -232,7 +233,7 @@ def list_events() -> Response:
     if request.args.get("letter_id"):
         query = query.where(Event.letter_id == request.args["letter_id"])
     rows, next_cursor = page(query, Event.seq, None, limit_arg())
-    return jsonify({"object": "list", "data": [event_to_dict(e) for e in rows], "next_cursor": next_cursor})
+    return list_answer([event_to_dict(e) for e in rows], next_cursor)
 
 
 @bp.get("/v1/events/<event_id>")

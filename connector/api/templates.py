@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from connector import rendering, shapes
 from connector.api import examples, forms
 from connector.api.auth import require_api_key
-from connector.api.common import bounded_instant, services
+from connector.api.common import bounded_instant, list_answer, services
 from connector.api.db import db_session
 from connector.api.errors import ApiError
 from connector.api.idempotency import idempotent
@@ -60,7 +60,7 @@ def list_templates() -> Response:
     """Built-in templates and the account's own (latest versions), by name."""
     data = [shapes.TemplateSummary.dump(object="template", **item)
             for item in rendering.list_templates(db_session(), g.account.id)]
-    return jsonify({"object": "list", "data": data, "next_cursor": None})
+    return list_answer(data)
 
 
 @bp.get("/v1/templates/<name>")
@@ -111,7 +111,7 @@ def list_versions(name: str) -> Response:
     except rendering.TEMPLATE_ERRORS as exc:
         raise rendering.as_bridge_error(exc, "name") from None
     data = [shapes.TemplateVersion.dump(object="template_version", **spec.summary()) for spec in specs]
-    return jsonify({"object": "list", "data": data, "next_cursor": None})
+    return list_answer(data)
 
 
 @bp.post("/v1/templates/<name>/render")
