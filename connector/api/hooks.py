@@ -9,10 +9,10 @@ disabled, and *without* its secret (shown once, at creation or rotation; rotate 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response, g, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -55,15 +55,10 @@ class HookFilters(BaseModel):
                                   description="Only letters with this reference.")
 
 
-# What _known_events accepts, for the document: a list of event types, one comma-separated string, or null.
-_EVENTS_SCHEMA = WithJsonSchema({
-    "description": 'Event types to receive; omitted or `["*"]` means all.',
-    "oneOf": [
-        {"type": "array", "items": {"type": "string", "enum": [ALL_EVENTS, *EVENT_TYPES]}},
-        {"type": "string", "description": "Comma-separated event types."},
-        {"type": "null"},
-    ],
-})
+# An event type a subscription can name (its enum in the document comes from the same list).
+EventName = Literal[(ALL_EVENTS, *EVENT_TYPES)]  # type: ignore[valid-type]
+# What a no-code form field gives: one string of comma-separated event types.
+EventNames = Annotated[str, Field(description="Comma-separated event types.")]
 
 
 class HookIn(BaseModel):
@@ -77,13 +72,21 @@ class HookIn(BaseModel):
     target_url: str = Field(min_length=1, max_length=2000, description="https required in production.",
                             json_schema_extra={"format": "uri"})
     # A list, or a comma-separated string (what a no-code form field gives); omitted = all.
-    events: Annotated[list[str] | str | None, _EVENTS_SCHEMA] = None
+    events: list[EventName] | EventNames | None = Field(
+        None, description='Event types to receive; omitted or `["*"]` means all.')
     filters: HookFilters = Field(default_factory=HookFilters)
 
-    @field_validator("events")
+    @field_validator("events", mode="before")
     @classmethod
-    def _known_events(cls, value: list[str] | str | None) -> list[str]:
-        names = value.split(",") if isinstance(value, str) else (value or [])
+    def _known_events(cls, value: Any) -> Any:
+        # Before the types are checked, so that an unknown name gets this message (with the list of
+        # known ones) rather than the enum's; anything but a string or a list of strings is left to
+        # the type check to refuse.
+        if value is None:
+            value = []
+        if not isinstance(value, str) and not (isinstance(value, list) and all(isinstance(n, str) for n in value)):
+            return value
+        names = value.split(",") if isinstance(value, str) else value
         events = list(dict.fromkeys(name.strip() for name in names if name.strip()))
         unknown = [name for name in events if name != ALL_EVENTS and name not in EVENT_TYPES]
         if unknown:
