@@ -102,7 +102,7 @@ def _tree(pid: int) -> list[int]:
 def _is_worker(pid: int) -> bool:
     """A worker process (``connector.cli worker``) rather than one of its render processes."""
     try:
-        return b"connector.cli" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return any(name in Path(f"/proc/{pid}/cmdline").read_bytes() for name in (b"connector.cli", b"profile_worker"))
     except FileNotFoundError:
         return False
 
@@ -136,6 +136,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=1800, help="give up after this many seconds")
+    parser.add_argument("--profile", metavar="PATH", help="run the worker under benchmarks/profile_worker.py "
+                        "(each job profiled, SQL statements counted per job kind) and write its profile to PATH")
     parser.add_argument("--postgres", default=os.environ.get("LRE_TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
@@ -186,8 +188,13 @@ def main() -> None:
         print(f"time to the 202: {accepted_in:.2f} s  (goal < 2 s); API server CPU for it: {server_cpu:.2f} s "
               "(the wall time includes waiting for the CPU on a busy machine)", flush=True)
 
-        worker = subprocess.Popen([sys.executable, "-m", "connector.cli", "worker", "--concurrency", "2"], env=env,
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = [sys.executable, "-m", "connector.cli"]
+        if args.profile:
+            command = [sys.executable, str(ROOT / "benchmarks" / "profile_worker.py")]
+            env["LRE_PROFILE_OUT"] = str(Path(args.profile).resolve())
+        # With --profile, the worker's stderr (its statement counts at exit) comes through.
+        worker = subprocess.Popen([*command, "worker", "--concurrency", "2"], env=env, cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=None if args.profile else subprocess.DEVNULL)
         procs.append(worker)
         started = time.perf_counter()
         peaks: dict[int, float] = {}

@@ -205,8 +205,13 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     # (then its id has a "batch" entry): only the others' batches are read.
     created = {letter_id for letter_id in ids if old[letter_id] == {"state": None}}
     in_batch = [letter_id for letter_id in ids if letter_id not in created]
-    batches = dict(conn.execute(select(BatchItem.letter_id, BatchItem.batch_id)
-                                .where(BatchItem.letter_id.in_(in_batch))).all()) if in_batch else {}
+    # A batch item this session holds answers for its letter (``letter_id`` is unique): a batch job
+    # setting a row's letter needs no read back; only the letters without one here are read.
+    batches = _batches_in_session(session, in_batch)
+    unknown = [letter_id for letter_id in in_batch if letter_id not in batches]
+    if unknown:
+        batches.update(conn.execute(select(BatchItem.letter_id, BatchItem.batch_id)
+                                    .where(BatchItem.letter_id.in_(unknown))).all())
     deltas = Deltas()
     for letter_id in ids:
         before = old[letter_id]
@@ -218,6 +223,23 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
         if now_state is not None:
             deltas.add(now_state, now_batch, 1)
     deltas.apply(conn)
+
+
+def _batches_in_session(session: Session, letter_ids: list[str]) -> dict[str, str]:
+    """Letter id → batch id for those of ``letter_ids`` whose batch item is in ``session`` as just
+    flushed (loaded columns only, never a lazy load inside the flush; deleted items left out)."""
+    wanted = set(letter_ids)
+    found: dict[str, str] = {}
+    if not wanted:
+        return found
+    for obj in [*session.identity_map.values(), *session.new]:
+        if not isinstance(obj, BatchItem) or obj in session.deleted:
+            continue
+        state = inspect(obj)
+        letter_id, batch_id = state.dict.get("letter_id"), state.dict.get("batch_id")
+        if not (state.deleted or state.was_deleted) and letter_id in wanted and batch_id is not None:
+            found[letter_id] = batch_id
+    return found
 
 
 def _state_in_session(session: Session, letter_id: str, inserted: Letter | None) -> LetterState | None:
