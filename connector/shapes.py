@@ -9,6 +9,8 @@ against the document). Timestamps are already-formatted strings (``iso``): one f
 
 from __future__ import annotations
 
+import functools
+import json
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Self, TypeVar
 
@@ -367,7 +369,14 @@ SHAPES: tuple[type[Shape], ...] = (Letter, Event, Hook, Delivery, Consent, Conse
 
 
 def components() -> dict[str, Any]:
-    """The JSON Schema of every shape (and the enums and parts they use), as OpenAPI components."""
+    """The JSON Schema of every shape (and the enums and parts they use), as OpenAPI components
+    (a fresh copy the caller may change)."""
+    return json.loads(_components_text())
+
+
+@functools.cache
+def _components_text() -> str:
+    # Generated once: pydantic builds the schemas anew on each call, and GET /openapi.json asks each time.
     _, schema = models_json_schema([(shape, "serialization") for shape in SHAPES],
                                    ref_template="#/components/schemas/{model}")
-    return dict(schema.get("$defs", {}))
+    return json.dumps(schema.get("$defs", {}))

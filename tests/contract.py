@@ -159,15 +159,21 @@ class CheckedApp:
         self.contract = contract
         self.findings: list[str] = []
         self._lock = threading.Lock()
+        # Answers still being checked: the server thread checks a JSON body when it closes it, which
+        # may be after the client has read the whole answer and the test has asked for the findings.
+        self._open = 0
+        self._settled = threading.Condition(self._lock)
 
     @classmethod
     def around(cls, app: Flask) -> CheckedApp:
         """The Flask app, checked against its own document."""
         return cls(app, Contract.for_app(app))
 
-    def take_findings(self) -> list[str]:
-        """The findings so far, forgotten once taken (a module-scoped server, checked per test)."""
+    def take_findings(self, timeout: float = 10.0) -> list[str]:
+        """The findings so far, forgotten once taken (a module-scoped server, checked per test): once
+        every answer begun has been checked, or after ``timeout`` seconds."""
         with self._lock:
+            self._settled.wait_for(lambda: self._open == 0, timeout)
             found, self.findings = self.findings, []
         return found
 
@@ -193,10 +199,28 @@ class CheckedApp:
             content_type = Headers(started.get("headers", [])).get("Content-Type", "")
             return parse_options_header(content_type)[0].lower() == "application/json"
 
-        body = self.app(environ, recording_start_response)
+        with self._lock:
+            self._open += 1
+        try:
+            body = self.app(environ, recording_start_response)
+        except BaseException:
+            self._settle()
+            raise
         return _Observed(body, is_json, lambda json_body: self._check(method, path, where, started, json_body))
 
+    def _settle(self) -> None:
+        with self._lock:
+            self._open -= 1
+            self._settled.notify_all()
+
     def _check(self, method: str, path: str, where: str, started: dict[str, Any], json_body: bytes | None) -> None:
+        try:
+            self._check_answer(method, path, where, started, json_body)
+        finally:
+            self._settle()
+
+    def _check_answer(self, method: str, path: str, where: str, started: dict[str, Any],
+                      json_body: bytes | None) -> None:
         if "status" not in started:
             return  # the server failed before answering; the client saw that failure itself
         answer = Response(json_body or b"", status=started["status"], headers=started["headers"])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -102,6 +103,31 @@ def test_a_live_download_streams_through_the_checker_chunk_by_chunk(app):
     assert b"".join(body) == b"part two %%EOF"
     body.close()
     assert checked.findings == []
+
+
+def test_the_findings_wait_for_an_answer_the_server_has_sent_but_not_yet_closed(app):
+    """A live server checks a JSON body when it closes it, after the client may have read all of it;
+    the findings asked for then must include that answer (under load, they once did not)."""
+    release = threading.Event()
+
+    class SlowToClose(list):  # a WSGI body whose close() waits, as a busy server thread may
+        def close(self) -> None:
+            release.wait(5)
+
+    def teapot(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("418 I'm a teapot", [("Content-Type", "application/json")])
+        return SlowToClose([b'{"error": {"code": "teapot", "message": "no", "field": null}}'])
+
+    checked = CheckedApp(teapot, Contract.for_app(app))
+    body = checked({"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/letters"}, lambda *a: None)
+    assert b"teapot" in b"".join(body)  # the client has the whole answer
+    closing = threading.Thread(target=body.close)
+    closing.start()
+    assert checked.take_findings(timeout=0.05) == []  # not checked yet: nothing to report so far
+    release.set()
+    (finding,) = checked.take_findings(timeout=5)
+    closing.join()
+    assert finding.startswith("GET /v1/letters -> 418: ")
 
 
 def test_the_checking_proxy_returns_the_answer_unchanged_and_reports_a_drift(app, auth, client):

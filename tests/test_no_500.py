@@ -56,8 +56,8 @@ def test_no_request_gets_a_500(client, auth):
     operations = _operations(client)
     assert len(operations) > 20
     for path, method in operations:
-        for value in PATH_VALUES:
-            url = _fill(path, value)
+        # Each distinct URL once: a path without parameters is the same request for every value.
+        for url in dict.fromkeys(_fill(path, value) for value in PATH_VALUES):
             for content_type, body in BODIES if method in ("post", "put", "patch") else [(None, None)]:
                 headers = dict(auth)
                 if content_type:

@@ -209,21 +209,24 @@ def _fill(services: Any, account_id: str) -> None:
         other = Account(name="Autre")
         session.add(other)
         session.flush()
-        session.execute(insert(Job), [
+        # Through Core (executemany, the columns' defaults and types): the ORM's bulk INSERT of the same
+        # 60,000 rows took a second more.
+        rows = session.connection()
+        rows.execute(insert(Job.__table__), [
             {"kind": "deliver_webhook", "payload": {}, "status": "done", "attempts": 1, "max_attempts": 10,
              "run_at": now - timedelta(seconds=i), "created_at": now, "updated_at": now, "lane": f"hook:h{i % 50}"}
             for i in range(20000)
         ] + [
             {"kind": "poll_letter", "payload": {}, "status": "pending", "attempts": 0, "max_attempts": 10,
-             "run_at": now + timedelta(seconds=i), "created_at": now, "updated_at": now}
+             "run_at": now + timedelta(seconds=i), "created_at": now, "updated_at": now, "lane": None}
             for i in range(30)
         ])
-        session.execute(insert(Event), [
+        rows.execute(insert(Event.__table__), [
             {"id": f"evt_fill{i}", "account_id": account_id if i % 200 == 0 else other.id, "type": "letter.queued",
              "occurred_at": now, "created_at": now, "data": {}, "raw": {}}
             for i in range(20000)
         ])
-        session.execute(insert(Delivery), [
+        rows.execute(insert(Delivery.__table__), [
             {"id": f"dlv_fill{i}", "hook_id": f"h{i % 50}", "event_id": f"evt_fill{i}", "event_seq": i,
              "letter_id": f"ltr_{i % 2000}", "status": "delivered", "attempts": 1, "attempts_log": [],
              "created_at": now}

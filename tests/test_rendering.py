@@ -204,6 +204,10 @@ def test_the_same_template_data_and_letter_time_give_byte_identical_pdfs():
     assert first == second
 
 
+# The next two start render workers on purpose (5 and 2 to 4 Python start-ups of about 1 s of CPU each, 8 s of the
+# quick loop's CPU between them): subprocess tests, so `slow`. Every other render test still goes through
+# the workers, and the hostile templates (tests/test_hostile_input.py) retire and replace them.
+@pytest.mark.slow
 def test_render_workers_are_recycled_and_a_recycled_worker_gives_the_same_bytes(monkeypatch):
     from connector.rendering import isolation
 
@@ -218,6 +222,7 @@ def test_render_workers_are_recycled_and_a_recycled_worker_gives_the_same_bytes(
     assert len(seen) >= 3  # workers were replaced after two renders each
 
 
+@pytest.mark.slow
 def test_a_render_worker_whose_heap_grew_is_replaced_and_an_honest_one_is_kept(monkeypatch):
     from connector.rendering import isolation
 

@@ -9,6 +9,7 @@ here from those declarations, so its JSON Schema refers to the same shapes the A
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -69,8 +70,10 @@ def _event_component(event_type: str) -> str:
     return "".join(part.capitalize() for part in event_type.replace("_", ".").split(".")) + "Event"
 
 
+@functools.cache
 def delivery_body_model(event_type: str) -> type[BaseModel]:
-    """The model of a ``event_type`` delivery's body, with an example."""
+    """The model of a ``event_type`` delivery's body, with an example (one class per event type:
+    made once, so that its JSON Schema is generated once too)."""
     account_event = ACCOUNT_EVENTS.get(event_type)
     data_type: Any
     if event_type == HOOK_DISABLED:
