@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonSchemaMode
 from werkzeug.routing import Rule
 
@@ -323,8 +323,21 @@ def build_openapi(app: Flask, public_url: str) -> dict[str, Any]:
     return document
 
 
+class OpenApiDocument(BaseModel):
+    """This API's description in OpenAPI 3.1. Only its main keys are listed here; the others
+    (servers, tags, security…) are as the OpenAPI specification defines them."""
+
+    # Open: the document's full shape is OpenAPI's own, checked by openapi-spec-validator in the tests.
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str = Field(json_schema_extra={"pattern": r"^3\.1\.\d+$"})
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
 @bp.get("/openapi.json")
-@documented("This document", security=[], answers={200: {"type": "object"}})
+@documented("This document", security=[], answers={200: OpenApiDocument})
 def openapi() -> Response:
     services = current_app.extensions["lre"]
     return jsonify(build_openapi(current_app, services.settings.public_url))
