@@ -34,6 +34,8 @@ from connector.services import Services
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_SECONDS = 3600.0
+# How often the maintenance thread looks whether housekeeping or an alert evaluation is due.
+MAINTENANCE_TICK_SECONDS = 1.0
 # Threads per pool in one worker process (multiplied by ``lre-bridge worker --threads``).
 # Provider and webhook calls wait on the network, not the CPU: several overlap. Renders use the CPU.
 POOL_SIZES: dict[str, int] = {"provider": 4, "delivery": 8, "render": 1, outbox.DEFAULT_POOL: 2}
@@ -216,12 +218,11 @@ class Dispatcher:
     def run(self) -> None:
         _mark_worker_thread()
         log.info("worker %s started (pools: %s)", self.owner, self.sizes)
-        next_housekeeping = 0.0
+        # Housekeeping and alert evaluation scan whole tables: on their own thread, so that the
+        # claims never wait for them (an evaluation inside this loop once held a delivery 1.1 s).
+        maintenance = threading.Thread(target=self._maintain, name="lre-maintenance", daemon=True)
+        maintenance.start()
         while not self.stop.is_set():
-            if time.monotonic() >= next_housekeeping:
-                next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
-                housekeeping(self.services)
-            evaluate_alerts_if_due(self.services)  # alert rules (issue 17), every LRE_ALERT_EVALUATION_SECONDS
             # Read before looking: a commit after this point ends the wait below at once.
             seen = self.wake.generation
             try:
@@ -234,7 +235,20 @@ class Dispatcher:
             self.wake.wait(seen, pause)
         for executor in self.executors.values():
             executor.shutdown(wait=True)
+        maintenance.join(timeout=MAINTENANCE_TICK_SECONDS * 2)
         log.info("worker %s stopped", self.owner)
+
+    def _maintain(self) -> None:
+        """Housekeeping every :data:`HOUSEKEEPING_SECONDS`, alert rules every
+        ``LRE_ALERT_EVALUATION_SECONDS`` (issue 17), until ``stop``. Neither ever raises."""
+        _mark_worker_thread()
+        next_housekeeping = 0.0
+        while not self.stop.is_set():
+            if time.monotonic() >= next_housekeeping:
+                next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+                housekeeping(self.services)
+            evaluate_alerts_if_due(self.services)
+            self.stop.wait(MAINTENANCE_TICK_SECONDS)
 
 
 def _mark_worker_thread() -> None:
