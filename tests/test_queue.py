@@ -82,9 +82,8 @@ def status_of(client: Any, auth: dict[str, str], letter_id: str) -> str:
 def slow_poll(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     """A poll interval far longer than anything the tests wait: only wake-ups can make them pass."""
     settings_overrides["worker_poll_interval_seconds"] = 30
-    # No alert evaluation during the measures: it runs on the worker's maintenance thread every
-    # LRE_ALERT_EVALUATION_SECONDS, keyed by the Services object's id (which a later test's object
-    # can reuse), so it could start mid-measure, and on SQLite its writes take the one write lock.
+    # One alert evaluation at the worker's start, none after: the measures are about deliveries,
+    # and on SQLite an evaluation's writes take the one write lock.
     settings_overrides["alert_evaluation_seconds"] = 10**9
     return settings_overrides
 

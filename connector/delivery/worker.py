@@ -29,7 +29,7 @@ from connector.delivery import outbox, wakeup
 from connector.delivery.housekeeping import purge_expired
 from connector.delivery.inbound import purge_expired_messages
 from connector.models import Job
-from connector.monitoring.alerts import evaluate_if_due as evaluate_alerts_if_due
+from connector.monitoring.alerts import evaluate_quietly as evaluate_alerts
 from connector.services import Services
 
 log = logging.getLogger(__name__)
@@ -242,12 +242,18 @@ class Dispatcher:
         """Housekeeping every :data:`HOUSEKEEPING_SECONDS`, alert rules every
         ``LRE_ALERT_EVALUATION_SECONDS`` (issue 17), until ``stop``. Neither ever raises."""
         _mark_worker_thread()
-        next_housekeeping = 0.0
+        # This thread keeps both schedules, so each worker's first evaluation is at its start and the
+        # next one an interval later (a timer shared by the process, keyed by the Services object's
+        # id, could fire at any moment for a new worker).
+        next_housekeeping = next_alerts = 0.0
         while not self.stop.is_set():
-            if time.monotonic() >= next_housekeeping:
-                next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            now = time.monotonic()
+            if now >= next_housekeeping:
+                next_housekeeping = now + HOUSEKEEPING_SECONDS
                 housekeeping(self.services)
-            evaluate_alerts_if_due(self.services)
+            if now >= next_alerts:
+                next_alerts = now + self.services.settings.alert_evaluation_seconds
+                evaluate_alerts(self.services)
             self.stop.wait(MAINTENANCE_TICK_SECONDS)
 
 

@@ -12,14 +12,12 @@ them with the account's open alerts:
 
 "Raised once" is guaranteed by the database: an open alert has ``open_key`` set and the column is
 unique, so two workers evaluating at once cannot both raise it. The worker calls
-:func:`evaluate_if_due`; tests call :func:`evaluate_all` with a driven clock.
+:func:`evaluate_quietly` on its schedule; tests call :func:`evaluate_all` with a driven clock.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -279,17 +277,9 @@ def evaluate_all(services: Services, now: datetime | None = None) -> Evaluation:
     return total
 
 
-_last_run: dict[int, float] = {}
-_last_run_lock = threading.Lock()
-
-
-def evaluate_if_due(services: Services) -> None:
-    """Called on every turn of a worker's loop: evaluates every ``alert_evaluation_seconds``. Never raises."""
-    with _last_run_lock:
-        due_at = _last_run.get(id(services), 0.0) + services.settings.alert_evaluation_seconds
-        if time.monotonic() < due_at:
-            return
-        _last_run[id(services)] = time.monotonic()
+def evaluate_quietly(services: Services) -> None:
+    """One evaluation for the worker's maintenance thread (which keeps the schedule, every
+    ``alert_evaluation_seconds``): a failure is logged, never raised."""
     try:
         evaluate_all(services)
     except Exception:  # noqa: BLE001 - monitoring must never stop the worker
