@@ -213,6 +213,61 @@ def test_the_rollups_follow_status_changes_and_equal_a_rebuild(client, auth, ser
     assert client.get("/v1/kpis?preset=30d&group_by=day", headers=auth).json == incremental
 
 
+def test_a_savepoint_rolled_back_takes_its_letters_out_of_the_rollups(client, auth, services, account):
+    """The rollups are written as a transaction commits: a letter added in a savepoint that is rolled
+    back is not counted, the ones around it are, and a transaction rolled back counts nothing."""
+    account_id = account[0]
+    services.clock = lambda: NOW
+
+    def letter(status: str) -> Letter:
+        return Letter(id=new_id("let"), account_id=account_id, status=status, recipient_type="professional",
+                      recipient_email="compta@exemple.fr", provider="sandbox", created_at=NOW - HOUR,
+                      updated_at=NOW - HOUR, metadata_={})
+
+    with services.db.transaction() as session:
+        session.add(letter("queued"))
+        session.flush()
+        savepoint = session.begin_nested()
+        session.add(letter("failed"))
+        session.flush()
+        savepoint.rollback()
+        with session.begin_nested():  # a savepoint that commits keeps its letter
+            session.add(letter("queued"))
+        session.add(letter("queued"))  # left for the commit's own flush
+    with pytest.raises(RuntimeError), services.db.transaction() as session:
+        session.add(letter("failed"))
+        session.flush()
+        raise RuntimeError("rolled back")
+    by_status = client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]["by_status"]
+    assert by_status["queued"] == 3 and by_status["failed"] == 0
+
+
+def test_a_writer_does_not_wait_for_another_transaction_of_the_same_account(client, auth, services, account):
+    """The rollup rows every letter of an account shares are locked at the commit only: a second
+    writer of the same account commits while the first is still open (PostgreSQL; SQLite has one
+    write lock for the whole database anyway)."""
+    import threading
+
+    if services.db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: SQLite serialises every writer on its one database lock")
+    account_id = account[0]
+    add_letter(services, account_id, "queued", NOW - HOUR)  # the shared rollup row exists
+    committed = threading.Event()
+    with services.db.transaction() as first:
+        first.add(Letter(id=new_id("let"), account_id=account_id, status="queued", recipient_type="professional",
+                         recipient_email="a@exemple.fr", provider="sandbox", created_at=NOW - HOUR,
+                         updated_at=NOW - HOUR, metadata_={}))
+        first.flush()
+        second = threading.Thread(target=lambda: (add_letter(services, account_id, "queued", NOW - HOUR),
+                                                  committed.set()), daemon=True)
+        second.start()
+        # Before the change, the second writer waited here on the first one's row lock until its commit.
+        assert committed.wait(10), "the second writer waited for the first transaction to end"
+    second.join(10)
+    services.clock = lambda: NOW
+    assert client.get("/v1/kpis?preset=30d", headers=auth).json["totals"]["by_status"]["queued"] == 3
+
+
 def test_neglect_on_the_cutoff_day_counts_to_the_exact_time(client, auth, services, account):
     """The 15-day window closes at deposit + 15 days to the second, not at midnight."""
     account_id = account[0]

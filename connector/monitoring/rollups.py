@@ -7,9 +7,19 @@ change; creation, tests and the retention purge flush too). Two session hooks fo
   changed letter's *old* rollup contribution (attribute history; the rollup columns have
   ``active_history`` so the old value is always known);
 - ``after_flush`` takes the letters' new state from their objects (from the database for a letter
-  whose object is not in the session with every counted column loaded) and upserts the difference
-  (``INSERT … ON CONFLICT DO UPDATE SET letters = letters + excluded.letters``) into ``kpi_daily``
-  and ``kpi_delay_daily``, in the same transaction: a rolled-back change leaves no trace.
+  whose object is not in the session with every counted column loaded) and adds the difference to
+  the transaction's pending rollup changes;
+- ``before_commit`` upserts them (``INSERT … ON CONFLICT DO UPDATE SET letters = letters +
+  excluded.letters``) into ``kpi_daily`` and ``kpi_delay_daily`` as the transaction's last
+  statements, in the same transaction: a rolled-back change leaves no trace.
+
+Why at the commit and not at each flush: every letter of an account counts in the same few rollup
+rows (its day, its status), so the upsert's row lock is the one lock that all of an account's
+writers share. Taken at the flush, it was held through the rest of the transaction (journal lines,
+events, deliveries, jobs): PostgreSQL's sessions spent most of their time waiting on it, and a
+second worker process added a third of the first one's throughput instead of doubling it. Taken
+last, it is held for the commit alone. Inside a savepoint the upsert still runs at the flush, so
+that rolling the savepoint back takes its rollup change with it.
 
 A letter joining a batch (``batch_items.letter_id`` set) moves its contribution to that batch.
 Writes that bypass the ORM (bulk SQL) are not followed: ``lre-bridge kpis rebuild`` (and the
@@ -27,7 +37,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Numeric, cast, delete, event, func, inspect, literal_column, select, update
 from sqlalchemy import Float as SqlFloat
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlalchemy.orm.util import identity_key
 
 from connector.batches.models import BatchItem
@@ -44,6 +54,7 @@ DELAY_BOUNDS: tuple[float, ...] = tuple(sorted(
     {round(2 ** (i / 16), 3) for i in range(0, 16 * 21) if 2 ** (i / 16) <= 16 * 86400} | set(DISPLAY_BOUNDS)))
 _TRACKED = ("status", "created_at", "deposited_at", "completed_at", "template_name", "acceptance_delay_seconds")
 _OLD_STATES = "lre_kpi_rollup_old_states"
+_PENDING = "lre_kpi_rollup_pending"
 _LOADED = frozenset(("account_id", *_TRACKED))
 
 
@@ -104,6 +115,16 @@ class Deltas:
             row[1] += sign
             row[2] += sign * round(state.delay * 1000)
             self.delays[(*group, delay_bucket(state.delay))] += sign
+
+    def merge(self, other: Deltas) -> None:
+        """Add ``other``'s differences to these."""
+        for key, (n, count, total) in other.daily.items():
+            row = self.daily[key]
+            row[0] += n
+            row[1] += count
+            row[2] += total
+        for key, n in other.delays.items():
+            self.delays[key] += n
 
     def apply(self, conn: Connection) -> None:
         """Upsert the non-zero differences, in key order (two transactions never lock rows in
@@ -222,7 +243,29 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
             deltas.add(old_state, before.get("batch", now_batch), -1)
         if now_state is not None:
             deltas.add(now_state, now_batch, 1)
-    deltas.apply(conn)
+    if session.in_nested_transaction():
+        deltas.apply(conn)  # a savepoint rolled back must take its rollup change with it
+    else:
+        session.info.setdefault(_PENDING, Deltas()).merge(deltas)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    # Also called when a savepoint commits: its flushes applied their own changes already.
+    if session.in_nested_transaction():
+        return
+    # The commit would flush what is left after this hook: flushed now, its changes are counted too
+    # (a flush with nothing to write costs nothing).
+    session.flush()
+    pending: Deltas | None = session.info.pop(_PENDING, None)
+    if pending is not None:
+        pending.apply(session.connection())
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the session's transaction ended: committed (applied) or rolled back
+        session.info.pop(_PENDING, None)
 
 
 def _batches_in_session(session: Session, letter_ids: list[str]) -> dict[str, str]:
@@ -259,6 +302,8 @@ def _state_in_session(session: Session, letter_id: str, inserted: Letter | None)
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_OLD_STATES, None)
+    # The pending changes are dropped when the session's own transaction ends (a savepoint's
+    # rollback fires this hook too, and must not take the enclosing transaction's changes).
 
 
 def _day_expression(column: Any, dialect: str) -> Any:
