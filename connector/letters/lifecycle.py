@@ -182,8 +182,12 @@ def _mark_attempt(session: Any, job: Job) -> None:
     letter = session.get(Letter, str(job.letter_id), with_for_update=True)
     if letter is None or letter.status != LetterStatus.QUEUED or letter.provider_letter_id:
         return
-    outbox.note_claim(job, letter.submit_attempted_at is not None)
+    maybe_sent = letter.submit_attempted_at is not None
     letter.submit_attempted_at = job.updated_at  # the claim's time
+    # The letter goes with the note: once the claim commits, nothing but this submission changes
+    # it (a cancel needs ``submit_attempted_at`` empty, under the same row lock), so the handler
+    # need not read it again.
+    outbox.note_claim(job, (maybe_sent, letter))
 
 
 @outbox.job_handler(
@@ -205,18 +209,18 @@ def submit_letter(services: Services, job: Job) -> None:
     """
     letter_id = str(job.letter_id)
     failpoint("submit.before_mark")
-    noted = outbox.claim_note(job)
+    noted: tuple[bool, Letter] | None = outbox.claim_note(job)
     # Without the claim's note (the letter was not to be sent then, or another path claimed the
     # job), the handler marks the attempt itself, as a transaction of its own.
     with services.db.read() if noted is not None else services.db.transaction() as session:
-        letter = session.get(Letter, letter_id, with_for_update=noted is None)
-        if letter is None or letter.status != LetterStatus.QUEUED or letter.provider_letter_id:
-            return
         if noted is None:
-            maybe_sent = letter.submit_attempted_at is not None
+            found = session.get(Letter, letter_id, with_for_update=True)
+            if found is None or found.status != LetterStatus.QUEUED or found.provider_letter_id:
+                return
+            letter, maybe_sent = found, found.submit_attempted_at is not None
             letter.submit_attempted_at = services.clock()
         else:
-            maybe_sent = bool(noted)
+            maybe_sent, letter = noted
         documents = list(session.scalars(select(Document).where(Document.letter_id == letter_id)
                                          .order_by(Document.position)))
         provider = services.provider_for_account(session, letter.account_id)
