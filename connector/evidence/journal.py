@@ -220,13 +220,14 @@ def journal_lines(session: Session, letter_id: str) -> list[str]:
 
 
 def _append(session: Session, letter_id: str, record: Mapping[str, Any], *, first_line: bool = False) -> None:
-    last = None if first_line else session.scalars(
-        select(models.JournalEntry)
+    # The chain needs the last line's number and hash only, not its text (a letter's copy: kilobytes).
+    last = None if first_line else session.execute(
+        select(models.JournalEntry.seq, models.JournalEntry.line_sha256)
         .where(models.JournalEntry.letter_id == letter_id)
         .order_by(models.JournalEntry.seq.desc())
         .limit(1)
     ).first()
-    prev, seq = (last.line_sha256, last.seq + 1) if last else (GENESIS_HASH, 1)
+    prev, seq = (last.line_sha256, last.seq + 1) if last is not None else (GENESIS_HASH, 1)
     line = chain_line(record, seq=seq, prev=prev)
     # The (letter_id, seq) unique constraint turns a concurrent append into an error, never a fork.
     # Inserted with the transaction's next flush; a query for the journal autoflushes it first.

@@ -55,6 +55,14 @@ DELAY_BOUNDS: tuple[float, ...] = tuple(sorted(
 _TRACKED = ("status", "created_at", "deposited_at", "completed_at", "template_name", "acceptance_delay_seconds")
 _OLD_STATES = "lre_kpi_rollup_old_states"
 _PENDING = "lre_kpi_rollup_pending"
+# Letter id → its batch, as read from the database: a letter joins its batch in the transaction
+# that creates it and never leaves it (ids are never reused), so what was read once stays true and
+# a batch letter's later status changes need not read it again (a batch item moved to another letter,
+# which only tests do, drops both letters here in this process). Letters in no batch are not kept
+# (the one case where a later read could answer differently: the letter's own creating transaction).
+# Bounded: cleared when full, at the cost of reading again.
+_BATCH_OF: dict[str, str] = {}
+_BATCH_OF_LIMIT = 50_000
 _LOADED = frozenset(("account_id", *_TRACKED))
 
 
@@ -188,9 +196,11 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: An
                 for letter_id in history.deleted:
                     if letter_id is not None:
                         old.setdefault(letter_id, {}).setdefault("batch", obj.batch_id)
+                        _BATCH_OF.pop(letter_id, None)
                 for letter_id in history.added:
                     if letter_id is not None:
                         old.setdefault(letter_id, {}).setdefault("batch", "")
+                        _BATCH_OF.pop(letter_id, None)
     for obj in session.deleted:
         if isinstance(obj, Letter):
             old.setdefault(obj.id, {}).setdefault("state", _old_state(obj))
@@ -229,10 +239,14 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     # A batch item this session holds answers for its letter (``letter_id`` is unique): a batch job
     # setting a row's letter needs no read back; only the letters without one here are read.
     batches = _batches_in_session(session, in_batch)
+    batches.update((letter_id, _BATCH_OF[letter_id]) for letter_id in in_batch
+                   if letter_id not in batches and letter_id in _BATCH_OF)
     unknown = [letter_id for letter_id in in_batch if letter_id not in batches]
     if unknown:
-        batches.update(conn.execute(select(BatchItem.letter_id, BatchItem.batch_id)
-                                    .where(BatchItem.letter_id.in_(unknown))).all())
+        found = conn.execute(select(BatchItem.letter_id, BatchItem.batch_id)
+                             .where(BatchItem.letter_id.in_(unknown))).all()
+        batches.update(found)
+        _remember_batches(found)
     deltas = Deltas()
     for letter_id in ids:
         before = old[letter_id]
@@ -266,6 +280,12 @@ def _before_commit(session: Session) -> None:
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the session's transaction ended: committed (applied) or rolled back
         session.info.pop(_PENDING, None)
+
+
+def _remember_batches(found: Any) -> None:
+    if len(_BATCH_OF) + len(found) > _BATCH_OF_LIMIT:
+        _BATCH_OF.clear()
+    _BATCH_OF.update((str(letter_id), str(batch_id)) for letter_id, batch_id in found)
 
 
 def _batches_in_session(session: Session, letter_ids: list[str]) -> dict[str, str]:
