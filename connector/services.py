@@ -52,6 +52,7 @@ class Services:
             now=self.clock,
             public_url=self.settings.public_url,
             extras={"db": self.db, "services": self},
+            spool_dir=self.settings.data_dir / "spool",
         )
         return provider_class(name)(context)
 

@@ -20,14 +20,15 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from werkzeug.datastructures import FileStorage
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
@@ -68,6 +69,81 @@ def proof_pdf(code: str, mail_id: int) -> bytes:
     return f"%PDF-1.4\n% AR24 test proof {code}-{mail_id}\n%%EOF\n".encode()
 
 
+def large_proof_pieces(code: str, mail_id: int, size: int) -> Iterator[bytes]:
+    """A proof PDF of ``size`` bytes (``proof_pdf``, then comment lines), made in 64 KB pieces as it
+    is read: neither the server nor a test's check of it ever holds the whole."""
+    head = proof_pdf(code, mail_id)
+    line = b"%" + b"0" * 62 + b"\n"
+    piece = line * 1024
+    yield head
+    left = size - len(head)
+    while left > 0:
+        yield piece if left >= len(piece) else piece[:left]
+        left -= len(piece)
+
+
+class _SmallDrains(WSGIRequestHandler):
+    """werkzeug's request handler, but the drain it runs after each answer (reads of 10 MB while
+    the client's socket is readable, as it is once closed) reads 64 KB at a time: each such read
+    allocates its 10 MB, however little arrives, which a test measuring the bridge's memory in
+    this process would count as the bridge's."""
+
+    class _Reader:
+        def __init__(self, raw: Any) -> None:
+            self._raw = raw
+
+        def read(self, size: int | None = -1) -> bytes:
+            return self._raw.read(64 * 1024 if size is not None and size >= 10_000_000 else size)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._raw, name)
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = self._Reader(self.rfile)  # type: ignore[assignment]
+
+
+class LargeProofServer:
+    """AR24's proof links (``/get/proof/<code>-<mail id>``) answering ``large_proof_pieces`` of
+    ``size`` bytes: set ``AR24Server.proof_root`` to its ``root``. The standard library's server,
+    not werkzeug's: that one reads up to 10 MB into memory after each answer (draining what the
+    client may still send), which a test measuring the client's memory in this process counts."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.served = 0
+        proofs = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                code, _, mail_id = self.path.split("?")[0].rsplit("/", 1)[1].partition("-")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/pdf")
+                self.send_header("Content-Length", str(proofs.size))
+                self.end_headers()
+                for piece in large_proof_pieces(code, int(mail_id), proofs.size):
+                    self.wfile.write(piece)
+                proofs.served += 1
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.root = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = server_thread(self._server)
+
+    def __enter__(self) -> LargeProofServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 class _Refused(Exception):
     def __init__(self, slug: str, message: str) -> None:
         super().__init__(message)
@@ -106,6 +182,8 @@ class AR24Server:
         }
         # Seconds to sit on a POST /mail answer *after* the mail exists (a lost answer).
         self.slow_send_seconds = 0.0
+        # Where the proof links point, when not to this server (``LargeProofServer.root``).
+        self.proof_root: str | None = None
         self.mails: dict[int, dict[str, Any]] = {}
         self.attachments: dict[str, tuple[str, bytes]] = {}
         self.otp_hashes: dict[str, datetime] = {}
@@ -120,7 +198,7 @@ class AR24Server:
     # -- lifecycle of the server ------------------------------------------------------------
 
     def start(self) -> AR24Server:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_SmallDrains)
         self.root = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = server_thread(self._server)
         self._thread.start()
@@ -160,7 +238,7 @@ class AR24Server:
         with self._lock:
             mail = self.mails[int(mail_id)]
             mail[date_field] = paris_date(self.clock())
-            mail[url_field] = f"{self.root}/get/proof/{code}-{mail['id']}?token=prf{mail['id']}"
+            mail[url_field] = f"{self.proof_root or self.root}/get/proof/{code}-{mail['id']}?token=prf{mail['id']}"
             mail["status"] = {"ev": "sent", "ar": "AR", "rf": "refused", "ng": "negligence", "bc": "bounced"}[code]
 
     def notify(self, mail_id: int | str, *, new_state: str = "") -> requests.Response:

@@ -7,7 +7,9 @@ and a crash between the call and the commit is covered by the "look it up first"
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,15 +18,18 @@ from sqlalchemy import select
 from connector.delivery import outbox
 from connector.delivery.hooks import active_hooks
 from connector.evidence.retention import write_lock_until
-from connector.letters.service import KnownRows, record_event
+from connector.letters.documents import put_stream_in_background
+from connector.letters.service import KnownRows, StoredProof, record_event
 from connector.lib import spool
 from connector.lib.failpoints import failpoint
+from connector.lib.spool import HashingFile
 from connector.models import Account, Document, Event, Job, Letter
 from connector.providers.base import (
     FINAL_STATUSES,
     LetterStatus,
     OutgoingDocument,
     OutgoingLetter,
+    ProofRef,
     Provider,
     ProviderError,
     ProviderEvent,
@@ -87,30 +92,51 @@ def schedule_poll(session: Any, letter: Letter, run_at: datetime, *, new: bool =
                    dedupe_key=f"poll:{letter.id}", run_at=run_at, max_attempts=50, new=new)
 
 
-Prepared = list[tuple[ProviderEvent, "tuple[Any, bytes, str] | None"]]
+Prepared = list[tuple[ProviderEvent, StoredProof | None]]
 
 
 def prepare_provider_events(services: Services, provider: Provider, events: tuple[ProviderEvent, ...],
                             seen: set[str | None], letter_id: str) -> Prepared:
     """The events not seen yet, with their proofs downloaded and stored, byte-exact, before any row
     refers to them (outside any transaction: a download may be slow)."""
-    prepared: Prepared = []
+    prepared: list[tuple[ProviderEvent, tuple[ProofRef, int, str] | None]] = []
     writes = []
     lock = _proof_lock(services, letter_id, events, seen)
     for provider_event in events:
         if provider_event.provider_event_id in seen:
             continue
         proof = None
-        if provider_event.proof is not None:
-            content = provider_event.proof.content
-            if content is None:
-                content = provider.download_proof(provider_event.proof)
+        ref = provider_event.proof
+        if ref is not None and ref.content is not None:
+            # Made by the provider in memory (the sandbox's, a few kilobytes): stored as they are.
             # Written on the archive's writer threads, side by side: each durable write waits on the disk.
-            writes.append(services.blobs.put_in_background(content, retain_until=lock))
-            proof = (provider_event.proof, content, "")
+            writes.append(services.blobs.put_in_background(ref.content, retain_until=lock))
+            proof = (ref, len(ref.content), hashlib.sha256(ref.content).hexdigest())
+        elif ref is not None:
+            downloaded = provider.download_proof(ref)
+            writes.append(_store_downloaded(services, downloaded, lock))
+            proof = (ref, downloaded.size, downloaded.sha256)
         prepared.append((provider_event, proof))
     keys = iter([write.result() for write in writes])  # every proof durable before a row refers to it
-    return [(event, None if proof is None else (proof[0], proof[1], next(keys))) for event, proof in prepared]
+    return [(event, None if proof is None else _stored(*proof, next(keys))) for event, proof in prepared]
+
+
+def _store_downloaded(services: Services, downloaded: HashingFile, lock: datetime | None) -> Future[str]:
+    """Start the archive write of a downloaded proof, which then closes its file: a large one is
+    streamed from its temporary file (``put_stream``), a small one written from memory."""
+    if not downloaded.in_memory:
+        return put_stream_in_background(services.blobs, downloaded.rewound(), retain_until=lock)
+    with downloaded:
+        content = downloaded.rewound().read()
+    return services.blobs.put_in_background(content, retain_until=lock)
+
+
+def _stored(ref: ProofRef, size: int, sha256: str, key: str) -> StoredProof:
+    # The archive's key is the hash of what it read back from the temporary file: the hash taken
+    # during the download must be that one, or the row would describe other bytes than the archive's.
+    if key != f"sha256:{sha256}":
+        raise OSError(f"the {ref.kind} proof changed on its way to the archive ({key}, sha256:{sha256})")
+    return StoredProof(ref, size, sha256, key)
 
 
 def _proof_lock(services: Services, letter_id: str, events: tuple[ProviderEvent, ...],

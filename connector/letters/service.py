@@ -7,13 +7,12 @@ all of them exist or none does.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -270,6 +269,16 @@ def _accept(services: Services, session: Session, account_id: str, payload: Lett
 _iso = shapes.iso
 
 
+class StoredProof(NamedTuple):
+    """A provider's proof already in the archive, as ``record_event`` records it: counted and
+    hashed while it was downloaded, so that its bytes are never held here."""
+
+    ref: ProofRef
+    size: int
+    sha256: str  # hex
+    storage_key: str
+
+
 @dataclass
 class KnownRows:
     """A letter's documents and proofs as a caller already holds them, in order (``record_event``)."""
@@ -357,7 +366,7 @@ def record_event(
     provider: str | None,
     provider_event_id: str | None,
     raw: dict[str, Any],
-    proof: tuple[ProofRef, bytes, str] | None = None,
+    proof: StoredProof | None = None,
     failure: tuple[str, str] | None = None,
     public_url: str = "",
     new_letter_documents: list[Document] | None = None,
@@ -368,7 +377,7 @@ def record_event(
 
     Returns the new event, or None when it changes nothing: a duplicate provider report
     (same ``provider_event_id``) or a transition the lifecycle does not allow (late, out of
-    order, or after a final status). ``proof`` is (reference, bytes, storage key).
+    order, or after a final status). ``proof``: the event's proof, stored already.
     ``new_letter_documents``: the rows of a letter being created (it has no proof yet), which
     saves re-reading them. ``hooks``: the account's active subscriptions, if the caller read them.
     ``known``: the letter's documents and proofs as the caller has them (the event's copy of the
@@ -403,14 +412,14 @@ def record_event(
     event_id = new_id("evt")
     proof_row = None
     if proof is not None:
-        ref, content, key = proof
+        ref = proof.ref
         proof_row = Proof(
             letter_id=letter.id,
             kind=ref.kind,
             filename=ref.filename or f"{PROOF_KIND_BY_STATUS.get(status, ref.kind)}-{letter.id}.pdf",
-            size=len(content),
-            sha256=hashlib.sha256(content).hexdigest(),
-            storage_key=key,
+            size=proof.size,
+            sha256=proof.sha256,
+            storage_key=proof.storage_key,
             source_url=ref.url,
             event_id=event_id,
         )

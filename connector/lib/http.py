@@ -138,6 +138,7 @@ def request(
     timeout: float = DEFAULT_TIMEOUT,
     require_https: bool = False,
     max_bytes: int | None = None,
+    write: Callable[[bytes], Any] | None = None,
     **kwargs: Any,
 ) -> requests.Response:
     """Make an HTTP request with a timeout and the address check. Redirects are not followed.
@@ -149,12 +150,19 @@ def request(
     TooLarge as soon as it passes that size, and the whole body must arrive within ``timeout``
     seconds (``Timeout`` otherwise) — requests' own timeout bounds each read, so a peer trickling
     a byte a second, or sending without end, would otherwise hold the caller and its memory.
+
+    ``write`` (only with ``max_bytes``): the body of a successful (2xx) answer is handed to it in
+    pieces as they arrive, within the same bounds, and not kept (``.content`` is then empty), so a
+    large download takes a piece of memory, not its size. Any other answer's body is read as
+    without it: the caller reads its error from ``.content``.
     """
     if max_bytes is not None:
         if kwargs.get("stream"):
             raise ValueError("max_bytes reads the body itself: it cannot be combined with stream=True")
         return _bounded(method, url, allow_private=allow_private, timeout=timeout, require_https=require_https,
-                        max_bytes=max_bytes, **kwargs)
+                        max_bytes=max_bytes, write=write, **kwargs)
+    if write is not None:
+        raise ValueError("write takes the body within max_bytes: give max_bytes too")
     address = check_url(url, allow_private=allow_private, require_https=require_https)
     kwargs["allow_redirects"] = False
     # One session per call: its pool is bound to this call's address, and never reused for a
@@ -207,11 +215,18 @@ def _total_seconds(timeout: Any) -> float:
     return float(timeout) if isinstance(timeout, int | float) else float(sum(timeout))
 
 
-def _bounded(method: str, url: str, *, timeout: float, max_bytes: int, **kwargs: Any) -> requests.Response:
+def _bounded(method: str, url: str, *, timeout: float, max_bytes: int, write: Callable[[bytes], Any] | None,
+             **kwargs: Any) -> requests.Response:
     deadline = time.monotonic() + _total_seconds(timeout)
     response = request(method, url, timeout=timeout, stream=True, **kwargs)
     with response:
-        body = b"".join(_pieces(response, max_bytes=max_bytes, deadline=deadline, timeout=timeout))
+        pieces = _pieces(response, max_bytes=max_bytes, deadline=deadline, timeout=timeout)
+        if write is not None and 200 <= response.status_code < 300:
+            for chunk in pieces:
+                write(chunk)
+            body = b""
+        else:
+            body = b"".join(pieces)
         # As a non-streamed response: .content, .text and .json() read what was received.
         response._content = body  # noqa: SLF001 - requests' own cache of the body
     return response

@@ -38,10 +38,20 @@ def temporary_file(directory: Path) -> BinaryIO:
 
 
 class HashingFile:
-    """A temporary file that counts and hashes (SHA-256) what is written to it, up to a limit."""
+    """A temporary file that counts and hashes (SHA-256) what is written to it, up to a limit.
 
-    def __init__(self, directory: Path, max_bytes: int | None = None) -> None:
-        self.file = temporary_file(directory)
+    ``memory_bytes``: the file stays in memory until it passes that size, and only then goes to
+    disk (``tempfile.SpooledTemporaryFile``): for data that is most often small, such as a proof.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int | None = None, *, memory_bytes: int = 0) -> None:
+        if memory_bytes:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            spooled = tempfile.SpooledTemporaryFile(max_size=memory_bytes, dir=directory)
+            self.file: BinaryIO = spooled  # type: ignore[assignment]
+        else:
+            self.file = temporary_file(directory)
+        self.memory_bytes = memory_bytes
         self.size = 0
         self.max_bytes = max_bytes
         self._hash = hashlib.sha256()
@@ -58,6 +68,20 @@ class HashingFile:
     def sha256(self) -> str:
         return self._hash.hexdigest()
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether everything written is still in memory (``memory_bytes`` not passed)."""
+        return self.size <= self.memory_bytes
+
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes written (fewer if fewer were), read without moving the writes' position."""
+        position = self.file.tell()
+        try:
+            self.file.seek(0)
+            return self.file.read(size)
+        finally:
+            self.file.seek(position)
+
     def rewound(self) -> BinaryIO:
         """The file, flushed and at its start (the caller owns it from here: close it)."""
         self.file.flush()
@@ -66,6 +90,12 @@ class HashingFile:
 
     def close(self) -> None:
         self.file.close()
+
+    def __enter__(self) -> HashingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def copy_to_file(source: IO[bytes], directory: Path, max_bytes: int | None = None) -> HashingFile:

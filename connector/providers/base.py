@@ -8,9 +8,11 @@ A provider module never touches Flask or the database. It receives an ``Outgoing
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any, ClassVar, Protocol, runtime_checkable
 
 import requests
@@ -19,6 +21,8 @@ import requests
 from connector.letters.vocabulary import FINAL_STATUSES as FINAL_STATUSES
 from connector.letters.vocabulary import PROOF_KIND_BY_STATUS as PROOF_KIND_BY_STATUS
 from connector.letters.vocabulary import LetterStatus as LetterStatus
+from connector.lib import spool
+from connector.lib.spool import HashingFile
 
 
 class ProviderError(Exception):
@@ -179,6 +183,22 @@ class ProviderContext:
     public_url: str
     # Lets the sandbox keep its provider-side state; real providers ignore it.
     extras: dict[str, Any] = field(default_factory=dict)
+    # Where a download too large for memory (a proof) is spooled; proofs are personal data, and
+    # the bridge gives its own owner-only directory (LRE_DATA_DIR/spool).
+    spool_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+
+
+def new_proof_file(context: ProviderContext) -> HashingFile:
+    """An empty file for a proof being downloaded (what ``Provider.download_proof`` returns):
+    in memory up to ``spool.MEMORY_BYTES``, on disk under ``context.spool_dir`` past it."""
+    return HashingFile(context.spool_dir, memory_bytes=spool.MEMORY_BYTES)
+
+
+def proof_file_of(context: ProviderContext, content: bytes) -> HashingFile:
+    """A proof the adapter already holds in memory, as ``download_proof`` returns one."""
+    proof = new_proof_file(context)
+    proof.write(content)
+    return proof
 
 
 @runtime_checkable
@@ -217,8 +237,11 @@ class Provider(Protocol):
         """Re-read the letter at the provider."""
         ...
 
-    def download_proof(self, proof: ProofRef) -> bytes:
-        """The proof PDF, byte-exact as the provider serves it."""
+    def download_proof(self, proof: ProofRef) -> HashingFile:
+        """The proof PDF, byte-exact as the provider serves it, in a temporary file
+        (``new_proof_file``) written as it arrived: its ``size`` and ``sha256`` are counted on the
+        way, so that a proof of any size up to the answer limit takes a piece of memory, not its
+        size. The caller owns the file: it reads it from ``rewound()`` and closes it."""
         ...
 
     def parse_callback(

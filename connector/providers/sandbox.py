@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from connector.db import Database
 from connector.letters.vocabulary import PROOF_KIND_BY_STATUS, PROOF_LABELS, SandboxOutcome
+from connector.lib.spool import HashingFile
 from connector.models import SandboxMail, new_id
 from connector.providers.base import (
     LetterStatus,
@@ -30,6 +31,7 @@ from connector.providers.base import (
     ProviderState,
     SubmitResult,
     WebhookRejected,
+    proof_file_of,
 )
 
 # The outcomes the provider reports as a status; ``failed`` is a refused submission instead.
@@ -101,10 +103,10 @@ class SandboxProvider:
         events = self._events(mail, self.context.now())
         return ProviderState(provider_letter_id=mail.id, events=events, final=len(events) == 2)
 
-    def download_proof(self, proof: ProofRef) -> bytes:
+    def download_proof(self, proof: ProofRef) -> HashingFile:
         if proof.content is None:
             raise ProviderError("proof_not_found", "The sandbox has no such proof.", permanent=True)
-        return proof.content
+        return proof_file_of(self.context, proof.content)
 
     def parse_callback(self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes) -> str | None:
         raise WebhookRejected("the sandbox sends no callbacks; the bridge polls it", status=404)

@@ -16,7 +16,8 @@ from connector.lib.http import TooLarge, UnsafeUrl
 from connector.providers.base import OutgoingDocument, ProviderContext, ProviderError
 
 # The largest answer a provider call reads: its JSON answers take kilobytes and a proof PDF a few
-# megabytes; a larger body is refused before it can take the worker's memory.
+# megabytes; a larger body is refused before it can take the worker's memory (or, for a proof,
+# written to a temporary file as it arrives, its disk).
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 # The sender's one-time code: six digits from a TOTP app (AR24 and Maileva alike).

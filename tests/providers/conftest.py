@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from connector.lib import http
+from connector.lib.spool import HashingFile
 from connector.providers.base import OutgoingDocument, OutgoingLetter, ProviderContext, Recipient
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -37,6 +38,12 @@ def make_context(settings: dict[str, Any], now: Callable[[], datetime] = lambda:
         now=now,
         public_url="https://bridge.example",
     )
+
+
+def proof_bytes(downloaded: HashingFile) -> bytes:
+    """The whole of a proof ``download_proof`` returned (then closed): small proofs only."""
+    with downloaded:
+        return downloaded.rewound().read()
 
 
 def make_letter(**overrides: Any) -> OutgoingLetter:

@@ -19,9 +19,10 @@ from connector.providers.ar24 import (
     parse_paris_date,
     sign_date,
 )
+from connector.providers.ar24.protocol import ERROR_BODY_BYTES
 from connector.providers.base import LetterStatus, ProofRef, ProviderError, WebhookRejected
 from tests.ar24_server import request_fields
-from tests.providers.conftest import PDF, fixture_bytes, load_fixture, make_context, make_letter
+from tests.providers.conftest import PDF, fixture_bytes, load_fixture, make_context, make_letter, proof_bytes
 
 BASE = "https://sandbox.ar24.fr/api"
 PRIVATE_KEY = "7X9gx9E3Qx4EiUdB63nc"
@@ -284,13 +285,37 @@ def test_rereading_a_mail_gives_the_same_event_ids() -> None:
 def test_it_downloads_a_proof_byte_exact() -> None:
     url = "https://sandbox.ar24.fr/get/proof/ar-48213?token=c0ffee"
     responses.get(url, body=PDF, content_type="application/pdf")
-    assert provider().download_proof(ProofRef(kind="acceptance", url=url)) == PDF
+    assert proof_bytes(provider().download_proof(ProofRef(kind="acceptance", url=url))) == PDF
 
 
 @responses.activate
 def test_it_retries_later_when_the_proof_is_not_a_pdf_yet() -> None:
     url = "https://sandbox.ar24.fr/get/proof/ar-48213?token=c0ffee"
     responses.get(url, body="<html>generating</html>", content_type="text/html")
+    with pytest.raises(ProviderError) as caught:
+        provider().download_proof(ProofRef(kind="acceptance", url=url))
+    assert (caught.value.code, caught.value.permanent) == ("proof_unavailable", False)
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [200, 503])
+def test_ar24s_json_answer_to_a_proof_link_is_read_as_its_error(status: int) -> None:
+    # AR24 answers its errors with HTTP 200: the body then went to the proof's file, not to memory.
+    url = "https://sandbox.ar24.fr/get/proof/ar-48213?token=c0ffee"
+    responses.get(url, body=fixture_bytes("ar24", "maintenance.json"), content_type="application/json", status=status)
+    with pytest.raises(ProviderError) as caught:
+        provider().download_proof(ProofRef(kind="acceptance", url=url))
+    assert (caught.value.code, caught.value.permanent, caught.value.provider_code) == (
+        "provider_unavailable", False, "maintenance")
+    assert caught.value.retry_after and caught.value.retry_after > 0
+
+
+@responses.activate
+def test_a_long_non_pdf_answer_to_a_proof_link_is_retried_later_unread() -> None:
+    url = "https://sandbox.ar24.fr/get/proof/ar-48213?token=c0ffee"
+    # AR24's error JSON, but past the part of a non-PDF answer the adapter reads: not taken for one.
+    body = json.dumps({"status": "ERROR", "slug": "invalid_email", "message": "x" * ERROR_BODY_BYTES})
+    responses.get(url, body=body, content_type="application/json")
     with pytest.raises(ProviderError) as caught:
         provider().download_proof(ProofRef(kind="acceptance", url=url))
     assert (caught.value.code, caught.value.permanent) == ("proof_unavailable", False)

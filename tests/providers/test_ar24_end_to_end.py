@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from connector.lib.storage import S3Store
 from connector.models import Letter
 from connector.services import Services
-from tests.ar24_server import AR24Server, proof_pdf
-from tests.helpers import letter_payload
+from tests.ar24_server import AR24Server, LargeProofServer, large_proof_pieces, proof_pdf
+from tests.helpers import letter_payload, peak_allocated_while
 
 
 class Clock:
@@ -88,6 +89,37 @@ def test_a_letter_goes_from_the_api_to_accepted_by_polling(
         "acceptance": hashlib.sha256(proof_pdf("ar", mail["id"])).hexdigest(),
     }
     assert len(ar24.calls_to("POST", "/mail")) == 1
+
+
+def test_a_large_proof_reaches_the_archive_and_the_proof_download_byte_exact_in_bounded_memory(
+    client: Any, on_ar24: dict[str, str], ar24: AR24Server, clock: Clock, services: Services,
+    drain: Callable[[], int],
+) -> None:
+    size = 20 * 2**20
+    created = send(client, on_ar24)
+    drain()
+    (mail,) = ar24.mails.values()
+    with LargeProofServer(size) as proofs:
+        ar24.proof_root = proofs.root
+        ar24.advance(mail["id"], "ev")
+        clock.advance(minutes=2)
+        _, peak = peak_allocated_while(drain)  # the poll: the mail read, its proof downloaded and archived
+    expected = hashlib.sha256()
+    for piece in large_proof_pieces("ev", mail["id"], size):
+        expected.update(piece)
+
+    (proof,) = letter(client, on_ar24, created["id"])["proofs"]
+    assert (proof["kind"], proof["size"], proof["sha256"], proofs.served) == ("deposit", size, expected.hexdigest(), 1)
+    read = client.get(proof["url"].removeprefix("http://bridge.test"), headers=on_ar24, buffered=False)
+    assert read.status_code == 200 and read.is_streamed
+    received, length = hashlib.sha256(), 0
+    for chunk in read.response:  # the archive's verified read: it raises if a byte differs from the key's
+        received.update(chunk)
+        length += len(chunk)
+    read.close()
+    assert (length, received.hexdigest()) == (size, expected.hexdigest())
+    if not isinstance(services.blobs, S3Store):  # the loopback S3 server runs in this process, and allocates too
+        assert peak < size // 4, f"{peak / 2**20:.1f} MB allocated to poll a letter with a {size // 2**20} MB proof"
 
 
 def test_ar24s_callback_makes_the_bridge_reread_the_mail_at_once(

@@ -3,15 +3,21 @@ real encrypted answers."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from connector.letters.documents import put_stream_in_background
+from connector.lib.storage import FileSystemStore
 from connector.providers.ar24 import AR24Provider
 from connector.providers.base import LetterStatus, ProviderError
-from tests.ar24_server import AR24Server, proof_pdf
-from tests.providers.conftest import PDF, make_context, make_letter
+from tests.ar24_server import AR24Server, LargeProofServer, large_proof_pieces, proof_pdf
+from tests.helpers import least_peak_allocated
+from tests.providers.conftest import PDF, make_context, make_letter, proof_bytes
 
 
 def real_now() -> datetime:
@@ -44,11 +50,44 @@ def test_a_letter_goes_from_otp_to_accepted_with_its_proofs(server: AR24Server) 
 
     assert [e.status for e in state.events] == [LetterStatus.DEPOSITED, LetterStatus.ACCEPTED]
     assert state.final
-    proofs = [ar24.download_proof(e.proof) for e in state.events if e.proof]
+    proofs = [proof_bytes(ar24.download_proof(e.proof)) for e in state.events if e.proof]
     assert proofs == [
         proof_pdf("ev", int(result.provider_letter_id)),
         proof_pdf("ar", int(result.provider_letter_id)),
     ]
+
+
+def test_a_large_proof_goes_to_the_archive_byte_exact_in_a_fraction_of_its_size(
+    server: AR24Server, tmp_path: Path
+) -> None:
+    size = 20 * 2**20
+    proofs = LargeProofServer(size)
+    server.proof_root = proofs.root
+    ar24 = AR24Provider(replace(make_context(server.settings(), now=real_now), spool_dir=tmp_path / "spool"))
+    result = ar24.submit(make_letter(submit_context=ar24.prepare_submission("123456")))
+    server.advance(result.provider_letter_id, "ev")
+    (deposited,) = ar24.fetch_state(result.provider_letter_id).events
+    assert deposited.proof is not None
+    archive = FileSystemStore(tmp_path / "archive")
+
+    def download_and_archive() -> tuple[int, str, str]:
+        downloaded = ar24.download_proof(deposited.proof)
+        counted = downloaded.size, downloaded.sha256
+        return *counted, put_stream_in_background(archive, downloaded.rewound()).result()
+
+    with proofs:
+        (counted_size, counted_sha256, key), peak = least_peak_allocated(download_and_archive, below=size // 8)
+
+    expected = hashlib.sha256()
+    for piece in large_proof_pieces("ev", int(result.provider_letter_id), size):
+        expected.update(piece)
+    assert (counted_size, counted_sha256, key) == (size, expected.hexdigest(), f"sha256:{expected.hexdigest()}")
+    read_back = hashlib.sha256()
+    with archive.open(key) as reader:  # a verified read: BlobCorrupted if the bytes are not the key's
+        while chunk := reader.read(2**20):
+            read_back.update(chunk)
+    assert read_back.hexdigest() == expected.hexdigest()
+    assert peak < size // 8, f"{peak / 2**20:.1f} MB allocated for a {size // 2**20} MB proof"
 
 
 def test_the_server_checks_the_signature(server: AR24Server) -> None:

@@ -3,6 +3,7 @@ before it can take the worker's memory or hold its thread (issue 13: every resou
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from connector.providers.ar24 import AR24Provider
 from connector.providers.base import ProofRef, ProviderError
 from tests.helpers import least_peak_allocated
 from tests.hostile_server import PIECE, serve_hostile
-from tests.providers.conftest import make_context
+from tests.providers.conftest import make_context, proof_bytes
 
 
 def _threads() -> str:
@@ -89,4 +90,6 @@ def test_an_ar24_proof_that_trickles_is_a_retryable_timeout(hostile: str) -> Non
 
 
 def test_an_honest_ar24_proof_is_downloaded_byte_exact(hostile: str) -> None:
-    assert _ar24(hostile).download_proof(ProofRef(kind="deposit", url=f"{hostile}/small?token=prf1")) == PIECE
+    downloaded = _ar24(hostile).download_proof(ProofRef(kind="deposit", url=f"{hostile}/small?token=prf1"))
+    assert (downloaded.size, downloaded.sha256) == (len(PIECE), hashlib.sha256(PIECE).hexdigest())
+    assert proof_bytes(downloaded) == PIECE

@@ -150,7 +150,9 @@ def test_the_letter_reaches_a_final_state_with_downloadable_proofs(harness: Harn
     assert first.events[-1].status == LetterStatus.ACCEPTED
     for event in first.events:
         assert event.proof is not None
-        assert harness.provider.download_proof(event.proof).startswith(b"%PDF")
+        downloaded = harness.provider.download_proof(event.proof)
+        with downloaded:
+            assert downloaded.head(4) == b"%PDF" and downloaded.size > 4
 
 
 def test_a_callback_is_either_a_hint_or_refused(harness: Harness) -> None:

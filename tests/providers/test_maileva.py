@@ -3,6 +3,7 @@ status mapping, proofs, error bodies, never-twice lookup."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from responses import matchers
 from connector.providers.base import LetterStatus, ProofRef, ProviderError, Recipient, WebhookRejected
 from connector.providers.maileva import MailevaProvider, clear_token_cache
 from connector.shapes import ProviderCheck
-from tests.providers.conftest import NOW, PDF, load_fixture, make_context, make_letter
+from tests.providers.conftest import NOW, PDF, load_fixture, make_context, make_letter, proof_bytes
 
 API = "https://api.sandbox.maileva.net"
 LREQ = f"{API}/electronic_qualified_registered_mail/v1"
@@ -420,8 +421,19 @@ def test_it_downloads_both_proofs_byte_exact_with_the_token() -> None:
         match=[matchers.header_matcher(BEARER_1)],
     )
     responses.get(f"{API}{DELIVERY_URL}", body=PDF + b"2", content_type="application/pdf")
-    assert provider().download_proof(ProofRef(kind="deposit", url=DEPOSIT_URL)) == PDF
-    assert provider().download_proof(ProofRef(kind="acceptance", url=DELIVERY_URL)) == PDF + b"2"
+    assert proof_bytes(provider().download_proof(ProofRef(kind="deposit", url=DEPOSIT_URL))) == PDF
+    assert proof_bytes(provider().download_proof(ProofRef(kind="acceptance", url=DELIVERY_URL))) == PDF + b"2"
+
+
+@responses.activate
+def test_a_proof_read_after_the_token_is_renewed_holds_the_pdf_alone() -> None:
+    token_endpoint()
+    responses.get(f"{API}{DEPOSIT_URL}", json={"errors": [{"code": "UNAUTHORIZED"}]}, status=401)
+    responses.get(f"{API}{DEPOSIT_URL}", body=PDF, content_type="application/pdf")
+    downloaded = provider().download_proof(ProofRef(kind="deposit", url=DEPOSIT_URL))
+    assert (downloaded.size, downloaded.sha256) == (len(PDF), hashlib.sha256(PDF).hexdigest())
+    assert proof_bytes(downloaded) == PDF
+    assert sum(1 for c in responses.calls if c.request.url == AUTH) == 2
 
 
 @responses.activate

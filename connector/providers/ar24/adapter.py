@@ -6,16 +6,23 @@ import ipaddress
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from connector.lib.spool import HashingFile
 from connector.providers import transport
 from connector.providers.ar24.crypto import decrypt_response, paris_date, parse_paris_date, sign_date
 from connector.providers.ar24.errors import _CHECK_SETTINGS, _OTP_HELP, MAINTENANCE_RETRY_AFTER, error_for
 from connector.providers.ar24.events import events_from_mail
-from connector.providers.ar24.protocol import DEFAULT_TIMEOUT, OTP_TIMEOUT, PDF_MAGIC, REMOTE_ADDR_HEADER
+from connector.providers.ar24.protocol import (
+    DEFAULT_TIMEOUT,
+    ERROR_BODY_BYTES,
+    OTP_TIMEOUT,
+    PDF_MAGIC,
+    REMOTE_ADDR_HEADER,
+)
 from connector.providers.base import (
     FINAL_STATUSES,
     OutgoingDocument,
@@ -26,6 +33,8 @@ from connector.providers.base import (
     ProviderState,
     SubmitResult,
     WebhookRejected,
+    new_proof_file,
+    proof_file_of,
 )
 
 
@@ -339,11 +348,12 @@ class AR24Provider:
         final = any(event.status in FINAL_STATUSES for event in events)
         return ProviderState(provider_letter_id=str(mail.get("id", provider_letter_id)), events=events, final=final)
 
-    def download_proof(self, proof: ProofRef) -> bytes:
-        """The proof PDF, byte-exact. AR24's proof links are tokenised, so the GET is unsigned;
-        the link must point to AR24 (the base URL's host or a *.ar24.fr host)."""
+    def download_proof(self, proof: ProofRef) -> HashingFile:
+        """The proof PDF, byte-exact, in a temporary file written as it arrives. AR24's proof links
+        are tokenised, so the GET is unsigned; the link must point to AR24 (the base URL's host or
+        a *.ar24.fr host)."""
         if proof.content is not None:
-            return proof.content
+            return proof_file_of(self.context, proof.content)
         if not proof.url:
             raise ProviderError("proof_unavailable", "The proof has no download link.", permanent=True)
         host = (urlsplit(proof.url).hostname or "").lower()
@@ -352,24 +362,34 @@ class AR24Provider:
             host == allowed or host == "ar24.fr" or host.endswith(".ar24.fr")
         ):
             raise ProviderError("proof_unavailable", "The proof link does not point to AR24.", permanent=True)
-        response = transport.call(self.context, "GET", proof.url, provider="AR24", timeout=self.timeout)
-        if response.status_code != 200 or not response.content.startswith(PDF_MAGIC):
-            payload: Any = None
-            try:
-                payload = response.json()
-            except ValueError:
-                pass
-            if isinstance(payload, dict) and str(payload.get("status", "")).upper() in (
-                "ERROR",
-                "MAINTENANCE",
-            ):
-                self._interpret(payload)
-            raise ProviderError(
-                "proof_unavailable",
-                f"AR24 did not serve the proof PDF (HTTP {response.status_code}); it will be fetched again.",
-                permanent=False,
-            )
-        return response.content
+        downloaded = new_proof_file(self.context)
+        try:
+            response = transport.call(self.context, "GET", proof.url, provider="AR24", timeout=self.timeout,
+                                      write=downloaded.write)
+            if response.status_code != 200 or downloaded.head(len(PDF_MAGIC)) != PDF_MAGIC:
+                self._refused_proof(response, downloaded)
+        except BaseException:
+            downloaded.close()
+            raise
+        return downloaded
+
+    def _refused_proof(self, response: requests.Response, downloaded: HashingFile) -> NoReturn:
+        """AR24 answered something other than the PDF: its JSON error when it is one (AR24 sends
+        them with HTTP 200, so the body may be in ``downloaded``; only its start is read), else
+        an HTML page or the like, while the proof is generated."""
+        body = downloaded.head(ERROR_BODY_BYTES) if downloaded.size else response.content
+        payload: Any = None
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            pass
+        if isinstance(payload, dict) and str(payload.get("status", "")).upper() in ("ERROR", "MAINTENANCE"):
+            self._interpret(payload)
+        raise ProviderError(
+            "proof_unavailable",
+            f"AR24 did not serve the proof PDF (HTTP {response.status_code}); it will be fetched again.",
+            permanent=False,
+        )
 
     def parse_callback(self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes) -> str | None:
         """Check the optional IP allow-list and return the mail id the callback is about.

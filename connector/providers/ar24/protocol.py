@@ -15,3 +15,6 @@ AR24_WEBHOOK_IP = "185.183.140.195"
 # Header through which the bridge's callback route hands over the caller's address.
 REMOTE_ADDR_HEADER = "X-Lre-Remote-Addr"
 PDF_MAGIC = b"%PDF"
+# AR24's JSON errors take a few hundred bytes: a non-PDF answer to a proof download is read this
+# far for one (a longer body is not AR24's error, and is not read into memory).
+ERROR_BODY_BYTES = 64 * 1024

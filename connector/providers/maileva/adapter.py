@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import requests
 
+from connector.lib.spool import HashingFile
 from connector.providers import transport
 from connector.providers.base import (
     FINAL_STATUSES,
@@ -20,6 +21,8 @@ from connector.providers.base import (
     ProviderState,
     SubmitResult,
     WebhookRejected,
+    new_proof_file,
+    proof_file_of,
 )
 from connector.providers.maileva.auth import _EXPIRY_MARGIN, _TOKENS, _TOKENS_LOCK, _Token, _token_cache_key
 from connector.providers.maileva.errors import error_for
@@ -406,28 +409,35 @@ class MailevaProvider:
         final = any(event.status in FINAL_STATUSES for event in events)
         return ProviderState(provider_letter_id=provider_letter_id, events=events, final=final)
 
-    def download_proof(self, proof: ProofRef) -> bytes:
-        """The deposit or delivery proof PDF, byte-exact (authenticated GET)."""
+    def download_proof(self, proof: ProofRef) -> HashingFile:
+        """The deposit or delivery proof PDF, byte-exact (authenticated GET), in a temporary file
+        written as it arrives."""
         if proof.content is not None:
-            return proof.content
+            return proof_file_of(self.context, proof.content)
         if not proof.url:
             raise ProviderError("proof_unavailable", "The proof has no download link.", permanent=True)
         if proof.url.startswith("http") and not proof.url.startswith(self.base_url + "/"):
             raise ProviderError("proof_unavailable", "The proof link does not point to Maileva.", permanent=True)
+        downloaded = new_proof_file(self.context)
         try:
-            response = self._request(
-                "GET", proof.url, action="download the proof", headers={"Accept": "application/pdf"}
-            )
-        except ProviderError as exc:
-            if exc.code != "provider_not_found":
-                raise
-            # The status can be read before its proof is published: fetch it again later.
-            raise ProviderError(
-                "proof_unavailable", "Maileva has not published the proof yet.", permanent=False
-            ) from exc
-        if not response.content.startswith(b"%PDF"):
-            raise ProviderError("proof_unavailable", "Maileva did not serve a PDF proof.", permanent=False)
-        return response.content
+            try:
+                # Only a 2xx answer's body is written to the file: a 401 answered before the
+                # token's renewal leaves it empty for the second attempt.
+                self._request("GET", proof.url, action="download the proof", headers={"Accept": "application/pdf"},
+                              write=downloaded.write)
+            except ProviderError as exc:
+                if exc.code != "provider_not_found":
+                    raise
+                # The status can be read before its proof is published: fetch it again later.
+                raise ProviderError(
+                    "proof_unavailable", "Maileva has not published the proof yet.", permanent=False
+                ) from exc
+            if downloaded.head(4) != b"%PDF":
+                raise ProviderError("proof_unavailable", "Maileva did not serve a PDF proof.", permanent=False)
+        except BaseException:
+            downloaded.close()
+            raise
+        return downloaded
 
     def parse_callback(self, headers: Mapping[str, str], query: Mapping[str, str], body: bytes) -> str | None:
         """Maileva LREQ has no callbacks: every call to a Maileva callback URL is refused."""
