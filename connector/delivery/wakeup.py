@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "lre_jobs"
 _PENDING = "lre_wakeup"  # session.info key: this transaction made a job due
+
+# The PostgreSQL backends of this process's own connections. A notification one of them sent came
+# with a signal in this process already (``_after_commit``), so the listener passes over it: else
+# every commit of a worker would wake it twice, and each wake-up costs a claim and a next-due
+# query. A backend number is forgotten when its connection closes (PostgreSQL may give it again).
+_OWN_BACKENDS: set[int] = set()
 
 
 class Wakeup:
@@ -80,6 +88,20 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
+@event.listens_for(Pool, "connect")
+def _note_own_backend(dbapi_connection: Any, _record: Any) -> None:
+    pid = getattr(getattr(dbapi_connection, "info", None), "backend_pid", None)  # psycopg only
+    if isinstance(pid, int):
+        _OWN_BACKENDS.add(pid)
+
+
+@event.listens_for(Pool, "close")
+def _forget_own_backend(dbapi_connection: Any, _record: Any) -> None:
+    pid = getattr(getattr(dbapi_connection, "info", None), "backend_pid", None)
+    if isinstance(pid, int):
+        _OWN_BACKENDS.discard(pid)
+
+
 def libpq_url(sqlalchemy_url: str) -> str:
     """The database URL as psycopg's ``connect`` reads it (no ``+driver`` suffix)."""
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -121,8 +143,9 @@ class PostgresListener:
                     self.wakeup.signal()
                     while not self.stop.is_set():
                         # The timeout bounds how long ``close`` waits; notifications end the wait at once.
-                        for _notice in conn.notifies(timeout=1.0, stop_after=1):
-                            self.wakeup.signal()
+                        for notice in conn.notifies(timeout=1.0, stop_after=1):
+                            if notice.pid not in _OWN_BACKENDS:
+                                self.wakeup.signal()
             except Exception as exc:  # noqa: BLE001 - the listener must outlive database restarts
                 self.listening.clear()
                 log.warning("job notifications unavailable (%s); polling meanwhile", type(exc).__name__)

@@ -28,6 +28,7 @@ from connector.db import WORKER_THREAD
 from connector.delivery import outbox, wakeup
 from connector.delivery.housekeeping import purge_expired
 from connector.delivery.inbound import purge_expired_messages
+from connector.letters.vocabulary import JobStatus
 from connector.models import Job
 from connector.monitoring.alerts import evaluate_quietly as evaluate_alerts
 from connector.services import Services
@@ -112,12 +113,21 @@ class Dispatcher:
         self.executors[pool].submit(self._run, job, pool, pair)
 
     def _run(self, job: Job, pool: str, pair: tuple[str, str] | None) -> None:
+        status = None
         try:
-            outbox.run_job(self.services, job, self.owner)
+            status = outbox.run_job(self.services, job, self.owner)
         except Exception:  # noqa: BLE001 - recording the outcome failed; the lease will expire
             log.exception("worker %s: job %s could not be recorded", self.owner, job.id)
         finally:
             with self._lock:
+                # Whether this job's end can let the dispatcher take a job it could not take before:
+                # its pool or lane was full, a later job of its (lane, letter) waits for it, or it
+                # was not done (pending again at a time the dispatcher's sleep does not know of).
+                # Otherwise nothing changed for the claims: a wake-up would only cost a claim and
+                # a next-due query (what its own commit made due wakes the dispatcher by itself).
+                freed = (self._running.pools[pool] >= self.sizes[pool] or pair is not None
+                         or bool(job.lane and self._running.lanes[job.lane] >= PER_LANE_LIMIT)
+                         or status != JobStatus.DONE)
                 self._running.pools[pool] -= 1
                 self._running.job_ids.discard(job.id)
                 if job.lane:
@@ -128,8 +138,8 @@ class Dispatcher:
                     self._running.lane_letters[pair] -= 1
                     if self._running.lane_letters[pair] <= 0:
                         del self._running.lane_letters[pair]
-            # A slot is free, and the job may have made another one due (the next delivery in order).
-            self.wake.signal()
+            if freed:
+                self.wake.signal()
 
     def claim_all(self) -> int:
         """Start every due job a pool has room for; returns how many were started. Claims them in
