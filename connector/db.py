@@ -19,7 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 class Database:
     """The engine and session factory of one bridge instance (API process or worker)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, wake_horizon_seconds: float = 0.0) -> None:
+        """``wake_horizon_seconds``: a job due further ahead than this wakes no worker when it is
+        committed (``connector.delivery.wakeup.mark``); the workers' poll interval, since a waiting
+        worker looks again within it anyway. 0: every job committed wakes them."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"future": True}
@@ -35,7 +38,8 @@ class Database:
             # pysqlite's own transaction handling defers BEGIN; take control so that a claim
             # (read + conditional update) happens inside one write transaction.
             event.listen(self.engine, "begin", _sqlite_begin)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        info = {WAKE_HORIZON: wake_horizon_seconds}
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, info=info)
         # Same pool, marked read-only: on SQLite its transactions begin DEFERRED, so a read never
         # waits for (or holds) the single write lock, which a writer keeps through its commit's fsync.
         # On PostgreSQL it runs in autocommit: READ COMMITTED gives each statement its own snapshot
@@ -44,7 +48,7 @@ class Database:
         if not self.is_sqlite:
             read_options["isolation_level"] = "AUTOCOMMIT"
         self.read_sessionmaker = sessionmaker(self.engine.execution_options(**read_options),
-                                              expire_on_commit=False)
+                                              expire_on_commit=False, info=info)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -139,6 +143,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 READ_ONLY = "lre_read_only"
+# Session.info key: see ``Database(wake_horizon_seconds=...)``.
+WAKE_HORIZON = "lre_wake_horizon_seconds"
 # How long a writer waits its turn in this process before leaving it to SQLite's busy handler.
 WRITER_QUEUE_SECONDS = 30.0
 # How long an ordinary writer (an API request) lets the outbox worker's writers go first.

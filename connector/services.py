@@ -65,7 +65,7 @@ def build_services(settings: Settings) -> Services:
     """Connect to the database and open the archive described by ``settings``."""
     return Services(
         settings=settings,
-        db=Database(settings.resolved_database_url),
+        db=Database(settings.resolved_database_url, wake_horizon_seconds=settings.worker_poll_interval_seconds),
         encryptor=Encryptor(settings.fernet_keys()),
         blobs=open_archive(settings),
     )

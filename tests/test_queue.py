@@ -181,6 +181,44 @@ def test_a_job_due_later_wakes_the_worker_at_its_time(slow_poll, client, auth, s
         assert time.monotonic() - started_at < 5
 
 
+def _dead_after(services: Any, kind: str, timeout: float) -> float:
+    """Seconds until the job of ``kind`` has run (and died: no handler exists for it)."""
+    started_at = time.monotonic()
+
+    def dead() -> bool:
+        with services.db.read() as session:
+            return session.scalar(select(Job.status).where(Job.kind == kind)) == "dead"
+
+    wait_until(dead, timeout, f"the {kind} job ran")
+    return time.monotonic() - started_at
+
+
+def test_a_job_due_within_the_poll_interval_wakes_a_sleeping_worker_at_its_time(slow_poll, services):
+    """Committed while the worker sleeps for its 30 s poll interval, a job due in one second wakes it
+    (it is within the wake horizon, the poll interval) and runs at its time, not 30 s later."""
+    with worker_thread(services):
+        time.sleep(0.3)  # asleep now, for up to 30 s
+        with services.db.transaction() as session:
+            outbox.enqueue(session, "due_soon", run_at=utcnow() + timedelta(seconds=1), max_attempts=1)
+        assert 0.8 < _dead_after(services, "due_soon", 10) < 5
+
+
+def test_a_job_due_beyond_the_poll_interval_wakes_no_one_and_still_runs_at_its_time(settings_overrides,
+                                                                                   services):
+    """A job due further ahead than the poll interval sends no wake-up (each costs every worker a
+    claim and a due-time query): the worker's next look, within the interval, finds it in time."""
+    from connector.delivery import wakeup
+
+    assert services.settings.worker_poll_interval_seconds == 0.5
+    with worker_thread(services):
+        time.sleep(1.0)  # started, and on PostgreSQL listening (its first LISTEN signals once)
+        generation = wakeup.WAKEUP.generation
+        with services.db.transaction() as session:
+            outbox.enqueue(session, "due_later", run_at=utcnow() + timedelta(seconds=2), max_attempts=1)
+        assert wakeup.WAKEUP.generation == generation, "the commit woke the workers for a job due in 2 s"
+        assert 1.8 < _dead_after(services, "due_later", 10) < 3.5
+
+
 @pytest.mark.slow
 def test_a_job_committed_by_another_process_wakes_a_postgresql_worker(slow_poll, client, auth, database_url):
     if not database_url.startswith("postgresql"):

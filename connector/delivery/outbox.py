@@ -115,7 +115,7 @@ def enqueue(
     A new job has its id once the session flushes; workers are woken when the transaction commits."""
     now = utcnow()
     due = run_at or now
-    wakeup.mark(session)
+    wakeup.mark(session, due)
     if dedupe_key is not None and not new:
         existing = session.scalar(select(Job).where(Job.dedupe_key == dedupe_key))
         if existing is not None:
@@ -330,7 +330,7 @@ def make_due(session: Session, job: Job, when: datetime) -> None:
     """Bring a pending job forward to ``when`` (in the caller's transaction) and wake workers at commit."""
     if job.status == JobStatus.PENDING and job.run_at > when:
         job.run_at = when
-        wakeup.mark(session)
+        wakeup.mark(session, when)
 
 
 # The jobs whose handler recorded their outcome itself, in its own last transaction (``complete``).
@@ -347,7 +347,7 @@ def complete(session: Session, job: Job, *, run_at: datetime | None = None) -> b
         values.update(status=JobStatus.DONE, finished_at=utcnow())
     else:
         values.update(status=JobStatus.PENDING, run_at=run_at, attempts=0)
-        wakeup.mark(session)
+        wakeup.mark(session, run_at)
     result = session.execute(
         update(Job).where(Job.id == job.id, Job.lease_owner == job.lease_owner, IS_RUNNING).values(**values)
         .execution_options(synchronize_session=False)

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
+
+from connector.db import WAKE_HORIZON
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,20 @@ class Wakeup:
 WAKEUP = Wakeup()
 
 
-def mark(session: Session) -> None:
-    """Say that this transaction makes a job due (new, revived or moved sooner): wake workers on commit."""
+def mark(session: Session, due: datetime | None = None) -> None:
+    """Say that this transaction makes a job due (new, revived or moved sooner): wake workers on
+    commit. ``due``: when it becomes due, if later than now.
+
+    A job due further ahead than the session's wake horizon (``Database(wake_horizon_seconds)``:
+    the workers' poll interval) wakes no one. A waiting worker looks again at least every poll
+    interval and then sleeps until the earliest due job, so it finds such a job before its time
+    anyway; waking every worker process for it cost each a claim and a due-time query for nothing,
+    at every submission (its follow-up poll is due a sandbox step or minutes later) and every retry.
+    """
+    if due is not None:
+        aware = due if due.tzinfo is not None else due.replace(tzinfo=UTC)  # SQLite gives naive UTC
+        if (aware - datetime.now(UTC)).total_seconds() > session.info.get(WAKE_HORIZON, 0.0):
+            return
     session.info[_PENDING] = True
 
 
