@@ -61,3 +61,25 @@ def test_it_serves_the_document_as_sent(client, auth):
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert response.data == pdf
+
+
+def test_an_event_the_provider_lists_twice_at_submission_is_recorded_once(client, auth, drain, monkeypatch):
+    """A submission's first events are not looked up one by one (the letter is new at the provider):
+    one listed twice by the provider is still recorded once, and the letter goes on."""
+    from connector.providers.base import SubmitResult
+    from connector.providers.sandbox import SandboxProvider
+
+    submit = SandboxProvider.submit
+
+    def twice(self: SandboxProvider, letter: object) -> SubmitResult:
+        result = submit(self, letter)  # type: ignore[arg-type]
+        return SubmitResult(result.provider_letter_id, result.events + result.events)
+
+    monkeypatch.setattr(SandboxProvider, "submit", twice)
+    letter = client.post("/v1/letters", json=letter_payload(sandbox_outcome="accepted"), headers=auth).json
+    drain()
+    after = client.get(f"/v1/letters/{letter['id']}", headers=auth).json
+    assert after["status"] == "accepted"
+    events = client.get(f"/v1/events?letter_id={letter['id']}", headers=auth).json["data"]
+    assert [e["type"] for e in events] == ["letter.accepted", "letter.deposited", "letter.queued"]
+    assert [p["kind"] for p in after["proofs"]] == ["deposit", "acceptance"]

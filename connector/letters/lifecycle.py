@@ -102,9 +102,12 @@ def prepare_provider_events(services: Services, provider: Provider, events: tupl
     prepared: list[tuple[ProviderEvent, tuple[ProofRef, int, str] | None]] = []
     writes = []
     lock = _proof_lock(services, letter_id, events, seen)
+    seen = set(seen)
     for provider_event in events:
         if provider_event.provider_event_id in seen:
             continue
+        if provider_event.provider_event_id is not None:
+            seen.add(provider_event.provider_event_id)  # listed twice by the provider: once here too
         proof = None
         ref = provider_event.proof
         if ref is not None and ref.content is not None:
@@ -286,7 +289,10 @@ def submit_letter(services: Services, job: Job) -> None:
         first = letter.provider_letter_id is None
         letter.provider_letter_id = provider_letter_id
         letter.submit_context_encrypted = None  # one-time sender proof: no longer needed, not kept
-        final = record_provider_events(services, session, letter, prepared, KnownRows(documents) if first else None)
+        # A first submission's events are new at the provider (prepare_provider_events drops an
+        # event the provider listed twice): record_event need not look them up.
+        known = KnownRows(documents, new_at_provider=True) if first else None
+        final = record_provider_events(services, session, letter, prepared, known)
         if not final:  # a letter already final (the sandbox without step delay) has nothing to follow
             now = services.clock()
             schedule_poll(session, letter, now + timedelta(seconds=poll_delay(services, letter, now)), new=first)

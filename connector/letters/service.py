@@ -285,6 +285,9 @@ class KnownRows:
 
     documents: list[Document]
     proofs: list[Proof] = field(default_factory=list)
+    # The letter's provider id is set in this very transaction (its submission): no provider event
+    # of it can be recorded yet, so ``record_event`` need not look each one up (one query per event).
+    new_at_provider: bool = False
 
 
 def letter_to_dict(
@@ -383,7 +386,7 @@ def record_event(
     ``known``: the letter's documents and proofs as the caller has them (the event's copy of the
     letter is built from them, not read back); this event's proof is appended to it.
     """
-    if provider_event_id is not None:
+    if provider_event_id is not None and not (known is not None and known.new_at_provider):
         # Events are flushed as they are added (below), so the pending changes are the letter's
         # own: they go out with its new status rather than in an UPDATE of their own.
         with session.no_autoflush:
