@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -33,7 +33,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
 from connector.providers.ar24 import DATE_FORMAT, PARIS, encrypt_response, paris_date, sign_date
-from tests.helpers import server_thread
+from tests.helpers import LoopbackHTTPServer, server_thread
 
 # AR24's proof codes → the mail's date and proof URL fields.
 STEP_FIELDS = {
@@ -103,7 +103,7 @@ class _SmallDrains(WSGIRequestHandler):
         self.rfile = self._Reader(self.rfile)  # type: ignore[assignment]
 
 
-class LargeProofServer:
+class LargeProofServer(LoopbackHTTPServer):
     """AR24's proof links (``/get/proof/<code>-<mail id>``) answering ``large_proof_pieces`` of
     ``size`` bytes: set ``AR24Server.proof_root`` to its ``root``. The standard library's server,
     not werkzeug's: that one reads up to 10 MB into memory after each answer (draining what the
@@ -130,18 +130,8 @@ class LargeProofServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.root = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = server_thread(self._server)
-
-    def __enter__(self) -> LargeProofServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)
+        self.root = self.url
 
 
 class _Refused(Exception):

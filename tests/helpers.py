@@ -9,7 +9,8 @@ import socketserver
 import threading
 import tracemalloc
 from collections.abc import Callable
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
 
 from reportlab.pdfgen import canvas
 
@@ -73,3 +74,22 @@ def server_thread(server: socketserver.BaseServer) -> threading.Thread:
     It looks for ``shutdown()`` every 10 ms: shutdown waits for that look, and the default interval
     (0.5 s) made each server's teardown cost up to half a second."""
     return threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+
+
+class LoopbackHTTPServer:
+    """A standard-library HTTP server on a free loopback port, served from a daemon thread while
+    the object is used as a context manager (``url`` is its address)."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = server_thread(self.server)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

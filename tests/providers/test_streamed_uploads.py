@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,7 +21,7 @@ from werkzeug.formparser import parse_form_data
 from connector.providers.ar24 import AR24Provider, encrypt_response, paris_date
 from connector.providers.base import OutgoingDocument, ProviderError
 from connector.providers.maileva import MailevaProvider
-from tests.helpers import peak_allocated_while, server_thread
+from tests.helpers import LoopbackHTTPServer, peak_allocated_while
 from tests.providers.conftest import NOW, make_context, make_letter
 
 MB = 1024 * 1024
@@ -29,7 +29,7 @@ AR24_KEY = "7X9gx9E3Qx4EiUdB63nc"
 OTP_CONTEXT = {"auth_otp_hash": "b1946ac9", "auth_otp_expires_at": "2026-11-27T09:00:00+00:00"}
 
 
-class Receiver:
+class Receiver(LoopbackHTTPServer):
     """Answers AR24's and Maileva's upload paths, keeping each uploaded file's name, size and hash
     and the request's declared length. The body is received to a temporary file in pieces and its
     form parsed from there (werkzeug's parser, files to disk): the receiver holds pieces, not files.
@@ -54,17 +54,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = server_thread(self.server)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def _record(self, handler: BaseHTTPRequestHandler, body: IO[bytes], field: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
